@@ -1,0 +1,20 @@
+#!/bin/sh
+# Provisions a throwaway Samba AD DC for CORP.EXAMPLE.COM into DIR (tests and the demo only).
+# Usage: provision.sh DIR ADMIN_PASSWORD
+# Only the LDAP service runs, bound to loopback, so nothing else on the host is touched;
+# the settings provision cannot take as options are appended to [global] afterwards.
+set -eu
+dir=$1
+adminpass=$2
+mkdir -p "$dir"
+samba-tool domain provision \
+  --realm=CORP.EXAMPLE.COM --domain=CORP --server-role=dc --dns-backend=NONE \
+  --adminpass="$adminpass" --targetdir="$dir" --host-name=dc1 \
+  --option="interfaces=lo" --option="bind interfaces only=yes" \
+  --option="server services = ldap" \
+  --option="log file = $dir/log.%m" \
+  >"$dir/provision.log" 2>&1 || { cat "$dir/provision.log" >&2; exit 1; }
+# A test that proves a rotated bind password stops working needs the old one refused at once
+# (AD and Samba otherwise keep accepting it for 60 minutes).
+sed -i '/^\[global\]/a\
+\told password allowed period = 0' "$dir/etc/smb.conf"

@@ -1,0 +1,86 @@
+// Express serves only the gateway's own pages under /_gateway/; proxied traffic never enters it (see proxy/).
+import express, { type NextFunction, type Request, type Response } from 'express';
+import session from 'express-session';
+import helmet from 'helmet';
+import passport from 'passport';
+import { Strategy as CustomStrategy } from 'passport-custom';
+import type { Deps } from './deps.js';
+import { GatewayError } from './errors.js';
+import { requireCsrf, type CsrfOptions } from './http/csrfMiddleware.js';
+import { sendError } from './http/errorResponse.js';
+import { stylesheet } from './http/render.js';
+import { healthz, jwks, me, readyz } from './http/routes/infoRoutes.js';
+import { showLogin, submitLogin } from './http/routes/loginRoutes.js';
+import { showLogout, submitLogout } from './http/routes/logoutRoutes.js';
+import type { Identity } from './session/identity.js';
+
+type Handler = (req: Request, res: Response, next: NextFunction) => unknown;
+
+/** Turns a rejected promise into next(err), so no async handler can leave a request hanging. */
+const safe =
+  (h: Handler): Handler =>
+  (req, res, next) => {
+    Promise.resolve(h(req, res, next)).catch(next);
+  };
+
+export function createGatewayApp(deps: Deps): express.Express {
+  const { config } = deps;
+  const publicUrl = new URL(config.server.publicUrl);
+  const secure = publicUrl.protocol === 'https:';
+  const csrf: CsrfOptions = { secrets: deps.sessionSecrets, secure, publicOrigin: publicUrl.origin };
+  const app = express();
+
+  // Client addresses behind a load balancer come from X-Forwarded-For only when trustProxy says the hop is ours.
+  app.set('trust proxy', config.server.trustProxy);
+  app.disable('x-powered-by');
+  // The sign-in page gets a strict CSP and framing ban; proxied Sentry responses never pass through here.
+  app.use(
+    helmet({
+      contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], styleSrc: ["'self'"], imgSrc: ["'self'", 'data:'], formAction: ["'self'"], frameAncestors: ["'none'"], baseUri: ["'none'"], upgradeInsecureRequests: secure ? [] : null } },
+      strictTransportSecurity: secure,
+    }),
+  );
+  // Sessions are written only at sign-in and sign-out; reading them for the proxy happens in session/sessionResolver.
+  app.use(
+    session({
+      name: config.session.cookieName,
+      secret: deps.sessionSecrets,
+      store: deps.store,
+      resave: false,
+      saveUninitialized: false,
+      rolling: false,
+      unset: 'destroy',
+      cookie: { httpOnly: true, secure, sameSite: 'lax', path: '/', maxAge: config.session.absoluteTimeout },
+    }),
+  );
+  passport.use('ad-password', new CustomStrategy((req, done) => {
+    const body = req.body as { username?: string; password?: string };
+    deps.login.login(String(body.username ?? '').trim(), String(body.password ?? ''), deps.addressOf(req)).then((identity) => done(null, identity), (err: unknown) => done(err));
+  }));
+  passport.serializeUser((identity, done) => done(null, identity as Identity));
+  app.use(passport.initialize());
+  const form = express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 20 });
+
+  // The route table: every gateway route and its pipeline.
+  app.get('/_gateway/static/gateway.css', (_req, res) => void res.type('css').setHeader('Cache-Control', 'public, max-age=3600').send(stylesheet()));
+  app.get('/_gateway/login', safe(showLogin(deps, csrf)));
+  app.post('/_gateway/login', form, requireCsrf(csrf), submitLogin(deps, csrf));
+  app.get('/_gateway/logout', showLogout(deps, csrf));
+  app.post('/_gateway/logout', form, requireCsrf(csrf), safe(submitLogout(deps, secure)));
+  app.get('/_gateway/me', safe(me(deps)));
+  app.get('/_gateway/healthz', healthz);
+  app.get('/_gateway/readyz', safe(readyz(deps)));
+  app.get('/_gateway/jwks.json', jwks(deps));
+  app.use('/_gateway', (_req, _res, next) => next(new GatewayError('GW_NOT_FOUND')));
+
+  // Anything that escaped a handler becomes a generic error; only GatewayErrors say more than "something went wrong".
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const e = err as { type?: string; status?: number };
+    let out = err;
+    if (e.type === 'entity.too.large') out = new GatewayError('GW_PAYLOAD_TOO_LARGE');
+    else if (e.status === 400 && e.type) out = new GatewayError('GW_BAD_REQUEST');
+    if (!(out instanceof GatewayError) || out.status >= 500) deps.logger.error({ err: (err as Error).message, code: (out as GatewayError).code }, 'gateway page error');
+    sendError(req, res, out, res.getHeader('X-Request-Id') as string | undefined);
+  });
+  return app;
+}

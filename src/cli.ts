@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// The `sentry-ad-gateway` command: parses arguments and hands off to one file per command.
+import { parseArgs } from 'node:util';
+import { checkConfigCommand } from './cli/checkConfigCommand.js';
+import { UsageError } from './cli/common.js';
+import { demoCommand } from './cli/demoCommand.js';
+import { explainCommand } from './cli/explainCommand.js';
+import { serveCommand } from './cli/serveCommand.js';
+
+const USAGE = `usage: sentry-ad-gateway <command> [--config FILE] [--json]
+
+commands:
+  serve                          run the gateway
+  check-config [--connect]       validate the config; --connect also binds to LDAP, pings Redis, calls Sentry
+  explain USER [--password-stdin] groups, access, org role and teams for USER, and why
+  demo [--port N]                throwaway Samba DC, Redis, stand-in Sentry and gateway on this machine
+
+--config FILE defaults to $SAG_CONFIG, then config/gateway.yaml.
+`;
+
+async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      json: { type: 'boolean' },
+      connect: { type: 'boolean' },
+      'password-stdin': { type: 'boolean' },
+      port: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+  const flags = { config: values.config, json: values.json };
+  switch (command) {
+    case 'serve':
+      return serveCommand(flags);
+    case 'check-config':
+      return checkConfigCommand({ ...flags, connect: values.connect });
+    case 'explain':
+      return explainCommand(rest[0], { ...flags, passwordStdin: values['password-stdin'] });
+    case 'demo':
+      return demoCommand({ port: values.port ? Number(values.port) : undefined });
+    default:
+      throw new UsageError(`unknown command: ${command}`);
+  }
+}
+
+run(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== undefined) process.exitCode = code;
+  },
+  (e: unknown) => {
+    const usage = e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    process.stderr.write(`${usage ? '' : 'error: '}${(e as Error).message}\n${usage ? `\n${USAGE}` : ''}`);
+    process.exitCode = usage ? 2 : 1;
+  },
+);

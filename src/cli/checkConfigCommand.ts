@@ -1,0 +1,66 @@
+// `check-config [--connect]`: validate everything at once; with --connect also try LDAP, Redis and Sentry for real.
+import { readFileSync } from 'node:fs';
+import { LdapDirectory } from '../directory/ldapDirectory.js';
+import { createRedis } from '../session/createRedis.js';
+import { SecretFile } from '../shared/secretFile.js';
+import { cliLogger, loadOrExit, type CommonFlags } from './common.js';
+
+interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export async function checkConfigCommand(flags: CommonFlags & { connect?: boolean }): Promise<number> {
+  const { config, file, warnings } = loadOrExit(flags);
+  const checks: Check[] = [];
+  if (flags.connect) {
+    const logger = cliLogger(config);
+    const bind = new SecretFile(config.ldap.bindPasswordFile);
+    const directory = new LdapDirectory({ ldap: config.ldap, readBindPassword: async () => bind.get(), logger });
+    try {
+      for (const dc of await directory.health()) {
+        checks.push({ name: `ldap ${dc.url}`, ok: dc.ok, detail: dc.ok ? `service account bind ok (${dc.latencyMs} ms)` : (dc.error ?? 'failed') });
+      }
+    } finally {
+      await directory.close();
+      bind.close();
+    }
+    if (config.session.redisUrl) {
+      const redis = createRedis(config.session.redisUrl, { enableOfflineQueue: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      redis.on('error', () => undefined);
+      try {
+        const pong = await redis.ping();
+        checks.push({ name: 'redis', ok: pong === 'PONG', detail: `answered ${pong}` });
+      } catch (e) {
+        checks.push({ name: 'redis', ok: false, detail: (e as Error).message });
+      } finally {
+        redis.disconnect();
+      }
+    } else {
+      checks.push({ name: 'redis', ok: true, detail: 'not configured: in-memory sessions (development only)' });
+    }
+    if (config.sentry.tokenFile && config.sentry.organization) {
+      const base = (config.sentry.url ?? config.upstream.url).replace(/\/$/, '');
+      const token = readFileSync(config.sentry.tokenFile, 'utf8').trim();
+      try {
+        const res = await fetch(`${base}/api/0/organizations/${encodeURIComponent(config.sentry.organization)}/`, {
+          headers: { Authorization: `Bearer ${token}` },
+          signal: AbortSignal.timeout(10_000),
+        });
+        checks.push({ name: 'sentry api', ok: res.ok, detail: res.ok ? `organization "${config.sentry.organization}" reachable with the token` : `HTTP ${res.status}` });
+      } catch (e) {
+        checks.push({ name: 'sentry api', ok: false, detail: (e as Error).message });
+      }
+    }
+  }
+  const ok = checks.every((c) => c.ok);
+  if (flags.json) {
+    process.stdout.write(JSON.stringify({ ok, file, warnings, checks }, null, 2) + '\n');
+  } else {
+    process.stdout.write(`${file}: configuration is valid\n`);
+    for (const w of warnings) process.stdout.write(`  warning: ${w}\n`);
+    for (const c of checks) process.stdout.write(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}\n`);
+  }
+  return ok ? 0 : 1;
+}

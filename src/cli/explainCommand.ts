@@ -1,0 +1,80 @@
+// `explain USER`: what the gateway would decide for this person and why (groups with their nesting path, access, role, teams).
+import { LdapDirectory } from '../directory/ldapDirectory.js';
+import type { DirectoryUser } from '../directory/directory.js';
+import { isGatewayError } from '../errors.js';
+import { resolveAccess } from '../mapping/resolveAccess.js';
+import type { Config } from '../config/schema.js';
+import { SecretFile } from '../shared/secretFile.js';
+import { cliLogger, loadOrExit, table, UsageError, type CommonFlags } from './common.js';
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+export function explainUser(user: DirectoryUser, config: Config) {
+  const groups = user.groups.map((g) => ({ dn: g.dn, name: g.name, sid: g.sid }));
+  const resolved = resolveAccess(groups, { ...config.access, defaultOrgRole: config.mapping.defaultOrgRole, rules: config.mapping.rules });
+  const rule = (i: number) => `rule ${i + 1} (${config.mapping.rules[i]?.group ?? '?'})`;
+  return {
+    user: { username: user.sAMAccountName, upn: user.userPrincipalName, email: user.email, name: user.displayName, dn: user.dn, guid: user.guid, blocked: user.blockedReason ?? null },
+    groups: user.groups.map((g) => ({ name: g.name, dn: g.dn, sid: g.sid, path: g.path })),
+    access: user.blockedReason ? { allowed: false, reason: user.blockedReason } : resolved.access,
+    admin: resolved.isAdmin,
+    orgRole: { role: resolved.orgRole, from: resolved.orgRoleRule === null ? 'default (mapping.defaultOrgRole)' : rule(resolved.orgRoleRule) },
+    teams: resolved.teams.map((t) => ({ slug: t.slug, role: t.role, from: t.rules.map(rule) })),
+  };
+}
+
+export async function explainCommand(username: string | undefined, flags: CommonFlags & { passwordStdin?: boolean }): Promise<number> {
+  if (!username) throw new UsageError('explain needs a username: explain USER [--password-stdin]');
+  const { config } = loadOrExit(flags);
+  const bind = new SecretFile(config.ldap.bindPasswordFile);
+  const directory = new LdapDirectory({ ldap: config.ldap, readBindPassword: async () => bind.get(), logger: cliLogger(config) });
+  try {
+    let passwordCheck: string | undefined;
+    if (flags.passwordStdin) {
+      const password = await readStdin();
+      try {
+        await directory.authenticate(username, password);
+        passwordCheck = 'verified';
+      } catch (e) {
+        if (!isGatewayError(e)) throw e;
+        passwordCheck = `refused: ${(e as { reason?: string }).reason ?? e.code}`;
+      }
+    }
+    const user = await directory.lookup(username);
+    if (!user) {
+      if (flags.json) process.stdout.write(JSON.stringify({ found: false, username }) + '\n');
+      else process.stdout.write(`${username}: no such user in the directory\n`);
+      return 1;
+    }
+    const out = explainUser(user, config);
+    if (flags.json) {
+      process.stdout.write(JSON.stringify({ found: true, ...out, ...(passwordCheck ? { password: passwordCheck } : {}) }, null, 2) + '\n');
+      return 0;
+    }
+    const lines = [
+      `${out.user.username} — ${out.user.name} <${out.user.email}>`,
+      `  DN:       ${out.user.dn}`,
+      `  UPN:      ${out.user.upn}`,
+      `  Account:  ${out.user.blocked ? `cannot sign in (${out.user.blocked})` : 'can sign in'}`,
+      ...(passwordCheck ? [`  Password: ${passwordCheck}`] : []),
+      '',
+      `Groups (${out.groups.length}):`,
+      table([['  group', 'how'], ...out.groups.map((g) => [`  ${g.name}`, g.path.length <= 1 ? (g.path[0] === 'primary group' ? 'primary group' : 'direct member') : `via ${g.path.slice(0, -1).join(' → ')}`])]),
+      '',
+      `Access:   ${out.access.allowed ? 'ALLOWED' : 'DENIED'} (${out.access.reason}${'matchedGroup' in out.access && out.access.matchedGroup ? `: ${out.access.matchedGroup}` : ''})`,
+      `Admin:    ${out.admin ? 'yes' : 'no'}`,
+      `Org role: ${out.orgRole.role} — ${out.orgRole.from}`,
+      `Teams:    ${out.teams.length ? '' : '(none)'}`,
+      ...(out.teams.length ? [table([['  team', 'role', 'from'], ...out.teams.map((t) => [`  ${t.slug}`, t.role, t.from.join(', ')])])] : []),
+    ];
+    process.stdout.write(lines.join('\n') + '\n');
+    return 0;
+  } finally {
+    await directory.close();
+    bind.close();
+  }
+}

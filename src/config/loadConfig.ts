@@ -1,0 +1,159 @@
+// Loads the YAML file, applies SAG_* environment overrides and validates everything at once (SPEC §4).
+import { readFileSync, accessSync, constants } from 'node:fs';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { z } from 'zod';
+import { configSchema, type Config } from './schema.js';
+
+export interface ConfigProblem {
+  path: string;
+  message: string;
+}
+
+export type LoadResult = { ok: true; config: Config; warnings: string[] } | { ok: false; problems: ConfigProblem[] };
+
+export interface LoadOptions {
+  file: string;
+  env: Record<string, string | undefined>;
+  /** Check that referenced files exist and are readable (off in unit tests of the schema alone). */
+  checkFiles?: boolean;
+}
+
+type Leaf = 'string' | 'other';
+
+/** Every key path the schema knows, with whether its value is a plain string (env values stay raw then). */
+function leafPaths(schema: z.ZodType, prefix: string[] = [], out = new Map<string, { path: string[]; leaf: Leaf }>()) {
+  const inner = unwrap(schema);
+  if (inner instanceof z.ZodObject) {
+    for (const [key, child] of Object.entries(inner.shape as Record<string, z.ZodType>)) leafPaths(child, [...prefix, key], out);
+  } else {
+    const envName = 'SAG_' + prefix.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('__');
+    out.set(envName, { path: prefix, leaf: inner instanceof z.ZodString ? 'string' : 'other' });
+  }
+  return out;
+}
+
+function unwrap(schema: z.ZodType): z.ZodType {
+  let s: z.ZodType = schema;
+  for (let i = 0; i < 10; i++) {
+    const def = (s as unknown as { _zod: { def: { innerType?: z.ZodType; in?: z.ZodType } } })._zod.def;
+    if (def.innerType) s = def.innerType;
+    else if (def.in) s = def.in;
+    else break;
+  }
+  return s;
+}
+
+const ENV_KEYS = leafPaths(configSchema);
+/** Environment variables that are ours but not config keys. */
+const NON_KEY_ENV = new Set(['SAG_CONFIG', 'SAG_TEST_DC', 'SAG_TEST_REDIS_URL', 'SAG_LOG_PRETTY']);
+
+export function envKeyFor(path: string[]): string | undefined {
+  for (const [name, v] of ENV_KEYS) if (v.path.join('.') === path.join('.')) return name;
+  return undefined;
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown) {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1] as string] = value;
+}
+
+function parseEnvValue(raw: string, leaf: Leaf): unknown {
+  if (leaf === 'string') return raw;
+  try {
+    return parseYaml(raw) as unknown;
+  } catch {
+    return raw;
+  }
+}
+
+export function loadConfig(opts: LoadOptions): LoadResult {
+  const problems: ConfigProblem[] = [];
+  let doc: unknown = {};
+  try {
+    const text = readFileSync(opts.file, 'utf8');
+    doc = parseYaml(text) ?? {};
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') problems.push({ path: '(file)', message: `config file not found: ${opts.file}` });
+    else if (e instanceof YAMLParseError) problems.push({ path: '(file)', message: `YAML error in ${opts.file}: ${e.message.split('\n')[0]}` });
+    else problems.push({ path: '(file)', message: `cannot read ${opts.file}: ${(e as Error).message}` });
+    return { ok: false, problems };
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    return { ok: false, problems: [{ path: '(file)', message: 'the config file must be a YAML mapping' }] };
+  }
+  const merged = structuredClone(doc) as Record<string, unknown>;
+  for (const [name, raw] of Object.entries(opts.env)) {
+    if (!name.startsWith('SAG_') || raw === undefined || NON_KEY_ENV.has(name)) continue;
+    const key = ENV_KEYS.get(name);
+    if (!key) {
+      problems.push({ path: name, message: 'unknown environment override (no such config key)' });
+      continue;
+    }
+    setPath(merged, key.path, parseEnvValue(raw, key.leaf));
+  }
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const base = issue.path.map(String).join('.');
+      if (issue.code === 'unrecognized_keys') {
+        for (const k of issue.keys) problems.push({ path: base ? `${base}.${k}` : k, message: 'unknown key' });
+      } else {
+        problems.push({ path: base || '(root)', message: issue.message });
+      }
+    }
+    if (opts.checkFiles !== false) problems.push(...fileChecks(merged));
+    return { ok: false, problems };
+  }
+  const config = parsed.data;
+  const warnings: string[] = [];
+  problems.push(...crossChecks(config, warnings));
+  if (opts.checkFiles !== false) problems.push(...fileChecks(merged));
+  return problems.length ? { ok: false, problems } : { ok: true, config, warnings };
+}
+
+function crossChecks(c: Config, warnings: string[]): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  if (c.session.absoluteTimeout < c.session.idleTimeout) out.push({ path: 'session.absoluteTimeout', message: 'must not be shorter than session.idleTimeout' });
+  if (c.assertion.ttl < 10_000 || c.assertion.ttl > 3_600_000) out.push({ path: 'assertion.ttl', message: 'must be between 10s and 1h' });
+  if (c.ldap.urls.some((u) => u.toLowerCase().startsWith('ldap://')) && !c.ldap.startTls) {
+    out.push({ path: 'ldap.urls', message: 'ldap:// needs ldap.startTls: true (passwords never cross the wire in clear text)' });
+  }
+  if (!c.ldap.tlsRejectUnauthorized) warnings.push('ldap.tlsRejectUnauthorized is false: the directory certificate is not verified');
+  if (c.session.cookieName === 'sentrysid' || c.session.cookieName === 'sc' || c.session.cookieName === 'su' || c.session.cookieName === 'sudo') {
+    out.push({ path: 'session.cookieName', message: "clashes with one of Sentry's own cookies" });
+  }
+  if (!c.session.redisUrl) warnings.push('session.redisUrl is empty: sessions live in memory (one instance, development only)');
+  else if (!/^(rediss?|redis\+sentinel):\/\//.test(c.session.redisUrl)) out.push({ path: 'session.redisUrl', message: 'must be redis://, rediss:// or redis+sentinel://' });
+  if (!c.session.secretFile) warnings.push('session.secretFile is not set: a random secret is used and sessions end at restart');
+  for (const [i, p] of c.bypass.paths.entries()) {
+    if (p.startsWith('/_gateway')) out.push({ path: `bypass.paths.${i}`, message: 'may not cover /_gateway' });
+  }
+  return out;
+}
+
+const FILE_KEYS = ['ldap.bindPasswordFile', 'ldap.caFile', 'session.secretFile', 'sentry.tokenFile'];
+
+/** Runs on the raw document so missing files are reported alongside schema problems. */
+function fileChecks(doc: Record<string, unknown>): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  for (const path of FILE_KEYS) {
+    const file = path.split('.').reduce<unknown>((n, k) => (typeof n === 'object' && n !== null ? (n as Record<string, unknown>)[k] : undefined), doc);
+    if (typeof file !== 'string' || !file) continue;
+    try {
+      accessSync(file, constants.R_OK);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      out.push({ path, message: code === 'ENOENT' ? `file not found: ${file}` : `file not readable: ${file} (${code})` });
+    }
+  }
+  return out;
+}
+
+export function configPathFrom(args: { config?: string }, env: Record<string, string | undefined>): string {
+  return args.config ?? env.SAG_CONFIG ?? 'config/gateway.yaml';
+}

@@ -1,0 +1,135 @@
+// The configuration contract: every key, its default and its meaning (SPEC §4). Unknown keys are errors.
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+const duration = (def: string) =>
+  z
+    .string()
+    .default(def)
+    .transform((s, ctx) => {
+      const ms = parseDuration(s);
+      if (ms === undefined) {
+        ctx.addIssue({ code: 'custom', message: `not a duration: "${s}" (use e.g. 90s, 15m, 8h, 7d)` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const httpUrl = z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' });
+const ldapUrl = z
+  .string()
+  .refine((s) => /^ldaps?:\/\/[^/\s]+\/?$/i.test(s), 'must be ldap://host[:port] or ldaps://host[:port]');
+const listen = z
+  .string()
+  .refine((s) => /^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/.test(s), 'must be HOST:PORT, e.g. 0.0.0.0:8080');
+const filePath = z.string().min(1, 'must be a file path');
+
+const teamRef = z.strictObject({ slug: z.string().regex(/^[a-z0-9_-]+$/, 'team slugs are lowercase letters, digits, - and _'), role: z.enum(['contributor', 'admin']).optional() });
+export const mappingRuleSchema = z.strictObject({
+  group: z.string().min(1, 'group must name a sAMAccountName, DN or SID'),
+  orgRole: z.enum(['member', 'manager', 'owner']).optional(),
+  teams: z.array(teamRef).default([]),
+});
+
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      listen: listen.default('0.0.0.0:8080'),
+      publicUrl: httpUrl,
+      trustProxy: z.union([z.string(), z.boolean(), z.number()]).default('loopback'),
+      metricsListen: z.union([z.literal(''), listen]).default(''),
+      workers: z.number().int().min(0).max(64).default(1),
+      organizationName: z.string().default('Sentry'),
+    }),
+  upstream: z.strictObject({
+    url: httpUrl,
+    ingestUrl: httpUrl.optional(),
+    timeout: duration('60s'),
+    maxBodyBytes: z.number().int().positive().default(104_857_600),
+    rewriteOrigins: z.array(httpUrl).default([]),
+  }),
+  ldap: z.strictObject({
+    urls: z.array(ldapUrl).min(1, 'list at least one domain controller'),
+    startTls: z.boolean().default(false),
+    caFile: filePath.optional(),
+    tlsRejectUnauthorized: z.boolean().default(true),
+    tlsServerName: z.string().optional(),
+    bindDn: z.string().min(1),
+    bindPasswordFile: filePath,
+    baseDn: z.string().min(1),
+    netbiosDomain: z.string().default(''),
+    upnSuffixes: z.array(z.string()).default([]),
+    timeout: duration('5s'),
+  }),
+  access: z
+    .strictObject({
+      allowGroups: z.array(z.string()).default([]),
+      denyGroups: z.array(z.string()).default([]),
+      adminGroups: z.array(z.string()).default([]),
+    })
+    .prefault({}),
+  throttle: z
+    .strictObject({
+      perUser: z.union([z.literal('auto'), z.number().int().positive()]).default('auto'),
+      perAddress: z.number().int().positive().default(20),
+      window: duration('15m'),
+    })
+    .prefault({}),
+  session: z
+    .strictObject({
+      redisUrl: z.string().default(''),
+      secretFile: filePath.optional(),
+      cookieName: z.string().regex(/^[A-Za-z0-9_-]+$/).default('sag_session'),
+      idleTimeout: duration('8h'),
+      absoluteTimeout: duration('7d'),
+      revalidateInterval: duration('5m'),
+    })
+    .prefault({}),
+  sentry: z
+    .strictObject({
+      url: httpUrl.optional(),
+      organization: z.string().default(''),
+      tokenFile: filePath.optional(),
+      provisionOnLogin: z.boolean().default(true),
+      loginTimeout: duration('3s'),
+      sync: z
+        .strictObject({
+          interval: duration('15m'),
+          removeMembers: z.boolean().default(false),
+          maxRemovalsPercent: z.number().min(0).max(100).default(10),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  mapping: z
+    .strictObject({
+      defaultOrgRole: z.enum(['member', 'manager', 'owner']).default('member'),
+      rules: z.array(mappingRuleSchema).default([]),
+    })
+    .prefault({}),
+  assertion: z
+    .strictObject({
+      header: z.string().regex(/^[A-Za-z0-9-]+$/).default('X-Sentry-Gateway-Assertion'),
+      algorithm: z.enum(['ES256', 'EdDSA']).default('ES256'),
+      ttl: duration('60s'),
+      keysDir: filePath.default('/var/lib/sentry-ad-gateway/keys'),
+      audience: z.string().default('sentry'),
+    })
+    .prefault({}),
+  bypass: z
+    .strictObject({
+      ingestion: z.boolean().default(true),
+      tokenApi: z.boolean().default(true),
+      paths: z.array(z.string().regex(/^\/[^\s]*$/, 'must be a path prefix starting with /')).default([]),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema>;
+export type MappingRule = z.output<typeof mappingRuleSchema>;

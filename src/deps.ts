@@ -1,0 +1,167 @@
+// Builds every client once (Redis, LDAP, keys, stores) from the validated config; the only place that reads secrets files.
+import { randomBytes } from 'node:crypto';
+import { isAbsolute, resolve } from 'node:path';
+import type { Store } from 'express-session';
+import type { Config } from './config/schema.js';
+import type { Directory } from './directory/directory.js';
+import { LdapDirectory } from './directory/ldapDirectory.js';
+import { AssertionSigner } from './keys/assertionSigner.js';
+import { Keyring } from './keys/keyring.js';
+import type { AccessPolicy } from './mapping/resolveAccess.js';
+import { LoginService } from './auth/loginService.js';
+import { LoginThrottle, perUserLimit } from './auth/throttle.js';
+import { buildIdentity } from './auth/buildIdentity.js';
+import { createRedis, type RedisClient } from './session/createRedis.js';
+import { createSessionStore } from './session/sessionStore.js';
+import { SessionResolver, type RevalidationResult } from './session/sessionResolver.js';
+import type { Identity } from './session/identity.js';
+import { AuditLog } from './shared/audit.js';
+import { systemClock, type Clock } from './shared/clock.js';
+import type { Logger } from './shared/logger.js';
+import { SecretFile } from './shared/secretFile.js';
+import { isGatewayError } from './errors.js';
+import { createAddressOf, type AddressOf } from './http/clientAddress.js';
+
+export interface Deps {
+  config: Config;
+  logger: Logger;
+  clock: Clock;
+  redis: RedisClient | null;
+  store: Store;
+  /** Session signing secrets, first signs, all verify; mutated in place on rotation so express-session sees it. */
+  sessionSecrets: string[];
+  keyring: Keyring;
+  signer: AssertionSigner;
+  directory: Directory;
+  login: LoginService;
+  resolver: SessionResolver;
+  audit: AuditLog;
+  policy: () => AccessPolicy;
+  addressOf: AddressOf;
+  /** Re-read every secret file now (SIGHUP). */
+  reloadSecrets(): void;
+  close(): Promise<void>;
+}
+
+export interface BuildOptions {
+  clock?: Clock;
+  /** Replace the directory (tests of other parts); production always uses LDAP. */
+  directory?: Directory;
+}
+
+export async function buildDeps(config: Config, logger: Logger, opts: BuildOptions = {}): Promise<Deps> {
+  const clock = opts.clock ?? systemClock;
+  const closers: (() => Promise<void> | void)[] = [];
+  const secretFiles: SecretFile[] = [];
+
+  let redis: RedisClient | null = null;
+  if (config.session.redisUrl) {
+    redis = createRedis(config.session.redisUrl);
+    redis.on('error', (e: Error) => logger.warn({ err: e.message }, 'redis connection error'));
+    closers.push(() => void redis?.disconnect());
+  } else {
+    logger.warn('!!! session.redisUrl is empty: sessions, throttling and audit live in this process only. Development use only; never run more than one instance like this. !!!');
+  }
+
+  const sessionSecrets: string[] = [];
+  if (config.session.secretFile) {
+    const file = new SecretFile(config.session.secretFile);
+    sessionSecrets.push(...file.lines());
+    file.onChange(() => sessionSecrets.splice(0, sessionSecrets.length, ...file.lines()));
+    secretFiles.push(file);
+    closers.push(() => file.close());
+  }
+  if (sessionSecrets.length === 0) {
+    logger.warn('!!! session.secretFile is not set: using a random session secret; every restart signs everyone out. !!!');
+    sessionSecrets.push(randomBytes(32).toString('base64url'));
+  }
+
+  const bindPassword = new SecretFile(config.ldap.bindPasswordFile);
+  secretFiles.push(bindPassword);
+  closers.push(() => bindPassword.close());
+  const directory =
+    opts.directory ??
+    new LdapDirectory({
+      ldap: config.ldap,
+      readBindPassword: async () => {
+        bindPassword.reload();
+        return bindPassword.get();
+      },
+      logger,
+    });
+  closers.push(() => directory.close());
+
+  const keysDir = isAbsolute(config.assertion.keysDir) ? config.assertion.keysDir : resolve(config.assertion.keysDir);
+  const keyring = new Keyring(keysDir, config.assertion.algorithm, clock);
+  if (await keyring.load()) logger.warn({ keysDir }, 'no signing key found: generated a new one');
+  const signer = new AssertionSigner(keyring, { issuer: config.server.publicUrl, audience: config.assertion.audience, ttlMs: config.assertion.ttl }, clock);
+
+  const audit = new AuditLog(logger, redis);
+  const store = createSessionStore(redis, { idleMs: config.session.idleTimeout, absoluteMs: config.session.absoluteTimeout });
+  const policy = (): AccessPolicy => ({ ...config.access, defaultOrgRole: config.mapping.defaultOrgRole, rules: config.mapping.rules });
+
+  let throttle: LoginThrottle | undefined;
+  const getThrottle = async (): Promise<LoginThrottle> => {
+    if (throttle) return throttle;
+    const threshold = await directory.lockoutThreshold();
+    const perUser = perUserLimit(config.throttle.perUser, threshold);
+    logger.info({ lockoutThreshold: threshold, perUser }, 'sign-in throttle ready');
+    throttle = new LoginThrottle({ perUser, perAddress: config.throttle.perAddress, windowMs: config.throttle.window }, redis);
+    return throttle;
+  };
+
+  const login = new LoginService({ directory, throttle: getThrottle, policy, audit, clock });
+
+  const revalidate = async (identity: Identity): Promise<RevalidationResult> => {
+    try {
+      const user = await directory.lookup(identity.username);
+      if (!user) return { ok: false, reason: 'account_removed' };
+      const built = buildIdentity(user, policy());
+      return built.ok ? { ok: true, identity: built.identity } : { ok: false, reason: built.reason };
+    } catch (e) {
+      if (isGatewayError(e) && e.code === 'GW_DIRECTORY_UNAVAILABLE') return { ok: 'unavailable' };
+      logger.error({ err: (e as Error).message }, 'revalidation failed');
+      return { ok: 'unavailable' };
+    }
+  };
+
+  const resolver = new SessionResolver({
+    store,
+    secrets: sessionSecrets,
+    cookieName: config.session.cookieName,
+    idleMs: config.session.idleTimeout,
+    absoluteMs: config.session.absoluteTimeout,
+    revalidateMs: config.session.revalidateInterval,
+    revalidate,
+    onEnded: (identity, reason, sid) => {
+      signer.forget(sid);
+      audit.record({ kind: 'session.ended', user: identity.username, reason });
+    },
+    clock,
+    logger,
+  });
+
+  return {
+    config,
+    logger,
+    clock,
+    redis,
+    store,
+    sessionSecrets,
+    keyring,
+    signer,
+    directory,
+    login,
+    resolver,
+    audit,
+    policy,
+    addressOf: createAddressOf(config.server.trustProxy),
+    reloadSecrets() {
+      for (const f of secretFiles) f.reload();
+      keyring.refresh();
+    },
+    async close() {
+      for (const c of closers.reverse()) await c();
+    },
+  };
+}

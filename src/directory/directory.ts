@@ -1,0 +1,57 @@
+// The Directory port: what the gateway needs from Active Directory, independent of the LDAP library.
+
+/** Why AD refused a sign-in; parsed once, in the adapter, from AD's sub-codes. */
+export type AuthFailureReason =
+  | 'invalid_credentials' // 52e, or no/ambiguous match for the username
+  | 'no_such_user' // 525, or the search found nobody (shown to users exactly like invalid_credentials)
+  | 'logon_hours' // 530
+  | 'workstation' // 531
+  | 'password_expired' // 532
+  | 'account_disabled' // 533
+  | 'account_expired' // 701
+  | 'password_must_change' // 773
+  | 'account_locked'; // 775
+
+export interface DirectoryGroup {
+  dn: string;
+  /** sAMAccountName of the group. */
+  name: string;
+  /** objectSid in S-1-5-… form. */
+  sid: string;
+  /** How the user came to be in this group: group names from the direct group to this one (or ["primary group"]). */
+  path: string[];
+}
+
+export interface DirectoryUser {
+  dn: string;
+  /** objectGUID in canonical 8-4-4-4-12 form: the stable subject. */
+  guid: string;
+  sid: string;
+  sAMAccountName: string;
+  userPrincipalName: string;
+  email: string;
+  displayName: string;
+  groups: DirectoryGroup[];
+  /** Why this account may not sign in right now (disabled, expired, locked, …), read with the service account. */
+  blockedReason?: AuthFailureReason;
+}
+
+export interface DcStatus {
+  url: string;
+  ok: boolean;
+  /** Short reason when not ok, never containing secrets. */
+  error?: string;
+  latencyMs?: number;
+}
+
+export interface Directory {
+  /** Verify the password and return the user with groups. Throws DirectoryAuthError or GatewayError(GW_DIRECTORY_UNAVAILABLE). */
+  authenticate(username: string, password: string): Promise<DirectoryUser>;
+  /** Look the user up with the service account (explain, revalidation). null when no such user. */
+  lookup(username: string): Promise<DirectoryUser | null>;
+  /** The domain's lockoutThreshold (0 = no lockout policy). */
+  lockoutThreshold(): Promise<number>;
+  /** Per-DC health including whether the service account bind works. */
+  health(): Promise<DcStatus[]>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,572 @@
+// The Directory port over LDAP(S) to Active Directory, with failover across domain controllers.
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import net from 'node:net';
+import tls from 'node:tls';
+import {
+  AndFilter,
+  BusyError,
+  Client,
+  EqualityFilter,
+  InvalidCredentialsError,
+  OrFilter,
+  ResultCodeError,
+  SizeLimitExceededError,
+  UnavailableError,
+  type Entry,
+  type Filter,
+} from 'ldapts';
+import type { Config } from '../config/schema.js';
+import { GatewayError } from '../errors.js';
+import type { Logger } from '../shared/logger.js';
+import { DirectoryAuthError, parseAdSubCode, reasonFromBindError } from './adErrors.js';
+import type { AuthFailureReason, DcStatus, Directory, DirectoryGroup, DirectoryUser } from './directory.js';
+import { parseUsername, type ParsedUsername } from './parseUsername.js';
+import { decodeGuid, decodeSid, encodeSid, primaryGroupSid } from './sid.js';
+
+export { DirectoryAuthError } from './adErrors.js';
+
+export const MAX_PASSWORD_LENGTH = 1024;
+
+export interface LdapDirectoryOptions {
+  ldap: Config['ldap'];
+  /** Reads the service account's password; called on every (re)bind, so a rotated file is picked up. */
+  readBindPassword: () => Promise<string>;
+  logger: Logger;
+  /** Called after every LDAP operation, for metrics; ms is wall time including connect. */
+  onLdapOp?: (dcUrl: string, op: string, ms: number, ok: boolean) => void;
+  /** Current time in ms since the epoch (accountExpires checks); Date.now by default. */
+  now?: () => number;
+}
+
+interface ServiceConnection {
+  client: Client;
+  url: string;
+}
+
+const USER_ATTRIBUTES = [
+  'objectGUID',
+  'objectSid',
+  'sAMAccountName',
+  'userPrincipalName',
+  'mail',
+  'displayName',
+  'cn',
+  'memberOf',
+  'primaryGroupID',
+  'userAccountControl',
+  'accountExpires',
+  'pwdLastSet',
+  'lockoutTime',
+  'msDS-User-Account-Control-Computed',
+];
+const BINARY_ATTRIBUTES = ['objectGUID', 'objectSid', 'tokenGroups'];
+
+const UF_ACCOUNTDISABLE = 0x2;
+const UF_LOCKOUT = 0x10;
+const UF_PASSWORD_EXPIRED = 0x800000;
+const FILETIME_NEVER = 0x7fffffffffffffffn;
+// 100 ns intervals between 1601-01-01 and 1970-01-01.
+const FILETIME_UNIX_EPOCH = 116444736000000000n;
+
+export class LdapDirectory implements Directory {
+  readonly #ldap: Config['ldap'];
+  readonly #readBindPassword: () => Promise<string>;
+  readonly #log: Logger;
+  readonly #onLdapOp: (dcUrl: string, op: string, ms: number, ok: boolean) => void;
+  readonly #now: () => number;
+  #tlsOptions?: Promise<tls.ConnectionOptions>;
+  /** Index into ldap.urls of the DC that last answered: tried first next time. */
+  #preferred = 0;
+  #service?: ServiceConnection;
+  #connecting?: Promise<ServiceConnection>;
+  #lockoutThreshold?: number;
+  #closed = false;
+
+  constructor(opts: LdapDirectoryOptions) {
+    this.#ldap = opts.ldap;
+    this.#readBindPassword = opts.readBindPassword;
+    this.#log = opts.logger;
+    this.#onLdapOp = opts.onLdapOp ?? (() => {});
+    this.#now = opts.now ?? Date.now;
+  }
+
+  async authenticate(username: string, password: string): Promise<DirectoryUser> {
+    // An empty simple bind is an anonymous bind, which succeeds: refuse before AD sees it.
+    if (typeof password !== 'string' || password.length === 0 || password.length > MAX_PASSWORD_LENGTH) {
+      throw new DirectoryAuthError('invalid_credentials');
+    }
+    const parsed = parseUsername(username, this.#ldap);
+    const found = parsed ? await this.#findUserDns(parsed) : [];
+    if (found.length !== 1) {
+      // Spend about what a real bind costs, so response time does not tell who exists.
+      await this.#timingBind(password);
+      throw new DirectoryAuthError(found.length === 0 ? 'no_such_user' : 'invalid_credentials');
+    }
+    const dn = found[0]!;
+    await this.#bindAsUser(dn, password);
+    const user = await this.#readUser(dn);
+    if (!user) throw new DirectoryAuthError('no_such_user');
+    return user;
+  }
+
+  async lookup(username: string): Promise<DirectoryUser | null> {
+    const parsed = parseUsername(username, this.#ldap);
+    if (!parsed) return null;
+    const found = await this.#findUserDns(parsed);
+    if (found.length !== 1) {
+      if (found.length > 1) this.#log.warn({ attribute: parsed.attribute, matches: found.length }, 'username matches more than one account');
+      return null;
+    }
+    return this.#readUser(found[0]!);
+  }
+
+  async lockoutThreshold(): Promise<number> {
+    if (this.#lockoutThreshold !== undefined) return this.#lockoutThreshold;
+    const res = await this.#withService('read_domain', (c) =>
+      c.search(this.#ldap.baseDn, { scope: 'base', filter: '(objectClass=*)', attributes: ['lockoutThreshold'] }),
+    );
+    const value = Number(first(res.searchEntries[0]?.['lockoutThreshold']) ?? '0');
+    this.#lockoutThreshold = Number.isFinite(value) && value > 0 ? value : 0;
+    return this.#lockoutThreshold;
+  }
+
+  async health(): Promise<DcStatus[]> {
+    return Promise.all(
+      this.#ldap.urls.map(async (url): Promise<DcStatus> => {
+        const started = performance.now();
+        const client = await this.#newClient(url);
+        try {
+          await this.#open(client, url);
+          await this.#bindService(client, url);
+          const latencyMs = Math.round(performance.now() - started);
+          return { url, ok: true, latencyMs };
+        } catch (e) {
+          return { url, ok: false, error: describeError(e), latencyMs: Math.round(performance.now() - started) };
+        } finally {
+          await client.unbind().catch(() => {});
+        }
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const svc = this.#service;
+    this.#service = undefined;
+    if (svc) await svc.client.unbind().catch(() => {});
+  }
+
+  // --- user search and bind ---------------------------------------------------------------
+
+  async #findUserDns(parsed: ParsedUsername): Promise<string[]> {
+    // Filter objects go to the wire as BER, so metacharacters in the value stay data, never syntax.
+    const filter = new AndFilter({
+      filters: [
+        new EqualityFilter({ attribute: 'objectCategory', value: 'person' }),
+        new EqualityFilter({ attribute: 'objectClass', value: 'user' }),
+        new EqualityFilter({ attribute: parsed.attribute, value: parsed.value }),
+      ],
+    });
+    try {
+      const res = await this.#withService('search_user', (c) =>
+        c.search(this.#ldap.baseDn, { scope: 'sub', filter, attributes: ['1.1'], sizeLimit: 2 }),
+      );
+      return res.searchEntries.map((e) => e.dn);
+    } catch (e) {
+      // More than the limit: ambiguous, which refuses the sign-in like no match would.
+      if (e instanceof SizeLimitExceededError) return ['', ''];
+      throw e;
+    }
+  }
+
+  /** Binds a separate, short-lived connection as the user; the service connection stays bound as itself. */
+  async #bindAsUser(dn: string, password: string): Promise<void> {
+    try {
+      await this.#onEachDc('bind_user', async (client) => {
+        await client.bind(dn, password);
+      });
+    } catch (e) {
+      const reason = reasonFromBindError(e);
+      if (reason) throw new DirectoryAuthError(reason, { subCode: parseAdSubCode((e as Error).message), cause: e });
+      throw mapAnswerError(e);
+    }
+  }
+
+  /** A bind with a DN that cannot exist: costs a connection and a bind, and counts against nobody. */
+  async #timingBind(password: string): Promise<void> {
+    const dn = `CN=sag-absent-${randomUUID()},${this.#ldap.baseDn}`;
+    try {
+      await this.#onEachDc('bind_user', async (client) => {
+        await client.bind(dn, password);
+      });
+    } catch (e) {
+      if (e instanceof GatewayError && e.code === 'GW_DIRECTORY_UNAVAILABLE') throw e;
+    }
+  }
+
+  /**
+   * Runs `fn` on a fresh connection, trying DCs from the preferred one on; moves on only when
+   * the DC could not be reached or timed out, never after it answered.
+   */
+  async #onEachDc(op: string, fn: (client: Client) => Promise<void>): Promise<void> {
+    const order = this.#dcOrder();
+    let lastError: unknown;
+    for (const i of order) {
+      const url = this.#ldap.urls[i]!;
+      const client = await this.#newClient(url);
+      const started = performance.now();
+      try {
+        await this.#open(client, url);
+        await fn(client);
+        this.#onLdapOp(url, op, performance.now() - started, true);
+        this.#preferred = i;
+        return;
+      } catch (e) {
+        this.#onLdapOp(url, op, performance.now() - started, false);
+        if (!isConnectionError(e)) {
+          this.#preferred = i;
+          throw e;
+        }
+        lastError = e;
+        this.#log.warn({ dc: url, op, err: describeError(e) }, 'domain controller unreachable, trying the next');
+      } finally {
+        await client.unbind().catch(() => {});
+      }
+    }
+    throw unavailable(lastError);
+  }
+
+  // --- reading the account ----------------------------------------------------------------
+
+  async #readUser(dn: string): Promise<DirectoryUser | null> {
+    const res = await this.#withService('read_user', (c) =>
+      c.search(dn, {
+        scope: 'base',
+        filter: '(objectClass=user)',
+        attributes: [...USER_ATTRIBUTES, 'tokenGroups'],
+        explicitBufferAttributes: BINARY_ATTRIBUTES,
+      }),
+    );
+    const entry = res.searchEntries[0];
+    if (!entry) return null;
+
+    const guidBuf = firstBuffer(entry['objectGUID']);
+    const sidBuf = firstBuffer(entry['objectSid']);
+    if (!guidBuf || !sidBuf) throw new GatewayError('GW_INTERNAL', 'directory returned a user without objectGUID/objectSid');
+    const sid = decodeSid(sidBuf);
+    const sAMAccountName = str(entry['sAMAccountName']);
+    const userPrincipalName = str(entry['userPrincipalName']);
+    const primaryId = Number(str(entry['primaryGroupID']) || '0');
+    const primarySid = primaryId > 0 ? primaryGroupSid(sid, primaryId) : undefined;
+
+    const tokenSids = buffers(entry['tokenGroups']);
+    const groups = await this.#readGroups(tokenSids, primarySid, strings(entry['memberOf']));
+    const blockedReason = this.#blockedReason(entry);
+    return {
+      dn: entry.dn,
+      guid: decodeGuid(guidBuf),
+      sid,
+      sAMAccountName,
+      userPrincipalName,
+      email: str(entry['mail']) || userPrincipalName,
+      displayName: str(entry['displayName']) || str(entry['cn']) || sAMAccountName,
+      groups,
+      ...(blockedReason ? { blockedReason } : {}),
+    };
+  }
+
+  /**
+   * All groups in one search: tokenGroups already is the transitive closure (primary group
+   * included), and each group's memberOf is enough to explain how the user got there.
+   */
+  async #readGroups(tokenSids: Buffer[], primarySid: string | undefined, directDns: string[]): Promise<DirectoryGroup[]> {
+    const wanted = new Map<string, Buffer>();
+    for (const b of tokenSids) wanted.set(b.toString('hex'), b);
+    if (primarySid) {
+      const b = encodeSid(primarySid);
+      wanted.set(b.toString('hex'), b);
+    }
+    if (wanted.size === 0) return [];
+    const filters: Filter[] = [...wanted.values()].map((value) => new EqualityFilter({ attribute: 'objectSid', value }));
+    const res = await this.#withService('read_groups', (c) =>
+      c.search(this.#ldap.baseDn, {
+        scope: 'sub',
+        filter: new AndFilter({ filters: [new EqualityFilter({ attribute: 'objectClass', value: 'group' }), new OrFilter({ filters })] }),
+        attributes: ['objectSid', 'sAMAccountName', 'cn', 'memberOf'],
+        explicitBufferAttributes: ['objectSid'],
+        paged: { pageSize: 500 },
+      }),
+    );
+
+    interface Node {
+      dn: string;
+      name: string;
+      sid: string;
+      parents: string[];
+    }
+    const byDn = new Map<string, Node>();
+    for (const e of res.searchEntries) {
+      const sidBuf = firstBuffer(e['objectSid']);
+      if (!sidBuf) continue;
+      byDn.set(dnKey(e.dn), {
+        dn: e.dn,
+        name: str(e['sAMAccountName']) || str(e['cn']),
+        sid: decodeSid(sidBuf),
+        parents: strings(e['memberOf']),
+      });
+    }
+
+    // Breadth-first from the direct groups, so each path is a shortest chain.
+    const paths = new Map<string, string[]>();
+    const queue: string[] = [];
+    for (const d of directDns) {
+      const k = dnKey(d);
+      const node = byDn.get(k);
+      if (node && !paths.has(k)) {
+        paths.set(k, [node.name]);
+        queue.push(k);
+      }
+    }
+    const primary = primarySid ? [...byDn.entries()].find(([, n]) => n.sid === primarySid) : undefined;
+    if (primary && !paths.has(primary[0])) {
+      paths.set(primary[0], ['primary group']);
+      queue.push(primary[0]);
+    }
+    for (let i = 0; i < queue.length; i++) {
+      const k = queue[i]!;
+      const base = paths.get(k)!;
+      for (const p of byDn.get(k)!.parents) {
+        const pk = dnKey(p);
+        const parent = byDn.get(pk);
+        if (parent && !paths.has(pk)) {
+          paths.set(pk, [...base, parent.name]);
+          queue.push(pk);
+        }
+      }
+    }
+
+    const out: DirectoryGroup[] = [];
+    for (const [k, n] of byDn) {
+      // A token group we cannot chain (e.g. through a foreign principal) still counts.
+      out.push({ dn: n.dn, name: n.name, sid: n.sid, path: paths.get(k) ?? [n.name] });
+    }
+    out.sort((a, b) => a.path.length - b.path.length || a.name.localeCompare(b.name));
+    return out;
+  }
+
+  #blockedReason(entry: Entry): AuthFailureReason | undefined {
+    const uac = Number(str(entry['userAccountControl']) || '0');
+    if (uac & UF_ACCOUNTDISABLE) return 'account_disabled';
+    const expires = bigint(entry['accountExpires']);
+    if (expires !== undefined && expires !== 0n && expires !== FILETIME_NEVER) {
+      const nowFiletime = BigInt(Math.floor(this.#now())) * 10_000n + FILETIME_UNIX_EPOCH;
+      if (expires <= nowFiletime) return 'account_expired';
+    }
+    const computedRaw = str(entry['msDS-User-Account-Control-Computed']);
+    const computed = Number(computedRaw || '0');
+    if (computed & UF_LOCKOUT) return 'account_locked';
+    // lockoutTime alone overstates (it stays set after the lockout expires): only when the DC
+    // did not compute the flag for us.
+    if (!computedRaw && (bigint(entry['lockoutTime']) ?? 0n) > 0n) return 'account_locked';
+    // pwdLastSet=0 also raises the computed "password expired" flag; the more precise reason wins.
+    if (str(entry['pwdLastSet']) === '0') return 'password_must_change';
+    if (computed & UF_PASSWORD_EXPIRED) return 'password_expired';
+    return undefined;
+  }
+
+  // --- the service connection ---------------------------------------------------------------
+
+  /** Runs `fn` on the shared service connection; reconnects once (perhaps to another DC) if it broke. */
+  async #withService<T>(op: string, fn: (client: Client) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const svc = await this.#serviceConnection();
+      const started = performance.now();
+      try {
+        const result = await fn(svc.client);
+        this.#onLdapOp(svc.url, op, performance.now() - started, true);
+        return result;
+      } catch (e) {
+        this.#onLdapOp(svc.url, op, performance.now() - started, false);
+        if (!isConnectionError(e)) throw mapAnswerError(e);
+        this.#dropService(svc);
+        if (attempt > 0) throw unavailable(e);
+        this.#log.warn({ dc: svc.url, op, err: describeError(e) }, 'service connection broke, reconnecting');
+      }
+    }
+  }
+
+  async #serviceConnection(): Promise<ServiceConnection> {
+    if (this.#closed) throw new GatewayError('GW_DIRECTORY_UNAVAILABLE', 'directory client is closed');
+    // ldapts silently reconnects a dropped socket without binding; catch that before using it.
+    if (this.#service?.client.isConnected) return this.#service;
+    if (this.#service) this.#dropService(this.#service);
+    // One connect at a time: concurrent callers share it instead of racing to open several.
+    this.#connecting ??= this.#connectService().finally(() => {
+      this.#connecting = undefined;
+    });
+    return this.#connecting;
+  }
+
+  async #connectService(): Promise<ServiceConnection> {
+    let lastError: unknown;
+    for (const i of this.#dcOrder()) {
+      const url = this.#ldap.urls[i]!;
+      const client = await this.#newClient(url);
+      try {
+        await this.#open(client, url);
+        await this.#bindService(client, url);
+        this.#preferred = i;
+        const svc = { client, url };
+        if (this.#closed) {
+          await client.unbind().catch(() => {});
+          throw new GatewayError('GW_DIRECTORY_UNAVAILABLE', 'directory client is closed');
+        }
+        this.#service = svc;
+        return svc;
+      } catch (e) {
+        await client.unbind().catch(() => {});
+        if (e instanceof GatewayError) throw e;
+        if (!isConnectionError(e)) throw mapAnswerError(e);
+        lastError = e;
+        this.#log.warn({ dc: url, err: describeError(e) }, 'domain controller unreachable, trying the next');
+      }
+    }
+    throw unavailable(lastError);
+  }
+
+  /**
+   * Binds as the service account. A refused password is re-read once, since the file may just
+   * have been rotated; the same DC is asked again so the account is not failed on every DC.
+   */
+  async #bindService(client: Client, url: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const password = await this.#readBindPassword();
+      const started = performance.now();
+      try {
+        await client.bind(this.#ldap.bindDn, password);
+        this.#onLdapOp(url, 'bind_service', performance.now() - started, true);
+        return;
+      } catch (e) {
+        this.#onLdapOp(url, 'bind_service', performance.now() - started, false);
+        if (e instanceof InvalidCredentialsError) {
+          if (attempt === 0) continue;
+          this.#log.error({ dc: url, bindDn: this.#ldap.bindDn, adCode: parseAdSubCode(e.message) }, 'service account bind refused');
+          throw new GatewayError('GW_DIRECTORY_UNAVAILABLE', 'the directory refused the service account credentials', { cause: e });
+        }
+        throw e;
+      }
+    }
+  }
+
+  #dropService(svc: ServiceConnection): void {
+    if (this.#service === svc) this.#service = undefined;
+    void svc.client.unbind().catch(() => {});
+  }
+
+  #dcOrder(): number[] {
+    const n = this.#ldap.urls.length;
+    return Array.from({ length: n }, (_, k) => (this.#preferred + k) % n);
+  }
+
+  async #newClient(url: string): Promise<Client> {
+    const tlsOptions = await this.#tls();
+    const secure = /^ldaps:/i.test(url);
+    // ldapts treats any tlsOptions as "connect with TLS", so plain ldap:// must not get them.
+    return new Client({
+      url,
+      timeout: this.#ldap.timeout,
+      connectTimeout: this.#ldap.timeout,
+      strictDN: false,
+      ...(secure ? { tlsOptions } : {}),
+    });
+  }
+
+  /** Connects, and upgrades with StartTLS when configured, before any credentials are sent. */
+  async #open(client: Client, url: string): Promise<void> {
+    if (this.#ldap.startTls && /^ldap:/i.test(url)) {
+      await client.startTLS(await this.#tls());
+    }
+  }
+
+  #tls(): Promise<tls.ConnectionOptions> {
+    this.#tlsOptions ??= (async () => {
+      const opts: tls.ConnectionOptions = { rejectUnauthorized: this.#ldap.tlsRejectUnauthorized };
+      if (this.#ldap.caFile) opts.ca = await readFile(this.#ldap.caFile);
+      const name = this.#ldap.tlsServerName;
+      if (name) {
+        // Connect to one address, verify the certificate against the DC's real name.
+        if (!net.isIP(name)) opts.servername = name;
+        opts.checkServerIdentity = (_host, cert) => tls.checkServerIdentity(name, cert);
+      }
+      return opts;
+    })();
+    return this.#tlsOptions;
+  }
+}
+
+// --- helpers ------------------------------------------------------------------------------
+
+/** True when the DC was not reached or did not answer in time: the only case for trying another. */
+function isConnectionError(e: unknown): boolean {
+  if (e instanceof BusyError || e instanceof UnavailableError) return true;
+  if (e instanceof ResultCodeError) return false;
+  return e instanceof Error && !(e instanceof TypeError) && !(e instanceof GatewayError);
+}
+
+/** Any other LDAP answer means the DC works but refuses what we asked: a setup problem, not the user's. */
+function mapAnswerError(e: unknown): unknown {
+  if (e instanceof GatewayError || !(e instanceof ResultCodeError)) return e;
+  return new GatewayError('GW_DIRECTORY_UNAVAILABLE', `directory refused the operation: ${describeError(e)}`, { cause: e });
+}
+
+function unavailable(cause: unknown): GatewayError {
+  return new GatewayError('GW_DIRECTORY_UNAVAILABLE', `no domain controller reachable: ${describeError(cause)}`, { cause });
+}
+
+function describeError(e: unknown): string {
+  if (e instanceof GatewayError) return e.message;
+  if (e instanceof Error) {
+    const code = (e as { code?: unknown }).code;
+    const msg = e.message.split('\n')[0]!.slice(0, 200);
+    return typeof code === 'string' ? `${code}: ${msg}` : msg;
+  }
+  return String(e);
+}
+
+/** DNs from different attributes may differ in case; AD compares them case-insensitively. */
+function dnKey(dn: string): string {
+  return dn.toLowerCase();
+}
+
+type Attr = Entry[string];
+
+function first(v: Attr | undefined): string | Buffer | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function str(v: Attr | undefined): string {
+  const f = first(v);
+  return f === undefined ? '' : typeof f === 'string' ? f : f.toString('utf8');
+}
+
+function strings(v: Attr | undefined): string[] {
+  if (v === undefined) return [];
+  return (Array.isArray(v) ? v : [v]).map((x) => (typeof x === 'string' ? x : x.toString('utf8')));
+}
+
+function buffers(v: Attr | undefined): Buffer[] {
+  if (v === undefined) return [];
+  return (Array.isArray(v) ? v : [v]).filter((x): x is Buffer => Buffer.isBuffer(x));
+}
+
+function firstBuffer(v: Attr | undefined): Buffer | undefined {
+  const f = first(v);
+  return Buffer.isBuffer(f) ? f : undefined;
+}
+
+function bigint(v: Attr | undefined): bigint | undefined {
+  const s = str(v);
+  if (!/^-?\d+$/.test(s)) return undefined;
+  return BigInt(s);
+}

@@ -1,0 +1,71 @@
+// Every error a user or operator can see carries a stable code; callers switch on `code`, never on message text.
+
+export type ErrorCode =
+  | 'GW_BAD_REQUEST'
+  | 'GW_BAD_PATH'
+  | 'GW_CSRF'
+  | 'GW_AUTH_REQUIRED'
+  | 'GW_INVALID_CREDENTIALS'
+  | 'GW_ACCOUNT_DISABLED'
+  | 'GW_ACCOUNT_EXPIRED'
+  | 'GW_PASSWORD_EXPIRED'
+  | 'GW_LOGON_NOT_PERMITTED'
+  | 'GW_ACCOUNT_LOCKED'
+  | 'GW_NOT_AUTHORIZED'
+  | 'GW_FORBIDDEN'
+  | 'GW_THROTTLED'
+  | 'GW_DIRECTORY_UNAVAILABLE'
+  | 'GW_SESSION_STORE_UNAVAILABLE'
+  | 'GW_UPSTREAM_UNAVAILABLE'
+  | 'GW_UPSTREAM_TIMEOUT'
+  | 'GW_PAYLOAD_TOO_LARGE'
+  | 'GW_NOT_FOUND'
+  | 'GW_CONFIG_INVALID'
+  | 'GW_INTERNAL';
+
+const STATUS: Record<ErrorCode, number> = {
+  GW_BAD_REQUEST: 400,
+  GW_BAD_PATH: 400,
+  GW_CSRF: 403,
+  GW_AUTH_REQUIRED: 401,
+  GW_INVALID_CREDENTIALS: 401,
+  GW_ACCOUNT_DISABLED: 403,
+  GW_ACCOUNT_EXPIRED: 403,
+  GW_PASSWORD_EXPIRED: 403,
+  GW_LOGON_NOT_PERMITTED: 403,
+  GW_ACCOUNT_LOCKED: 423,
+  GW_NOT_AUTHORIZED: 403,
+  GW_FORBIDDEN: 403,
+  GW_THROTTLED: 429,
+  GW_DIRECTORY_UNAVAILABLE: 503,
+  GW_SESSION_STORE_UNAVAILABLE: 503,
+  GW_UPSTREAM_UNAVAILABLE: 502,
+  GW_UPSTREAM_TIMEOUT: 504,
+  GW_PAYLOAD_TOO_LARGE: 413,
+  GW_NOT_FOUND: 404,
+  GW_CONFIG_INVALID: 500,
+  GW_INTERNAL: 500,
+};
+
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Extra headers the response must carry (e.g. Retry-After). */
+  readonly headers: Record<string, string>;
+
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown; headers?: Record<string, string> }) {
+    super(message ?? code, options?.cause !== undefined ? { cause: options.cause } : undefined);
+    this.name = 'GatewayError';
+    this.code = code;
+    this.status = STATUS[code];
+    this.headers = options?.headers ?? {};
+  }
+}
+
+export function isGatewayError(e: unknown): e is GatewayError {
+  return e instanceof GatewayError;
+}
+
+export function statusOf(code: ErrorCode): number {
+  return STATUS[code];
+}

@@ -1,0 +1,56 @@
+// One place turns any error into what the client sees: an HTML page or JSON, by what the request accepts.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { GatewayError, isGatewayError } from '../errors.js';
+import { errorMessage, format, messages, pickLang } from './i18n.js';
+import { renderPage } from './render.js';
+
+export function wantsHtml(req: IncomingMessage): boolean {
+  const accept = req.headers.accept ?? '';
+  return accept.includes('text/html');
+}
+
+export function publicError(e: unknown): GatewayError {
+  return isGatewayError(e) ? e : new GatewayError('GW_INTERNAL');
+}
+
+export function jsonCode(err: GatewayError): string {
+  return err.code.replace(/^GW_/, '').toLowerCase();
+}
+
+export function langOf(req: IncomingMessage) {
+  const q = new URL(req.url ?? '/', 'http://x').searchParams.get('lang');
+  return pickLang(q ?? undefined, req.headers['accept-language']);
+}
+
+export function sendError(req: IncomingMessage, res: ServerResponse, e: unknown, requestId?: string): void {
+  const err = publicError(e);
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const lang = langOf(req);
+  const message = errorMessage(lang, err.code);
+  for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
+  res.setHeader('Cache-Control', 'no-store');
+  res.statusCode = err.status;
+  if (wantsHtml(req) && req.method !== 'HEAD') {
+    const retry = err.headers['Retry-After'];
+    const t = messages(lang);
+    const body = renderPage('message', {
+      lang,
+      title: t.errorTitle,
+      heading: t.errorTitle,
+      message: retry ? `${message} ${format(t.retryAfter, { seconds: retry })}` : message,
+      isError: true,
+      code: jsonCode(err),
+      requestId,
+      link: err.status >= 500 || err.status === 404 ? { href: '/', label: t.backHome } : undefined,
+    });
+    res.setHeader('Content-Type', 'text/html; charset=utf-8');
+    res.setHeader('Content-Security-Policy', "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'");
+    res.end(body);
+    return;
+  }
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.end(JSON.stringify({ error: jsonCode(err), message: errorMessage('en', err.code), ...(requestId ? { requestId } : {}) }));
+}

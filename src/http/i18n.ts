@@ -1,0 +1,136 @@
+// The gateway's own pages speak English and Simplified Chinese; `?lang=` overrides Accept-Language.
+import type { ErrorCode } from '../errors.js';
+
+export type Lang = 'en' | 'zh-CN';
+
+const en = {
+  htmlLang: 'en',
+  signInTitle: 'Sign in to {org}',
+  signInLead: 'Use your company (Active Directory) account.',
+  username: 'Username',
+  usernameHint: 'alice, CORP\\alice or alice@corp.example.com',
+  password: 'Password',
+  signIn: 'Sign in',
+  signOutTitle: 'Sign out',
+  signOutQuestion: 'Sign out of {org}?',
+  signOut: 'Sign out',
+  signedOut: 'You have signed out.',
+  signInAgain: 'Sign in again',
+  cancel: 'Cancel',
+  otherLanguage: '中文',
+  errorTitle: 'Something went wrong',
+  requestId: 'Request ID',
+  backHome: 'Go to Sentry',
+  missingFields: 'Enter your username and password.',
+  tooLong: 'That username or password is too long.',
+  retryAfter: 'Try again in {seconds} seconds.',
+} as const;
+
+type Messages = { [K in keyof typeof en]: string };
+
+const zh: Messages = {
+  htmlLang: 'zh-CN',
+  signInTitle: '登录 {org}',
+  signInLead: '请使用公司（Active Directory）账号登录。',
+  username: '用户名',
+  usernameHint: 'alice、CORP\\alice 或 alice@corp.example.com',
+  password: '密码',
+  signIn: '登录',
+  signOutTitle: '退出登录',
+  signOutQuestion: '确定要退出 {org} 吗？',
+  signOut: '退出登录',
+  signedOut: '您已退出登录。',
+  signInAgain: '重新登录',
+  cancel: '取消',
+  otherLanguage: 'English',
+  errorTitle: '出错了',
+  requestId: '请求编号',
+  backHome: '前往 Sentry',
+  missingFields: '请输入用户名和密码。',
+  tooLong: '用户名或密码过长。',
+  retryAfter: '请在 {seconds} 秒后重试。',
+};
+
+/** What the user is told for each error code: one message for every credential failure (no account enumeration). */
+const errorMessages: Record<Lang, Partial<Record<ErrorCode, string>>> = {
+  en: {
+    GW_INVALID_CREDENTIALS: 'Invalid username or password.',
+    GW_ACCOUNT_DISABLED: 'Your account is disabled. Contact IT.',
+    GW_ACCOUNT_EXPIRED: 'Your account has expired. Contact IT.',
+    GW_PASSWORD_EXPIRED: 'Your password has expired: change it, then sign in.',
+    GW_LOGON_NOT_PERMITTED: 'You are not permitted to sign in now (logon hours or workstation restrictions).',
+    GW_ACCOUNT_LOCKED: 'Your account is locked: try later or ask IT.',
+    GW_NOT_AUTHORIZED: 'Your account is not authorized for Sentry. Ask for access to the Sentry group.',
+    GW_THROTTLED: 'Too many attempts.',
+    GW_DIRECTORY_UNAVAILABLE: 'The directory is unavailable. Try again shortly.',
+    GW_SESSION_STORE_UNAVAILABLE: 'Sign-in is temporarily unavailable. Try again shortly.',
+    GW_CSRF: 'The form expired or was not sent from this site. Reload the page and try again.',
+    GW_BAD_PATH: 'This address is not valid.',
+    GW_BAD_REQUEST: 'The request was not valid.',
+    GW_UPSTREAM_UNAVAILABLE: 'Sentry is not reachable right now. Try again shortly.',
+    GW_UPSTREAM_TIMEOUT: 'Sentry took too long to answer. Try again shortly.',
+    GW_PAYLOAD_TOO_LARGE: 'The upload is larger than the gateway allows.',
+    GW_FORBIDDEN: 'You do not have access to this page.',
+    GW_NOT_FOUND: 'Page not found.',
+    GW_AUTH_REQUIRED: 'Sign in to continue.',
+    GW_INTERNAL: 'An unexpected error occurred.',
+  },
+  'zh-CN': {
+    GW_INVALID_CREDENTIALS: '用户名或密码错误。',
+    GW_ACCOUNT_DISABLED: '您的账号已被禁用，请联系 IT。',
+    GW_ACCOUNT_EXPIRED: '您的账号已过期，请联系 IT。',
+    GW_PASSWORD_EXPIRED: '您的密码已过期：请先修改密码，然后再登录。',
+    GW_LOGON_NOT_PERMITTED: '当前不允许您登录（登录时段或工作站限制）。',
+    GW_ACCOUNT_LOCKED: '您的账号已被锁定：请稍后再试或联系 IT。',
+    GW_NOT_AUTHORIZED: '您的账号无权使用 Sentry，请申请加入 Sentry 用户组。',
+    GW_THROTTLED: '尝试次数过多。',
+    GW_DIRECTORY_UNAVAILABLE: '目录服务暂时不可用，请稍后再试。',
+    GW_SESSION_STORE_UNAVAILABLE: '登录服务暂时不可用，请稍后再试。',
+    GW_CSRF: '表单已过期或并非来自本站，请刷新页面后重试。',
+    GW_BAD_PATH: '该地址无效。',
+    GW_BAD_REQUEST: '请求无效。',
+    GW_UPSTREAM_UNAVAILABLE: '暂时无法连接 Sentry，请稍后再试。',
+    GW_UPSTREAM_TIMEOUT: 'Sentry 响应超时，请稍后再试。',
+    GW_PAYLOAD_TOO_LARGE: '上传内容超过网关允许的大小。',
+    GW_FORBIDDEN: '您无权访问此页面。',
+    GW_NOT_FOUND: '页面不存在。',
+    GW_AUTH_REQUIRED: '请先登录。',
+    GW_INTERNAL: '发生了意外错误。',
+  },
+};
+
+const catalogues: Record<Lang, Messages> = { en, 'zh-CN': zh };
+
+export function messages(lang: Lang): Messages {
+  return catalogues[lang];
+}
+
+export function errorMessage(lang: Lang, code: ErrorCode): string {
+  return errorMessages[lang][code] ?? errorMessages[lang].GW_INTERNAL ?? 'Error';
+}
+
+export function format(template: string, vars: Record<string, string | number>): string {
+  return template.replace(/\{(\w+)\}/g, (m, k: string) => (k in vars ? String(vars[k]) : m));
+}
+
+/** `?lang=` wins; otherwise the first Accept-Language entry we speak, by quality; English by default. */
+export function pickLang(queryLang: unknown, acceptLanguage: string | undefined): Lang {
+  if (typeof queryLang === 'string') {
+    if (/^zh/i.test(queryLang)) return 'zh-CN';
+    if (/^en/i.test(queryLang)) return 'en';
+  }
+  const prefs = (acceptLanguage ?? '')
+    .split(',')
+    .map((part, i) => {
+      const [tag = '', ...params] = part.trim().split(';');
+      const q = params.map((p) => /^\s*q=([\d.]+)/.exec(p)?.[1]).find(Boolean);
+      return { tag: tag.toLowerCase(), q: q ? Number(q) : 1, i };
+    })
+    .filter((p) => p.tag && p.q > 0)
+    .sort((a, b) => b.q - a.q || a.i - b.i);
+  for (const p of prefs) {
+    if (p.tag.startsWith('zh')) return 'zh-CN';
+    if (p.tag.startsWith('en')) return 'en';
+  }
+  return 'en';
+}

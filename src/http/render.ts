@@ -1,0 +1,35 @@
+// Renders server-side pages from views/: templates get view models only, never config objects or secrets.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import Mustache from 'mustache';
+import { messages, type Lang } from './i18n.js';
+
+const VIEWS = fileURLToPath(new URL('../../views/', import.meta.url));
+const cache = new Map<string, string>();
+
+function template(name: string): string {
+  let t = cache.get(name);
+  if (t === undefined) {
+    t = readFileSync(`${VIEWS}${name}`, 'utf8');
+    cache.set(name, t);
+  }
+  return t;
+}
+
+export function stylesheet(): string {
+  return template('gateway.css');
+}
+
+export interface PageModel {
+  lang: Lang;
+  title: string;
+  /** Link to the same page in the other language, if it makes sense to offer one. */
+  otherLangHref?: string;
+  [key: string]: unknown;
+}
+
+export function renderPage(view: 'login' | 'message', model: PageModel): string {
+  const t = messages(model.lang);
+  const otherLangCode = model.lang === 'en' ? 'zh-CN' : 'en';
+  return Mustache.render(template('layout.mustache'), { ...model, t, otherLangCode }, { body: template(`${view}.mustache`) });
+}

@@ -1,0 +1,105 @@
+// GET shows the sign-in form; POST checks the password against AD and starts a fresh session.
+import type { NextFunction, Request, Response } from 'express';
+import passport from 'passport';
+import type { Deps } from '../../deps.js';
+import { GatewayError, isGatewayError } from '../../errors.js';
+import { MAX_PASSWORD, MAX_USERNAME } from '../../auth/loginService.js';
+import type { Identity } from '../../session/identity.js';
+import { csrfTokenForResponse, type CsrfOptions } from '../csrfMiddleware.js';
+import { errorMessage, format, messages, type Lang } from '../i18n.js';
+import { langOf, jsonCode } from '../errorResponse.js';
+import { renderPage } from '../render.js';
+import { safeNext } from '../safeNext.js';
+
+interface FormState {
+  username?: string;
+  next: string;
+  error?: GatewayError;
+}
+
+function otherLangHref(req: Request, lang: Lang, next: string): string {
+  const q = new URLSearchParams({ lang: lang === 'en' ? 'zh-CN' : 'en' });
+  if (next !== '/') q.set('next', next);
+  return `/_gateway/login?${q.toString()}`;
+}
+
+export function renderLogin(deps: Deps, csrf: CsrfOptions, req: Request, res: Response, state: FormState): void {
+  const lang = langOf(req);
+  const t = messages(lang);
+  const heading = format(t.signInTitle, { org: deps.config.server.organizationName });
+  const err = state.error;
+  const retry = err?.headers['Retry-After'];
+  const queryLang = typeof req.query.lang === 'string' ? lang : undefined;
+  res.status(err?.status ?? 200);
+  for (const [k, v] of Object.entries(err?.headers ?? {})) res.setHeader(k, v);
+  res.setHeader('Cache-Control', 'no-store');
+  res.type('html').send(
+    renderPage('login', {
+      lang,
+      title: heading,
+      heading,
+      csrfToken: csrfTokenForResponse(req, res, csrf),
+      next: state.next,
+      username: state.username ?? '',
+      langQuery: queryLang,
+      otherLangHref: otherLangHref(req, lang, state.next),
+      error: err
+        ? {
+            code: jsonCode(err),
+            message: err.code === 'GW_BAD_REQUEST' ? err.message : errorMessage(lang, err.code),
+            retryText: retry ? format(t.retryAfter, { seconds: retry }) : undefined,
+          }
+        : undefined,
+    }),
+  );
+}
+
+export function showLogin(deps: Deps, csrf: CsrfOptions) {
+  return async (req: Request, res: Response): Promise<void> => {
+    const next = safeNext(req.query.next, deps.config.server.publicUrl);
+    // Someone already signed in who follows a stale login link goes straight on.
+    const current = await deps.resolver.lookup(req).catch(() => null);
+    if (current?.status === 'ok') return res.redirect(303, next);
+    renderLogin(deps, csrf, req, res, { next });
+  };
+}
+
+export function submitLogin(deps: Deps, csrf: CsrfOptions) {
+  return (req: Request, res: Response, nextFn: NextFunction): void => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const next = safeNext(body.next, deps.config.server.publicUrl);
+    const username = typeof body.username === 'string' ? body.username.trim() : '';
+    const password = typeof body.password === 'string' ? body.password : '';
+    const lang = langOf(req);
+    const t = messages(lang);
+    if (!username || !password) {
+      return renderLogin(deps, csrf, req, res, { next, username, error: new GatewayError('GW_BAD_REQUEST', t.missingFields) });
+    }
+    if (username.length > MAX_USERNAME || password.length > MAX_PASSWORD) {
+      return renderLogin(deps, csrf, req, res, { next, error: new GatewayError('GW_BAD_REQUEST', t.tooLong) });
+    }
+    passport.authenticate('ad-password', (err: unknown, identity: Identity | false) => {
+      if (err || !identity) {
+        const e = isGatewayError(err) ? err : new GatewayError('GW_INTERNAL', 'sign-in failed', { cause: err });
+        if (e.code === 'GW_INTERNAL') deps.logger.error({ err: (err as Error | undefined)?.message }, 'sign-in failed unexpectedly');
+        return renderLogin(deps, csrf, req, res, { next, username, error: e });
+      }
+      // passport regenerates the session id here, so an id planted before sign-in is worthless after it.
+      req.logIn(identity, (loginErr) => {
+        if (loginErr) return nextFn(new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'session not created', { cause: loginErr }));
+        const now = deps.clock.now();
+        Object.assign(req.session, {
+          authenticatedAt: now,
+          revalidatedAt: now,
+          lastSeenAt: now,
+          clientAddress: deps.addressOf(req),
+          userAgent: (req.headers['user-agent'] ?? '').slice(0, 200),
+        });
+        req.session.save((saveErr) => {
+          if (saveErr) return nextFn(new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'session not saved', { cause: saveErr }));
+          res.redirect(303, next);
+        });
+      });
+    })(req, res, nextFn);
+  };
+}

@@ -1,0 +1,17 @@
+// Where to go after sign-in: only a path on this site, never another origin in disguise.
+const LOOPS = /^\/_gateway\/(login|logout)(\/|\?|$)/;
+
+export function safeNext(next: unknown, publicUrl: string): string {
+  if (typeof next !== 'string' || next.length === 0 || next.length > 2048) return '/';
+  // `//host`, `/\host` and control characters are read as other origins by some browsers.
+  if (!next.startsWith('/') || next.startsWith('//') || next.includes('\\') || /[\u0000-\u001f\u007f]/.test(next)) return '/';
+  let url: URL;
+  try {
+    url = new URL(next, publicUrl);
+  } catch {
+    return '/';
+  }
+  if (url.origin !== new URL(publicUrl).origin) return '/';
+  const path = url.pathname + url.search + url.hash;
+  return LOOPS.test(path) ? '/' : path;
+}

@@ -1,0 +1,69 @@
+// Entry for `serve`: config → deps → Express app for /_gateway → raw proxy server → listen → graceful shutdown.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createGatewayApp } from './app.js';
+import type { Config } from './config/schema.js';
+import { buildDeps, type BuildOptions, type Deps } from './deps.js';
+import { sendError } from './http/errorResponse.js';
+import { createProxy } from './proxy/createProxy.js';
+import type { Logger } from './shared/logger.js';
+
+export interface RunningGateway {
+  server: Server;
+  deps: Deps;
+  /** The address actually bound (port 0 in tests becomes a real port). */
+  url: string;
+  close(): Promise<void>;
+}
+
+function splitListen(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(':');
+  return { host: listen.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(listen.slice(i + 1)) };
+}
+
+export async function startGateway(config: Config, logger: Logger, opts: BuildOptions = {}): Promise<RunningGateway> {
+  const deps = await buildDeps(config, logger, opts);
+  const app = createGatewayApp(deps);
+  const proxy = createProxy({
+    config,
+    logger,
+    gatewayApp: app,
+    renderError: (req, res, err) => sendError(req, res, err),
+    clientAddress: deps.addressOf,
+    lookupSession: (req) => deps.resolver.lookup(req),
+    assertionFor: (identity, sid) => deps.signer.assertionFor(identity, sid),
+  });
+  const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, maxHeaderSize: 32 * 1024 }, proxy.onRequest);
+  server.on('upgrade', proxy.onUpgrade);
+  // Idle browser connections are cheap, but an open socket must not block shutdown forever.
+  server.keepAliveTimeout = 65_000;
+  const { host, port } = splitListen(config.server.listen);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  logger.info({ listen: url, publicUrl: config.server.publicUrl, upstream: config.upstream.url }, 'gateway listening');
+  let closing: Promise<void> | undefined;
+  return {
+    server,
+    deps,
+    url,
+    close() {
+      closing ??= (async () => {
+        proxy.close();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+          setTimeout(() => server.closeAllConnections(), 10_000).unref();
+        });
+        await deps.close();
+      })();
+      return closing;
+    },
+  };
+}

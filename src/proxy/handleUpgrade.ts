@@ -1,0 +1,56 @@
+// Gatekeeping for WebSocket handshakes: the same normalisation, classes and session rule as plain
+// requests, answered on the raw socket because no ServerResponse exists there.
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { classifyRequest, type RouteClass } from './classifyRequest.js';
+import { normalisePath, type NormalisedTarget } from './normalisePath.js';
+import type { ProxyContext } from './proxyContext.js';
+import { proxyUpgrade } from './proxyUpgrade.js';
+import { AUTH_REQUIRED_JSON, replyOnSocket } from './replies.js';
+import { resolveAssertion, type SessionDeps } from './resolveAssertion.js';
+
+export type HeadersFor = (req: IncomingMessage, route: RouteClass, assertion: string | undefined, websocket: boolean) => OutgoingHttpHeaders;
+
+function reply(socket: Duplex, status: number, body: object): number {
+  replyOnSocket(socket, status, body);
+  return status;
+}
+
+/** Resolves with the status the client saw (101 once the sockets are spliced). */
+export async function handleUpgrade(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  ctx: ProxyContext,
+  deps: SessionDeps,
+  headersFor: HeadersFor,
+): Promise<number> {
+  if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return reply(socket, 400, { error: 'unsupported_upgrade' });
+  let t: NormalisedTarget;
+  try {
+    t = normalisePath(req.url ?? '', ctx.allowedHosts);
+  } catch {
+    return reply(socket, 400, { error: 'bad_path' });
+  }
+  const route = classifyRequest({ path: t.path, authorization: req.headers.authorization }, ctx.config.bypass);
+  // The gateway's own pages and Sentry's login have no WebSocket endpoints.
+  if (route === 'gateway' || route === 'redirectLogin' || route === 'redirectLogout') return reply(socket, 404, { error: 'not_found' });
+  let assertion: string | undefined;
+  if (route === 'session') {
+    const outcome = await resolveAssertion(req, deps);
+    if (outcome.kind === 'none') return reply(socket, 401, AUTH_REQUIRED_JSON);
+    if (outcome.kind === 'error') return reply(socket, outcome.error.status, { error: outcome.error.code });
+    assertion = outcome.assertion;
+  }
+  const spec = {
+    upstream: ctx.upstreamFor(route),
+    target: t.target,
+    headers: headersFor(req, route, assertion, true),
+    timeoutMs: ctx.config.upstream.timeout,
+  };
+  return new Promise((resolve) => proxyUpgrade(socket, head, spec, resolve));
+}
+
+export function replyInternalError(socket: Duplex): number {
+  return reply(socket, 500, { error: 'internal' });
+}

@@ -1,0 +1,99 @@
+// Header hygiene both ways: nothing a client sends may claim an identity, hop-by-hop headers stay
+// on their hop, and the forwarding headers are ours alone (SPEC §6).
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+// Identity claims and forwarding facts only the gateway may state.
+const IDENTITY = new Set(['x-forwarded-user', 'x-remote-user', 'remote-user', 'forwarded', 'x-real-ip']);
+// We already answered any 100-continue ourselves; upstream must not be asked again.
+const REQUEST_ONLY = new Set(['expect', 'host']);
+
+export interface RequestHeaderPolicy {
+  /** Lower-case assertion header name. */
+  assertionHeader: string;
+  cookieName: string;
+  /** Host (with port if any) and scheme of server.publicUrl. */
+  publicHost: string;
+  publicProto: string;
+}
+
+export interface ForwardOptions {
+  clientAddress: string;
+  /** Anonymous classes lose the whole Cookie header. */
+  anonymous: boolean;
+  /** Keep Upgrade/Connection for a WebSocket handshake. */
+  websocket?: boolean;
+  assertion?: string | undefined;
+  requestId: string;
+}
+
+function connectionTokens(value: string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  const text = Array.isArray(value) ? value.join(',') : value;
+  return text.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean);
+}
+
+/** True for headers that describe this hop or our own proxying and never cross it. */
+function isHopHeader(name: string, listed: readonly string[]): boolean {
+  return HOP_BY_HOP.has(name) || name.startsWith('proxy-') || listed.includes(name);
+}
+
+/** Removes `name=…` pairs from a Cookie header, keeping every other pair byte for byte. */
+export function removeCookie(header: string, name: string): string | undefined {
+  if (!header.includes(name)) return header;
+  const kept = header.split(';').filter((pair) => {
+    const eq = pair.indexOf('=');
+    return (eq === -1 ? pair : pair.slice(0, eq)).trim() !== name;
+  });
+  const out = kept.join(';').replace(/^[ \t]+/, '');
+  return out === '' ? undefined : out;
+}
+
+export function buildRequestHeaders(
+  incoming: IncomingHttpHeaders,
+  policy: RequestHeaderPolicy,
+  opts: ForwardOptions,
+): OutgoingHttpHeaders {
+  const listed = connectionTokens(incoming.connection);
+  const out: OutgoingHttpHeaders = {};
+  for (const name in incoming) {
+    const value = incoming[name];
+    if (value === undefined) continue;
+    if (isHopHeader(name, listed) || IDENTITY.has(name) || REQUEST_ONLY.has(name)) continue;
+    if (name === policy.assertionHeader || name.startsWith('x-auth-request-') || name.startsWith('x-forwarded-')) continue;
+    if (name === 'cookie') {
+      if (opts.anonymous) continue;
+      const cookie = removeCookie(String(value), policy.cookieName);
+      if (cookie !== undefined) out.cookie = cookie;
+      continue;
+    }
+    out[name] = value;
+  }
+  out.host = policy.publicHost;
+  out['x-forwarded-for'] = opts.clientAddress;
+  out['x-forwarded-proto'] = policy.publicProto;
+  out['x-forwarded-host'] = policy.publicHost;
+  out['x-request-id'] = opts.requestId;
+  if (opts.websocket) {
+    out.connection = 'Upgrade';
+    out.upgrade = 'websocket';
+  }
+  if (opts.assertion !== undefined) out[policy.assertionHeader] = opts.assertion;
+  return out;
+}
+
+/** Filters upstream response headers (flat raw [name, value, …] list), mapping kept values. */
+export function filterResponseHeaders(raw: readonly string[], map: (lowerName: string, value: string) => string): string[] {
+  const listed: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() === 'connection') listed.push(...connectionTokens(raw[i + 1]));
+  }
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (isHopHeader(lower, listed)) continue;
+    out.push(name, map(lower, raw[i + 1]!));
+  }
+  return out;
+}

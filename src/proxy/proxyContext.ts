@@ -1,0 +1,60 @@
+// Everything the per-request path needs, derived from config once at start-up so no request
+// re-parses a URL or rebuilds a set.
+import type { IncomingMessage } from 'node:http';
+import type { Config } from '../config/schema.js';
+import type { RouteClass } from './classifyRequest.js';
+import type { RequestHeaderPolicy } from './headers.js';
+import { createResponders, type Respond } from './respond.js';
+import { createUrlRewriter, type UrlRewriter } from './rewriteUrl.js';
+import { createUpstream, type Upstream } from './upstreamPool.js';
+
+export interface ProxyContext {
+  config: Config;
+  policy: RequestHeaderPolicy;
+  /** Hosts an absolute-form request target may name (ours). */
+  allowedHosts: string[];
+  web: Upstream;
+  ingest: Upstream;
+  rewrite: UrlRewriter;
+  responders: { stream: Respond; chunkUpload: Respond };
+  upstreamFor(route: RouteClass): Upstream;
+}
+
+export function createProxyContext(config: Config): ProxyContext {
+  const publicUrl = new URL(config.server.publicUrl);
+  const web = createUpstream(config.upstream.url);
+  const ingest = config.upstream.ingestUrl ? createUpstream(config.upstream.ingestUrl) : web;
+  const internal = [config.upstream.url, ...(config.upstream.ingestUrl ? [config.upstream.ingestUrl] : []), ...config.upstream.rewriteOrigins];
+  const rewrite = createUrlRewriter(config.server.publicUrl, internal);
+  return {
+    config,
+    policy: {
+      assertionHeader: config.assertion.header.toLowerCase(),
+      cookieName: config.session.cookieName,
+      publicHost: publicUrl.host,
+      publicProto: publicUrl.protocol.slice(0, -1),
+    },
+    allowedHosts: [publicUrl.host.toLowerCase(), publicUrl.hostname.toLowerCase()],
+    web,
+    ingest,
+    rewrite,
+    responders: createResponders(rewrite),
+    upstreamFor: (route) => (route === 'ingestion' ? ingest : web),
+  };
+}
+
+export function destroyContext(ctx: ProxyContext): void {
+  ctx.web.agent.destroy();
+  if (ctx.ingest !== ctx.web) ctx.ingest.agent.destroy();
+}
+
+/** The peer address, until trusted-proxy handling is plugged in through ProxyDeps.clientAddress. */
+export function socketAddress(req: IncomingMessage): string {
+  return req.socket.remoteAddress ?? '';
+}
+
+/** Whether the client may still be sending a body we have not read. */
+export function hasRequestBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return length !== undefined ? length !== '0' : req.headers['transfer-encoding'] !== undefined;
+}

@@ -1,0 +1,33 @@
+// Turns the gateway session behind a request into the assertion header value, failing closed:
+// a session store we cannot read is a 503, never a trip to the login page (SPEC §11).
+import type { IncomingMessage } from 'node:http';
+import { GatewayError } from '../errors.js';
+import type { Identity } from '../session/identity.js';
+
+export type SessionLookup =
+  | { status: 'ok'; identity: Identity; sessionId: string }
+  | { status: 'none' }
+  | { status: 'unavailable' };
+
+export interface SessionDeps {
+  lookupSession(req: IncomingMessage): Promise<SessionLookup>;
+  assertionFor(identity: Identity, sessionId: string): Promise<string>;
+}
+
+export type AssertionOutcome = { kind: 'ok'; assertion: string } | { kind: 'none' } | { kind: 'error'; error: GatewayError };
+
+export async function resolveAssertion(req: IncomingMessage, deps: SessionDeps): Promise<AssertionOutcome> {
+  let found: SessionLookup;
+  try {
+    found = await deps.lookupSession(req);
+  } catch (cause) {
+    return { kind: 'error', error: new GatewayError('GW_SESSION_STORE_UNAVAILABLE', undefined, { cause }) };
+  }
+  if (found.status === 'none') return { kind: 'none' };
+  if (found.status === 'unavailable') return { kind: 'error', error: new GatewayError('GW_SESSION_STORE_UNAVAILABLE') };
+  try {
+    return { kind: 'ok', assertion: await deps.assertionFor(found.identity, found.sessionId) };
+  } catch (cause) {
+    return { kind: 'error', error: new GatewayError('GW_INTERNAL', 'could not sign the assertion', { cause }) };
+  }
+}

@@ -1,0 +1,34 @@
+// What a gateway session knows about the person: written at sign-in, refreshed on revalidation.
+
+export interface SessionGroup {
+  dn: string;
+  name: string;
+  sid: string;
+}
+
+export interface Identity {
+  /** AD objectGUID: the assertion's `sub`. */
+  sub: string;
+  username: string;
+  email: string;
+  name: string;
+  dn: string;
+  groups: SessionGroup[];
+  orgRole: 'member' | 'manager' | 'owner';
+  teams: { slug: string; role: 'contributor' | 'admin' }[];
+  isAdmin: boolean;
+}
+
+/** The record express-session stores under `sess:<id>`; the proxy fast path reads the same JSON. */
+export interface GatewaySessionFields {
+  identity?: Identity;
+  /** ms since epoch when the person signed in (absolute timeout). */
+  authenticatedAt?: number;
+  /** ms since epoch of the last successful AD re-check. */
+  revalidatedAt?: number;
+  /** ms since epoch of the last request seen (idle timeout), updated at most about once a minute. */
+  lastSeenAt?: number;
+  csrfSecret?: string;
+  clientAddress?: string;
+  userAgent?: string;
+}

@@ -1,0 +1,132 @@
+// The proxy's session check: verify the signed cookie, read the record (briefly cached), enforce timeouts and revalidation.
+import type { IncomingMessage } from 'node:http';
+import type { Store } from 'express-session';
+import signature from 'cookie-signature';
+import type { Logger } from 'pino';
+import type { Clock } from '../shared/clock.js';
+import { readCookie } from '../shared/cookies.js';
+import type { Identity } from './identity.js';
+import { storeOps, type StoredSession } from './sessionStore.js';
+
+export type SessionLookup =
+  | { status: 'ok'; identity: Identity; sessionId: string; record: StoredSession }
+  | { status: 'none'; reason?: string }
+  | { status: 'unavailable'; what: 'store' | 'directory' };
+
+/** Result of re-reading the account in AD: a fresh identity, or why the session must end. */
+export type RevalidationResult = { ok: true; identity: Identity } | { ok: false; reason: string } | { ok: 'unavailable' };
+
+export interface ResolverOptions {
+  store: Store;
+  secrets: readonly string[];
+  cookieName: string;
+  idleMs: number;
+  absoluteMs: number;
+  revalidateMs: number;
+  revalidate: (identity: Identity) => Promise<RevalidationResult>;
+  onEnded?: (identity: Identity, reason: string, sessionId: string) => void;
+  clock: Clock;
+  logger: Logger;
+  /** How long a replica trusts its in-memory copy of a record. */
+  cacheMs?: number;
+}
+
+/** Idle tracking writes at most this often per session (SPEC §11: no Redis write per request). */
+const TOUCH_EVERY_MS = 60_000;
+
+export class SessionResolver {
+  private readonly cache = new Map<string, { record: StoredSession | null; at: number }>();
+  private readonly inflight = new Map<string, Promise<SessionLookup>>();
+
+  constructor(private readonly o: ResolverOptions) {}
+
+  /** The session id from a signed cookie, or undefined when absent or forged. */
+  sessionIdFrom(cookieHeader: string | undefined): string | undefined {
+    const raw = readCookie(cookieHeader, this.o.cookieName);
+    if (!raw || !raw.startsWith('s:')) return undefined;
+    for (const secret of this.o.secrets) {
+      const sid = signature.unsign(raw.slice(2), secret);
+      if (sid !== false) return sid;
+    }
+    return undefined;
+  }
+
+  async lookup(req: IncomingMessage): Promise<SessionLookup> {
+    const sid = this.sessionIdFrom(req.headers.cookie);
+    if (!sid) return { status: 'none' };
+    const pending = this.inflight.get(sid);
+    if (pending) return pending;
+    const p = this.resolve(sid).finally(() => this.inflight.delete(sid));
+    this.inflight.set(sid, p);
+    return p;
+  }
+
+  forget(sid: string): void {
+    this.cache.delete(sid);
+  }
+
+  private async read(sid: string): Promise<StoredSession | null> {
+    const now = this.o.clock.now();
+    const hit = this.cache.get(sid);
+    if (hit && now - hit.at < (this.o.cacheMs ?? 2000)) return hit.record;
+    const record = (await storeOps.get(this.o.store, sid)) ?? null;
+    if (this.cache.size > 100_000) this.cache.clear();
+    this.cache.set(sid, { record, at: now });
+    return record;
+  }
+
+  private async resolve(sid: string): Promise<SessionLookup> {
+    let record: StoredSession | null;
+    try {
+      record = await this.read(sid);
+    } catch (e) {
+      this.o.logger.warn({ err: (e as Error).message }, 'session store unavailable');
+      return { status: 'unavailable', what: 'store' };
+    }
+    const identity = record?.passport?.user;
+    if (!record || !identity) return { status: 'none' };
+    const now = this.o.clock.now();
+    const started = record.authenticatedAt ?? 0;
+    if (now - started > this.o.absoluteMs) return this.end(sid, identity, 'absolute_timeout');
+    const lastSeen = record.lastSeenAt ?? started;
+    if (now - lastSeen > this.o.idleMs) return this.end(sid, identity, 'idle_timeout');
+
+    let dirty = now - lastSeen >= TOUCH_EVERY_MS;
+    let current = identity;
+    if (now - (record.revalidatedAt ?? started) >= this.o.revalidateMs) {
+      const r = await this.o.revalidate(identity);
+      if (r.ok === false) return this.end(sid, identity, r.reason);
+      if (r.ok === 'unavailable') {
+        // A directory blip must not log everyone out, but access may not outlive two intervals unchecked.
+        if (now - (record.revalidatedAt ?? started) >= 2 * this.o.revalidateMs) return { status: 'unavailable', what: 'directory' };
+      } else {
+        current = r.identity;
+        record = { ...record, passport: { ...record.passport, user: current }, revalidatedAt: now };
+        dirty = true;
+      }
+    }
+    if (dirty) {
+      record = { ...record, lastSeenAt: now };
+      this.cache.set(sid, { record, at: now });
+      try {
+        await storeOps.set(this.o.store, sid, record);
+      } catch (e) {
+        this.o.logger.warn({ err: (e as Error).message }, 'session store unavailable');
+        return { status: 'unavailable', what: 'store' };
+      }
+    }
+    return { status: 'ok', identity: current, sessionId: sid, record };
+  }
+
+  private async end(sid: string, identity: Identity, reason: string): Promise<SessionLookup> {
+    this.cache.delete(sid);
+    try {
+      await storeOps.destroy(this.o.store, sid);
+    } catch (e) {
+      this.o.logger.warn({ err: (e as Error).message }, 'session store unavailable');
+      return { status: 'unavailable', what: 'store' };
+    }
+    this.o.onEnded?.(identity, reason, sid);
+    return { status: 'none', reason };
+  }
+}

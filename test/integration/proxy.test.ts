@@ -1,0 +1,425 @@
+// The proxy over real HTTP: a gateway server on a free port in front of echo upstreams.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import http, { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable, Writable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
+import { configSchema, type ConfigInput } from '../../src/config/schema.js';
+import type { GatewayError } from '../../src/errors.js';
+import { createProxy, type SessionLookup } from '../../src/proxy/createProxy.js';
+import { createLogger } from '../../src/shared/logger.js';
+import { startEchoUpstream, type EchoRecord, type EchoUpstream } from '../support/echoUpstream.js';
+
+const PUBLIC = 'https://sentry.example.com';
+const INTERNAL = 'http://sentry-internal.corp:9000';
+const ASSERTION = 'signed.assertion.value';
+const ONE_GIB = 1024 ** 3;
+
+interface Gateway {
+  url: string;
+  port: number;
+  logs: string[];
+  close(): Promise<void>;
+}
+
+async function startGateway(upstream: Partial<ConfigInput['upstream']> & { url: string }): Promise<Gateway> {
+  const config = configSchema.parse({
+    server: { publicUrl: PUBLIC },
+    upstream: { rewriteOrigins: [INTERNAL], ...upstream },
+    ldap: { urls: ['ldaps://dc.test'], bindDn: 'CN=svc', bindPasswordFile: '/dev/null', baseDn: 'DC=test' },
+  });
+  const logs: string[] = [];
+  const logger = createLogger('info', new Writable({ write: (c, _e, done) => (logs.push(String(c)), done()) }));
+  const proxy = createProxy({
+    config,
+    logger,
+    async lookupSession(req): Promise<SessionLookup> {
+      const cookie = req.headers.cookie ?? '';
+      if (/(^|;\s*)sag_session=down(;|$)/.test(cookie)) return { status: 'unavailable' };
+      if (!/(^|;\s*)sag_session=good(;|$)/.test(cookie)) return { status: 'none' };
+      return { status: 'ok', sessionId: 'sid-1', identity: { sub: 'guid', username: 'alice' } as never };
+    },
+    assertionFor: async () => ASSERTION,
+    gatewayApp(req, res) {
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.end(`gateway ${req.url}`);
+    },
+    renderError(_req: IncomingMessage, res: ServerResponse, err: GatewayError) {
+      res.writeHead(err.status, { 'Content-Type': 'application/json', ...err.headers });
+      res.end(JSON.stringify({ error: err.code }));
+    },
+  });
+  const server = http.createServer(proxy.onRequest);
+  server.on('upgrade', proxy.onUpgrade);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    logs,
+    async close() {
+      proxy.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+  json<T = EchoRecord>(): T;
+}
+
+function call(base: string, path: string, opts: { method?: string; headers?: OutgoingHttpHeaders; body?: Readable | string } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(base);
+    const req = http.request({ host: u.hostname, port: u.port, path, method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const body = Buffer.concat(chunks);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json: () => JSON.parse(body.toString()) });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (opts.body instanceof Readable) opts.body.pipe(req);
+    else req.end(opts.body);
+  });
+}
+
+let web: EchoUpstream;
+let ingest: EchoUpstream;
+let gw: Gateway;
+
+before(async () => {
+  web = await startEchoUpstream();
+  ingest = await startEchoUpstream();
+  gw = await startGateway({ url: web.url, ingestUrl: ingest.url, maxBodyBytes: ONE_GIB + 1024 });
+});
+after(async () => {
+  await gw.close();
+  await web.close();
+  await ingest.close();
+});
+
+describe('session requests', () => {
+  it('forward with the assertion and without anything a client could spoof', async () => {
+    const r = await call(gw.url, '/organizations/acme/issues/?query=is%3Aunresolved', {
+      headers: {
+        Cookie: 'sentrysid=abc123; sag_session=good; sc=tok',
+        'X-Forwarded-User': 'admin',
+        'X-Remote-User': 'admin',
+        'Remote-User': 'admin',
+        'X-Auth-Request-Email': 'admin@example.com',
+        'X-Sentry-Gateway-Assertion': 'forged',
+        'X-Forwarded-For': '6.6.6.6',
+        'X-Forwarded-Host': 'evil.example',
+        'X-Forwarded-Proto': 'http',
+        Forwarded: 'for=6.6.6.6',
+        Connection: 'keep-alive, X-Secret-Hop',
+        'X-Secret-Hop': 'hop',
+        'Proxy-Authorization': 'Basic eA==',
+      },
+    });
+    assert.equal(r.status, 200);
+    const seen = r.json();
+    assert.equal(seen.url, '/organizations/acme/issues/?query=is%3Aunresolved');
+    assert.equal(seen.headers['x-sentry-gateway-assertion'], ASSERTION);
+    assert.equal(seen.headers.cookie, 'sentrysid=abc123; sc=tok');
+    for (const h of ['x-forwarded-user', 'x-remote-user', 'remote-user', 'x-auth-request-email', 'forwarded', 'x-secret-hop', 'proxy-authorization']) {
+      assert.equal(seen.headers[h], undefined, h);
+    }
+    assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1');
+    assert.equal(seen.headers['x-forwarded-proto'], 'https');
+    assert.equal(seen.headers['x-forwarded-host'], 'sentry.example.com');
+    assert.equal(seen.headers.host, 'sentry.example.com');
+    assert.equal(seen.rawHeaders.filter((h) => h.toLowerCase() === 'x-sentry-gateway-assertion').length, 1);
+  });
+
+  it('send a browser without a session to the login page, keeping where it was going', async () => {
+    const r = await call(gw.url, '/organizations/acme/issues/?query=a%20b', { headers: { Accept: 'text/html,application/xhtml+xml' } });
+    assert.equal(r.status, 302);
+    assert.equal(r.headers.location, `/_gateway/login?next=${encodeURIComponent('/organizations/acme/issues/?query=a%20b')}`);
+  });
+
+  it('answer API calls and unsafe methods without a session with a 401', async () => {
+    for (const [method, accept] of [['GET', 'application/json'], ['POST', 'text/html'], ['GET', '*/*']] as const) {
+      const r = await call(gw.url, '/api/0/projects/', { method, headers: { Accept: accept, Cookie: 'sag_session=bad' } });
+      assert.equal(r.status, 401, `${method} ${accept}`);
+      assert.deepEqual(r.json(), { error: 'authentication_required', login: '/_gateway/login' });
+    }
+  });
+
+  it('fail closed with 503 when the session store is down, never a login redirect', async () => {
+    const r = await call(gw.url, '/organizations/acme/', { headers: { Accept: 'text/html', Cookie: 'sag_session=down' } });
+    assert.equal(r.status, 503);
+    assert.deepEqual(r.json(), { error: 'GW_SESSION_STORE_UNAVAILABLE' });
+  });
+
+  it('do not treat a DSN Authorization header as a token', async () => {
+    const r = await call(gw.url, '/api/0/projects/', { headers: { Authorization: 'DSN https://k@sentry.example.com/1', Cookie: 'sentrysid=x' } });
+    assert.equal(r.status, 401);
+  });
+});
+
+describe('anonymous classes', () => {
+  it('ingestion goes to ingestUrl without cookies or identity, OPTIONS included', async () => {
+    for (const method of ['POST', 'OPTIONS']) {
+      const r = await call(gw.url, '/api/123/envelope/?sentry_key=abc', {
+        method,
+        headers: { Cookie: 'sentrysid=abc; sag_session=good', 'X-Sentry-Gateway-Assertion': 'forged', 'X-Remote-User': 'x' },
+        body: method === 'POST' ? '{"event_id":"1"}' : undefined,
+      });
+      assert.equal(r.status, 200);
+      const seen = r.json();
+      assert.equal(ingest.lastRequest?.url, '/api/123/envelope/?sentry_key=abc');
+      assert.equal(seen.method, method);
+      assert.equal(seen.headers.cookie, undefined);
+      assert.equal(seen.headers['x-sentry-gateway-assertion'], undefined);
+      assert.equal(seen.headers['x-remote-user'], undefined);
+    }
+  });
+
+  it('token API keeps Authorization and drops Cookie', async () => {
+    const r = await call(gw.url, '/api/0/projects/', { headers: { Authorization: 'Bearer sntrys_abc', Cookie: 'sentrysid=abc; sag_session=good' } });
+    assert.equal(r.status, 200);
+    const seen = r.json();
+    assert.equal(seen.headers.authorization, 'Bearer sntrys_abc');
+    assert.equal(seen.headers.cookie, undefined);
+    assert.equal(seen.headers['x-sentry-gateway-assertion'], undefined);
+  });
+});
+
+describe('gateway-owned routes', () => {
+  it('hand /_gateway/… to the gateway app', async () => {
+    const r = await call(gw.url, '/_gateway/me');
+    assert.equal(r.body.toString(), 'gateway /_gateway/me');
+  });
+
+  it("redirect Sentry's login and logout to ours", async () => {
+    const login = await call(gw.url, '/auth/login/?next=%2Forganizations%2Facme%2F');
+    assert.equal(login.status, 302);
+    assert.equal(login.headers.location, '/_gateway/login?next=%2Forganizations%2Facme%2F');
+    const offsite = await call(gw.url, '/auth/login/?next=https://evil.example/');
+    assert.equal(offsite.headers.location, '/_gateway/login');
+    const logout = await call(gw.url, '/auth/logout/');
+    assert.equal(logout.status, 302);
+    assert.equal(logout.headers.location, '/_gateway/logout');
+  });
+
+  it('refuse paths that do not normalise to themselves', async () => {
+    for (const path of ['/api/123/..%2f..%2fapi/0/', '/api/123/../0/projects/', '/api/%252e%252e/', '//evil/']) {
+      const r = await call(gw.url, path, { headers: { Cookie: 'sag_session=good' } });
+      assert.equal(r.status, 400, path);
+      assert.deepEqual(r.json(), { error: 'GW_BAD_PATH' });
+    }
+  });
+});
+
+describe('upstream answers', () => {
+  const SESSION = { Cookie: 'sag_session=good' };
+
+  it('rewrite Location and Refresh that point at an upstream origin', async () => {
+    const cases: [string, string][] = [
+      [`${web.url}/organizations/acme/?x=1`, `${PUBLIC}/organizations/acme/?x=1`],
+      [`${INTERNAL}/accept/1/tok/`, `${PUBLIC}/accept/1/tok/`],
+      ['https://other.example/x', 'https://other.example/x'],
+      ['/relative/path/', '/relative/path/'],
+    ];
+    for (const [to, expected] of cases) {
+      const r = await call(gw.url, `/__redirect?to=${encodeURIComponent(to)}`, { headers: SESSION });
+      assert.equal(r.status, 302);
+      assert.equal(r.headers.location, expected);
+    }
+    const refresh = await call(gw.url, `/__redirect?header=refresh&to=${encodeURIComponent(`${INTERNAL}/x/`)}`, { headers: SESSION });
+    assert.equal(refresh.headers.refresh, `0;url=${PUBLIC}/x/`);
+  });
+
+  it('rewrite the chunk-upload url on the token path and the session path, even gzipped', async () => {
+    web.chunkUploadOrigin = INTERNAL;
+    const variants: OutgoingHttpHeaders[] = [
+      { Authorization: 'Bearer sntrys_abc', 'Accept-Encoding': 'gzip' },
+      { Authorization: 'Bearer sntrys_abc', 'X-Echo-Force-Gzip': '1' },
+      { ...SESSION, 'Accept-Encoding': 'gzip, br' },
+    ];
+    for (const headers of variants) {
+      const r = await call(gw.url, '/api/0/organizations/acme/chunk-upload/', { headers });
+      assert.equal(r.status, 200);
+      assert.equal(r.headers['content-encoding'], undefined);
+      assert.equal(Number(r.headers['content-length']), r.body.length);
+      const body = r.json<{ url: string; chunkSize: number; acceptEncoding: string }>();
+      assert.equal(body.url, `${PUBLIC}/api/0/organizations/acme/chunk-upload/`);
+      assert.equal(body.chunkSize, 8388608);
+      assert.equal(body.acceptEncoding, 'identity');
+    }
+    web.chunkUploadOrigin = web.url;
+  });
+
+  it('pass other compressed answers through untouched', async () => {
+    const r = await call(gw.url, '/__gzip', { headers: { ...SESSION, 'Accept-Encoding': 'gzip' } });
+    assert.equal(r.headers['content-encoding'], 'gzip');
+    assert.equal(r.body[0], 0x1f);
+  });
+
+  it('stream a large answer', async () => {
+    const r = await call(gw.url, '/__large?bytes=33554432', { headers: SESSION });
+    assert.equal(r.body.length, 33554432);
+  });
+});
+
+describe('upstream failures and limits', () => {
+  let small: Gateway;
+  let down: Gateway;
+  before(async () => {
+    small = await startGateway({ url: web.url, timeout: '300ms', maxBodyBytes: 1024 * 1024 });
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const deadPort = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    down = await startGateway({ url: `http://127.0.0.1:${deadPort}` });
+  });
+  after(async () => {
+    await small.close();
+    await down.close();
+  });
+
+  it('502 when the upstream is unreachable', async () => {
+    const r = await call(down.url, '/api/0/projects/', { headers: { Authorization: 'Bearer x' } });
+    assert.equal(r.status, 502);
+    assert.deepEqual(r.json(), { error: 'GW_UPSTREAM_UNAVAILABLE' });
+  });
+
+  it('504 when the upstream does not answer in time', async () => {
+    const r = await call(small.url, '/__hang', { headers: { Cookie: 'sag_session=good' } });
+    assert.equal(r.status, 504);
+    assert.deepEqual(r.json(), { error: 'GW_UPSTREAM_TIMEOUT' });
+  });
+
+  it('drop the upstream request when the client goes away', async () => {
+    const arrived = once(web.events, 'hang');
+    const req = http.request(`${gw.url}/__hang`, { agent: false, headers: { Cookie: 'sag_session=good' } });
+    req.on('error', () => {});
+    req.end();
+    await arrived;
+    const closed = once(web.events, 'hangClosed');
+    req.destroy();
+    await closed;
+  });
+
+  it('413 for a declared length over the limit, before the upstream is contacted', async () => {
+    web.lastRequest = undefined;
+    const r = await new Promise<number>((resolve, reject) => {
+      const req = http.request(`${small.url}/api/0/upload/`, {
+        method: 'POST',
+        agent: false,
+        headers: { Authorization: 'Bearer x', 'Content-Length': String(2 * 1024 * 1024) },
+      });
+      req.on('response', (res) => (res.resume(), resolve(res.statusCode ?? 0)));
+      req.on('error', reject);
+      req.flushHeaders();
+    });
+    assert.equal(r, 413);
+    assert.equal(web.lastRequest, undefined);
+  });
+
+  it('413 for a chunked body that grows past the limit', async () => {
+    const body = Readable.from((function* () {
+      for (let i = 0; i < 64; i++) yield Buffer.alloc(64 * 1024, 1);
+    })());
+    const r = await call(small.url, '/api/0/upload/', { method: 'POST', headers: { Authorization: 'Bearer x', 'Transfer-Encoding': 'chunked' }, body }).catch(
+      (e: Error) => ({ status: -1, error: e }),
+    );
+    assert.equal(r.status, 413);
+  });
+});
+
+describe('large uploads', () => {
+  it('stream 1 GiB through the token path with bounded memory', { timeout: 180_000 }, async () => {
+    const block = randomBytes(64 * 1024);
+    const expected = createHash('sha256');
+    let left = ONE_GIB;
+    const body = new Readable({
+      read() {
+        if (left === 0) return void this.push(null);
+        left -= block.length;
+        expected.update(block);
+        this.push(block);
+      },
+    });
+    // Warm the path first so one-time costs (JIT, heap sizing) are not counted as upload growth.
+    await call(gw.url, '/api/0/warm/', { method: 'POST', headers: { Authorization: 'Bearer x' }, body: Readable.from([Buffer.alloc(16 * 1024 * 1024)]) });
+    const base = process.memoryUsage.rss();
+    let peak = base;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 5);
+    const started = performance.now();
+    const r = await call(gw.url, '/api/0/organizations/acme/releases/1.0/files/', {
+      method: 'POST',
+      headers: { Authorization: 'Bearer sntrys_abc', 'Content-Length': String(ONE_GIB), 'Content-Type': 'application/octet-stream' },
+      body,
+    });
+    clearInterval(sampler);
+    const seconds = (performance.now() - started) / 1000;
+    const growthMiB = (peak - base) / 1024 / 1024;
+    console.log(`1 GiB upload: ${seconds.toFixed(1)} s, RSS growth ${growthMiB.toFixed(1)} MiB`);
+    assert.equal(r.status, 200);
+    const seen = r.json();
+    assert.equal(seen.bodyLength, ONE_GIB);
+    assert.equal(seen.bodySha256, expected.digest('hex'));
+    assert.ok(growthMiB < 64, `RSS grew ${growthMiB.toFixed(1)} MiB`);
+  });
+});
+
+describe('WebSocket upgrades', () => {
+  const wsUrl = () => `ws://127.0.0.1:${gw.port}/api/0/live/`;
+
+  it('pass through with a session, carrying the assertion and not the gateway cookie', async () => {
+    const ws = new WebSocket(wsUrl(), { headers: { Cookie: 'sag_session=good; sentrysid=abc', 'X-Sentry-Gateway-Assertion': 'forged' } });
+    const messages: string[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      ws.on('message', (data) => {
+        messages.push(String(data));
+        if (messages.length === 1) ws.send('ping-through-gateway');
+        else resolve();
+      });
+      ws.on('error', reject);
+    });
+    await done;
+    ws.close();
+    const handshake = JSON.parse(messages[0]!) as { headers: Record<string, string> };
+    assert.equal(handshake.headers['x-sentry-gateway-assertion'], ASSERTION);
+    assert.equal(handshake.headers.cookie, 'sentrysid=abc');
+    assert.equal(handshake.headers['x-forwarded-proto'], 'https');
+    assert.equal(messages[1], 'ping-through-gateway');
+  });
+
+  it('refuse without a session', async () => {
+    const ws = new WebSocket(wsUrl());
+    const status = await new Promise<number>((resolve, reject) => {
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('open', () => reject(new Error('opened without a session')));
+      ws.on('error', () => {});
+    });
+    assert.equal(status, 401);
+  });
+});
+
+describe('request log', () => {
+  it('has one line per request with the path but never the query or headers', async () => {
+    gw.logs.length = 0;
+    await call(gw.url, '/api/0/projects/?token=supersecret', { headers: { Authorization: 'Bearer supersecret', 'X-Request-Id': 'req-42' } });
+    await new Promise((r) => setImmediate(r));
+    const lines = gw.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request');
+    assert.equal(lines.length, 1);
+    assert.equal(lines[0]!.reqId, 'req-42');
+    assert.equal(lines[0]!.path, '/api/0/projects/');
+    assert.equal(lines[0]!.route, 'tokenApi');
+    assert.equal(lines[0]!.status, 200);
+    assert.ok(!gw.logs.join('').includes('supersecret'));
+  });
+});

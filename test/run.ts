@@ -1,0 +1,55 @@
+// The test command: starts one Samba AD DC and one redis-server for the whole run, then node's test runner over every suite.
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { startRedisServer } from '../src/dev/redisServer.js';
+import { describeSambaDc, startSambaDc } from '../src/dev/sambaDc.js';
+import { rm } from 'node:fs/promises';
+
+const SUITES = ['test/unit', 'test/integration', 'test/e2e'];
+
+function testFiles(args: string[]): string[] {
+  if (args.length) return args;
+  return SUITES.filter((d) => existsSync(d)).flatMap((d) =>
+    readdirSync(d)
+      .filter((f) => f.endsWith('.test.ts'))
+      .sort()
+      .map((f) => join(d, f)),
+  );
+}
+
+async function main(): Promise<number> {
+  const files = testFiles(process.argv.slice(2));
+  const needsInfra = files.some((f) => !f.includes('test/unit/'));
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  const cleanups: (() => Promise<void>)[] = [];
+  if (needsInfra) {
+    const t0 = Date.now();
+    const redis = await startRedisServer();
+    cleanups.push(() => redis.stop());
+    env.SAG_TEST_REDIS_URL = redis.url;
+    process.stdout.write('starting a throwaway Samba AD DC for the integration suites…\n');
+    const dc = await startSambaDc({ log: (line) => process.stdout.write(`  dc: ${line}\n`) });
+    cleanups.push(async () => {
+      await dc.stop();
+      await rm(dc.dir, { recursive: true, force: true });
+    });
+    env.SAG_TEST_DC = JSON.stringify(describeSambaDc(dc));
+    process.stdout.write(`test infrastructure ready in ${((Date.now() - t0) / 1000).toFixed(1)} s (redis ${redis.url})\n`);
+  }
+  const code = await new Promise<number>((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: 'inherit', env });
+    child.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0)));
+    for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => child.kill(s));
+  });
+  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+  return code;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`test run could not start: ${(e as Error).message}\n`);
+    process.exit(1);
+  },
+);
