@@ -103,10 +103,12 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
   let throttle: LoginThrottle | undefined;
   const getThrottle = async (): Promise<LoginThrottle> => {
     if (throttle) return throttle;
-    const threshold = await directory.lockoutThreshold();
-    const perUser = perUserLimit(config.throttle.perUser, threshold);
-    logger.info({ lockoutThreshold: threshold, perUser }, 'sign-in throttle ready');
-    throttle = new LoginThrottle({ perUser, perAddress: config.throttle.perAddress, windowMs: config.throttle.window }, redis);
+    const lockout = await directory.lockoutPolicy();
+    const perUser = perUserLimit(config.throttle.perUser, lockout.threshold);
+    // Our count must outlive AD's, or failures could pile up there after they expired here.
+    const windowMs = Math.max(config.throttle.window, lockout.threshold > 0 ? lockout.observationWindowMs : 0);
+    logger.info({ lockoutThreshold: lockout.threshold, observationWindowMs: lockout.observationWindowMs, perUser, windowMs }, 'sign-in throttle ready');
+    throttle = new LoginThrottle({ perUser, perAddress: config.throttle.perAddress, windowMs }, redis);
     return throttle;
   };
 

@@ -36,6 +36,13 @@ export interface DirectoryUser {
   blockedReason?: AuthFailureReason;
 }
 
+export interface LockoutPolicy {
+  /** lockoutThreshold: bad passwords before AD locks the account; 0 = never. */
+  threshold: number;
+  /** lockOutObservationWindow in ms: how long AD remembers a bad password. */
+  observationWindowMs: number;
+}
+
 export interface DcStatus {
   url: string;
   ok: boolean;
@@ -49,8 +56,8 @@ export interface Directory {
   authenticate(username: string, password: string): Promise<DirectoryUser>;
   /** Look the user up with the service account (explain, revalidation). null when no such user. */
   lookup(username: string): Promise<DirectoryUser | null>;
-  /** The domain's lockoutThreshold (0 = no lockout policy). */
-  lockoutThreshold(): Promise<number>;
+  /** The domain's lockout policy: threshold (0 = none) and the window AD counts bad passwords in. */
+  lockoutPolicy(): Promise<LockoutPolicy>;
   /** Per-DC health including whether the service account bind works. */
   health(): Promise<DcStatus[]>;
   close(): Promise<void>;

@@ -20,7 +20,7 @@ import type { Config } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../shared/logger.js';
 import { DirectoryAuthError, parseAdSubCode, reasonFromBindError } from './adErrors.js';
-import type { AuthFailureReason, DcStatus, Directory, DirectoryGroup, DirectoryUser } from './directory.js';
+import type { AuthFailureReason, DcStatus, Directory, DirectoryGroup, DirectoryUser, LockoutPolicy } from './directory.js';
 import { parseUsername, type ParsedUsername } from './parseUsername.js';
 import { decodeGuid, decodeSid, encodeSid, primaryGroupSid } from './sid.js';
 
@@ -80,7 +80,7 @@ export class LdapDirectory implements Directory {
   #preferred = 0;
   #service?: ServiceConnection;
   #connecting?: Promise<ServiceConnection>;
-  #lockoutThreshold?: number;
+  #lockoutPolicy?: LockoutPolicy;
   #closed = false;
 
   constructor(opts: LdapDirectoryOptions) {
@@ -121,14 +121,20 @@ export class LdapDirectory implements Directory {
     return this.#readUser(found[0]!);
   }
 
-  async lockoutThreshold(): Promise<number> {
-    if (this.#lockoutThreshold !== undefined) return this.#lockoutThreshold;
+  async lockoutPolicy(): Promise<LockoutPolicy> {
+    if (this.#lockoutPolicy !== undefined) return this.#lockoutPolicy;
     const res = await this.#withService('read_domain', (c) =>
-      c.search(this.#ldap.baseDn, { scope: 'base', filter: '(objectClass=*)', attributes: ['lockoutThreshold'] }),
+      c.search(this.#ldap.baseDn, { scope: 'base', filter: '(objectClass=*)', attributes: ['lockoutThreshold', 'lockOutObservationWindow'] }),
     );
-    const value = Number(first(res.searchEntries[0]?.['lockoutThreshold']) ?? '0');
-    this.#lockoutThreshold = Number.isFinite(value) && value > 0 ? value : 0;
-    return this.#lockoutThreshold;
+    const entry = res.searchEntries[0];
+    const value = Number(first(entry?.['lockoutThreshold']) ?? '0');
+    // AD stores the window as a negative count of 100-nanosecond intervals.
+    const window = bigint(entry?.['lockOutObservationWindow']) ?? 0n;
+    this.#lockoutPolicy = {
+      threshold: Number.isFinite(value) && value > 0 ? value : 0,
+      observationWindowMs: Number((window < 0n ? -window : window) / 10_000n),
+    };
+    return this.#lockoutPolicy;
   }
 
   async health(): Promise<DcStatus[]> {

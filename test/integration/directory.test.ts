@@ -161,7 +161,9 @@ test('objectGUID is in the byte order Samba itself shows', async () => {
 });
 
 test('lockoutThreshold comes from the domain object', async () => {
-  assert.equal(await dir.lockoutThreshold(), DOMAIN_POLICY.lockoutThreshold);
+  const policy = await dir.lockoutPolicy();
+  assert.equal(policy.threshold, DOMAIN_POLICY.lockoutThreshold);
+  assert.ok(policy.observationWindowMs >= 60_000, `observation window ${policy.observationWindowMs} ms`);
 });
 
 test('one service connection is bound once and reused', async () => {
@@ -210,7 +212,7 @@ test('failover: a dead first DC is skipped and the working one is preferred next
 test('every DC down is GW_DIRECTORY_UNAVAILABLE, for sign-in and lookup', async () => {
   const { dir: d } = makeDirectory({ urls: ['ldaps://127.0.0.1:1', 'ldap://127.0.0.1:2'] });
   try {
-    for (const p of [d.authenticate('alice', DEMO_PASSWORD), d.lookup('alice'), d.lockoutThreshold()]) {
+    for (const p of [d.authenticate('alice', DEMO_PASSWORD), d.lookup('alice'), d.lockoutPolicy()]) {
       await assert.rejects(p, (e: unknown) => e instanceof GatewayError && e.code === 'GW_DIRECTORY_UNAVAILABLE' && e.status === 503);
     }
   } finally {
