@@ -1,5 +1,5 @@
 // Express serves only the gateway's own pages under /_gateway/; proxied traffic never enters it (see proxy/).
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import session from 'express-session';
 import helmet from 'helmet';
 import passport from 'passport';
@@ -41,30 +41,46 @@ export function createGatewayApp(deps: Deps): express.Express {
     }),
   );
   // Sessions are written only at sign-in and sign-out; reading them for the proxy happens in session/sessionResolver.
-  app.use(
-    session({
-      name: config.session.cookieName,
-      secret: deps.sessionSecrets,
-      store: deps.store,
-      resave: false,
-      saveUninitialized: false,
-      rolling: false,
-      unset: 'destroy',
-      cookie: { httpOnly: true, secure, sameSite: 'lax', path: '/', maxAge: config.session.absoluteTimeout },
+  const sessions = session({
+    name: config.session.cookieName,
+    secret: deps.sessionSecrets,
+    store: deps.store,
+    resave: false,
+    saveUninitialized: false,
+    rolling: false,
+    unset: 'destroy',
+    cookie: { httpOnly: true, secure, sameSite: 'lax', path: '/', maxAge: config.session.absoluteTimeout },
+  });
+  // A store that cannot be read is an outage (503), not a bug (500).
+  app.use((req, res, next) =>
+    sessions(req, res, (err?: unknown) => {
+      // With `unset: 'destroy'` and a session that failed to load, express-session destroys it as the
+      // response ends and reports that failure through next() a second time: already answered, drop it.
+      if (err && res.headersSent) return;
+      next(err ? new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'session store unavailable', { cause: err }) : undefined);
     }),
   );
-  passport.use('ad-password', new CustomStrategy((req, done) => {
-    const body = req.body as { username?: string; password?: string };
-    deps.login.login(String(body.username ?? '').trim(), String(body.password ?? ''), deps.addressOf(req)).then((identity) => done(null, identity), (err: unknown) => done(err));
-  }));
-  passport.serializeUser((identity, done) => done(null, identity as Identity));
-  app.use(passport.initialize());
+  // One authenticator per app: passport's default instance is process-global, and tests run several gateways.
+  const auth = new passport.Passport();
+  auth.use(
+    'ad-password',
+    new CustomStrategy((req, done) => {
+      const body = req.body as { username?: string; password?: string };
+      const username = String(body.username ?? '').trim();
+      deps.login.login(username, String(body.password ?? ''), deps.addressOf(req)).then(
+        (identity) => done(null, identity),
+        (err: unknown) => done(err),
+      );
+    }),
+  );
+  auth.serializeUser((identity, done) => done(null, identity as Identity));
+  app.use(auth.initialize());
   const form = express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 20 });
 
   // The route table: every gateway route and its pipeline.
   app.get('/_gateway/static/gateway.css', (_req, res) => void res.type('css').setHeader('Cache-Control', 'public, max-age=3600').send(stylesheet()));
   app.get('/_gateway/login', safe(showLogin(deps, csrf)));
-  app.post('/_gateway/login', form, requireCsrf(csrf), submitLogin(deps, csrf));
+  app.post('/_gateway/login', form, requireCsrf(csrf), submitLogin(deps, csrf, (name, done) => auth.authenticate(name, done) as RequestHandler));
   app.get('/_gateway/logout', showLogout(deps, csrf));
   app.post('/_gateway/logout', form, requireCsrf(csrf), safe(submitLogout(deps, secure)));
   app.get('/_gateway/me', safe(me(deps)));

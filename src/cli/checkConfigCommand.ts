@@ -52,6 +52,8 @@ export async function checkConfigCommand(flags: CommonFlags & { connect?: boolea
       } catch (e) {
         checks.push({ name: 'sentry api', ok: false, detail: (e as Error).message });
       }
+    } else {
+      checks.push({ name: 'sentry api', ok: true, detail: 'skipped: sentry.organization or sentry.tokenFile not set' });
     }
   }
   const ok = checks.every((c) => c.ok);

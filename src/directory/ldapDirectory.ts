@@ -443,25 +443,31 @@ export class LdapDirectory implements Directory {
 
   /**
    * Binds as the service account. A refused password is re-read once, since the file may just
-   * have been rotated; the same DC is asked again so the account is not failed on every DC.
+   * have been rotated; the same DC is asked again only when the file now says something else,
+   * so a wrong password costs the account one bad attempt, not two.
    */
   async #bindService(client: Client, url: string): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      const password = await this.#readBindPassword();
-      const started = performance.now();
-      try {
-        await client.bind(this.#ldap.bindDn, password);
-        this.#onLdapOp(url, 'bind_service', performance.now() - started, true);
-        return;
-      } catch (e) {
-        this.#onLdapOp(url, 'bind_service', performance.now() - started, false);
-        if (e instanceof InvalidCredentialsError) {
-          if (attempt === 0) continue;
-          this.#log.error({ dc: url, bindDn: this.#ldap.bindDn, adCode: parseAdSubCode(e.message) }, 'service account bind refused');
-          throw new GatewayError('GW_DIRECTORY_UNAVAILABLE', 'the directory refused the service account credentials', { cause: e });
-        }
-        throw e;
-      }
+    const first = await this.#readBindPassword();
+    const refused = await this.#tryServiceBind(client, url, first);
+    if (!refused) return;
+    const second = await this.#readBindPassword();
+    const again = second !== first ? await this.#tryServiceBind(client, url, second) : refused;
+    if (!again) return;
+    this.#log.error({ dc: url, bindDn: this.#ldap.bindDn, adCode: parseAdSubCode(again.message) }, 'service account bind refused');
+    throw new GatewayError('GW_DIRECTORY_UNAVAILABLE', 'the directory refused the service account credentials', { cause: again });
+  }
+
+  /** One service bind: undefined on success, the error when AD refused the password; anything else throws. */
+  async #tryServiceBind(client: Client, url: string, password: string): Promise<InvalidCredentialsError | undefined> {
+    const started = performance.now();
+    try {
+      await client.bind(this.#ldap.bindDn, password);
+      this.#onLdapOp(url, 'bind_service', performance.now() - started, true);
+      return undefined;
+    } catch (e) {
+      this.#onLdapOp(url, 'bind_service', performance.now() - started, false);
+      if (e instanceof InvalidCredentialsError) return e;
+      throw e;
     }
   }
 

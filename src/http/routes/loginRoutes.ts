@@ -1,6 +1,5 @@
 // GET shows the sign-in form; POST checks the password against AD and starts a fresh session.
-import type { NextFunction, Request, Response } from 'express';
-import passport from 'passport';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Deps } from '../../deps.js';
 import { GatewayError, isGatewayError } from '../../errors.js';
 import { MAX_PASSWORD, MAX_USERNAME } from '../../auth/loginService.js';
@@ -10,6 +9,9 @@ import { errorMessage, format, messages, type Lang } from '../i18n.js';
 import { langOf, jsonCode } from '../errorResponse.js';
 import { renderPage } from '../render.js';
 import { safeNext } from '../safeNext.js';
+
+/** passport's authenticate with a custom callback, from the app's own passport instance. */
+export type Authenticate = (strategy: string, done: (err: unknown, identity: Identity | false) => void) => RequestHandler;
 
 interface FormState {
   username?: string;
@@ -64,7 +66,7 @@ export function showLogin(deps: Deps, csrf: CsrfOptions) {
   };
 }
 
-export function submitLogin(deps: Deps, csrf: CsrfOptions) {
+export function submitLogin(deps: Deps, csrf: CsrfOptions, authenticate: Authenticate) {
   return (req: Request, res: Response, nextFn: NextFunction): void => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const next = safeNext(body.next, deps.config.server.publicUrl);
@@ -78,7 +80,7 @@ export function submitLogin(deps: Deps, csrf: CsrfOptions) {
     if (username.length > MAX_USERNAME || password.length > MAX_PASSWORD) {
       return renderLogin(deps, csrf, req, res, { next, error: new GatewayError('GW_BAD_REQUEST', t.tooLong) });
     }
-    passport.authenticate('ad-password', (err: unknown, identity: Identity | false) => {
+    authenticate('ad-password', (err: unknown, identity: Identity | false) => {
       if (err || !identity) {
         const e = isGatewayError(err) ? err : new GatewayError('GW_INTERNAL', 'sign-in failed', { cause: err });
         if (e.code === 'GW_INTERNAL') deps.logger.error({ err: (err as Error | undefined)?.message }, 'sign-in failed unexpectedly');

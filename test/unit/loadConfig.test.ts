@@ -1,0 +1,301 @@
+// Loading the config: defaults from SPEC §4, durations, every problem at once with its key path, env overrides.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { stringify } from 'yaml';
+import { loadConfig, type LoadResult } from '../../src/config/loadConfig.js';
+import type { Config } from '../../src/config/schema.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sag-test-config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const bindPasswordFile = join(dir, 'bind_password');
+writeFileSync(bindPasswordFile, 'not-a-real-password\n', { mode: 0o600 });
+
+/** The smallest valid config: only the keys that have no default. */
+function minimal(): Record<string, Record<string, unknown>> {
+  return {
+    server: { publicUrl: 'https://sentry.example.com' },
+    upstream: { url: 'http://sentry-web:9000' },
+    ldap: {
+      urls: ['ldaps://dc1.corp.example.com'],
+      bindDn: 'CN=svc-sentry,OU=Service Accounts,DC=corp,DC=example,DC=com',
+      bindPasswordFile,
+      baseDn: 'DC=corp,DC=example,DC=com',
+    },
+  };
+}
+
+let n = 0;
+function load(doc: unknown, env: Record<string, string> = {}): LoadResult {
+  const file = join(dir, `gateway-${n++}.yaml`);
+  writeFileSync(file, typeof doc === 'string' ? doc : stringify(doc));
+  return loadConfig({ file, env });
+}
+
+function ok(doc: unknown, env: Record<string, string> = {}): Config {
+  const r = load(doc, env);
+  if (!r.ok) assert.fail(`expected a valid config, got: ${r.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+  return r.config;
+}
+
+function problems(doc: unknown, env: Record<string, string> = {}): { path: string; message: string }[] {
+  const r = load(doc, env);
+  assert.equal(r.ok, false, 'expected the config to be refused');
+  return r.ok ? [] : r.problems;
+}
+
+function paths(doc: unknown, env: Record<string, string> = {}): string[] {
+  return problems(doc, env).map((p) => p.path);
+}
+
+function withKey(section: string, key: string, value: unknown) {
+  const doc = minimal();
+  doc[section] = { ...(doc[section] ?? {}), [key]: value };
+  return doc;
+}
+
+const S = 1000;
+const M = 60 * S;
+const H = 60 * M;
+const D = 24 * H;
+
+describe('defaults', () => {
+  test('a minimal config gets every behaviour default of SPEC §4', () => {
+    const c = ok(minimal());
+    const expected: [string, unknown][] = [
+      ['server.listen', '0.0.0.0:8080'],
+      ['server.trustProxy', 'loopback'],
+      ['server.metricsListen', ''],
+      ['upstream.timeout', 60 * S],
+      ['upstream.maxBodyBytes', 104_857_600],
+      ['upstream.rewriteOrigins', []],
+      ['ldap.startTls', false],
+      ['ldap.tlsRejectUnauthorized', true],
+      ['ldap.timeout', 5 * S],
+      ['access.allowGroups', []],
+      ['access.denyGroups', []],
+      ['throttle.perUser', 'auto'],
+      ['throttle.perAddress', 20],
+      ['throttle.window', 15 * M],
+      ['session.redisUrl', ''],
+      ['session.cookieName', 'sag_session'],
+      ['session.idleTimeout', 8 * H],
+      ['session.absoluteTimeout', 7 * D],
+      ['session.revalidateInterval', 5 * M],
+      ['sentry.provisionOnLogin', true],
+      ['sentry.loginTimeout', 3 * S],
+      ['sentry.sync.interval', 15 * M],
+      ['sentry.sync.removeMembers', false],
+      ['sentry.sync.maxRemovalsPercent', 10],
+      ['mapping.defaultOrgRole', 'member'],
+      ['mapping.rules', []],
+      ['assertion.header', 'X-Sentry-Gateway-Assertion'],
+      ['assertion.algorithm', 'ES256'],
+      ['assertion.ttl', 60 * S],
+      ['assertion.audience', 'sentry'],
+      ['bypass.ingestion', true],
+      ['bypass.tokenApi', true],
+      ['bypass.paths', []],
+      ['log.level', 'info'],
+    ];
+    for (const [path, value] of expected) {
+      const actual = path.split('.').reduce<unknown>((node, k) => (node as Record<string, unknown>)[k], c);
+      assert.deepEqual(actual, value, path);
+    }
+  });
+
+  test('sentry.url and upstream.ingestUrl stay unset, so they fall back to upstream.url', () => {
+    const c = ok(minimal());
+    assert.equal(c.sentry.url, undefined);
+    assert.equal(c.upstream.ingestUrl, undefined);
+  });
+
+  test('an empty redisUrl loads with a warning about in-memory sessions', () => {
+    const r = load(minimal());
+    assert.ok(r.ok);
+    assert.ok(r.warnings.some((w) => /session\.redisUrl/.test(w) && /development/.test(w)), r.warnings.join('\n'));
+  });
+});
+
+describe('durations', () => {
+  const table: [string, number][] = [
+    ['90s', 90 * S],
+    ['15m', 15 * M],
+    ['8h', 8 * H],
+    ['7d', 7 * D],
+    ['1500ms', 1500],
+    ['0', 0],
+  ];
+  for (const [text, ms] of table) {
+    test(`"${text}" is ${ms} ms`, () => {
+      assert.equal(ok(withKey('sentry', 'sync', { interval: text })).sentry.sync.interval, ms);
+    });
+  }
+
+  for (const bad of ['nonsense', '5 minutes', '10', '-5s', '5x', '']) {
+    test(`"${bad}" is refused at its key path`, () => {
+      const found = problems(withKey('ldap', 'timeout', bad));
+      const p = found.find((x) => x.path === 'ldap.timeout');
+      assert.ok(p, `no problem at ldap.timeout: ${JSON.stringify(found)}`);
+      if (bad) assert.match(p.message, /duration/);
+    });
+  }
+});
+
+describe('every problem at once', () => {
+  test('several problems in several sections are all reported with their key paths', () => {
+    const doc = minimal();
+    doc.server = { ...doc.server, publicUrl: 'not a url', colour: 'blue' };
+    doc.upstream = { ...doc.upstream, timeout: 'soon' };
+    doc.ldap = { ...doc.ldap, bindPasswordFile: join(dir, 'does-not-exist') };
+    doc.session = { idleTimeout: 'forever', cookieName: 'sentrysid' };
+    doc.log = { level: 'chatty' };
+    const found = paths(doc);
+    for (const p of ['server.publicUrl', 'server.colour', 'upstream.timeout', 'session.idleTimeout', 'log.level', 'ldap.bindPasswordFile']) {
+      assert.ok(found.includes(p), `missing ${p} in ${JSON.stringify(found)}`);
+    }
+  });
+
+  test('a missing bind password file is named with its path', () => {
+    const missing = join(dir, 'no-such-secret');
+    const found = problems(withKey('ldap', 'bindPasswordFile', missing));
+    const p = found.find((x) => x.path === 'ldap.bindPasswordFile');
+    assert.ok(p);
+    assert.ok(p.message.includes(missing));
+  });
+
+  test('required keys that are absent are reported', () => {
+    const found = paths({ server: {}, upstream: {}, ldap: {} });
+    for (const p of ['server.publicUrl', 'upstream.url', 'ldap.urls', 'ldap.bindDn', 'ldap.bindPasswordFile', 'ldap.baseDn']) {
+      assert.ok(found.includes(p), `missing ${p} in ${JSON.stringify(found)}`);
+    }
+  });
+
+  test('a file that is not YAML, or not a mapping, is one problem, not a crash', () => {
+    assert.deepEqual(paths('server: [unclosed'), ['(file)']);
+    assert.deepEqual(paths('- a\n- b\n'), ['(file)']);
+    const r = loadConfig({ file: join(dir, 'absent.yaml'), env: {} });
+    assert.equal(r.ok, false);
+    assert.ok(!r.ok && /not found/.test(r.problems[0]!.message));
+  });
+});
+
+describe('unknown keys are errors at any depth', () => {
+  const table: [string, (d: Record<string, Record<string, unknown>>) => void, string][] = [
+    ['top level', (d) => void (d.extras = { a: 1 }), 'extras'],
+    ['section', (d) => void (d.ldap!.timout = '5s'), 'ldap.timout'],
+    ['nested section', (d) => void (d.sentry = { sync: { intervall: '5m' } }), 'sentry.sync.intervall'],
+    ['mapping rule', (d) => void (d.mapping = { rules: [{ group: 'SRE', orgrole: 'manager' }] }), 'mapping.rules.0.orgrole'],
+    ['team in a rule', (d) => void (d.mapping = { rules: [{ group: 'SRE', teams: [{ slug: 'sre', rank: 'admin' }] }] }), 'mapping.rules.0.teams.0.rank'],
+  ];
+  for (const [name, edit, path] of table) {
+    test(`${name}: ${path}`, () => {
+      const doc = minimal();
+      edit(doc);
+      const found = problems(doc);
+      assert.ok(found.some((p) => p.path === path && /unknown key/.test(p.message)), JSON.stringify(found));
+    });
+  }
+
+  test('two unknown keys in one section are two problems', () => {
+    const doc = minimal();
+    doc.ldap = { ...doc.ldap, foo: 1, bar: 2 };
+    const found = paths(doc);
+    assert.ok(found.includes('ldap.foo') && found.includes('ldap.bar'), JSON.stringify(found));
+  });
+});
+
+describe('environment overrides', () => {
+  test('SAG_LDAP__BIND_DN stays a string even when it looks like YAML', () => {
+    for (const value of ['CN=svc: sentry,DC=corp', '[not, a, list]', 'true', '12345', '{a: 1}', 'null']) {
+      assert.equal(ok(minimal(), { SAG_LDAP__BIND_DN: value }).ldap.bindDn, value);
+    }
+  });
+
+  test('SAG_LDAP__URLS takes a JSON/YAML list, in order', () => {
+    const c = ok(minimal(), { SAG_LDAP__URLS: '["ldaps://a","ldaps://b"]' });
+    assert.deepEqual(c.ldap.urls, ['ldaps://a', 'ldaps://b']);
+  });
+
+  test('SAG_SESSION__IDLE_TIMEOUT=30m is a duration', () => {
+    assert.equal(ok(minimal(), { SAG_SESSION__IDLE_TIMEOUT: '30m' }).session.idleTimeout, 30 * M);
+  });
+
+  test('SAG_LDAP__START_TLS=true is a boolean and lets ldap:// through', () => {
+    const c = ok(withKey('ldap', 'urls', ['ldap://dc1.corp.example.com']), { SAG_LDAP__START_TLS: 'true' });
+    assert.equal(c.ldap.startTls, true);
+  });
+
+  test('numbers and nested keys: SAG_THROTTLE__PER_ADDRESS, SAG_SENTRY__SYNC__REMOVE_MEMBERS', () => {
+    const c = ok(minimal(), { SAG_THROTTLE__PER_ADDRESS: '7', SAG_SENTRY__SYNC__REMOVE_MEMBERS: 'true' });
+    assert.equal(c.throttle.perAddress, 7);
+    assert.equal(c.sentry.sync.removeMembers, true);
+  });
+
+  test('the environment wins over the file', () => {
+    const c = ok(withKey('log', 'level', 'debug'), { SAG_LOG__LEVEL: 'warn' });
+    assert.equal(c.log.level, 'warn');
+  });
+
+  test('an override can fill a key missing from the file', () => {
+    const doc = minimal();
+    delete doc.upstream!.url;
+    assert.equal(ok(doc, { SAG_UPSTREAM__URL: 'http://sentry-web:9000' }).upstream.url, 'http://sentry-web:9000');
+  });
+
+  test('a bad override is reported at the key path it overrides', () => {
+    const found = problems(minimal(), { SAG_LDAP__TIMEOUT: 'nonsense' });
+    assert.ok(found.some((p) => p.path === 'ldap.timeout'), JSON.stringify(found));
+  });
+
+  test('an unknown SAG_ variable is a problem; non-key SAG_ variables and others are ignored', () => {
+    const found = problems(minimal(), { SAG_FOO: '1', SAG_LDAP__NOPE: 'x', HOME: '/root' });
+    assert.ok(found.some((p) => p.path === 'SAG_FOO'), JSON.stringify(found));
+    assert.ok(found.some((p) => p.path === 'SAG_LDAP__NOPE'), JSON.stringify(found));
+    ok(minimal(), { SAG_CONFIG: '/etc/gateway.yaml', PATH: '/usr/bin' });
+  });
+});
+
+describe('refusals that protect the deployment', () => {
+  test('ldap:// without startTls is refused', () => {
+    const found = problems(withKey('ldap', 'urls', ['ldaps://dc1.corp.example.com', 'ldap://dc2.corp.example.com']));
+    assert.ok(found.some((p) => p.path === 'ldap.urls' && /startTls/.test(p.message)), JSON.stringify(found));
+  });
+
+  test('ldap:// with startTls is accepted', () => {
+    const doc = withKey('ldap', 'urls', ['ldap://dc1.corp.example.com']);
+    doc.ldap!.startTls = true;
+    ok(doc);
+  });
+
+  for (const name of ['sentrysid', 'sc', 'su', 'sudo']) {
+    test(`cookieName "${name}" clashes with Sentry's own cookie`, () => {
+      const found = problems(withKey('session', 'cookieName', name));
+      assert.ok(found.some((p) => p.path === 'session.cookieName'), JSON.stringify(found));
+    });
+  }
+
+  const bad: [string, string, unknown, string][] = [
+    ['a non-http publicUrl', 'server', 'publicUrl', 'ftp://sentry.example.com'],
+    ['a listen address without a port', 'server', 'listen', '0.0.0.0'],
+    ['an ldap url with a path', 'ldap', 'urls', ['ldaps://dc1/extra']],
+    ['an empty DC list', 'ldap', 'urls', []],
+    ['an unknown algorithm', 'assertion', 'algorithm', 'HS256'],
+    ['a non-redis redisUrl', 'session', 'redisUrl', 'http://127.0.0.1:6379'],
+    ['a bypass path under /_gateway', 'bypass', 'paths', ['/_gateway/admin']],
+  ].map(([name, section, key, value]) => [name as string, section as string, value, `${section as string}.${key as string}`]);
+  for (const [name, section, value, path] of bad) {
+    test(`${name} is refused at ${path}`, () => {
+      const found = paths(withKey(section, path.split('.')[1]!, value));
+      assert.ok(found.some((p) => p === path || p.startsWith(path + '.')), JSON.stringify(found));
+    });
+  }
+
+  test('an absolute timeout shorter than the idle timeout is refused', () => {
+    const found = paths(withKey('session', 'absoluteTimeout', '1h'));
+    assert.ok(found.includes('session.absoluteTimeout'), JSON.stringify(found));
+  });
+});
