@@ -21,6 +21,11 @@ import type { Logger } from './shared/logger.js';
 import { SecretFile } from './shared/secretFile.js';
 import { isGatewayError } from './errors.js';
 import { createAddressOf, type AddressOf } from './http/clientAddress.js';
+import { MemoryRuleStore, RedisRuleStore, type RuleStore } from './mapping/ruleStore.js';
+import { Provisioner } from './provisioning/provisioner.js';
+import { MemoryRetryQueue, RedisRetryQueue, type RetryQueue } from './provisioning/retryQueue.js';
+import { HttpSentryAdmin } from './sentry/httpSentryAdmin.js';
+import type { SentryAdmin } from './sentry/sentryAdmin.js';
 
 export interface Deps {
   config: Config;
@@ -36,7 +41,13 @@ export interface Deps {
   login: LoginService;
   resolver: SessionResolver;
   audit: AuditLog;
-  policy: () => AccessPolicy;
+  /** The access policy with the current mapping rules (from Redis, cached briefly). */
+  policy: () => Promise<AccessPolicy>;
+  rules: RuleStore;
+  /** Present when sentry.organization and sentry.tokenFile are set. */
+  sentry?: SentryAdmin;
+  provisioner?: Provisioner;
+  queue: RetryQueue;
   addressOf: AddressOf;
   /** Re-read every secret file now (SIGHUP). */
   reloadSecrets(): void;
@@ -47,6 +58,8 @@ export interface BuildOptions {
   clock?: Clock;
   /** Replace the directory (tests of other parts); production always uses LDAP. */
   directory?: Directory;
+  /** Replace the Sentry admin client (tests). */
+  sentry?: SentryAdmin;
 }
 
 export async function buildDeps(config: Config, logger: Logger, opts: BuildOptions = {}): Promise<Deps> {
@@ -98,7 +111,26 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
 
   const audit = new AuditLog(logger, redis);
   const store = createSessionStore(redis, { idleMs: config.session.idleTimeout, absoluteMs: config.session.absoluteTimeout });
-  const policy = (): AccessPolicy => ({ ...config.access, defaultOrgRole: config.mapping.defaultOrgRole, rules: config.mapping.rules });
+  const rules: RuleStore = redis
+    ? new RedisRuleStore(redis, { defaultOrgRole: config.mapping.defaultOrgRole, rules: config.mapping.rules }, clock)
+    : new MemoryRuleStore({ defaultOrgRole: config.mapping.defaultOrgRole, rules: config.mapping.rules }, clock);
+  const policy = async (): Promise<AccessPolicy> => {
+    const set = await rules.current();
+    return { ...config.access, defaultOrgRole: set.defaultOrgRole, rules: set.rules };
+  };
+
+  let sentry = opts.sentry;
+  if (!sentry && config.sentry.organization && config.sentry.tokenFile) {
+    const tokenFile = new SecretFile(config.sentry.tokenFile);
+    secretFiles.push(tokenFile);
+    closers.push(() => tokenFile.close());
+    sentry = new HttpSentryAdmin({ baseUrl: config.sentry.url ?? config.upstream.url, organization: config.sentry.organization, token: () => tokenFile.get(), logger });
+  }
+  const queue: RetryQueue = redis ? new RedisRetryQueue(redis) : new MemoryRetryQueue();
+  const provisioner = sentry
+    ? new Provisioner({ admin: sentry, rules, access: config.access, queue, redis, audit, logger, clock, loginTimeoutMs: config.sentry.loginTimeout })
+    : undefined;
+  if (provisioner) closers.push(() => provisioner.stopDraining());
 
   let throttle: LoginThrottle | undefined;
   const getThrottle = async (): Promise<LoginThrottle> => {
@@ -112,13 +144,23 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     return throttle;
   };
 
-  const login = new LoginService({ directory, throttle: getThrottle, policy, audit, clock });
+  const login = new LoginService({
+    directory,
+    throttle: getThrottle,
+    policy,
+    audit,
+    clock,
+    afterLogin:
+      provisioner && config.sentry.provisionOnLogin
+        ? async (identity) => void (await provisioner.provisionOnLogin({ email: identity.email, username: identity.username, groups: identity.groups }))
+        : undefined,
+  });
 
   const revalidate = async (identity: Identity): Promise<RevalidationResult> => {
     try {
       const user = await directory.lookup(identity.username);
       if (!user) return { ok: false, reason: 'account_removed' };
-      const built = buildIdentity(user, policy());
+      const built = buildIdentity(user, await policy());
       return built.ok ? { ok: true, identity: built.identity } : { ok: false, reason: built.reason };
     } catch (e) {
       if (isGatewayError(e) && e.code === 'GW_DIRECTORY_UNAVAILABLE') return { ok: 'unavailable' };
@@ -135,6 +177,7 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     absoluteMs: config.session.absoluteTimeout,
     revalidateMs: config.session.revalidateInterval,
     revalidate,
+    onIdentityChanged: (sid) => signer.forget(sid),
     onEnded: (identity, reason, sid) => {
       signer.forget(sid);
       audit.record({ kind: 'session.ended', user: identity.username, reason });
@@ -157,6 +200,10 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     resolver,
     audit,
     policy,
+    rules,
+    sentry,
+    provisioner,
+    queue,
     addressOf: createAddressOf(config.server.trustProxy),
     reloadSecrets() {
       for (const f of secretFiles) f.reload();

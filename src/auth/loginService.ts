@@ -16,7 +16,9 @@ export const MAX_PASSWORD = 1024;
 export interface LoginDeps {
   directory: Directory;
   throttle: () => Promise<LoginThrottle>;
-  policy: () => AccessPolicy;
+  policy: () => Promise<AccessPolicy>;
+  /** Runs after a successful sign-in (provisioning); it bounds its own time and never fails the sign-in. */
+  afterLogin?: (identity: Identity) => Promise<void>;
   audit: AuditLog;
   clock: Clock;
   /** Credential failures never answer faster than this, so an unknown user looks like a wrong password. */
@@ -24,53 +26,45 @@ export interface LoginDeps {
   onResult?: (result: string) => void;
 }
 
-/** The throttle key: the account name without domain decoration, so `alice`, `CORP\alice` and `alice@corp…` share one counter. */
-export function throttleKey(username: string): string {
-  const u = username.trim().normalize('NFC').toLowerCase();
-  const slash = u.lastIndexOf('\\');
-  const bare = slash >= 0 ? u.slice(slash + 1) : u;
-  const at = bare.lastIndexOf('@');
-  return at > 0 ? bare.slice(0, at) : bare;
-}
-
 export class LoginService {
   constructor(private readonly d: LoginDeps) {}
 
   async login(username: string, password: string, address: string): Promise<Identity> {
     const started = this.d.clock.now();
-    const key = throttleKey(username);
     const throttle = await this.d.throttle();
-    try {
-      await throttle.check(key, address);
-    } catch (e) {
-      this.fail(username, address, isGatewayError(e) && e.code === 'GW_THROTTLED' ? 'throttled' : 'throttle_store_unavailable');
-      throw e;
-    }
+    let accountKey: string | undefined;
     let user: DirectoryUser;
     try {
-      user = await this.d.directory.authenticate(username, password);
+      await throttle.takeAddress(address);
+      user = await this.d.directory.authenticate(username, password, {
+        beforeBind: async (key) => {
+          accountKey = key;
+          await throttle.takeUser(key);
+        },
+      });
     } catch (e) {
       if (!isGatewayError(e)) throw e;
-      const reason = (e as { reason?: string }).reason ?? e.code;
+      const reason = (e as { reason?: string }).reason ?? (e.code === 'GW_THROTTLED' ? 'throttled' : e.code);
+      this.fail(username, address, reason);
       if (e.code === 'GW_INVALID_CREDENTIALS') {
-        // Only wrong passwords and unknown names count; outages and post-password refusals do not.
-        await throttle.recordFailure(key, address);
-        this.fail(username, address, reason);
+        // A wrong password or unknown name keeps its place in both counts; everything else hands it back.
         await this.pad(started);
-      } else {
-        this.fail(username, address, reason);
+      } else if (e.code !== 'GW_THROTTLED' && e.code !== 'GW_ACCOUNT_LOCKED') {
+        await throttle.giveBack(accountKey, address);
       }
       throw e;
     }
-    const built = buildIdentity(user, this.d.policy());
+    const built = buildIdentity(user, await this.d.policy());
     if (!built.ok) {
+      await throttle.giveBack(accountKey, address);
       this.fail(user.sAMAccountName, address, built.reason);
       throw new GatewayError(reasonCode(built.reason));
     }
     const identity = built.identity;
-    await throttle.recordSuccess(key);
+    await throttle.succeeded(accountKey ?? `dn:${user.dn.toLowerCase()}`, address);
     this.d.audit.record({ kind: 'login.success', user: identity.username, address, detail: { orgRole: identity.orgRole, admin: identity.isAdmin } });
     this.d.onResult?.('success');
+    await this.d.afterLogin?.(identity).catch(() => undefined);
     return identity;
   }
 

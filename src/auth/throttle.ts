@@ -30,40 +30,37 @@ export class LoginThrottle {
     this.byAddress = make('sag:throttle:addr', settings.perAddress);
   }
 
-  /** Throws GW_THROTTLED (429 with Retry-After) when either counter is spent; GW_SESSION_STORE_UNAVAILABLE when Redis is down. */
-  async check(username: string, address: string): Promise<void> {
-    const [u, a] = await Promise.all([this.get(this.byUser, username), this.get(this.byAddress, address)]);
-    const blocked = [u && u.consumedPoints >= this.byUser.points ? u : null, a && a.consumedPoints >= this.byAddress.points ? a : null].filter(
-      (x): x is RateLimiterRes => x !== null,
-    );
-    if (blocked.length) {
-      const retry = Math.max(1, Math.ceil(Math.max(...blocked.map((b) => b.msBeforeNext)) / 1000));
-      throw new GatewayError('GW_THROTTLED', 'too many failed sign-ins', { headers: { 'Retry-After': String(retry) } });
-    }
+  /**
+   * Takes one attempt from the address's allowance before anything else happens. Taking (not just
+   * checking) is atomic in Redis, so parallel requests cannot all slip under the limit.
+   */
+  async takeAddress(address: string): Promise<void> {
+    await this.take(this.byAddress, address);
   }
 
-  async recordFailure(username: string, address: string): Promise<void> {
-    await Promise.all([this.consume(this.byUser, username), this.consume(this.byAddress, address)]);
+  /** Takes one attempt from the account's allowance; called after the account is known, before AD sees the password. */
+  async takeUser(accountKey: string): Promise<void> {
+    await this.take(this.byUser, accountKey);
   }
 
-  async recordSuccess(username: string): Promise<void> {
-    await this.byUser.delete(username).catch(() => undefined);
+  /** The password was not the problem (success, directory outage, a refusal AD gives only to right passwords): give the attempt back. */
+  async giveBack(accountKey: string | undefined, address: string): Promise<void> {
+    await Promise.all([accountKey ? this.byUser.reward(accountKey, 1) : undefined, this.byAddress.reward(address, 1)]).catch(() => undefined);
   }
 
-  private async get(limiter: RateLimiterAbstract, key: string): Promise<RateLimiterRes | null> {
-    try {
-      return await limiter.get(key);
-    } catch (e) {
-      throw new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'throttle store unavailable', { cause: e });
-    }
+  /** A successful sign-in clears the account's count. */
+  async succeeded(accountKey: string, address: string): Promise<void> {
+    await Promise.all([this.byUser.delete(accountKey), this.byAddress.reward(address, 1)]).catch(() => undefined);
   }
 
-  private async consume(limiter: RateLimiterAbstract, key: string): Promise<void> {
+  private async take(limiter: RateLimiterAbstract, key: string): Promise<void> {
     try {
       await limiter.consume(key, 1);
     } catch (e) {
-      // A spent counter rejects with RateLimiterRes: the failure is still counted, which is all we wanted.
-      if (e instanceof RateLimiterRes) return;
+      if (e instanceof RateLimiterRes) {
+        const retry = Math.max(1, Math.ceil(e.msBeforeNext / 1000));
+        throw new GatewayError('GW_THROTTLED', 'too many failed sign-ins', { headers: { 'Retry-After': String(retry) } });
+      }
       throw new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'throttle store unavailable', { cause: e });
     }
   }

@@ -51,9 +51,17 @@ export interface DcStatus {
   latencyMs?: number;
 }
 
+export interface AuthHooks {
+  /**
+   * Called once the username has been resolved and before the password goes to AD, with a key for
+   * the account (`dn:…`, or `name:…` when no account matched). Throwing here stops the bind.
+   */
+  beforeBind?(accountKey: string): Promise<void>;
+}
+
 export interface Directory {
   /** Verify the password and return the user with groups. Throws DirectoryAuthError or GatewayError(GW_DIRECTORY_UNAVAILABLE). */
-  authenticate(username: string, password: string): Promise<DirectoryUser>;
+  authenticate(username: string, password: string, hooks?: AuthHooks): Promise<DirectoryUser>;
   /** Look the user up with the service account (explain, revalidation). null when no such user. */
   lookup(username: string): Promise<DirectoryUser | null>;
   /** The domain's lockout policy: threshold (0 = none) and the window AD counts bad passwords in. */

@@ -20,7 +20,7 @@ import type { Config } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../shared/logger.js';
 import { DirectoryAuthError, parseAdSubCode, reasonFromBindError } from './adErrors.js';
-import type { AuthFailureReason, DcStatus, Directory, DirectoryGroup, DirectoryUser, LockoutPolicy } from './directory.js';
+import type { AuthFailureReason, AuthHooks, DcStatus, Directory, DirectoryGroup, DirectoryUser, LockoutPolicy } from './directory.js';
 import { parseUsername, type ParsedUsername } from './parseUsername.js';
 import { decodeGuid, decodeSid, encodeSid, primaryGroupSid } from './sid.js';
 
@@ -91,7 +91,7 @@ export class LdapDirectory implements Directory {
     this.#now = opts.now ?? Date.now;
   }
 
-  async authenticate(username: string, password: string): Promise<DirectoryUser> {
+  async authenticate(username: string, password: string, hooks: AuthHooks = {}): Promise<DirectoryUser> {
     // An empty simple bind is an anonymous bind, which succeeds: refuse before AD sees it.
     if (typeof password !== 'string' || password.length === 0 || password.length > MAX_PASSWORD_LENGTH) {
       throw new DirectoryAuthError('invalid_credentials');
@@ -99,11 +99,13 @@ export class LdapDirectory implements Directory {
     const parsed = parseUsername(username, this.#ldap);
     const found = parsed ? await this.#findUserDns(parsed) : [];
     if (found.length !== 1) {
+      await hooks.beforeBind?.(`name:${username.trim().normalize('NFC').toLowerCase()}`);
       // Spend about what a real bind costs, so response time does not tell who exists.
       await this.#timingBind(password);
       throw new DirectoryAuthError(found.length === 0 ? 'no_such_user' : 'invalid_credentials');
     }
     const dn = found[0]!;
+    await hooks.beforeBind?.(`dn:${dn.toLowerCase()}`);
     await this.#bindAsUser(dn, password);
     const user = await this.#readUser(dn);
     if (!user) throw new DirectoryAuthError('no_such_user');

@@ -13,5 +13,7 @@ export function safeNext(next: unknown, publicUrl: string): string {
   }
   if (url.origin !== new URL(publicUrl).origin) return '/';
   const path = url.pathname + url.search + url.hash;
+  // Dot segments can rebuild a `//host` after resolution (`/.//evil`): check what the browser will be sent.
+  if (path.startsWith('//') || path.includes('\\')) return '/';
   return LOOPS.test(path) ? '/' : path;
 }

@@ -21,7 +21,20 @@ export interface ClassifyInput {
 
 const PROJECT_ID_PATH = /^\/api\/[1-9][0-9]*\//;
 // Sentry decides token auth by scheme; anything else (e.g. 'DSN') falls back to the session cookie.
-const TOKEN_AUTH = /^(bearer|basic)[ \t]+[^ \t]/i;
+const TOKEN_AUTH = /^(bearer|basic)[ \t]+([^ \t]+)[ \t]*$/i;
+
+/**
+ * A bearer token, or a legacy API key (Basic with the key as user and no password). Basic with a
+ * password is a person's Sentry password: that must go through AD sign-in, never straight to Sentry.
+ */
+export function isTokenCredential(authorization: string | undefined): boolean {
+  const m = TOKEN_AUTH.exec(authorization ?? '');
+  if (!m) return false;
+  if (m[1]!.toLowerCase() === 'bearer') return true;
+  const decoded = Buffer.from(m[2]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon > 0 && colon === decoded.length - 1;
+}
 
 /** True when `path` is `prefix` or below it, never a sibling sharing the leading characters. */
 export function isUnder(path: string, prefix: string): boolean {
@@ -46,7 +59,8 @@ export function classifyRequest(input: ClassifyInput, bypass: Config['bypass']):
   if (isUnder(path, '/auth/login')) return 'redirectLogin';
   if (isUnder(path, '/auth/logout')) return 'redirectLogout';
   if (bypass.ingestion && isIngestion(path)) return 'ingestion';
-  if (bypass.tokenApi && path.startsWith('/api/0/') && TOKEN_AUTH.test(input.authorization ?? '')) return 'tokenApi';
+  // /api/0/auth/ checks Sentry's own passwords (and makes Sentry sessions): it is never a token bypass.
+  if (bypass.tokenApi && path.startsWith('/api/0/') && !isUnder(path, '/api/0/auth') && isTokenCredential(input.authorization)) return 'tokenApi';
   for (const prefix of bypass.paths) if (isUnder(path, prefix)) return 'bypassPath';
   return 'session';
 }

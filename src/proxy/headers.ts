@@ -27,10 +27,16 @@ export interface ForwardOptions {
   requestId: string;
 }
 
+// Message framing is never the client's to drop: `Connection: content-length` would otherwise send a body unframed.
+const FRAMING = new Set(['content-length', 'transfer-encoding']);
+
 function connectionTokens(value: string | string[] | undefined): string[] {
   if (value === undefined) return [];
   const text = Array.isArray(value) ? value.join(',') : value;
-  return text.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean);
+  return text
+    .split(',')
+    .map((t) => t.trim().toLowerCase())
+    .filter((t) => t && !FRAMING.has(t));
 }
 
 /** True for headers that describe this hop or our own proxying and never cross it. */
@@ -59,6 +65,8 @@ export function buildRequestHeaders(
   for (const name in incoming) {
     const value = incoming[name];
     if (value === undefined) continue;
+    // Some app servers read `X_Forwarded_User` as `X-Forwarded-User`; Sentry needs no header with an underscore.
+    if (name.includes('_')) continue;
     if (isHopHeader(name, listed) || IDENTITY.has(name) || REQUEST_ONLY.has(name)) continue;
     if (name === policy.assertionHeader || name.startsWith('x-auth-request-') || name.startsWith('x-forwarded-')) continue;
     if (name === 'cookie') {
@@ -69,6 +77,8 @@ export function buildRequestHeaders(
     }
     out[name] = value;
   }
+  // A chunked body is re-chunked towards upstream: node frames GET/DELETE/OPTIONS bodies only when told to.
+  if (incoming['transfer-encoding'] !== undefined && incoming['content-length'] === undefined) out['transfer-encoding'] = 'chunked';
   out.host = policy.publicHost;
   out['x-forwarded-for'] = opts.clientAddress;
   out['x-forwarded-proto'] = policy.publicProto;

@@ -25,6 +25,8 @@ export interface ResolverOptions {
   revalidateMs: number;
   revalidate: (identity: Identity) => Promise<RevalidationResult>;
   onEnded?: (identity: Identity, reason: string, sessionId: string) => void;
+  /** The identity changed at revalidation (groups, role, name): anything derived from it must be rebuilt. */
+  onIdentityChanged?: (sessionId: string) => void;
   clock: Clock;
   logger: Logger;
   /** How long a replica trusts its in-memory copy of a record. */
@@ -100,15 +102,23 @@ export class SessionResolver {
         // A directory blip must not log everyone out, but access may not outlive two intervals unchecked.
         if (now - (record.revalidatedAt ?? started) >= 2 * this.o.revalidateMs) return { status: 'unavailable', what: 'directory' };
       } else {
+        // Same name, different account (deleted and re-created): never carry a session across.
+        if (r.identity.sub !== identity.sub) return this.end(sid, identity, 'account_replaced');
         current = r.identity;
+        if (JSON.stringify(current) !== JSON.stringify(identity)) this.o.onIdentityChanged?.(sid);
         record = { ...record, passport: { ...record.passport, user: current }, revalidatedAt: now };
         dirty = true;
       }
     }
     if (dirty) {
       record = { ...record, lastSeenAt: now };
-      this.cache.set(sid, { record, at: now });
       try {
+        // Our copy may be seconds old: a sign-out or revocation on another replica must not be written back to life.
+        if (!(await storeOps.get(this.o.store, sid))) {
+          this.cache.delete(sid);
+          return { status: 'none', reason: 'ended_elsewhere' };
+        }
+        this.cache.set(sid, { record, at: now });
         await storeOps.set(this.o.store, sid, record);
       } catch (e) {
         this.o.logger.warn({ err: (e as Error).message }, 'session store unavailable');

@@ -5,7 +5,16 @@ import type { RedisClient } from '../session/createRedis.js';
 export const AUDIT_KEY = 'sag:audit';
 const KEEP = 10_000;
 
-export type AuditKind = 'login.success' | 'login.failure' | 'logout' | 'session.ended' | 'key.created' | 'config.warning';
+export type AuditKind =
+  | 'login.success'
+  | 'login.failure'
+  | 'logout'
+  | 'session.ended'
+  | 'key.created'
+  | 'config.warning'
+  | 'provision.change'
+  | 'sync.run'
+  | 'mapping.change';
 
 export interface AuditEvent {
   kind: AuditKind;

@@ -257,6 +257,32 @@ describe('throttling keeps real accounts from being locked out', () => {
   });
 });
 
+describe('throttling holds under parallel and spread attacks', () => {
+  test('30 wrong passwords at once, in three name forms: AD sees at most 5', async () => {
+    await sambaTool(['user', 'create', 'burst', DEMO_PASSWORD, '--userou=OU=People']);
+    const forms = ['burst', 'CORP\\burst', 'burst@corp.example.com'];
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => new Client(t.url).login(forms[i % 3]!, `wrong-${i}`)));
+    const statuses = results.map((r) => r.status);
+    assert.ok(statuses.every((s) => s === 401 || s === 429), statuses.join(','));
+    assert.ok(statuses.filter((s) => s === 401).length <= 5, `${statuses.filter((s) => s === 401).length} reached AD`);
+    const out = await sambaTool(['user', 'show', 'burst', '--attributes=badPwdCount,lockoutTime']);
+    assert.ok(Number(/badPwdCount: (\d+)/.exec(out)?.[1] ?? '0') <= 5, out);
+    assert.doesNotMatch(out, /lockoutTime: [1-9]/);
+  });
+
+  test('one client address gets perAddress failures, spread over any names', async () => {
+    const strict = await startTestGateway({ throttle: { perAddress: 3 } });
+    try {
+      const from = (ip: string) => new Client(strict.url, { accept: 'text/html', 'accept-language': 'en', 'x-forwarded-for': ip });
+      for (const name of ['alice', 'bob', 'carol']) assert.equal((await from('198.51.100.7').login(name, 'wrong')).status, 401);
+      assert.equal((await from('198.51.100.7').login('dave', 'wrong')).status, 429, 'the fourth name from the same address');
+      assert.equal((await from('198.51.100.8').login('dave', DEMO_PASSWORD)).status, 303, 'another address is unaffected');
+    } finally {
+      await strict.close();
+    }
+  });
+});
+
 describe('sessions end', () => {
   test('sign-out ends the session and a replayed cookie is worthless', async () => {
     const c = new Client(t.url);

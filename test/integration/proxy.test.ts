@@ -423,3 +423,47 @@ describe('request log', () => {
     assert.ok(!gw.logs.join('').includes('supersecret'));
   });
 });
+
+describe('request smuggling and header tricks', () => {
+  async function rawExchange(bytes: string): Promise<string> {
+    const net = await import('node:net');
+    return new Promise((resolve, reject) => {
+      const sock = net.connect(gw.port, '127.0.0.1', () => sock.write(bytes));
+      let got = '';
+      sock.on('data', (d) => {
+        got += d.toString('latin1');
+        if (/\r\n\r\n/.test(got)) setTimeout(() => sock.end(), 200);
+      });
+      sock.on('end', () => resolve(got));
+      sock.on('error', reject);
+    });
+  }
+
+  const inner = 'GET /api/0/organizations/acme/members/ HTTP/1.1\r\nHost: x\r\nX-Smuggled: 1\r\n\r\n';
+
+  it('a chunked body on a GET reaches upstream as that GET’s body, never as a second request', async () => {
+    const chunk = `${inner.length.toString(16)}\r\n${inner}\r\n0\r\n\r\n`;
+    const reply = await rawExchange(`GET /api/1/envelope/ HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n${chunk}`);
+    assert.match(reply, /^HTTP\/1\.1 200/);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(ingest.lastRequest?.url, '/api/1/envelope/');
+    assert.equal(ingest.lastRequest?.bodyLength, inner.length);
+  });
+
+  it('Connection: content-length cannot strip the framing of a body', async () => {
+    const reply = await rawExchange(`OPTIONS /api/1/envelope/ HTTP/1.1\r\nHost: gw\r\nContent-Length: ${inner.length}\r\nConnection: content-length\r\n\r\n${inner}`);
+    assert.match(reply, /^HTTP\/1\.1 200/);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(ingest.lastRequest?.url, '/api/1/envelope/');
+    assert.equal(ingest.lastRequest?.bodyLength, inner.length);
+  });
+
+  it('identity headers spelt with underscores never reach Sentry', async () => {
+    const r = await call(gw.url, '/organizations/acme/', {
+      headers: { Cookie: 'sag_session=good', X_Sentry_Gateway_Assertion: 'forged', X_Forwarded_User: 'admin', X_Forwarded_Host: 'evil.example' },
+    });
+    const seen = r.json();
+    assert.equal(seen.headers['x-sentry-gateway-assertion'], ASSERTION);
+    for (const name of Object.keys(seen.headers)) assert.ok(!name.includes('_'), name);
+  });
+});

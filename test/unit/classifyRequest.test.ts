@@ -43,6 +43,14 @@ const table: Row[] = [
   ['/api/0/projects/', 'bearer abc', 'tokenApi'],
   ['/api/0/projects/', 'BASIC dXNlcjo=', 'tokenApi'],
   ['/api/0/projects/', 'Basic dXNlcjo=', 'tokenApi'],
+  // a password in Basic is a person's Sentry password, never an API key: it needs an AD session
+  ['/api/0/projects/', 'Basic YWRtaW46Z3Vlc3M=', 'session'],
+  ['/api/0/projects/', 'Basic Om5va2V5', 'session'],
+  ['/api/0/projects/', 'Basic !!!', 'session'],
+  // Sentry's own password check is not a token endpoint, whatever the credential
+  ['/api/0/auth/', 'Basic YWRtaW46Z3Vlc3M=', 'session'],
+  ['/api/0/auth/', 'Bearer sntryu_abc', 'session'],
+  ['/api/0/auth/validate/', 'Bearer sntryu_abc', 'session'],
   ['/api/0/projects/', 'DSN https://key@sentry.example.com/1', 'session'],
   ['/api/0/projects/', 'Sentry sentry_key=abc', 'session'],
   ['/api/0/projects/', 'Bearer', 'session'],

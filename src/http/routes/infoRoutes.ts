@@ -1,6 +1,7 @@
 // Small JSON endpoints: who am I, liveness, readiness, and the public keys for the assertion.
 import type { NextFunction, Request, Response } from 'express';
 import type { Deps } from '../../deps.js';
+import type { DcStatus } from '../../directory/directory.js';
 import { GatewayError } from '../../errors.js';
 
 export function me(deps: Deps) {
@@ -45,15 +46,33 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ ok: boolean; latencyMs:
   }
 }
 
+/**
+ * Readiness is asked by anyone who can reach the port: Redis (a cheap PING) is checked on every call,
+ * the directory (a TLS connection and a bind per DC) at most every few seconds, so it cannot be used to hammer AD.
+ */
+const DIRECTORY_CHECK_MS = 5000;
+
 export function readyz(deps: Deps) {
+  let directory: { at: number; dcs: DcStatus[] } | undefined;
+  let pending: Promise<DcStatus[]> | undefined;
+  const directoryHealth = async (): Promise<DcStatus[]> => {
+    if (directory && Date.now() - directory.at < DIRECTORY_CHECK_MS) return directory.dcs;
+    pending ??= deps.directory
+      .health()
+      .catch((e: Error): DcStatus[] => [{ url: '*', ok: false, error: e.message }])
+      .finally(() => (pending = undefined));
+    const dcs = await pending;
+    directory = { at: Date.now(), dcs };
+    return dcs;
+  };
   return async (_req: Request, res: Response): Promise<void> => {
     const redisCheck = deps.redis
       ? timed(async () => {
           const pong = await Promise.race([deps.redis!.ping(), new Promise<never>((_r, rej) => setTimeout(() => rej(new Error('timeout')), 2000))]);
           if (pong !== 'PONG') throw new Error(`unexpected reply ${String(pong)}`);
         })
-      : Promise.resolve({ ok: true, latencyMs: 0, error: undefined, mode: 'memory' });
-    const [redis, dcs] = await Promise.all([redisCheck, deps.directory.health().catch((e: Error) => [{ url: '*', ok: false, error: e.message }])]);
+      : Promise.resolve({ ok: true, latencyMs: 0, error: undefined });
+    const [redis, dcs] = await Promise.all([redisCheck, directoryHealth()]);
     const directoryOk = dcs.some((d) => d.ok);
     const ready = redis.ok && directoryOk;
     res.setHeader('Cache-Control', 'no-store');
@@ -68,8 +87,13 @@ export function readyz(deps: Deps) {
 }
 
 export function jwks(deps: Deps) {
+  let refreshedAt = 0;
   return (_req: Request, res: Response): void => {
-    deps.keyring.refresh();
+    // Another replica may have added a key to the shared directory; look at most every few seconds.
+    if (Date.now() - refreshedAt > 5000) {
+      deps.keyring.refresh();
+      refreshedAt = Date.now();
+    }
     res.setHeader('Cache-Control', 'public, max-age=60');
     res.json(deps.keyring.jwks());
   };

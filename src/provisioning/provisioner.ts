@@ -1,0 +1,145 @@
+// Reconciles one person's Sentry membership with their AD groups: on sign-in (bounded, queued on failure) and from the queue.
+import type { Logger } from 'pino';
+import { managedTeams, type RuleStore } from '../mapping/ruleStore.js';
+import { resolveAccess, type GroupRef } from '../mapping/resolveAccess.js';
+import type { RedisClient } from '../session/createRedis.js';
+import { SentryApiError, type SentryAdmin } from '../sentry/sentryAdmin.js';
+import type { AuditLog } from '../shared/audit.js';
+import type { Clock } from '../shared/clock.js';
+import { applyPlan, TeamDirectory } from './applyPlan.js';
+import { describeChange, planMembership, type MembershipPlan } from './planMembership.js';
+import type { RetryQueue } from './retryQueue.js';
+
+export const MANAGED_KEY = 'sag:provision:managed';
+
+export interface Person {
+  email: string;
+  username: string;
+  groups: GroupRef[];
+}
+
+export interface ProvisionerDeps {
+  admin: SentryAdmin;
+  rules: RuleStore;
+  access: { allowGroups: string[]; denyGroups: string[]; adminGroups: string[] };
+  queue: RetryQueue;
+  redis: RedisClient | null;
+  audit: AuditLog;
+  logger: Logger;
+  clock: Clock;
+  loginTimeoutMs: number;
+  onResult?: (result: 'applied' | 'unchanged' | 'queued' | 'failed') => void;
+}
+
+export type ProvisionOutcome = { status: 'unchanged' | 'applied' | 'skipped'; plan?: MembershipPlan } | { status: 'queued'; error: string };
+
+export class Provisioner {
+  private readonly teams: TeamDirectory;
+  private readonly memoryManaged = new Set<string>();
+  private draining?: NodeJS.Timeout;
+
+  constructor(private readonly d: ProvisionerDeps) {
+    this.teams = new TeamDirectory(d.admin, () => d.clock.now());
+  }
+
+  /** One reconcile: read Sentry, plan, write only what differs. Throws SentryApiError on failure. */
+  async reconcile(person: Person, actor = 'sign-in'): Promise<{ status: 'unchanged' | 'applied' | 'skipped'; plan?: MembershipPlan }> {
+    const set = await this.d.rules.current();
+    const resolved = resolveAccess(person.groups, { ...this.d.access, defaultOrgRole: set.defaultOrgRole, rules: set.rules });
+    if (!resolved.access.allowed) return { status: 'skipped' };
+    const email = person.email.toLowerCase();
+    const desired = { email, orgRole: resolved.orgRole, teams: resolved.teams.map((t) => ({ slug: t.slug, role: t.role })) };
+    const managed = managedTeams(set.rules);
+    let plan = planMembership(desired, await this.d.admin.findMemberByEmail(email), managed);
+    try {
+      if (plan.actions.length) await applyPlan(plan, this.d.admin, this.teams);
+    } catch (e) {
+      // Someone (another replica, an admin) invited them between our read and our write: read again and reconcile.
+      if (!(e instanceof SentryApiError && e.code === 'SENTRY_CONFLICT')) throw e;
+      plan = planMembership(desired, await this.d.admin.findMemberByEmail(email), managed);
+      if (plan.actions.length) await applyPlan(plan, this.d.admin, this.teams);
+    }
+    await this.markManaged(email);
+    if (plan.actions.length === 0) return { status: 'unchanged', plan };
+    this.d.audit.record({ kind: 'provision.change', user: person.username, actor, detail: { email, changes: plan.changes.map(describeChange), skipped: plan.skipped } });
+    return { status: 'applied', plan };
+  }
+
+  /** Sign-in path: waits at most loginTimeout; anything slower or failing goes to the durable queue. */
+  async provisionOnLogin(person: Person): Promise<ProvisionOutcome> {
+    const work = this.reconcile(person);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.d.loginTimeoutMs);
+    });
+    try {
+      const r = await Promise.race([work, timeout]);
+      if (r === 'timeout') {
+        // The slow attempt may still finish; the queued job then finds nothing to do, which counts as done.
+        work.catch(() => undefined);
+        return await this.queue(person, 'Sentry did not answer within sentry.loginTimeout');
+      }
+      this.d.onResult?.(r.status === 'applied' ? 'applied' : 'unchanged');
+      return r;
+    } catch (e) {
+      return await this.queue(person, (e as Error).message);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async queue(person: Person, error: string): Promise<ProvisionOutcome> {
+    this.d.logger.warn({ user: person.username, err: error }, 'provisioning deferred to the retry queue');
+    await this.d.queue.enqueue({ email: person.email.toLowerCase(), username: person.username, groups: person.groups }, this.d.clock.now());
+    this.d.onResult?.('queued');
+    return { status: 'queued', error };
+  }
+
+  /** Runs due jobs; any replica may call this, the queue leases each job to one of them. */
+  async drainOnce(limit = 20): Promise<number> {
+    const jobs = await this.d.queue.claimDue(this.d.clock.now(), limit);
+    for (const job of jobs) {
+      try {
+        await this.reconcile(job, 'retry queue');
+        await this.d.queue.done(job.email);
+        this.d.onResult?.('applied');
+      } catch (e) {
+        this.d.onResult?.('failed');
+        this.d.logger.warn({ user: job.username, attempts: job.attempts + 1, err: (e as Error).message }, 'provisioning retry failed');
+        await this.d.queue.retryLater(job, (e as Error).message, this.d.clock.now());
+      }
+    }
+    return jobs.length;
+  }
+
+  startDraining(everyMs = 2000): void {
+    const tick = () => {
+      this.drainOnce()
+        .catch((e: unknown) => this.d.logger.warn({ err: (e as Error).message }, 'retry queue unavailable'))
+        .finally(() => {
+          if (this.draining) this.draining = setTimeout(tick, everyMs).unref();
+        });
+    };
+    this.draining = setTimeout(tick, everyMs).unref();
+  }
+
+  stopDraining(): void {
+    if (this.draining) clearTimeout(this.draining);
+    this.draining = undefined;
+  }
+
+  private async markManaged(email: string): Promise<void> {
+    if (this.d.redis) await this.d.redis.sadd(MANAGED_KEY, email);
+    else this.memoryManaged.add(email);
+  }
+
+  async managedEmails(): Promise<Set<string>> {
+    if (this.d.redis) return new Set(await this.d.redis.smembers(MANAGED_KEY));
+    return new Set(this.memoryManaged);
+  }
+
+  async forgetManaged(email: string): Promise<void> {
+    if (this.d.redis) await this.d.redis.srem(MANAGED_KEY, email);
+    else this.memoryManaged.delete(email);
+  }
+}
