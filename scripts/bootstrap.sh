@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(samba-ad-dc ldap-utils redis-server chromium fonts-wqy-microhei)
+PACKAGES=(samba-ad-dc ldap-utils redis-server chromium fonts-wqy-microhei python3-django python3-jwt python3-cryptography docker-compose)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,6 +6,8 @@ import { UsageError } from './cli/common.js';
 import { demoCommand } from './cli/demoCommand.js';
 import { explainCommand } from './cli/explainCommand.js';
 import { serveCommand } from './cli/serveCommand.js';
+import { syncCommand } from './cli/syncCommand.js';
+import { mappingsCommand } from './cli/mappingsCommand.js';
 
 const USAGE = `usage: sentry-ad-gateway <command> [--config FILE] [--json]
 
@@ -13,6 +15,10 @@ commands:
   serve                          run the gateway
   check-config [--connect]       validate the config; --connect also binds to LDAP, pings Redis, calls Sentry
   explain USER [--password-stdin] groups, access, org role and teams for USER, and why
+  sync [--dry-run] [--force] [--user USER]
+                                 reconcile Sentry memberships with AD: print the plan, then apply it
+  mappings export                print the mapping rules as YAML
+  mappings import FILE           replace the mapping rules from a YAML file (- = stdin)
   demo [--port N]                throwaway Samba DC, Redis, stand-in Sentry and gateway on this machine
 
 --config FILE defaults to $SAG_CONFIG, then config/gateway.yaml.
@@ -28,6 +34,9 @@ async function run(argv: string[]): Promise<number> {
       connect: { type: 'boolean' },
       'password-stdin': { type: 'boolean' },
       port: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      force: { type: 'boolean' },
+      user: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -44,6 +53,10 @@ async function run(argv: string[]): Promise<number> {
       return checkConfigCommand({ ...flags, connect: values.connect });
     case 'explain':
       return explainCommand(rest[0], { ...flags, passwordStdin: values['password-stdin'] });
+    case 'sync':
+      return syncCommand({ ...flags, dryRun: values['dry-run'], force: values.force, user: values.user });
+    case 'mappings':
+      return mappingsCommand(rest[0], rest[1], flags);
     case 'demo':
       return demoCommand({ port: values.port ? Number(values.port) : undefined });
     default:

@@ -62,7 +62,23 @@ export interface BuildOptions {
   sentry?: SentryAdmin;
 }
 
-export async function buildDeps(config: Config, logger: Logger, opts: BuildOptions = {}): Promise<Deps> {
+/** The clients every command shares (Redis, AD, rules, Sentry, the retry queue), built the same way for `serve` and the CLI. */
+export interface Backends {
+  redis: RedisClient | null;
+  directory: Directory;
+  audit: AuditLog;
+  rules: RuleStore;
+  policy: () => Promise<AccessPolicy>;
+  sentry?: SentryAdmin;
+  queue: RetryQueue;
+  provisioner?: Provisioner;
+  secretFiles: SecretFile[];
+  /** Resolves once Redis is connected (commands fail fast rather than queue before that); rejects after `timeoutMs`. */
+  ready(timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function buildBackends(config: Config, logger: Logger, opts: BuildOptions = {}): Backends {
   const clock = opts.clock ?? systemClock;
   const closers: (() => Promise<void> | void)[] = [];
   const secretFiles: SecretFile[] = [];
@@ -74,19 +90,6 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     closers.push(() => void redis?.disconnect());
   } else {
     logger.warn('!!! session.redisUrl is empty: sessions, throttling and audit live in this process only. Development use only; never run more than one instance like this. !!!');
-  }
-
-  const sessionSecrets: string[] = [];
-  if (config.session.secretFile) {
-    const file = new SecretFile(config.session.secretFile);
-    sessionSecrets.push(...file.lines());
-    file.onChange(() => sessionSecrets.splice(0, sessionSecrets.length, ...file.lines()));
-    secretFiles.push(file);
-    closers.push(() => file.close());
-  }
-  if (sessionSecrets.length === 0) {
-    logger.warn('!!! session.secretFile is not set: using a random session secret; every restart signs everyone out. !!!');
-    sessionSecrets.push(randomBytes(32).toString('base64url'));
   }
 
   const bindPassword = new SecretFile(config.ldap.bindPasswordFile);
@@ -104,13 +107,7 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     });
   closers.push(() => directory.close());
 
-  const keysDir = isAbsolute(config.assertion.keysDir) ? config.assertion.keysDir : resolve(config.assertion.keysDir);
-  const keyring = new Keyring(keysDir, config.assertion.algorithm, clock);
-  if (await keyring.load()) logger.warn({ keysDir }, 'no signing key found: generated a new one');
-  const signer = new AssertionSigner(keyring, { issuer: config.server.publicUrl, audience: config.assertion.audience, ttlMs: config.assertion.ttl }, clock);
-
   const audit = new AuditLog(logger, redis);
-  const store = createSessionStore(redis, { idleMs: config.session.idleTimeout, absoluteMs: config.session.absoluteTimeout });
   const rules: RuleStore = redis
     ? new RedisRuleStore(redis, { defaultOrgRole: config.mapping.defaultOrgRole, rules: config.mapping.rules }, clock)
     : new MemoryRuleStore({ defaultOrgRole: config.mapping.defaultOrgRole, rules: config.mapping.rules }, clock);
@@ -128,10 +125,70 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
   }
   const queue: RetryQueue = redis ? new RedisRetryQueue(redis) : new MemoryRetryQueue();
   const provisioner = sentry
-    ? new Provisioner({ admin: sentry, rules, access: config.access, queue, redis, audit, logger, clock, loginTimeoutMs: config.sentry.loginTimeout })
+    ? new Provisioner({ admin: sentry, rules, access: config.access, queue, redis, audit, logger, clock, loginTimeoutMs: config.sentry.loginTimeout, organization: config.sentry.organization })
     : undefined;
   if (provisioner) closers.push(() => provisioner.stopDraining());
 
+  return {
+    redis,
+    directory,
+    audit,
+    rules,
+    policy,
+    sentry,
+    queue,
+    provisioner,
+    secretFiles,
+    ready: (timeoutMs = 5000) => waitForRedis(redis, timeoutMs, config.session.redisUrl),
+    async close() {
+      for (const c of closers.reverse()) await c();
+    },
+  };
+}
+
+function waitForRedis(redis: RedisClient | null, timeoutMs: number, url: string): Promise<void> {
+  if (!redis || redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      redis.off('ready', onReady);
+      // The URL may hold a password: name only where it points.
+      reject(new Error(`Redis is not reachable (${url.replace(/\/\/[^@/]*@/, '//')}) after ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    redis.once('ready', onReady);
+  });
+}
+
+export async function buildDeps(config: Config, logger: Logger, opts: BuildOptions = {}): Promise<Deps> {
+  const clock = opts.clock ?? systemClock;
+  const backends = buildBackends(config, logger, opts);
+  // Serving starts even without Redis (readiness says 503 and session paths fail closed); it just should not race the connection.
+  await backends.ready(3000).catch((e: Error) => logger.error({ err: e.message }, 'starting without Redis'));
+  const { redis, directory, audit, rules, policy, sentry, queue, provisioner, secretFiles } = backends;
+  const closers: (() => Promise<void> | void)[] = [() => backends.close()];
+
+  const sessionSecrets: string[] = [];
+  if (config.session.secretFile) {
+    const file = new SecretFile(config.session.secretFile);
+    sessionSecrets.push(...file.lines());
+    file.onChange(() => sessionSecrets.splice(0, sessionSecrets.length, ...file.lines()));
+    secretFiles.push(file);
+    closers.push(() => file.close());
+  }
+  if (sessionSecrets.length === 0) {
+    logger.warn('!!! session.secretFile is not set: using a random session secret; every restart signs everyone out. !!!');
+    sessionSecrets.push(randomBytes(32).toString('base64url'));
+  }
+
+  const keysDir = isAbsolute(config.assertion.keysDir) ? config.assertion.keysDir : resolve(config.assertion.keysDir);
+  const keyring = new Keyring(keysDir, config.assertion.algorithm, clock);
+  if (await keyring.load()) logger.warn({ keysDir }, 'no signing key found: generated a new one');
+  const signer = new AssertionSigner(keyring, { issuer: config.server.publicUrl, audience: config.assertion.audience, ttlMs: config.assertion.ttl }, clock);
+
+  const store = createSessionStore(redis, { idleMs: config.session.idleTimeout, absoluteMs: config.session.absoluteTimeout });
   let throttle: LoginThrottle | undefined;
   const getThrottle = async (): Promise<LoginThrottle> => {
     if (throttle) return throttle;

@@ -7,6 +7,8 @@ import { buildDeps, type BuildOptions, type Deps } from './deps.js';
 import { sendError } from './http/errorResponse.js';
 import { createProxy } from './proxy/createProxy.js';
 import type { Logger } from './shared/logger.js';
+import { applySync, planSync } from './provisioning/fullSync.js';
+import { startPeriodicSync } from './provisioning/syncScheduler.js';
 
 export interface RunningGateway {
   server: Server;
@@ -45,6 +47,27 @@ export async function startGateway(config: Config, logger: Logger, opts: BuildOp
       resolve();
     });
   });
+  const stopBackground: (() => void)[] = [];
+  const { provisioner, sentry } = deps;
+  if (provisioner && sentry) {
+    provisioner.startDraining();
+    if (config.sentry.sync.interval > 0) {
+      const syncDeps = { directory: deps.directory, admin: sentry, rules: deps.rules, provisioner, access: config.access, ...config.sentry.sync, audit: deps.audit, logger };
+      stopBackground.push(
+        startPeriodicSync({
+          intervalMs: config.sentry.sync.interval,
+          redis: deps.redis,
+          logger,
+          run: async () => {
+            const plan = await planSync(syncDeps);
+            if (plan.refused) return void logger.error({ reason: plan.refused }, 'periodic sync refused');
+            const r = await applySync(plan, syncDeps, { actor: 'periodic sync' });
+            logger.info({ ...plan.counts, applied: r.applied, failed: r.failed.length }, 'periodic sync done');
+          },
+        }),
+      );
+    }
+  }
   const addr = server.address() as AddressInfo;
   const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
   logger.info({ listen: url, publicUrl: config.server.publicUrl, upstream: config.upstream.url }, 'gateway listening');
@@ -55,6 +78,7 @@ export async function startGateway(config: Config, logger: Logger, opts: BuildOp
     url,
     close() {
       closing ??= (async () => {
+        for (const stop of stopBackground) stop();
         proxy.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());

@@ -1,10 +1,10 @@
 // `explain USER`: what the gateway would decide for this person and why (groups with their nesting path, access, role, teams).
-import { LdapDirectory } from '../directory/ldapDirectory.js';
+import { buildBackends } from '../deps.js';
 import type { DirectoryUser } from '../directory/directory.js';
+import type { RuleSet } from '../mapping/ruleStore.js';
 import { isGatewayError } from '../errors.js';
 import { resolveAccess } from '../mapping/resolveAccess.js';
 import type { Config } from '../config/schema.js';
-import { SecretFile } from '../shared/secretFile.js';
 import { cliLogger, loadOrExit, table, UsageError, type CommonFlags } from './common.js';
 
 async function readStdin(): Promise<string> {
@@ -13,10 +13,10 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
-export function explainUser(user: DirectoryUser, config: Config) {
+export function explainUser(user: DirectoryUser, access: Config['access'], set: Pick<RuleSet, 'defaultOrgRole' | 'rules'>) {
   const groups = user.groups.map((g) => ({ dn: g.dn, name: g.name, sid: g.sid }));
-  const resolved = resolveAccess(groups, { ...config.access, defaultOrgRole: config.mapping.defaultOrgRole, rules: config.mapping.rules });
-  const rule = (i: number) => `rule ${i + 1} (${config.mapping.rules[i]?.group ?? '?'})`;
+  const resolved = resolveAccess(groups, { ...access, defaultOrgRole: set.defaultOrgRole, rules: set.rules });
+  const rule = (i: number) => `rule ${i + 1} (${set.rules[i]?.group ?? '?'})`;
   return {
     user: { username: user.sAMAccountName, upn: user.userPrincipalName, email: user.email, name: user.displayName, dn: user.dn, guid: user.guid, blocked: user.blockedReason ?? null },
     groups: user.groups.map((g) => ({ name: g.name, dn: g.dn, sid: g.sid, path: g.path })),
@@ -30,9 +30,10 @@ export function explainUser(user: DirectoryUser, config: Config) {
 export async function explainCommand(username: string | undefined, flags: CommonFlags & { passwordStdin?: boolean }): Promise<number> {
   if (!username) throw new UsageError('explain needs a username: explain USER [--password-stdin]');
   const { config } = loadOrExit(flags);
-  const bind = new SecretFile(config.ldap.bindPasswordFile);
-  const directory = new LdapDirectory({ ldap: config.ldap, readBindPassword: async () => bind.get(), logger: cliLogger(config) });
+  const backends = buildBackends(config, cliLogger(config));
+  const { directory } = backends;
   try {
+    await backends.ready();
     let passwordCheck: string | undefined;
     if (flags.passwordStdin) {
       const password = await readStdin();
@@ -50,7 +51,7 @@ export async function explainCommand(username: string | undefined, flags: Common
       else process.stdout.write(`${username}: no such user in the directory\n`);
       return 1;
     }
-    const out = explainUser(user, config);
+    const out = explainUser(user, config.access, await backends.rules.current());
     if (flags.json) {
       process.stdout.write(JSON.stringify({ found: true, ...out, ...(passwordCheck ? { password: passwordCheck } : {}) }, null, 2) + '\n');
       return 0;
@@ -74,7 +75,6 @@ export async function explainCommand(username: string | undefined, flags: Common
     process.stdout.write(lines.join('\n') + '\n');
     return 0;
   } finally {
-    await directory.close();
-    bind.close();
+    await backends.close();
   }
 }

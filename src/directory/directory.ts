@@ -64,6 +64,8 @@ export interface Directory {
   authenticate(username: string, password: string, hooks?: AuthHooks): Promise<DirectoryUser>;
   /** Look the user up with the service account (explain, revalidation). null when no such user. */
   lookup(username: string): Promise<DirectoryUser | null>;
+  /** Every user under the base DN with groups (full sync); `onProgress` gets the count read so far. */
+  listUsers(onProgress?: (done: number) => void): Promise<DirectoryUser[]>;
   /** The domain's lockout policy: threshold (0 = none) and the window AD counts bad passwords in. */
   lockoutPolicy(): Promise<LockoutPolicy>;
   /** Per-DC health including whether the service account bind works. */

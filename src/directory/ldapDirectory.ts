@@ -307,59 +307,60 @@ export class LdapDirectory implements Directory {
       }),
     );
 
-    interface Node {
-      dn: string;
-      name: string;
-      sid: string;
-      parents: string[];
-    }
-    const byDn = new Map<string, Node>();
-    for (const e of res.searchEntries) {
-      const sidBuf = firstBuffer(e['objectSid']);
-      if (!sidBuf) continue;
-      byDn.set(dnKey(e.dn), {
-        dn: e.dn,
-        name: str(e['sAMAccountName']) || str(e['cn']),
-        sid: decodeSid(sidBuf),
-        parents: strings(e['memberOf']),
+    return resolveGroups(indexGroups(res.searchEntries), directDns, primarySid, true);
+  }
+
+  /**
+   * Every user under baseDn with groups, for a full sync: two paged searches (all groups, all users)
+   * and the nesting worked out in memory, instead of a tokenGroups read per user.
+   */
+  async listUsers(onProgress?: (done: number) => void): Promise<DirectoryUser[]> {
+    const groupsRes = await this.#withService('list_groups', (c) =>
+      c.search(this.#ldap.baseDn, {
+        scope: 'sub',
+        filter: new EqualityFilter({ attribute: 'objectClass', value: 'group' }),
+        attributes: ['objectSid', 'sAMAccountName', 'cn', 'memberOf'],
+        explicitBufferAttributes: ['objectSid'],
+        paged: { pageSize: 1000 },
+      }),
+    );
+    const index = indexGroups(groupsRes.searchEntries);
+    const usersRes = await this.#withService('list_users', (c) =>
+      c.search(this.#ldap.baseDn, {
+        scope: 'sub',
+        filter: new AndFilter({
+          filters: [new EqualityFilter({ attribute: 'objectCategory', value: 'person' }), new EqualityFilter({ attribute: 'objectClass', value: 'user' })],
+        }),
+        // The computed account-control flags exist only on base-scope reads; lockoutTime stands in here.
+        attributes: USER_ATTRIBUTES.filter((a) => a !== 'msDS-User-Account-Control-Computed'),
+        explicitBufferAttributes: BINARY_ATTRIBUTES,
+        paged: { pageSize: 1000 },
+      }),
+    );
+    const out: DirectoryUser[] = [];
+    for (const entry of usersRes.searchEntries) {
+      const guidBuf = firstBuffer(entry['objectGUID']);
+      const sidBuf = firstBuffer(entry['objectSid']);
+      if (!guidBuf || !sidBuf) continue;
+      const sid = decodeSid(sidBuf);
+      const sAMAccountName = str(entry['sAMAccountName']);
+      const userPrincipalName = str(entry['userPrincipalName']);
+      const primaryId = Number(str(entry['primaryGroupID']) || '0');
+      const blockedReason = this.#blockedReason(entry);
+      out.push({
+        dn: entry.dn,
+        guid: decodeGuid(guidBuf),
+        sid,
+        sAMAccountName,
+        userPrincipalName,
+        email: str(entry['mail']) || userPrincipalName,
+        displayName: str(entry['displayName']) || str(entry['cn']) || sAMAccountName,
+        groups: resolveGroups(index, strings(entry['memberOf']), primaryId > 0 ? primaryGroupSid(sid, primaryId) : undefined, false),
+        ...(blockedReason ? { blockedReason } : {}),
       });
+      if (out.length % 1000 === 0) onProgress?.(out.length);
     }
-
-    // Breadth-first from the direct groups, so each path is a shortest chain.
-    const paths = new Map<string, string[]>();
-    const queue: string[] = [];
-    for (const d of directDns) {
-      const k = dnKey(d);
-      const node = byDn.get(k);
-      if (node && !paths.has(k)) {
-        paths.set(k, [node.name]);
-        queue.push(k);
-      }
-    }
-    const primary = primarySid ? [...byDn.entries()].find(([, n]) => n.sid === primarySid) : undefined;
-    if (primary && !paths.has(primary[0])) {
-      paths.set(primary[0], ['primary group']);
-      queue.push(primary[0]);
-    }
-    for (let i = 0; i < queue.length; i++) {
-      const k = queue[i]!;
-      const base = paths.get(k)!;
-      for (const p of byDn.get(k)!.parents) {
-        const pk = dnKey(p);
-        const parent = byDn.get(pk);
-        if (parent && !paths.has(pk)) {
-          paths.set(pk, [...base, parent.name]);
-          queue.push(pk);
-        }
-      }
-    }
-
-    const out: DirectoryGroup[] = [];
-    for (const [k, n] of byDn) {
-      // A token group we cannot chain (e.g. through a foreign principal) still counts.
-      out.push({ dn: n.dn, name: n.name, sid: n.sid, path: paths.get(k) ?? [n.name] });
-    }
-    out.sort((a, b) => a.path.length - b.path.length || a.name.localeCompare(b.name));
+    onProgress?.(out.length);
     return out;
   }
 
@@ -583,4 +584,65 @@ function bigint(v: Attr | undefined): bigint | undefined {
   const s = str(v);
   if (!/^-?\d+$/.test(s)) return undefined;
   return BigInt(s);
+}
+
+interface GroupNode {
+  dn: string;
+  name: string;
+  sid: string;
+  parents: string[];
+}
+
+function indexGroups(entries: Entry[]): Map<string, GroupNode> {
+  const byDn = new Map<string, GroupNode>();
+  for (const e of entries) {
+    const sidBuf = firstBuffer(e['objectSid']);
+    if (!sidBuf) continue;
+    byDn.set(dnKey(e.dn), { dn: e.dn, name: str(e['sAMAccountName']) || str(e['cn']), sid: decodeSid(sidBuf), parents: strings(e['memberOf']) });
+  }
+  return byDn;
+}
+
+/**
+ * Breadth-first from the direct groups (and the primary group), so each path is a shortest chain.
+ * With `keepUnreached`, groups in the index that no chain reaches still count (tokenGroups said so).
+ */
+function resolveGroups(byDn: Map<string, GroupNode>, directDns: string[], primarySid: string | undefined, keepUnreached: boolean): DirectoryGroup[] {
+  const paths = new Map<string, string[]>();
+  const queue: string[] = [];
+  for (const d of directDns) {
+    const k = dnKey(d);
+    const node = byDn.get(k);
+    if (node && !paths.has(k)) {
+      paths.set(k, [node.name]);
+      queue.push(k);
+    }
+  }
+  if (primarySid) {
+    for (const [k, n] of byDn) {
+      if (n.sid === primarySid && !paths.has(k)) {
+        paths.set(k, ['primary group']);
+        queue.push(k);
+      }
+    }
+  }
+  for (let i = 0; i < queue.length; i++) {
+    const k = queue[i]!;
+    const base = paths.get(k)!;
+    for (const p of byDn.get(k)!.parents) {
+      const pk = dnKey(p);
+      const parent = byDn.get(pk);
+      if (parent && !paths.has(pk)) {
+        paths.set(pk, [...base, parent.name]);
+        queue.push(pk);
+      }
+    }
+  }
+  const out: DirectoryGroup[] = [];
+  for (const [k, n] of keepUnreached ? byDn : new Map([...paths.keys()].map((k) => [k, byDn.get(k)!]))) {
+    // A token group we cannot chain (e.g. through a foreign principal) still counts.
+    out.push({ dn: n.dn, name: n.name, sid: n.sid, path: paths.get(k) ?? [n.name] });
+  }
+  out.sort((a, b) => a.path.length - b.path.length || a.name.localeCompare(b.name));
+  return out;
 }

@@ -95,6 +95,7 @@ export function planMembership(desired: DesiredMembership, current: SentryMember
   }
   if (orgRole !== current.orgRole || teamsChanged) {
     // PUT teamRoles replaces the whole set: teams no rule names are sent back exactly as they were.
+    // The set goes with every PUT, role changes included: some Sentry versions clear the teams of a PUT without it.
     const teamRoles: TeamRoles = [];
     for (const [teamSlug, role] of stored) if (!managed.has(teamSlug)) teamRoles.push({ teamSlug, role });
     for (const [teamSlug, role] of wanted) teamRoles.push({ teamSlug, role });
@@ -102,7 +103,7 @@ export function planMembership(desired: DesiredMembership, current: SentryMember
       type: 'update',
       memberId: current.id,
       ...(orgRole !== current.orgRole ? { orgRole: desired.orgRole } : {}),
-      ...(teamsChanged ? { teamRoles: teamRoles.sort((a, b) => a.teamSlug.localeCompare(b.teamSlug)) } : {}),
+      teamRoles: teamRoles.sort((a, b) => a.teamSlug.localeCompare(b.teamSlug)),
     });
   }
   return plan;

@@ -10,7 +10,8 @@ import { applyPlan, TeamDirectory } from './applyPlan.js';
 import { describeChange, planMembership, type MembershipPlan } from './planMembership.js';
 import type { RetryQueue } from './retryQueue.js';
 
-export const MANAGED_KEY = 'sag:provision:managed';
+/** Emails the gateway provisioned, per organization: removal only ever considers these. */
+export const managedKey = (organization: string) => `sag:provision:managed:${organization}`;
 
 export interface Person {
   email: string;
@@ -28,6 +29,7 @@ export interface ProvisionerDeps {
   logger: Logger;
   clock: Clock;
   loginTimeoutMs: number;
+  organization: string;
   onResult?: (result: 'applied' | 'unchanged' | 'queued' | 'failed') => void;
 }
 
@@ -128,18 +130,18 @@ export class Provisioner {
     this.draining = undefined;
   }
 
-  private async markManaged(email: string): Promise<void> {
-    if (this.d.redis) await this.d.redis.sadd(MANAGED_KEY, email);
+  async markManaged(email: string): Promise<void> {
+    if (this.d.redis) await this.d.redis.sadd(managedKey(this.d.organization), email);
     else this.memoryManaged.add(email);
   }
 
   async managedEmails(): Promise<Set<string>> {
-    if (this.d.redis) return new Set(await this.d.redis.smembers(MANAGED_KEY));
+    if (this.d.redis) return new Set(await this.d.redis.smembers(managedKey(this.d.organization)));
     return new Set(this.memoryManaged);
   }
 
   async forgetManaged(email: string): Promise<void> {
-    if (this.d.redis) await this.d.redis.srem(MANAGED_KEY, email);
+    if (this.d.redis) await this.d.redis.srem(managedKey(this.d.organization), email);
     else this.memoryManaged.delete(email);
   }
 }

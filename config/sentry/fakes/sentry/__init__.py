@@ -1,0 +1,1 @@
+"""Stand-in for the `sentry` package (tests only)."""

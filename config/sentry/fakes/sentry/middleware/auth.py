@@ -1,0 +1,40 @@
+"""Stand-in for sentry.middleware.auth.AuthenticationMiddleware.
+
+Like the real one: a recognised token sets request.user and request.auth; an Authorization header
+no authenticator accepts falls back to the session user; the session user is anonymous when the
+user's session nonce no longer matches the session's.
+"""
+from django.contrib.auth import get_user as auth_get_user
+from django.contrib.auth.models import AnonymousUser
+from django.utils.functional import SimpleLazyObject
+
+# token string -> user id; tests fill it.
+TOKENS = {}
+
+
+def get_user(request):
+    if not hasattr(request, "_cached_user"):
+        user = auth_get_user(request)
+        if user.is_authenticated and user.session_nonce and request.session.get("_nonce", "") != user.session_nonce:
+            user = AnonymousUser()
+        request._cached_user = user
+    return request._cached_user
+
+
+class AuthenticationMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        self.process_request(request)
+        return self.get_response(request)
+
+    def process_request(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "").split()
+        if len(header) == 2 and header[0].lower() == "bearer" and header[1] in TOKENS:
+            from sentry.users.models.user import User
+
+            request.user = User.objects.get(pk=TOKENS[header[1]])
+            request.auth = header[1]
+            return
+        request.user = SimpleLazyObject(lambda: get_user(request))

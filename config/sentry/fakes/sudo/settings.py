@@ -1,0 +1,3 @@
+COOKIE_NAME = "sudo"
+COOKIE_AGE = 10800
+COOKIE_SALT = ""

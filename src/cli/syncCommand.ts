@@ -1,0 +1,77 @@
+// `sync [--dry-run] [--force] [--user USER]`: plan Sentry memberships against AD, print the plan, then apply it.
+import { buildBackends } from '../deps.js';
+import { applySync, planSync, SyncRefusedError, type SyncPlan } from '../provisioning/fullSync.js';
+import { cliLogger, loadOrExit, table, type CommonFlags } from './common.js';
+
+export interface SyncFlags extends CommonFlags {
+  dryRun?: boolean;
+  force?: boolean;
+  user?: string;
+}
+
+function printPlan(plan: SyncPlan): void {
+  const c = plan.counts;
+  const out = process.stdout;
+  out.write(`Sync plan (mapping rules v${plan.ruleVersion}): ${c.allowed} of ${c.directoryUsers} directory users have access; Sentry has ${c.members} members, ${c.managed} managed by the gateway\n\n`);
+  const rows = plan.rows.filter((r) => r.changes.length || r.skipped.length);
+  if (rows.length) {
+    out.write(table([['user', 'email', 'change'], ...rows.map((r) => [r.user, r.email, [...r.changes, ...r.skipped.map((s) => `(${s})`)].join('; ')])]) + '\n\n');
+  }
+  out.write(`${c.invite} to invite, ${c.update} to update, ${c.remove} to remove, ${c.unchanged} unchanged\n`);
+}
+
+export async function syncCommand(flags: SyncFlags): Promise<number> {
+  const { config } = loadOrExit(flags);
+  const logger = cliLogger(config);
+  const b = buildBackends(config, logger);
+  try {
+    await b.ready();
+    if (!b.sentry || !b.provisioner) {
+      process.stderr.write('sync needs sentry.organization and sentry.tokenFile in the config\n');
+      return 1;
+    }
+    const deps = { directory: b.directory, admin: b.sentry, rules: b.rules, provisioner: b.provisioner, access: config.access, ...config.sentry.sync, audit: b.audit, logger };
+    // Progress goes to stderr so stdout stays the plan (and valid JSON with --json).
+    const progress = (stage: string, done: number, total?: number) => process.stderr.write(`  … ${stage}: ${done}${total ? `/${total}` : ''}\n`);
+    const plan = await planSync(deps, { user: flags.user, progress });
+    if (flags.json && flags.dryRun) {
+      process.stdout.write(JSON.stringify({ dryRun: true, ...summary(plan) }, null, 2) + '\n');
+      return plan.refused && !flags.force ? 1 : 0;
+    }
+    if (!flags.json) printPlan(plan);
+    if (plan.refused && !flags.force) {
+      if (flags.json) process.stdout.write(JSON.stringify({ refused: plan.refused, ...summary(plan) }, null, 2) + '\n');
+      else process.stderr.write(`\nREFUSED: ${plan.refused}\n`);
+      return 1;
+    }
+    if (flags.dryRun) {
+      process.stdout.write('\n--dry-run: nothing was changed.\n');
+      return 0;
+    }
+    const actor = `cli:${process.env.USER ?? 'unknown'}`;
+    const result = await applySync(plan, deps, { force: flags.force, actor, progress });
+    if (flags.json) process.stdout.write(JSON.stringify({ ...summary(plan), result }, null, 2) + '\n');
+    else {
+      process.stdout.write(`\nApplied ${result.applied} change${result.applied === 1 ? '' : 's'}${result.createdTeams.length ? `, created teams: ${result.createdTeams.join(', ')}` : ''}.\n`);
+      for (const f of result.failed) process.stderr.write(`FAILED ${f.email}: ${f.error}\n`);
+    }
+    return result.failed.length ? 1 : 0;
+  } catch (e) {
+    if (e instanceof SyncRefusedError) {
+      process.stderr.write(`REFUSED: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  } finally {
+    await b.close();
+  }
+}
+
+function summary(plan: SyncPlan) {
+  return {
+    ruleVersion: plan.ruleVersion,
+    counts: plan.counts,
+    changes: plan.rows.filter((r) => r.changes.length || r.skipped.length).map((r) => ({ user: r.user, email: r.email, changes: r.changes, skipped: r.skipped })),
+    ...(plan.refused ? { refused: plan.refused } : {}),
+  };
+}
