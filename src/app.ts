@@ -8,8 +8,10 @@ import type { Deps } from './deps.js';
 import { GatewayError } from './errors.js';
 import { requireCsrf, type CsrfOptions } from './http/csrfMiddleware.js';
 import { sendError } from './http/errorResponse.js';
-import { stylesheet } from './http/render.js';
+import { adminStylesheet, stylesheet } from './http/render.js';
+import { adminRouter } from './http/admin/adminRouter.js';
 import { healthz, jwks, me, readyz } from './http/routes/infoRoutes.js';
+import { metricsHandler } from './http/routes/metricsRoute.js';
 import { showLogin, submitLogin } from './http/routes/loginRoutes.js';
 import { showLogout, submitLogout } from './http/routes/logoutRoutes.js';
 import type { Identity } from './session/identity.js';
@@ -29,6 +31,8 @@ export function createGatewayApp(deps: Deps): express.Express {
   const secure = publicUrl.protocol === 'https:';
   const csrf: CsrfOptions = { secrets: deps.sessionSecrets, secure, publicOrigin: publicUrl.origin };
   const app = express();
+  // The sign-in page may show a logo from another origin (server.logoUrl): allow exactly that origin, nothing wider.
+  const logoOrigin = /^https:/.test(config.server.logoUrl) ? [new URL(config.server.logoUrl).origin] : [];
 
   // Client addresses behind a load balancer come from X-Forwarded-For only when trustProxy says the hop is ours.
   app.set('trust proxy', config.server.trustProxy);
@@ -36,7 +40,7 @@ export function createGatewayApp(deps: Deps): express.Express {
   // The sign-in page gets a strict CSP and framing ban; proxied Sentry responses never pass through here.
   app.use(
     helmet({
-      contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], styleSrc: ["'self'"], imgSrc: ["'self'", 'data:'], formAction: ["'self'"], frameAncestors: ["'none'"], baseUri: ["'none'"], upgradeInsecureRequests: secure ? [] : null } },
+      contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], styleSrc: ["'self'"], imgSrc: ["'self'", 'data:', ...logoOrigin], formAction: ["'self'"], frameAncestors: ["'none'"], baseUri: ["'none'"], upgradeInsecureRequests: secure ? [] : null } },
       strictTransportSecurity: secure,
     }),
   );
@@ -87,6 +91,11 @@ export function createGatewayApp(deps: Deps): express.Express {
   app.get('/_gateway/healthz', healthz);
   app.get('/_gateway/readyz', safe(readyz(deps)));
   app.get('/_gateway/jwks.json', jwks(deps));
+  app.get('/_gateway/static/admin.css', (_req, res) => void res.type('css').setHeader('Cache-Control', 'public, max-age=3600').send(adminStylesheet()));
+  // The admin console: its own route table, every route admin-only (http/admin/adminRouter.ts).
+  app.use('/_gateway/admin', adminRouter(deps, csrf));
+  // With server.metricsListen set, metrics live only on that listener: this path falls through to 404.
+  if (!config.server.metricsListen) app.get('/_gateway/metrics', metricsHandler(deps.metrics));
   app.use('/_gateway', (_req, _res, next) => next(new GatewayError('GW_NOT_FOUND')));
 
   // Anything that escaped a handler becomes a generic error; only GatewayErrors say more than "something went wrong".
@@ -94,7 +103,8 @@ export function createGatewayApp(deps: Deps): express.Express {
     const e = err as { type?: string; status?: number };
     let out = err;
     if (e.type === 'entity.too.large') out = new GatewayError('GW_PAYLOAD_TOO_LARGE');
-    else if (e.status === 400 && e.type) out = new GatewayError('GW_BAD_REQUEST');
+    // body-parser's own 4xx (a bad body, an unsupported charset or encoding: 415) are the client's fault, not a 500.
+    else if (e.type && e.status !== undefined && e.status >= 400 && e.status < 500) out = new GatewayError('GW_BAD_REQUEST');
     if (!(out instanceof GatewayError) || out.status >= 500) deps.logger.error({ err: (err as Error).message, code: (out as GatewayError).code }, 'gateway page error');
     sendError(req, res, out, res.getHeader('X-Request-Id') as string | undefined);
   });

@@ -8,6 +8,9 @@ import { explainCommand } from './cli/explainCommand.js';
 import { serveCommand } from './cli/serveCommand.js';
 import { syncCommand } from './cli/syncCommand.js';
 import { mappingsCommand } from './cli/mappingsCommand.js';
+import { sessionsCommand } from './cli/sessionsCommand.js';
+import { keysCommand } from './cli/keysCommand.js';
+import { bindPasswordCommand } from './cli/bindPasswordCommand.js';
 
 const USAGE = `usage: sentry-ad-gateway <command> [--config FILE] [--json]
 
@@ -19,6 +22,13 @@ commands:
                                  reconcile Sentry memberships with AD: print the plan, then apply it
   mappings export                print the mapping rules as YAML
   mappings import FILE           replace the mapping rules from a YAML file (- = stdin)
+  sessions list [--user USER]    who is signed in, from where, since when
+  sessions revoke --user USER    end every session of USER
+  keys list                      signing keys in assertion.keysDir and their state
+  keys rotate                    add a key: published now, signs after assertion.ttl + 60 s, old one retired after
+  bind-password rotate [--generate]
+                                 change the LDAP service account's password in AD (new one on stdin, or
+                                 generated), verify it, write ldap.bindPasswordFile; replicas follow
   demo [--port N]                throwaway Samba DC, Redis, stand-in Sentry and gateway on this machine
 
 --config FILE defaults to $SAG_CONFIG, then config/gateway.yaml.
@@ -35,6 +45,7 @@ async function run(argv: string[]): Promise<number> {
       'password-stdin': { type: 'boolean' },
       port: { type: 'string' },
       'dry-run': { type: 'boolean' },
+      generate: { type: 'boolean' },
       force: { type: 'boolean' },
       user: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -57,6 +68,12 @@ async function run(argv: string[]): Promise<number> {
       return syncCommand({ ...flags, dryRun: values['dry-run'], force: values.force, user: values.user });
     case 'mappings':
       return mappingsCommand(rest[0], rest[1], flags);
+    case 'sessions':
+      return sessionsCommand(rest[0], { ...flags, user: values.user });
+    case 'keys':
+      return keysCommand(rest[0], flags);
+    case 'bind-password':
+      return bindPasswordCommand(rest[0], { ...flags, generate: values.generate });
     case 'demo':
       return demoCommand({ port: values.port ? Number(values.port) : undefined });
     default:

@@ -13,12 +13,16 @@ import { LoginThrottle, perUserLimit } from './auth/throttle.js';
 import { buildIdentity } from './auth/buildIdentity.js';
 import { createRedis, type RedisClient } from './session/createRedis.js';
 import { createSessionStore } from './session/sessionStore.js';
+import { SessionIndex } from './session/sessionIndex.js';
 import { SessionResolver, type RevalidationResult } from './session/sessionResolver.js';
 import type { Identity } from './session/identity.js';
 import { AuditLog } from './shared/audit.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import type { Logger } from './shared/logger.js';
 import { SecretFile } from './shared/secretFile.js';
+import { GatewayMetrics } from './shared/metrics.js';
+import { readPendingPassword } from './directory/bindPassword.js';
+import { hostname } from 'node:os';
 import { isGatewayError } from './errors.js';
 import { createAddressOf, type AddressOf } from './http/clientAddress.js';
 import { MemoryRuleStore, RedisRuleStore, type RuleStore } from './mapping/ruleStore.js';
@@ -40,6 +44,8 @@ export interface Deps {
   directory: Directory;
   login: LoginService;
   resolver: SessionResolver;
+  /** Which sessions each person holds (listing and revoking them). */
+  sessions: SessionIndex;
   audit: AuditLog;
   /** The access policy with the current mapping rules (from Redis, cached briefly). */
   policy: () => Promise<AccessPolicy>;
@@ -49,6 +55,8 @@ export interface Deps {
   provisioner?: Provisioner;
   queue: RetryQueue;
   addressOf: AddressOf;
+  /** This instance's Prometheus registry and the counters the hooks feed. */
+  metrics: GatewayMetrics;
   /** Re-read every secret file now (SIGHUP). */
   reloadSecrets(): void;
   close(): Promise<void>;
@@ -73,6 +81,7 @@ export interface Backends {
   queue: RetryQueue;
   provisioner?: Provisioner;
   secretFiles: SecretFile[];
+  metrics: GatewayMetrics;
   /** Resolves once Redis is connected (commands fail fast rather than queue before that); rejects after `timeoutMs`. */
   ready(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -92,9 +101,19 @@ export function buildBackends(config: Config, logger: Logger, opts: BuildOptions
     logger.warn('!!! session.redisUrl is empty: sessions, throttling and audit live in this process only. Development use only; never run more than one instance like this. !!!');
   }
 
+  const metrics = new GatewayMetrics();
+  const audit = new AuditLog(logger, redis);
+  // A hand rotation has no CLI to record it: each replica records what it took up, and when.
+  const tookUp = (file: SecretFile, kind: 'bind_password' | 'session_secret' | 'sentry_token') =>
+    file.onChange(() => {
+      metrics.rotation(kind, 'reloaded');
+      audit.record({ kind: 'secret.reloaded', actor: `replica:${hostname()}:${process.pid}`, detail: { secret: kind, file: file.path } });
+    });
+
   const bindPassword = new SecretFile(config.ldap.bindPasswordFile);
   secretFiles.push(bindPassword);
   closers.push(() => bindPassword.close());
+  tookUp(bindPassword, 'bind_password');
   const directory =
     opts.directory ??
     new LdapDirectory({
@@ -103,11 +122,12 @@ export function buildBackends(config: Config, logger: Logger, opts: BuildOptions
         bindPassword.reload();
         return bindPassword.get();
       },
+      readPendingBindPassword: async () => readPendingPassword(config.ldap.bindPasswordFile),
+      onLdapOp: (dc, op, ms, ok) => metrics.ldapOp(dc, op, ms, ok),
       logger,
     });
   closers.push(() => directory.close());
 
-  const audit = new AuditLog(logger, redis);
   const rules: RuleStore = redis
     ? new RedisRuleStore(redis, { defaultOrgRole: config.mapping.defaultOrgRole, rules: config.mapping.rules }, clock)
     : new MemoryRuleStore({ defaultOrgRole: config.mapping.defaultOrgRole, rules: config.mapping.rules }, clock);
@@ -120,14 +140,16 @@ export function buildBackends(config: Config, logger: Logger, opts: BuildOptions
   if (!sentry && config.sentry.organization && config.sentry.tokenFile) {
     const tokenFile = new SecretFile(config.sentry.tokenFile);
     secretFiles.push(tokenFile);
+    tookUp(tokenFile, 'sentry_token');
     closers.push(() => tokenFile.close());
     sentry = new HttpSentryAdmin({ baseUrl: config.sentry.url ?? config.upstream.url, organization: config.sentry.organization, token: () => tokenFile.get(), logger });
   }
   const queue: RetryQueue = redis ? new RedisRetryQueue(redis) : new MemoryRetryQueue();
   const provisioner = sentry
-    ? new Provisioner({ admin: sentry, rules, access: config.access, queue, redis, audit, logger, clock, loginTimeoutMs: config.sentry.loginTimeout, organization: config.sentry.organization })
+    ? new Provisioner({ admin: sentry, rules, access: config.access, queue, redis, audit, logger, clock, loginTimeoutMs: config.sentry.loginTimeout, organization: config.sentry.organization, onResult: (r) => metrics.provisioningResult(r) })
     : undefined;
   if (provisioner) closers.push(() => provisioner.stopDraining());
+  metrics.setSources({ queueDepth: () => queue.depth() });
 
   return {
     redis,
@@ -139,6 +161,7 @@ export function buildBackends(config: Config, logger: Logger, opts: BuildOptions
     queue,
     provisioner,
     secretFiles,
+    metrics,
     ready: (timeoutMs = 5000) => waitForRedis(redis, timeoutMs, config.session.redisUrl),
     async close() {
       for (const c of closers.reverse()) await c();
@@ -162,12 +185,41 @@ function waitForRedis(redis: RedisClient | null, timeoutMs: number, url: string)
   });
 }
 
+/**
+ * Keeps this replica's view of the shared keysDir fresh (a key `keys rotate` added elsewhere is
+ * published, then signed with, without a restart) and counts both steps. Returns the stop function.
+ */
+function watchKeyring(keyring: Keyring, metrics: GatewayMetrics, logger: Logger, everyMs = 5000): () => void {
+  const published = () => new Set(keyring.jwks().keys.map((k) => k.kid));
+  let seen = published();
+  let signing = keyring.current().kid;
+  metrics.setSources({ keys: () => ({ published: keyring.jwks().keys.length, signingKid: keyring.current().kid }) });
+  const timer = setInterval(() => {
+    keyring.refresh();
+    const now = published();
+    for (const kid of now) {
+      if (seen.has(kid)) continue;
+      metrics.rotation('signing_key', 'published');
+      logger.info({ kid }, 'new signing key published');
+    }
+    seen = now;
+    const current = keyring.current().kid;
+    if (current !== signing) {
+      metrics.rotation('signing_key', 'switched');
+      logger.info({ from: signing, to: current }, 'signing switched to a new key');
+      signing = current;
+    }
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 export async function buildDeps(config: Config, logger: Logger, opts: BuildOptions = {}): Promise<Deps> {
   const clock = opts.clock ?? systemClock;
   const backends = buildBackends(config, logger, opts);
   // Serving starts even without Redis (readiness says 503 and session paths fail closed); it just should not race the connection.
   await backends.ready(3000).catch((e: Error) => logger.error({ err: e.message }, 'starting without Redis'));
-  const { redis, directory, audit, rules, policy, sentry, queue, provisioner, secretFiles } = backends;
+  const { redis, directory, audit, rules, policy, sentry, queue, provisioner, secretFiles, metrics } = backends;
   const closers: (() => Promise<void> | void)[] = [() => backends.close()];
 
   const sessionSecrets: string[] = [];
@@ -175,6 +227,10 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     const file = new SecretFile(config.session.secretFile);
     sessionSecrets.push(...file.lines());
     file.onChange(() => sessionSecrets.splice(0, sessionSecrets.length, ...file.lines()));
+    file.onChange(() => {
+      metrics.rotation('session_secret', 'reloaded');
+      audit.record({ kind: 'secret.reloaded', actor: `replica:${hostname()}:${process.pid}`, detail: { secret: 'session_secret', file: file.path, lines: sessionSecrets.length } });
+    });
     secretFiles.push(file);
     closers.push(() => file.close());
   }
@@ -187,6 +243,7 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
   const keyring = new Keyring(keysDir, config.assertion.algorithm, clock);
   if (await keyring.load()) logger.warn({ keysDir }, 'no signing key found: generated a new one');
   const signer = new AssertionSigner(keyring, { issuer: config.server.publicUrl, audience: config.assertion.audience, ttlMs: config.assertion.ttl }, clock);
+  closers.push(watchKeyring(keyring, metrics, logger));
 
   const store = createSessionStore(redis, { idleMs: config.session.idleTimeout, absoluteMs: config.session.absoluteTimeout });
   let throttle: LoginThrottle | undefined;
@@ -207,6 +264,7 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     policy,
     audit,
     clock,
+    onResult: (result) => metrics.loginResult(result),
     afterLogin:
       provisioner && config.sentry.provisionOnLogin
         ? async (identity) => void (await provisioner.provisionOnLogin({ email: identity.email, username: identity.username, groups: identity.groups }))
@@ -255,6 +313,7 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     directory,
     login,
     resolver,
+    sessions: new SessionIndex(redis),
     audit,
     policy,
     rules,
@@ -262,6 +321,7 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     provisioner,
     queue,
     addressOf: createAddressOf(config.server.trustProxy),
+    metrics,
     reloadSecrets() {
       for (const f of secretFiles) f.reload();
       keyring.refresh();

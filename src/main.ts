@@ -9,12 +9,15 @@ import { createProxy } from './proxy/createProxy.js';
 import type { Logger } from './shared/logger.js';
 import { applySync, planSync } from './provisioning/fullSync.js';
 import { startPeriodicSync } from './provisioning/syncScheduler.js';
+import { startMetricsServer } from './http/routes/metricsRoute.js';
 
 export interface RunningGateway {
   server: Server;
   deps: Deps;
   /** The address actually bound (port 0 in tests becomes a real port). */
   url: string;
+  /** The separate metrics listener's address, when server.metricsListen is set. */
+  metricsUrl?: string;
   close(): Promise<void>;
 }
 
@@ -34,6 +37,7 @@ export async function startGateway(config: Config, logger: Logger, opts: BuildOp
     clientAddress: deps.addressOf,
     lookupSession: (req) => deps.resolver.lookup(req),
     assertionFor: (identity, sid) => deps.signer.assertionFor(identity, sid),
+    onProxied: (routeClass, status, ms) => deps.metrics.proxied(routeClass, status, ms),
   });
   const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, maxHeaderSize: 32 * 1024 }, proxy.onRequest);
   server.on('upgrade', proxy.onUpgrade);
@@ -62,12 +66,15 @@ export async function startGateway(config: Config, logger: Logger, opts: BuildOp
             const plan = await planSync(syncDeps);
             if (plan.refused) return void logger.error({ reason: plan.refused }, 'periodic sync refused');
             const r = await applySync(plan, syncDeps, { actor: 'periodic sync' });
+            deps.metrics.syncChanges(r.applied, r.failed.length);
             logger.info({ ...plan.counts, applied: r.applied, failed: r.failed.length }, 'periodic sync done');
           },
         }),
       );
     }
   }
+  // Apart from the public port, so a scraper can reach it where users cannot (the app then 404s /_gateway/metrics).
+  const metricsServer = config.server.metricsListen ? await startMetricsServer(config.server.metricsListen, deps.metrics) : undefined;
   const addr = server.address() as AddressInfo;
   const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
   logger.info({ listen: url, publicUrl: config.server.publicUrl, upstream: config.upstream.url }, 'gateway listening');
@@ -76,9 +83,11 @@ export async function startGateway(config: Config, logger: Logger, opts: BuildOp
     server,
     deps,
     url,
+    ...(metricsServer ? { metricsUrl: metricsServer.url } : {}),
     close() {
       closing ??= (async () => {
         for (const stop of stopBackground) stop();
+        metricsServer?.server.close();
         proxy.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());

@@ -1,30 +1,13 @@
 // `explain USER`: what the gateway would decide for this person and why (groups with their nesting path, access, role, teams).
 import { buildBackends } from '../deps.js';
-import type { DirectoryUser } from '../directory/directory.js';
-import type { RuleSet } from '../mapping/ruleStore.js';
 import { isGatewayError } from '../errors.js';
-import { resolveAccess } from '../mapping/resolveAccess.js';
-import type { Config } from '../config/schema.js';
+import { explainUser } from '../mapping/explainUser.js';
 import { cliLogger, loadOrExit, table, UsageError, type CommonFlags } from './common.js';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-}
-
-export function explainUser(user: DirectoryUser, access: Config['access'], set: Pick<RuleSet, 'defaultOrgRole' | 'rules'>) {
-  const groups = user.groups.map((g) => ({ dn: g.dn, name: g.name, sid: g.sid }));
-  const resolved = resolveAccess(groups, { ...access, defaultOrgRole: set.defaultOrgRole, rules: set.rules });
-  const rule = (i: number) => `rule ${i + 1} (${set.rules[i]?.group ?? '?'})`;
-  return {
-    user: { username: user.sAMAccountName, upn: user.userPrincipalName, email: user.email, name: user.displayName, dn: user.dn, guid: user.guid, blocked: user.blockedReason ?? null },
-    groups: user.groups.map((g) => ({ name: g.name, dn: g.dn, sid: g.sid, path: g.path })),
-    access: user.blockedReason ? { allowed: false, reason: user.blockedReason } : resolved.access,
-    admin: resolved.isAdmin,
-    orgRole: { role: resolved.orgRole, from: resolved.orgRoleRule === null ? 'default (mapping.defaultOrgRole)' : rule(resolved.orgRoleRule) },
-    teams: resolved.teams.map((t) => ({ slug: t.slug, role: t.role, from: t.rules.map(rule) })),
-  };
 }
 
 export async function explainCommand(username: string | undefined, flags: CommonFlags & { passwordStdin?: boolean }): Promise<number> {
@@ -51,7 +34,9 @@ export async function explainCommand(username: string | undefined, flags: Common
       else process.stdout.write(`${username}: no such user in the directory\n`);
       return 1;
     }
-    const out = explainUser(user, config.access, await backends.rules.current());
+    const { orgRole, teams, ...rest } = explainUser(user, config.access, await backends.rules.current());
+    // The JSON keeps its documented shape: rule indexes are for the console's links.
+    const out = { ...rest, orgRole: { role: orgRole.role, from: orgRole.from }, teams: teams.map((t) => ({ slug: t.slug, role: t.role, from: t.from })) };
     if (flags.json) {
       process.stdout.write(JSON.stringify({ found: true, ...out, ...(passwordCheck ? { password: passwordCheck } : {}) }, null, 2) + '\n');
       return 0;

@@ -40,6 +40,11 @@ export const configSchema = z.strictObject({
       metricsListen: z.union([z.literal(''), listen]).default(''),
       workers: z.number().int().min(0).max(64).default(1),
       organizationName: z.string().default('Sentry'),
+      // A site path (`/static/logo.svg`) or an https URL; empty shows no logo.
+      logoUrl: z
+        .string()
+        .default('')
+        .refine((s) => s === '' || (s.startsWith('/') && !s.startsWith('//')) || /^https:\/\/[^/\s]+(\/\S*)?$/.test(s), 'must be a path starting with / or an https:// URL'),
     }),
   upstream: z.strictObject({
     url: httpUrl,

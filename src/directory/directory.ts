@@ -49,6 +49,8 @@ export interface DcStatus {
   /** Short reason when not ok, never containing secrets. */
   error?: string;
   latencyMs?: number;
+  /** The DC answered, but refused the service account's password (as opposed to being unreachable). */
+  credentialRefused?: boolean;
 }
 
 export interface AuthHooks {
@@ -66,6 +68,8 @@ export interface Directory {
   lookup(username: string): Promise<DirectoryUser | null>;
   /** Every user under the base DN with groups (full sync); `onProgress` gets the count read so far. */
   listUsers(onProgress?: (done: number) => void): Promise<DirectoryUser[]>;
+  /** Groups whose sAMAccountName or cn contains `text` (case-insensitive), at most `limit`, by name: the console's group picker. */
+  searchGroups(text: string, limit: number): Promise<{ name: string; dn: string }[]>;
   /** The domain's lockout policy: threshold (0 = none) and the window AD counts bad passwords in. */
   lockoutPolicy(): Promise<LockoutPolicy>;
   /** Per-DC health including whether the service account bind works. */

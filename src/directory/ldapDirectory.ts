@@ -12,6 +12,7 @@ import {
   OrFilter,
   ResultCodeError,
   SizeLimitExceededError,
+  SubstringFilter,
   UnavailableError,
   type Entry,
   type Filter,
@@ -32,6 +33,11 @@ export interface LdapDirectoryOptions {
   ldap: Config['ldap'];
   /** Reads the service account's password; called on every (re)bind, so a rotated file is picked up. */
   readBindPassword: () => Promise<string>;
+  /**
+   * The password to try when the current one is refused twice: the new one a rotation has parked
+   * while AD already has it but the file does not yet (see directory/bindPassword.ts).
+   */
+  readPendingBindPassword?: () => Promise<string | undefined>;
   logger: Logger;
   /** Called after every LDAP operation, for metrics; ms is wall time including connect. */
   onLdapOp?: (dcUrl: string, op: string, ms: number, ok: boolean) => void;
@@ -72,6 +78,7 @@ const FILETIME_UNIX_EPOCH = 116444736000000000n;
 export class LdapDirectory implements Directory {
   readonly #ldap: Config['ldap'];
   readonly #readBindPassword: () => Promise<string>;
+  readonly #readPendingBindPassword: () => Promise<string | undefined>;
   readonly #log: Logger;
   readonly #onLdapOp: (dcUrl: string, op: string, ms: number, ok: boolean) => void;
   readonly #now: () => number;
@@ -86,6 +93,7 @@ export class LdapDirectory implements Directory {
   constructor(opts: LdapDirectoryOptions) {
     this.#ldap = opts.ldap;
     this.#readBindPassword = opts.readBindPassword;
+    this.#readPendingBindPassword = opts.readPendingBindPassword ?? (async () => undefined);
     this.#log = opts.logger;
     this.#onLdapOp = opts.onLdapOp ?? (() => {});
     this.#now = opts.now ?? Date.now;
@@ -123,6 +131,31 @@ export class LdapDirectory implements Directory {
     return this.#readUser(found[0]!);
   }
 
+  async searchGroups(text: string, limit: number): Promise<{ name: string; dn: string }[]> {
+    const needle = text.trim().normalize('NFC');
+    if (!needle) return [];
+    // Filter objects go out as BER: `*`, `(` or `\` typed into the search box are matched literally.
+    const filter = new AndFilter({
+      filters: [
+        new EqualityFilter({ attribute: 'objectClass', value: 'group' }),
+        new OrFilter({
+          filters: [new SubstringFilter({ attribute: 'sAMAccountName', any: [needle] }), new SubstringFilter({ attribute: 'cn', any: [needle] })],
+        }),
+      ],
+    });
+    // Paged rather than sizeLimit: AD answers a size-limit overrun with an error and no entries.
+    const res = await this.#withService('search_groups', (c) =>
+      c.search(this.#ldap.baseDn, { scope: 'sub', filter, attributes: ['sAMAccountName', 'cn'], paged: { pageSize: 200 } }),
+    );
+    const lower = needle.toLowerCase();
+    return res.searchEntries
+      .map((e) => ({ name: str(e['sAMAccountName']) || str(e['cn']), dn: e.dn }))
+      .filter((g) => g.name)
+      // Names starting with the text first, then alphabetical: what a person typing a prefix expects.
+      .sort((a, b) => Number(!a.name.toLowerCase().startsWith(lower)) - Number(!b.name.toLowerCase().startsWith(lower)) || a.name.localeCompare(b.name))
+      .slice(0, Math.max(0, limit));
+  }
+
   async lockoutPolicy(): Promise<LockoutPolicy> {
     if (this.#lockoutPolicy !== undefined) return this.#lockoutPolicy;
     const res = await this.#withService('read_domain', (c) =>
@@ -150,7 +183,9 @@ export class LdapDirectory implements Directory {
           const latencyMs = Math.round(performance.now() - started);
           return { url, ok: true, latencyMs };
         } catch (e) {
-          return { url, ok: false, error: describeError(e), latencyMs: Math.round(performance.now() - started) };
+          // Readiness tells "AD refuses our password" apart from "AD is down": the fixes differ.
+          const credentialRefused = e instanceof GatewayError && e.cause instanceof InvalidCredentialsError;
+          return { url, ok: false, error: describeError(e), latencyMs: Math.round(performance.now() - started), ...(credentialRefused ? { credentialRefused } : {}) };
         } finally {
           await client.unbind().catch(() => {});
         }
@@ -456,8 +491,12 @@ export class LdapDirectory implements Directory {
     const second = await this.#readBindPassword();
     const again = second !== first ? await this.#tryServiceBind(client, url, second) : refused;
     if (!again) return;
-    this.#log.error({ dc: url, bindDn: this.#ldap.bindDn, adCode: parseAdSubCode(again.message) }, 'service account bind refused');
-    throw new GatewayError('GW_DIRECTORY_UNAVAILABLE', 'the directory refused the service account credentials', { cause: again });
+    // Mid-rotation AD may already hold the parked password; only a different value costs another attempt.
+    const pending = await this.#readPendingBindPassword();
+    const last = pending !== undefined && pending !== first && pending !== second ? await this.#tryServiceBind(client, url, pending) : again;
+    if (!last) return;
+    this.#log.error({ dc: url, bindDn: this.#ldap.bindDn, adCode: parseAdSubCode(last.message) }, 'service account bind refused');
+    throw new GatewayError('GW_DIRECTORY_UNAVAILABLE', 'the directory refused the service account credentials', { cause: last });
   }
 
   /** One service bind: undefined on success, the error when AD refused the password; anything else throws. */

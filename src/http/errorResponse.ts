@@ -18,7 +18,11 @@ export function jsonCode(err: GatewayError): string {
 }
 
 export function langOf(req: IncomingMessage) {
-  const q = new URL(req.url ?? '/', 'http://x').searchParams.get('lang');
+  // Only the query is read, never the whole target parsed as a URL: this also renders the 400 for
+  // refused targets such as '//' or 'http://[', where new URL() throws and would take the process down.
+  const url = req.url ?? '';
+  const at = url.indexOf('?');
+  const q = at === -1 ? null : new URLSearchParams(url.slice(at + 1)).get('lang');
   return pickLang(q ?? undefined, req.headers['accept-language']);
 }
 

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Mustache from 'mustache';
+import { adminMessages } from './admin/adminMessages.js';
 import { messages, type Lang } from './i18n.js';
 
 const VIEWS = fileURLToPath(new URL('../../views/', import.meta.url));
@@ -26,6 +27,19 @@ export interface PageModel {
   /** Link to the same page in the other language, if it makes sense to offer one. */
   otherLangHref?: string;
   [key: string]: unknown;
+}
+
+export function adminStylesheet(): string {
+  return template('admin/admin.css');
+}
+
+export type AdminView = 'mappings' | 'rule' | 'history' | 'explain' | 'sync' | 'syncRun' | 'audit' | 'sessions';
+
+/** Console pages: the admin layout (navigation, who is signed in) around `views/admin/<view>.mustache`. */
+export function renderAdminPage(view: AdminView, model: PageModel): string {
+  const t = messages(model.lang);
+  const otherLangCode = model.lang === 'en' ? 'zh-CN' : 'en';
+  return Mustache.render(template('admin/layout.mustache'), { ...model, t, a: adminMessages(model.lang), otherLangCode }, { body: template(`admin/${view}.mustache`) });
 }
 
 export function renderPage(view: 'login' | 'message', model: PageModel): string {

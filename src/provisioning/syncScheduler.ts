@@ -12,7 +12,17 @@ export function startPeriodicSync(o: { intervalMs: number; redis: RedisClient | 
     try {
       // The lock outlives the round slightly less than the interval, so the next round can start on any replica.
       const got = o.redis ? await o.redis.set(SYNC_LOCK_KEY, me, 'PX', Math.max(1000, o.intervalMs - 1000), 'NX') : 'OK';
-      if (got === 'OK') await o.run();
+      if (got === 'OK') {
+        try {
+          await o.run();
+        } finally {
+          // The round stays claimed (no second periodic run this interval), but marked finished, so a console
+          // sync may start (provisioning/syncRuns.ts): the lock only ever keeps two runs from overlapping.
+          await o.redis
+            ?.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], 'done:' .. ARGV[1], 'KEEPTTL') end return 1`, 1, SYNC_LOCK_KEY, me)
+            .catch(() => undefined);
+        }
+      }
     } catch (e) {
       o.logger.error({ err: (e as Error).message }, 'periodic sync failed');
     }

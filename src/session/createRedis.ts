@@ -21,7 +21,9 @@ function hostsOf(list: string): { host: string; port: number }[] {
 }
 
 export function createRedis(url: string, extra: RedisOptions = {}): RedisClient {
-  const u = new URL(url.replace(/^redis\+(sentinel|cluster):/, 'http:'));
+  // URL cannot parse a host list ('h1:p1,h2:p2' is an invalid host): read credentials and path with the first host only.
+  const firstHostOnly = url.replace(/^(redis\+(?:sentinel|cluster):\/\/(?:[^@/]*@)?[^,/]*)[^/]*/, '$1');
+  const u = new URL(firstHostOnly.replace(/^redis\+(sentinel|cluster):/, 'http:'));
   const password = u.password ? decodeURIComponent(u.password) : undefined;
   const username = u.username ? decodeURIComponent(u.username) : undefined;
   if (url.startsWith('redis+sentinel://')) {

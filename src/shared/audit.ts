@@ -14,7 +14,12 @@ export type AuditKind =
   | 'config.warning'
   | 'provision.change'
   | 'sync.run'
-  | 'mapping.change';
+  | 'mapping.change'
+  | 'key.rotated'
+  | 'bind_password.rotated'
+  | 'bind_password.rotation_failed'
+  | 'secret.reloaded'
+  | 'session.revoked';
 
 export interface AuditEvent {
   kind: AuditKind;

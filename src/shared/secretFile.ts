@@ -1,11 +1,13 @@
 // A secret that lives in a file: read once, re-read when the file changes (watch + periodic check) or on demand.
-import { readFileSync, statSync, watchFile, unwatchFile } from 'node:fs';
+import { readFileSync, statSync, watch, watchFile, unwatchFile, type FSWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
 
 export class SecretFile {
   readonly path: string;
   private value: string;
   private mtimeMs: number;
   private readonly listeners = new Set<(value: string) => void>();
+  private watcher?: FSWatcher;
 
   constructor(path: string) {
     this.path = path;
@@ -13,6 +15,17 @@ export class SecretFile {
     this.mtimeMs = statSync(path).mtimeMs;
     // Polling works on bind mounts and Kubernetes secret volumes, where inotify often misses atomic renames.
     watchFile(path, { interval: 2000, persistent: false }, () => this.reload());
+    // And an inotify watch on the directory (it sees a rename over the file) for a change within
+    // milliseconds where the platform delivers it; the poll above stays as the backstop.
+    try {
+      const name = basename(path);
+      this.watcher = watch(dirname(path), { persistent: false }, (_event, file) => {
+        if (file === null || file === name) this.reload();
+      });
+      this.watcher.on('error', () => this.watcher?.close());
+    } catch {
+      // Not every file system can be watched; polling covers it.
+    }
   }
 
   private static readTrimmed(path: string): string {
@@ -53,5 +66,6 @@ export class SecretFile {
 
   close(): void {
     unwatchFile(this.path);
+    this.watcher?.close();
   }
 }

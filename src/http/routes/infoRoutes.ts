@@ -52,19 +52,40 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ ok: boolean; latencyMs:
  */
 const DIRECTORY_CHECK_MS = 5000;
 
-export function readyz(deps: Deps) {
-  let directory: { at: number; dcs: DcStatus[] } | undefined;
-  let pending: Promise<DcStatus[]> | undefined;
-  const directoryHealth = async (): Promise<DcStatus[]> => {
-    if (directory && Date.now() - directory.at < DIRECTORY_CHECK_MS) return directory.dcs;
-    pending ??= deps.directory
-      .health()
-      .catch((e: Error): DcStatus[] => [{ url: '*', ok: false, error: e.message }])
+/** Caches a slow check for DIRECTORY_CHECK_MS and shares one in-flight run between concurrent callers. */
+function cachedCheck<T>(run: () => Promise<T>, onError: (e: Error) => T): () => Promise<T> {
+  let last: { at: number; value: T } | undefined;
+  let pending: Promise<T> | undefined;
+  return async () => {
+    if (last && Date.now() - last.at < DIRECTORY_CHECK_MS) return last.value;
+    pending ??= run()
+      .catch(onError)
       .finally(() => (pending = undefined));
-    const dcs = await pending;
-    directory = { at: Date.now(), dcs };
-    return dcs;
+    const value = await pending;
+    last = { at: Date.now(), value };
+    return value;
   };
+}
+
+/**
+ * 503 when the gateway cannot sign anyone in or serve a session: Redis down, or no DC accepts the
+ * service account. Sentry's API and the retry queue are reported but do not fail readiness: sign-in
+ * still works without them (provisioning queues), and a load balancer pulling every replica because
+ * Sentry is slow would turn a partial outage into a full one ("degraded" says so instead).
+ */
+export function readyz(deps: Deps) {
+  const directoryHealth = cachedCheck(
+    () => deps.directory.health(),
+    (e): DcStatus[] => [{ url: '*', ok: false, error: e.message }],
+  );
+  const sentryHealth = cachedCheck(
+    async () => {
+      const t0 = performance.now();
+      await deps.sentry!.ping();
+      return { ok: true, latencyMs: Math.round(performance.now() - t0) } as { ok: boolean; latencyMs?: number; error?: string };
+    },
+    (e) => ({ ok: false, error: e.message.slice(0, 200) }),
+  );
   return async (_req: Request, res: Response): Promise<void> => {
     const redisCheck = deps.redis
       ? timed(async () => {
@@ -72,15 +93,23 @@ export function readyz(deps: Deps) {
           if (pong !== 'PONG') throw new Error(`unexpected reply ${String(pong)}`);
         })
       : Promise.resolve({ ok: true, latencyMs: 0, error: undefined });
-    const [redis, dcs] = await Promise.all([redisCheck, directoryHealth()]);
+    const queueCheck = timed(() => Promise.race([deps.queue.depth(), new Promise<never>((_r, rej) => setTimeout(() => rej(new Error('timeout')), 2000))]));
+    const [redis, dcs, sentry, queue] = await Promise.all([redisCheck, directoryHealth(), deps.sentry ? sentryHealth() : Promise.resolve(undefined), queueCheck]);
     const directoryOk = dcs.some((d) => d.ok);
+    // The credential is bad when a DC answered and refused it; unreachable DCs say nothing about it.
+    const refused = dcs.some((d) => d.credentialRefused);
+    const bindCredential = directoryOk ? { ok: true } : refused ? { ok: false, error: 'the directory refuses the service account password (ldap.bindPasswordFile)' } : { ok: false, error: 'unknown: no domain controller reachable' };
     const ready = redis.ok && directoryOk;
+    const degraded = ready && ((sentry && !sentry.ok) || !queue.ok);
     res.setHeader('Cache-Control', 'no-store');
     res.status(ready ? 200 : 503).json({
-      status: ready ? 'ready' : 'unavailable',
+      status: !ready ? 'unavailable' : degraded ? 'degraded' : 'ready',
       checks: {
         redis: { ok: redis.ok, latencyMs: redis.latencyMs, ...(redis.error ? { error: redis.error } : {}), ...(deps.redis ? {} : { mode: 'memory' }) },
         directory: { ok: directoryOk, controllers: dcs },
+        bindCredential,
+        ...(sentry ? { sentry } : {}),
+        retryQueue: queue.ok ? { ok: true, depth: queue.value } : { ok: false, error: queue.error },
       },
     });
   };

@@ -40,6 +40,7 @@ export function renderLogin(deps: Deps, csrf: CsrfOptions, req: Request, res: Re
       lang,
       title: heading,
       heading,
+      logo: deps.config.server.logoUrl ? { src: deps.config.server.logoUrl, alt: format(t.logoAlt, { org: deps.config.server.organizationName }) } : undefined,
       csrfToken: csrfTokenForResponse(req, res, csrf),
       next: state.next,
       username: state.username ?? '',
@@ -99,7 +100,15 @@ export function submitLogin(deps: Deps, csrf: CsrfOptions, authenticate: Authent
         });
         req.session.save((saveErr) => {
           if (saveErr) return nextFn(new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'session not saved', { cause: saveErr }));
-          res.redirect(303, next);
+          // Indexed only once saved, so the index never names a session that does not exist; a failed index
+          // write costs the admin listing one entry, never the sign-in.
+          deps.sessions.add(identity.username, req.session.id).then(
+            () => res.redirect(303, next),
+            (e: unknown) => {
+              deps.logger.warn({ err: (e as Error).message }, 'session not indexed');
+              res.redirect(303, next);
+            },
+          );
         });
       });
     })(req, res, nextFn);

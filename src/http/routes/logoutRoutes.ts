@@ -38,7 +38,11 @@ export function submitLogout(deps: Deps, secure: boolean) {
     }
     const finish = (err?: unknown) => {
       if (err) return next(new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'session not ended', { cause: err }));
-      if (found.status === 'ok') deps.audit.record({ kind: 'logout', user: found.identity.username, address: deps.addressOf(req) });
+      if (found.status === 'ok') {
+        deps.audit.record({ kind: 'logout', user: found.identity.username, address: deps.addressOf(req) });
+        // Best effort: a stale index entry is also dropped the next time sessions are listed.
+        void deps.sessions.remove(found.identity.username, [found.sessionId]).catch(() => undefined);
+      }
       res.clearCookie(deps.config.session.cookieName, { path: '/', httpOnly: true, sameSite: 'lax', secure });
       for (const name of SENTRY_COOKIES) res.clearCookie(name, { path: '/' });
       const lang = langOf(req);

@@ -1,0 +1,607 @@
+// `npm run bench`: the gateway side by side with nginx on this machine, same upstream, same run.
+// Starts its own Samba AD DC (ports 389/636: run it only when no test run holds them), its own
+// redis-server, an nginx static upstream (2 KB page, keep-alive), an nginx proxy_pass in front of
+// it, and the gateway as a child process (`serve`, server.workers 1 and 2). Writes bench/RESULTS.md.
+//
+//   npm run bench                  everything (about 5 minutes)
+//   npm run bench -- --quick       3 s wrk runs, 256 MiB upload, 2,000 users
+//   npm run bench -- --only=get,ingest,upload,signin,sync    a subset
+//   npm run bench -- --profile     also take a CPU profile of one gateway process under wrk
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { cpus, hostname, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { writeDevConfig } from '../src/dev/devConfig.js';
+import { DEMO_PASSWORD, USERS } from '../src/dev/fixtures.js';
+import { freePort, startRedisServer } from '../src/dev/redisServer.js';
+import { describeSambaDc, startSambaDc, type SambaDc } from '../src/dev/sambaDc.js';
+import { startFakeSentry } from '../test/support/fakeSentry.js';
+import { Client } from '../test/support/gateway.js';
+
+const run = promisify(execFile);
+const argv = process.argv.slice(2);
+const QUICK = argv.includes('--quick');
+const PROFILE = argv.includes('--profile');
+const ONLY = new Set((argv.find((a) => a.startsWith('--only='))?.slice(7) ?? 'get,ingest,upload,signin,sync').split(','));
+const DURATION = QUICK ? 3 : 10;
+const UPLOAD_BYTES = QUICK ? 256 * 1024 ** 2 : 1024 ** 3;
+const SYNC_USERS = QUICK ? 2_000 : 10_000;
+const SYNC_GROUPS = 200;
+const ROOT = new URL('..', import.meta.url).pathname;
+const TOKEN = 'sntryu_bench_token';
+
+const children: ChildProcess[] = [];
+const cleanups: (() => Promise<void> | void)[] = [];
+const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+
+// ---------------------------------------------------------------- processes
+
+async function waitHttp(url: string, what: string, ms = 60_000): Promise<void> {
+  const until = Date.now() + ms;
+  for (;;) {
+    try {
+      const r = await fetch(url);
+      await r.arrayBuffer();
+      if (r.status < 500) return;
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > until) throw new Error(`${what} did not come up at ${url}`);
+    await sleep(100);
+  }
+}
+
+function startChild(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env, cwd: ROOT });
+  let err = '';
+  p.stderr!.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-4000)));
+  p.on('exit', (code, sig) => {
+    if (code && !stopping.has(p)) log(`${cmd} exited ${code ?? sig}: ${err}`);
+  });
+  children.push(p);
+  return p;
+}
+const stopping = new Set<ChildProcess>();
+async function stopChild(p: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  stopping.add(p);
+  const exited = once(p, 'exit');
+  p.kill(signal);
+  await Promise.race([exited, sleep(15_000).then(() => p.kill('SIGKILL'))]);
+}
+
+function nginxConf(dir: string, body: string, workers: number): string {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'nginx.conf');
+  writeFileSync(
+    file,
+    `worker_processes ${workers};
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  keepalive_requests 1000000;
+  client_max_body_size 0;
+  # 20 KB envelopes stay in memory instead of going through a temp file.
+  client_body_buffer_size 128k;
+${body}
+}
+`,
+  );
+  return file;
+}
+
+async function startNginx(name: string, body: string, workers: number, port: number): Promise<ChildProcess> {
+  const dir = join(WORK, name);
+  const p = startChild('nginx', ['-c', nginxConf(dir, body, workers), '-p', dir, '-e', `${dir}/error.log`]);
+  await waitHttp(`http://127.0.0.1:${port}/`, name);
+  return p;
+}
+
+// ---------------------------------------------------------------- measuring
+
+interface WrkResult {
+  rps: number;
+  p50ms: number;
+  p99ms: number;
+  errors: number;
+  requests: number;
+}
+
+async function wrk(url: string, connections: number, env: Record<string, string> = {}): Promise<WrkResult> {
+  const { stdout } = await run('wrk', ['-t2', `-c${connections}`, `-d${DURATION}s`, '--latency', '-s', join(ROOT, 'bench/wrkReport.lua'), url], {
+    env: { ...process.env, ...env },
+    maxBuffer: 1 << 20,
+  });
+  const line = stdout.split('\n').find((l) => l.startsWith('WRKJSON '));
+  if (!line) throw new Error(`wrk gave no report:\n${stdout}`);
+  const j = JSON.parse(line.slice(8)) as Record<string, number>;
+  return {
+    rps: j.requests! / j.seconds!,
+    p50ms: j.p50us! / 1000,
+    p99ms: j.p99us! / 1000,
+    errors: j.connect! + j.read! + j.write! + j.timeout! + j.status!,
+    requests: j.requests!,
+  };
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+const f0 = (n: number) => Math.round(n).toLocaleString('en-US');
+const f1 = (n: number) => n.toFixed(1);
+const f2 = (n: number) => n.toFixed(2);
+
+function rssKiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : 0;
+}
+
+/** Streams `bytes` to `url` with a Bearer token; resolves with seconds and the answer status. */
+function upload(url: string, bytes: number, onTick?: () => void): Promise<{ seconds: number; status: number }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const block = Buffer.alloc(256 * 1024, 0x61);
+    let left = bytes;
+    const body = new Readable({
+      read() {
+        onTick?.();
+        if (left <= 0) return void this.push(null);
+        const n = Math.min(left, block.length);
+        left -= n;
+        this.push(n === block.length ? block : block.subarray(0, n));
+      },
+    });
+    const t0 = performance.now();
+    const req = http.request(
+      { host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent: false, headers: { authorization: `Bearer ${TOKEN}`, 'content-length': String(bytes), 'content-type': 'application/octet-stream' } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ seconds: (performance.now() - t0) / 1000, status: res.statusCode ?? 0 }));
+      },
+    );
+    req.on('error', reject);
+    body.pipe(req);
+  });
+}
+
+// ---------------------------------------------------------------- the gateway under test
+
+interface RunningGw {
+  url: string;
+  process: ChildProcess;
+  configFile: string;
+  stop(): Promise<void>;
+}
+
+let dcInfo: ReturnType<typeof describeSambaDc>;
+let redisUrl = '';
+let WORK = '';
+
+async function startGw(opts: { workers: number; upstream: string; name: string; extraNodeArgs?: string[]; overrides?: Record<string, unknown> }): Promise<RunningGw> {
+  const port = await freePort();
+  const dir = join(WORK, opts.name);
+  const { file } = writeDevConfig({
+    dir,
+    dc: dcInfo,
+    redisUrl,
+    upstreamUrl: opts.upstream,
+    listen: `127.0.0.1:${port}`,
+    publicUrl: `http://127.0.0.1:${port}`,
+    overrides: { server: { workers: opts.workers }, upstream: { maxBodyBytes: 4 * 1024 ** 3 }, ...(opts.overrides ?? {}) },
+  });
+  // Every gateway in the bench signs cookies with one secret, so one sign-in serves them all.
+  writeFileSync(join(dir, 'session_secret'), `${SESSION_SECRET}\n`, { mode: 0o600 });
+  const p = startChild(process.execPath, [...(opts.extraNodeArgs ?? []), '--import', 'tsx', 'src/cli.ts', 'serve', '--config', file]);
+  const url = `http://127.0.0.1:${port}`;
+  await waitHttp(`${url}/_gateway/healthz`, `gateway ${opts.name}`);
+  return { url, process: p, configFile: file, stop: () => stopChild(p) };
+}
+const SESSION_SECRET = `bench-${Math.random().toString(36).slice(2)}-${Date.now()}`;
+
+async function signIn(base: string, user = 'alice'): Promise<{ cookie: string; ms: number; status: number }> {
+  const c = new Client(base);
+  const page = await (await c.get('/_gateway/login')).text();
+  const token = /name="_csrf" value="([^"]+)"/.exec(page)?.[1];
+  if (!token) throw new Error('no CSRF token on the login page');
+  const body = new URLSearchParams({ _csrf: token.replace(/&#x3D;/g, '=').replace(/&#x2F;/g, '/'), username: user, password: DEMO_PASSWORD, next: '/' });
+  const t0 = performance.now();
+  const res = await c.request('/_gateway/login', { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  const ms = performance.now() - t0;
+  await res.arrayBuffer();
+  return { cookie: `sag_session=${c.cookies.get('sag_session') ?? ''}`, ms, status: res.status };
+}
+
+// ---------------------------------------------------------------- the bench
+
+interface Row {
+  section: string;
+  what: string;
+  cols: string[];
+}
+const rows: Row[] = [];
+const notes: string[] = [];
+
+async function main(): Promise<void> {
+  if ((await run('ss', ['-ltn']).catch(() => ({ stdout: '' }))).stdout.includes('127.0.0.1:636 ')) {
+    throw new Error('port 636 is in use: a test run (or another DC) is going; run the bench when it has finished');
+  }
+  WORK = mkdtempSync(join(tmpdir(), 'sag-bench-'));
+  // nginx workers run unprivileged: they must be able to read the page under this dir.
+  chmodSync(WORK, 0o755);
+  cleanups.push(() => rmSync(WORK, { recursive: true, force: true }));
+  log('starting a throwaway Samba AD DC and redis-server…');
+  const dc: SambaDc = await startSambaDc();
+  cleanups.push(async () => {
+    await dc.stop();
+    rmSync(dc.dir, { recursive: true, force: true });
+  });
+  dcInfo = describeSambaDc(dc);
+  const redis = await startRedisServer();
+  cleanups.push(() => redis.stop());
+  redisUrl = redis.url;
+
+  // The upstream: nginx serving a 2 KB page with keep-alive; POSTs are read and answered 200.
+  const upPort = await freePort();
+  const pageDir = join(WORK, 'www');
+  mkdirSync(pageDir, { recursive: true });
+  writeFileSync(join(pageDir, 'page.html'), `<!doctype html><title>bench</title>${'<p>sentry</p>'.repeat(145)}`.padEnd(2048, ' ').slice(0, 2048));
+  await startNginx(
+    'upstream',
+    `  server {
+    listen 127.0.0.1:${upPort};
+    keepalive_timeout 300s;
+    root ${pageDir};
+    location / { try_files /page.html =404; }
+    location /api/ { return 200 "ok\\n"; }
+  }`,
+    1,
+    upPort,
+  );
+  const upstream = `http://127.0.0.1:${upPort}`;
+  // Uploads need an upstream that reads the whole body before answering (nginx's `return` may answer
+  // early and close, which the client sees as EPIPE): a tiny node sink, the same for every target.
+  const sink = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.end('ok\n'));
+  });
+  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => void sink.close());
+  const sinkUrl = `http://127.0.0.1:${(sink.address() as { port: number }).port}`;
+
+  const nginxPort = await freePort();
+  await startNginx(
+    'proxy',
+    `  upstream up { server 127.0.0.1:${upPort}; keepalive 64; }
+  upstream sink { server ${sinkUrl.slice(7)}; keepalive 8; }
+  server {
+    listen 127.0.0.1:${nginxPort};
+    location / {
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+    location /api/0/ {
+      proxy_pass http://sink;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_request_buffering off;
+    }
+  }`,
+    2,
+    nginxPort,
+  );
+  const nginx = `http://127.0.0.1:${nginxPort}`;
+
+  if (ONLY.has('get') || ONLY.has('ingest') || ONLY.has('upload')) {
+    const gws: Record<string, RunningGw> = {};
+    for (const workers of [1, 2]) gws[`w${workers}`] = await startGw({ workers, upstream, name: `gw${workers}` });
+    const { cookie, status } = await signIn(gws.w1!.url);
+    if (status !== 303) throw new Error(`bench sign-in answered ${status}`);
+    // The session must be one the proxy accepts on both gateways.
+    for (const g of Object.values(gws)) {
+      const r = await fetch(`${g.url}/organizations/acme/`, { headers: { cookie, accept: 'application/json' }, redirect: 'manual' });
+      await r.arrayBuffer();
+      if (r.status !== 200) throw new Error(`authenticated GET through ${g.url} answered ${r.status}`);
+    }
+
+    if (ONLY.has('get')) {
+      for (const c of [32, 128]) {
+        const path = '/organizations/acme/issues/';
+        log(`GET, ${c} connections…`);
+        const direct = await wrk(upstream + path, c);
+        const ngx = await wrk(nginx + path, c);
+        const w1 = await wrk(gws.w1!.url + path, c, { BENCH_COOKIE: cookie });
+        const w2 = await wrk(gws.w2!.url + path, c, { BENCH_COOKIE: cookie });
+        const add = (what: string, r: WrkResult) =>
+          rows.push({ section: `authenticated GET, 2 KB page, wrk -t2 -c${c} -d${DURATION}s`, what, cols: [f0(r.rps), f2(r.p50ms), f2(r.p99ms), String(r.errors), f2(r.rps / ngx.rps)] });
+        add('direct to upstream (no proxy)', direct);
+        add('nginx proxy_pass, 2 workers, keep-alive upstream', ngx);
+        add('gateway, server.workers 1 (session cookie)', w1);
+        add('gateway, server.workers 2 (session cookie)', w2);
+        if (c === 32 && w2.rps / ngx.rps < 0.35) notes.push(`authenticated GET at c32: gateway (2 workers) is ${f2(w2.rps / ngx.rps)}× nginx, below the 0.35× target.`);
+      }
+    }
+
+    if (ONLY.has('ingest')) {
+      log('ingestion, 20 KB envelopes…');
+      const path = '/api/1/envelope/';
+      const env = { BENCH_BODY_BYTES: String(20 * 1024) };
+      const ngx = await wrk(nginx + path, 32, env);
+      const add = (what: string, r: WrkResult) =>
+        rows.push({ section: `ingestion POST /api/1/envelope/, 20 KB body, wrk -t2 -c32 -d${DURATION}s`, what, cols: [f0(r.rps), f2(r.p50ms), f2(r.p99ms), String(r.errors), f2(r.rps / ngx.rps)] });
+      add('direct to upstream', await wrk(upstream + path, 32, env));
+      add('nginx proxy_pass', ngx);
+      add('gateway, server.workers 1', await wrk(gws.w1!.url + path, 32, env));
+      add('gateway, server.workers 2', await wrk(gws.w2!.url + path, 32, env));
+    }
+
+    if (ONLY.has('upload')) {
+      const mib = UPLOAD_BYTES / 1024 ** 2;
+      log(`${mib} MiB token-authenticated uploads…`);
+      const path = '/api/0/projects/acme/web/files/';
+      const direct = await upload(sinkUrl + path, UPLOAD_BYTES);
+      const ngx = await upload(nginx + path, UPLOAD_BYTES);
+      const up = await startGw({ workers: 1, upstream: sinkUrl, name: 'gwupload' });
+      const pid = up.process.pid!;
+      const base = rssKiB(pid);
+      let peak = base;
+      let n = 0;
+      const gw = await upload(up.url + path, UPLOAD_BYTES, () => {
+        if (++n % 64 === 0) peak = Math.max(peak, rssKiB(pid));
+      });
+      peak = Math.max(peak, rssKiB(pid));
+      await up.stop();
+      for (const [what, r, extra] of [
+        ['direct to upstream', direct, '–'],
+        ['nginx, proxy_request_buffering off', ngx, '–'],
+        ['gateway, server.workers 1', gw, `${f1((peak - base) / 1024)} MiB`],
+      ] as const) {
+        rows.push({ section: `${mib} MiB POST /api/0/… with a Bearer token (streamed to a node sink that reads it all)`, what, cols: [`${f2(r.seconds)} s`, `${f0(mib / r.seconds)} MiB/s`, `HTTP ${r.status}`, extra, f2(ngx.seconds / r.seconds)] });
+      }
+    }
+
+    if (PROFILE) {
+      log('profiling one gateway process under wrk…');
+      const profDir = join(ROOT, 'bench/profiles');
+      mkdirSync(profDir, { recursive: true });
+      const gw = await startGw({ workers: 1, upstream, name: 'gwprof', extraNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
+      const r = await wrk(`${gw.url}/organizations/acme/issues/`, 32, { BENCH_COOKIE: cookie });
+      await stopChild(gw.process, 'SIGINT');
+      notes.push(`profiled run: ${f0(r.rps)} req/s (profiler on). Top self-time frames: ${topFrames(profDir).join('; ')}`);
+    }
+    for (const g of Object.values(gws)) await g.stop();
+  }
+
+  if (ONLY.has('signin')) await benchSignIn(upstream);
+  if (ONLY.has('sync')) await benchSync(dc, upstream);
+}
+
+/** The heaviest self-time frames of the newest .cpuprofile in `dir`. */
+function topFrames(dir: string): string[] {
+  const file = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => join(dir, f))
+    .sort()
+    .at(-1);
+  if (!file) return ['(no profile written)'];
+  const prof = JSON.parse(readFileSync(file, 'utf8')) as {
+    nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+    samples: number[];
+  };
+  const count = new Map<number, number>();
+  for (const s of prof.samples) count.set(s, (count.get(s) ?? 0) + 1);
+  const byName = new Map<string, number>();
+  for (const n of prof.nodes) {
+    const c = count.get(n.id) ?? 0;
+    if (!c) continue;
+    const url = n.callFrame.url.replace(/^.*\/(node_modules\/)?/, '');
+    const key = `${n.callFrame.functionName || '(anonymous)'} ${url}:${n.callFrame.lineNumber + 1}`;
+    byName.set(key, (byName.get(key) ?? 0) + c);
+  }
+  const total = prof.samples.length;
+  return [...byName]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 12)
+    .map(([k, c]) => `${k} ${f1((100 * c) / total)}%`);
+}
+
+async function benchSignIn(upstream: string): Promise<void> {
+  log('sign-in latency…');
+  const gw = await startGw({ workers: 2, upstream, name: 'gwsignin', overrides: { throttle: { perAddress: 100_000 } } });
+  const samples: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const r = await signIn(gw.url);
+    if (r.status !== 303) throw new Error(`sign-in ${i} answered ${r.status}`);
+    samples.push(r.ms);
+  }
+  // The floor: the same LDAP work done by the OpenLDAP tools (each also pays process start and a TLS handshake).
+  const env = { ...process.env, LDAPTLS_CACERT: dcInfo.caFile, LDAPTLS_REQCERT: 'never' };
+  const svcPass = readFileSync(dcInfo.servicePasswordFile, 'utf8').trim();
+  // Samba does not implement the WhoAmI extended operation, so the user-bind floor is ldapsearch of the root DSE bound as the user.
+  const userBind = () => run('ldapsearch', ['-x', '-LLL', '-H', dcInfo.ldapsUrl, '-D', USERS.alice.dn, '-w', DEMO_PASSWORD, '-b', '', '-s', 'base', '1.1'], { env });
+  const whoami: number[] = [];
+  const searchBind: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    let t0 = performance.now();
+    await userBind();
+    whoami.push(performance.now() - t0);
+    t0 = performance.now();
+    await run('ldapsearch', ['-x', '-LLL', '-H', dcInfo.ldapsUrl, '-D', dcInfo.serviceDn, '-w', svcPass, '-b', dcInfo.baseDn, '(&(objectCategory=person)(objectClass=user)(sAMAccountName=alice))', '1.1'], { env });
+    await userBind();
+    searchBind.push(performance.now() - t0);
+  }
+  const section = 'sign-in (POST /_gateway/login, right password), 20 sequential';
+  rows.push({ section, what: 'gateway, p50 / p99', cols: [`${f1(pct(samples, 50))} ms`, `${f1(pct(samples, 99))} ms`, '', '', f2(pct(samples, 50) / pct(searchBind, 50))] });
+  rows.push({ section, what: 'floor: ldapsearch bound as the user (one bind)', cols: [`${f1(pct(whoami, 50))} ms`, `${f1(pct(whoami, 99))} ms`, '', '', '–'] });
+  rows.push({ section, what: 'floor: ldapsearch as service + a bind as the user', cols: [`${f1(pct(searchBind, 50))} ms`, `${f1(pct(searchBind, 99))} ms`, '', '', '1.00'] });
+
+  log('50 concurrent sign-ins…');
+  // Fifty different people: concurrent attempts on one account beyond the per-account limit are throttled by design.
+  const users = Array.from({ length: 50 }, (_, i) => `load${i}`);
+  const pwd = Buffer.from(`"${DEMO_PASSWORD}"`, 'utf16le').toString('base64');
+  const ldif = users.flatMap((u) => [
+    `dn: CN=${u},OU=People,${dcInfo.baseDn}`, 'changetype: add', 'objectClass: user', `sAMAccountName: ${u}`, `userPrincipalName: ${u}@corp.example.com`, `mail: ${u}@corp.example.com`, `unicodePwd:: ${pwd}`, 'userAccountControl: 512', '',
+  ]);
+  ldif.push(`dn: CN=Sentry Users,OU=Groups,${dcInfo.baseDn}`, 'changetype: modify', 'add: member', ...users.map((u) => `member: CN=${u},OU=People,${dcInfo.baseDn}`), '-', '');
+  writeFileSync(join(WORK, 'load-users.ldif'), ldif.join('\n'));
+  await run('ldapmodify', ['-x', '-H', dcInfo.ldapsUrl, '-D', dcInfo.adminDn, '-w', dcInfo.adminPassword, '-f', join(WORK, 'load-users.ldif')], { env });
+  const clients = await Promise.all(
+    Array.from({ length: 50 }, async (_, i) => {
+      const c = new Client(gw.url);
+      const page = await (await c.get('/_gateway/login')).text();
+      const token = /name="_csrf" value="([^"]+)"/.exec(page)![1]!.replace(/&#x3D;/g, '=').replace(/&#x2F;/g, '/');
+      return { c, body: new URLSearchParams({ _csrf: token, username: users[i % users.length]!, password: DEMO_PASSWORD, next: '/' }) };
+    }),
+  );
+  const t0 = performance.now();
+  const results = await Promise.all(
+    clients.map(async ({ c, body }) => {
+      const s = performance.now();
+      const res = await c.request('/_gateway/login', { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      await res.arrayBuffer();
+      return { ms: performance.now() - s, status: res.status };
+    }),
+  );
+  const wall = performance.now() - t0;
+  const ms = results.map((r) => r.ms);
+  const statuses = [...new Set(results.map((r) => r.status))].join('/');
+  rows.push({ section: '50 concurrent sign-ins (50 different accounts), server.workers 2', what: 'all done / p50 / p99 / statuses', cols: [`${f0(wall)} ms`, `${f0(pct(ms, 50))} ms`, `${f0(pct(ms, 99))} ms`, statuses, '–'] });
+  await gw.stop();
+}
+
+async function benchSync(dc: SambaDc, upstream: string): Promise<void> {
+  log(`generating ${SYNC_USERS} users in ${SYNC_GROUPS} groups…`);
+  const base = dcInfo.baseDn;
+  const lines: string[] = [`dn: OU=BenchPeople,${base}`, 'changetype: add', 'objectClass: organizationalUnit', '', `dn: OU=BenchGroups,${base}`, 'changetype: add', 'objectClass: organizationalUnit', ''];
+  const userDn = (i: number) => `CN=bench${i},OU=BenchPeople,${base}`;
+  for (let i = 0; i < SYNC_USERS; i++) {
+    // 544 = a normal account that needs no password: these people only have to exist for the sync.
+    lines.push(`dn: ${userDn(i)}`, 'changetype: add', 'objectClass: user', `sAMAccountName: bench${i}`, `userPrincipalName: bench${i}@corp.example.com`, `mail: bench${i}@corp.example.com`, `displayName: Bench User ${i}`, 'userAccountControl: 544', '');
+  }
+  for (let g = 0; g < SYNC_GROUPS; g++) {
+    lines.push(`dn: CN=bench-group-${g},OU=BenchGroups,${base}`, 'changetype: add', 'objectClass: group', `sAMAccountName: bench-group-${g}`);
+    // Everyone is in one group; every seventh person is in a second one too.
+    for (let i = g; i < SYNC_USERS; i += SYNC_GROUPS) lines.push(`member: ${userDn(i)}`);
+    for (let i = (g * 7) % SYNC_USERS; i < SYNC_USERS; i += SYNC_GROUPS * 7) lines.push(`member: ${userDn(i)}`);
+    lines.push('');
+  }
+  // Allowed through nesting: each bench group is a member of Sentry Users.
+  lines.push(`dn: CN=Sentry Users,OU=Groups,${base}`, 'changetype: modify', 'add: member');
+  for (let g = 0; g < SYNC_GROUPS; g++) lines.push(`member: CN=bench-group-${g},OU=BenchGroups,${base}`);
+  lines.push('-', '');
+  const ldif = join(WORK, 'bench-users.ldif');
+  writeFileSync(ldif, lines.join('\n'));
+  let t0 = performance.now();
+  await run('ldapmodify', ['-x', '-H', dcInfo.ldapsUrl, '-D', dcInfo.adminDn, '-w', dcInfo.adminPassword, '-f', ldif], {
+    env: { ...process.env, LDAPTLS_CACERT: dcInfo.caFile, LDAPTLS_REQCERT: 'never' },
+    maxBuffer: 64 << 20,
+  });
+  const loadSeconds = (performance.now() - t0) / 1000;
+  log(`loaded the LDIF in ${f1(loadSeconds)} s; syncing against the fake Sentry…`);
+
+  const fake = await startFakeSentry({ organization: 'acme', token: TOKEN, tokenUserEmail: 'svc-sentry@corp.example.com' });
+  const tokenFile = join(WORK, 'sentry_token');
+  writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
+  const rules = Array.from({ length: 20 }, (_, g) => ({ group: `bench-group-${g}`, teams: [{ slug: `team-${g % 10}` }] }));
+  const port = await freePort();
+  const { file } = writeDevConfig({
+    dir: join(WORK, 'sync'),
+    dc: dcInfo,
+    redisUrl,
+    upstreamUrl: upstream,
+    listen: `127.0.0.1:${port}`,
+    publicUrl: `http://127.0.0.1:${port}`,
+    overrides: { sentry: { url: fake.url, organization: 'acme', tokenFile, sync: { interval: '0' } }, mapping: { rules }, log: { level: 'warn' } },
+  });
+  const syncOnce = async (): Promise<{ seconds: number; json: Record<string, unknown> }> => {
+    const s = performance.now();
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'sync', '--config', file, '--json'], { cwd: ROOT, maxBuffer: 512 << 20 });
+    const json = JSON.parse(stdout) as Record<string, unknown>;
+    return { seconds: (performance.now() - s) / 1000, json };
+  };
+  fake.reset();
+  const first = await syncOnce();
+  const firstCalls = fake.calls.length;
+  fake.reset();
+  const second = await syncOnce();
+  const members = fake.members().length;
+  const section = `sync of ${f0(SYNC_USERS)} users in ${SYNC_GROUPS} groups (nested into Sentry Users) against the fake Sentry, CLI \`sync --json\``;
+  rows.push({ section, what: 'loading the LDIF (ldapmodify over LDAPS, once)', cols: [`${f1(loadSeconds)} s`, '', '', '', '–'] });
+  rows.push({ section, what: 'first sync: invites everyone', cols: [`${f1(first.seconds)} s`, `${f0(firstCalls)} API calls`, `${f0(members)} members after`, summariseCounts(first.json), '–'] });
+  rows.push({ section, what: 'second sync: nothing to change', cols: [`${f1(second.seconds)} s`, `${f0(fake.calls.length)} API calls`, `${f0(fake.writes().length)} writes`, summariseCounts(second.json), '–'] });
+  if (fake.violations.length) notes.push(`fake Sentry recorded ${fake.violations.length} contract violations during the sync bench`);
+  await fake.close();
+  void dc;
+}
+
+function summariseCounts(json: Record<string, unknown>): string {
+  const c = (json.counts ?? json) as Record<string, unknown>;
+  return ['directoryUsers', 'allowed', 'invite', 'update', 'unchanged'].filter((k) => k in c).map((k) => `${k} ${String(c[k])}`).join(', ');
+}
+
+// ---------------------------------------------------------------- report
+
+async function machine(): Promise<string> {
+  const nginxVersion = await run('nginx', ['-v']).then((r) => (r.stderr || r.stdout).trim().replace('nginx version: ', ''), () => '?');
+  const wrkVersion = await run('wrk', ['-v']).then((r) => (r.stdout + r.stderr).split('\n')[0]!.trim(), (e: { stdout?: string }) => (e.stdout ?? '?').split('\n')[0]!.trim());
+  return `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${hostname()}, ${cpus().length} × ${cpus()[0]?.model.trim()}, ${f1(totalmem() / 1024 ** 3)} GiB, Linux ${release()}, Node ${process.version}, ${nginxVersion}, ${wrkVersion}`;
+}
+
+function table(): string {
+  const out: string[] = [];
+  let section = '';
+  for (const r of rows) {
+    if (r.section !== section) {
+      section = r.section;
+      const upload = section.includes('MiB POST');
+      const signin = section.startsWith('sign-in') || section.startsWith('50 concurrent');
+      const sync = section.startsWith('sync');
+      const head = upload
+        ? ['time', 'throughput', 'answer', 'RSS growth', '× nginx speed']
+        : signin
+          ? ['p50', 'p99', '', '', '× floor']
+          : sync
+            ? ['time', '', '', 'plan', '']
+            : ['req/s', 'p50 ms', 'p99 ms', 'errors', '× nginx'];
+      out.push('', `**${section}**`, '', `| what | ${head.join(' | ')} |`, `| --- |${' --- |'.repeat(head.length)}`);
+    }
+    out.push(`| ${r.what} | ${r.cols.join(' | ')} |`);
+  }
+  return out.join('\n');
+}
+
+async function finish(): Promise<void> {
+  for (const p of children.reverse()) await stopChild(p);
+  for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
+}
+
+main()
+  .then(async () => {
+    const text = `# Benchmark results\n\n\`npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}\` on ${await machine()}.\nAll targets in one run, same machine, same upstream (nginx, 1 worker, 2 KB static page, keep-alive). wrk and the proxies share the CPUs.\n${table()}\n${notes.length ? `\n${notes.map((n) => `- ${n}`).join('\n')}\n` : ''}`;
+    process.stdout.write(text);
+    if (!QUICK && ONLY.size === 5) writeFileSync(join(ROOT, 'bench/RESULTS.md'), text);
+    else writeFileSync(join(ROOT, 'bench/RESULTS.partial.md'), text);
+    await finish();
+    process.exit(0);
+  })
+  .catch(async (e: unknown) => {
+    process.stderr.write(`bench failed: ${(e as Error).stack ?? String(e)}\n`);
+    await finish();
+    process.exit(1);
+  });
+for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => void finish().then(() => process.exit(130)));
+void existsSync;

@@ -1,0 +1,64 @@
+// Sessions in the console: who is signed in, from where and since when; revoke all of one person's sessions.
+import type { Request, Response } from 'express';
+import type { Deps } from '../../deps.js';
+import { listSessions, revokeSessions } from '../../session/sessionIndex.js';
+import type { CsrfOptions } from '../csrfMiddleware.js';
+import { format } from '../i18n.js';
+import { adminPage, field, formatTime } from './adminContext.js';
+
+/** Ends every session of `user` in Redis and in this replica's caches; the audit names the admin. */
+export async function revokeUserSessions(deps: Deps, user: string, actor: string): Promise<number> {
+  const ids = await revokeSessions(deps.sessions, deps.store, user);
+  for (const id of ids) {
+    // Other replicas hold a record in memory for at most the resolver's 2 s cache, then see it gone.
+    deps.resolver.forget(id);
+    deps.signer.forget(id);
+  }
+  deps.audit.record({ kind: 'session.revoked', user, actor, detail: { sessions: ids.length } });
+  return ids.length;
+}
+
+export function showSessions(deps: Deps, csrf: CsrfOptions) {
+  return async (req: Request, res: Response): Promise<void> => {
+    const p = adminPage(deps, csrf, req, res);
+    const { a } = p;
+    const user = typeof req.query.user === 'string' ? req.query.user.trim().slice(0, 256) : '';
+    const sessions = await listSessions(deps.sessions, deps.store, user ? { user } : {});
+    const done = req.query.done === 'revoked' && typeof req.query.count === 'string' && typeof req.query.who === 'string';
+    // One revoke button per person, on their first row: revoking is per person, not per browser.
+    const seen = new Set<string>();
+    p.render('sessions', {
+      section: 'sessions',
+      title: a.sessionsTitle,
+      notice: done ? format(a.revoked, { count: String(req.query.count).slice(0, 6), user: String(req.query.who).slice(0, 256) }) : undefined,
+      action: p.url('/sessions'),
+      revokeAction: p.url('/sessions/revoke'),
+      user,
+      hasSessions: sessions.length > 0,
+      sessions: sessions.map((s) => {
+        const first = !seen.has(s.username.toLowerCase());
+        seen.add(s.username.toLowerCase());
+        return {
+          username: s.username,
+          name: s.name ?? '',
+          isYou: s.sessionId === p.admin.sessionId,
+          since: formatTime(s.authenticatedAt),
+          lastSeen: formatTime(s.lastSeenAt),
+          address: s.clientAddress ?? '',
+          browser: s.userAgent ?? '',
+          revoke: first ? { label: format(a.revokeUser, { user: s.username }) } : undefined,
+        };
+      }),
+    });
+  };
+}
+
+export function submitRevoke(deps: Deps, csrf: CsrfOptions) {
+  return async (req: Request, res: Response): Promise<void> => {
+    const p = adminPage(deps, csrf, req, res);
+    const user = field(req.body, 'user', 256).trim();
+    if (!user) return res.redirect(303, p.url('/sessions'));
+    const count = await revokeUserSessions(deps, user, p.admin.identity.username);
+    res.redirect(303, p.url('/sessions', { done: 'revoked', count, who: user }));
+  };
+}

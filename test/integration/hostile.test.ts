@@ -1,0 +1,411 @@
+// Hostile input against the real gateway (real Samba AD, real Redis, real HTTP): generated paths,
+// request smuggling over a raw socket, oversized headers and bodies, forged cookies, and sign-in
+// forms with overlong, broken, LDAP-syntax and look-alike credentials. Each gets a clear 4xx, and
+// nothing reaches Sentry (a recording upstream) or AD that should not.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import net from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import signature from 'cookie-signature';
+import fc from 'fast-check';
+import { Redis } from 'ioredis';
+import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
+import { ANONYMOUS_CLASSES, classifyRequest } from '../../src/proxy/classifyRequest.js';
+import { normalisePath } from '../../src/proxy/normalisePath.js';
+import { SESSION_PREFIX } from '../../src/session/sessionStore.js';
+import { sambaTool } from '../support/dc.js';
+import { Client, decodeHtml, sessionSecretOf, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
+import { hostilePath } from '../support/hostilePaths.js';
+import { startRecordingUpstream, type Arrival, type RecordingUpstream } from '../support/recordingUpstream.js';
+
+const MAX_BODY = 1024 * 1024;
+const BYPASS_PREFIX = '/public-status/';
+
+let t: TestGateway;
+let web: RecordingUpstream;
+let ingest: RecordingUpstream;
+let redis: Redis;
+let port: number;
+
+before(async () => {
+  web = await startRecordingUpstream();
+  ingest = await startRecordingUpstream();
+  t = await startTestGateway({
+    upstream: { url: web.url, ingestUrl: ingest.url, maxBodyBytes: MAX_BODY },
+    bypass: { paths: [BYPASS_PREFIX] },
+  });
+  port = Number(new URL(t.url).port);
+  redis = new Redis(testRedisUrl());
+});
+after(async () => {
+  redis?.disconnect();
+  await t?.close();
+  await web?.close();
+  await ingest?.close();
+});
+
+const allArrivals = (): Arrival[] => [...web.arrivals, ...ingest.arrivals];
+
+/** Everything upstream saw must be a request SPEC §6 lets through without a session, judged by what arrived. */
+function assertOnlyAnonymousArrived(since: { web: number; ingest: number } = { web: 0, ingest: 0 }): void {
+  const check = (list: Arrival[], from: number, upstreamName: string) => {
+    for (const a of list.slice(from)) {
+      const target = normalisePath(a.url);
+      const cls = classifyRequest({ path: target.path, authorization: a.headers.authorization }, t.config.bypass);
+      assert.ok(ANONYMOUS_CLASSES.has(cls), `${upstreamName} received ${a.method} ${a.url} (${cls}) without a session`);
+      assert.equal(upstreamName === 'ingest', cls === 'ingestion', `${a.url} went to the ${upstreamName} upstream as ${cls}`);
+      assert.equal(a.headers.cookie, undefined, `${a.url} carried a Cookie upstream`);
+      assert.equal(a.headers['x-sentry-gateway-assertion'], undefined, `${a.url} carried an assertion upstream`);
+    }
+  };
+  check(web.arrivals, since.web, 'web');
+  check(ingest.arrivals, since.ingest, 'ingest');
+}
+
+const mark = () => ({ web: web.arrivals.length, ingest: ingest.arrivals.length });
+
+interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 4 });
+after(() => keepAlive.destroy());
+
+function call(path: string, opts: { method?: string; headers?: http.OutgoingHttpHeaders; body?: Buffer | string } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, method: opts.method ?? 'GET', headers: opts.headers, agent: keepAlive }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+/** Writes raw bytes on a fresh socket and returns everything the gateway answered until it closed (or went quiet). */
+function rawExchange(bytes: string | Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    let quiet: NodeJS.Timeout | undefined;
+    // A keep-alive answer leaves the socket open: stop listening once it has been silent a while.
+    const settle = () => {
+      clearTimeout(quiet);
+      quiet = setTimeout(() => socket.destroy(), 1000);
+    };
+    socket.on('connect', () => {
+      socket.write(bytes);
+      settle();
+    });
+    socket.on('data', (c: Buffer) => (chunks.push(c), settle()));
+    socket.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? undefined : reject(e)));
+    socket.on('close', () => {
+      clearTimeout(quiet);
+      resolve(Buffer.concat(chunks).toString('latin1'));
+    });
+  });
+}
+
+// Not anchored to a line start: a body without a trailing newline runs straight into the next status line.
+const statusLines = (text: string): number[] => [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+
+describe('generated paths over real HTTP, without a session', () => {
+  test('nothing reaches the upstream unless its arrived path is ingestion, token API or a bypass path', async () => {
+    const before = mark();
+    const auth = fc.constantFrom(undefined, 'Bearer sntrys_token', 'Basic a2V5Og==', 'Basic dXNlcjpwYXNz', 'DSN abc');
+    const accept = fc.constantFrom('text/html', 'application/json');
+    const method = fc.constantFrom('GET', 'POST', 'HEAD', 'OPTIONS', 'DELETE');
+    let forwarded = 0;
+    await fc.assert(
+      fc.asyncProperty(hostilePath, auth, accept, method, async (path, authorization, acc, m) => {
+        const sent = mark();
+        const headers: http.OutgoingHttpHeaders = { accept: acc, cookie: 'sentrysid=stolen; sag_session=s:forged.sig' };
+        if (authorization) headers.authorization = authorization;
+        const r = await call(path, { method: m, headers, body: m === 'POST' ? '{}' : undefined });
+        const arrived = [...web.arrivals.slice(sent.web), ...ingest.arrivals.slice(sent.ingest)];
+        assert.ok(arrived.length <= 1, `${path}: one request became ${arrived.length}`);
+        if (arrived.length === 1) {
+          forwarded++;
+          assert.equal(arrived[0]!.url, path, 'forwarded byte for byte');
+          assert.equal(r.status, 200);
+        } else {
+          // Refused (400), sent to sign in (302/401), answered by the gateway itself, or Sentry's login redirected.
+          assert.ok([302, 400, 401, 403, 404, 405].includes(r.status) || (r.status === 200 && path.startsWith('/_gateway/')), `${m} ${path} → ${r.status}`);
+        }
+        assertOnlyAnonymousArrived(sent);
+      }),
+      { numRuns: 600 },
+    );
+    assertOnlyAnonymousArrived(before);
+    assert.ok(forwarded > 50, `the generator reached the anonymous routes (${forwarded} forwarded)`);
+  });
+});
+
+describe('request smuggling and malformed framing over a raw socket', () => {
+  const host = 'Host: 127.0.0.1\r\n';
+  const smuggled = `GET /organizations/acme/ HTTP/1.1\r\n${host}Accept: application/json\r\n\r\n`;
+  const cases: [string, string][] = [
+    ['Content-Length with Transfer-Encoding', `POST /api/1/envelope/ HTTP/1.1\r\n${host}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${smuggled}`],
+    ['Transfer-Encoding before Content-Length', `POST /api/1/envelope/ HTTP/1.1\r\n${host}Transfer-Encoding: chunked\r\nContent-Length: 60\r\n\r\n0\r\n\r\n${smuggled}`],
+    ['duplicate Content-Length, different values', `POST /api/1/envelope/ HTTP/1.1\r\n${host}Content-Length: 0\r\nContent-Length: 60\r\n\r\n${smuggled}`],
+    ['Content-Length list', `POST /api/1/envelope/ HTTP/1.1\r\n${host}Content-Length: 0, 60\r\n\r\n${smuggled}`],
+    ['signed Content-Length', `POST /api/1/envelope/ HTTP/1.1\r\n${host}Content-Length: +0\r\n\r\n${smuggled}`],
+    ['Transfer-Encoding that is not chunked last', `POST /api/1/envelope/ HTTP/1.1\r\n${host}Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n${smuggled}`],
+    ['obfuscated Transfer-Encoding', `POST /api/1/envelope/ HTTP/1.1\r\n${host}Transfer-Encoding : chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n${smuggled}`],
+    ['obs-fold continuation line', `GET /api/1/envelope/ HTTP/1.1\r\n${host}X-Folded: a\r\n Transfer-Encoding: chunked\r\n\r\n`],
+    ['bare LF line endings', `GET /api/1/envelope/ HTTP/1.1\n${host.trim()}\nX-A: b\n\n`],
+    ['bare CR inside a header value', `GET /api/1/envelope/ HTTP/1.1\r\n${host}X-A: b\rTransfer-Encoding: chunked\r\n\r\n`],
+    ['NUL inside a header value', `GET /api/1/envelope/ HTTP/1.1\r\n${host}X-A: b\x00c\r\n\r\n`],
+    ['space inside a header name', `GET /api/1/envelope/ HTTP/1.1\r\n${host}X A: b\r\n\r\n`],
+    ['invalid chunk size', `POST /api/1/envelope/ HTTP/1.1\r\n${host}Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n`],
+    ['HTTP/1.0 with chunked', `POST /api/1/envelope/ HTTP/1.0\r\n${host}Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n${smuggled}`],
+    ['absolute-form target for another host', `GET http://internal.example/organizations/acme/ HTTP/1.1\r\n${host}\r\n`],
+    // These once reached new URL() on the error path and took the whole process down.
+    ['a target of just //', `GET // HTTP/1.1\r\n${host}\r\n`],
+    ['a scheme-relative target', `GET //evil.example/organizations/acme/?lang=en HTTP/1.1\r\n${host}\r\n`],
+    ['an absolute-form target with a broken authority', `GET http://[/organizations/ HTTP/1.1\r\n${host}\r\n`],
+    ['raw space in the target', `GET /api/1/envelope/ HTTP/1.1 HTTP/1.1\r\n${host}\r\n`],
+  ];
+  for (const [name, bytes] of cases) {
+    test(`${name}: 400, and no smuggled request reaches Sentry`, async () => {
+      const since = mark();
+      const answer = await rawExchange(bytes);
+      const statuses = statusLines(answer);
+      assert.ok(statuses.length >= 1, `an answer, got ${JSON.stringify(answer.slice(0, 120))}`);
+      assert.equal(statuses[0], 400, `first answer ${answer.split('\r\n')[0]}`);
+      // Whatever the socket carried after a framing error is never read as a request.
+      assert.equal(statuses.length, 1, `one answer only: ${statuses.join(', ')}`);
+      assertOnlyAnonymousArrived(since);
+      const smuggledArrived = allArrivals().some((a) => a.url.startsWith('/organizations/'));
+      assert.equal(smuggledArrived, false);
+      assert.equal((await call('/_gateway/healthz')).status, 200, 'the gateway is still serving');
+    });
+  }
+
+  test('pipelined requests are each judged on their own: the second, a session page, gets 401', async () => {
+    const since = mark();
+    const answer = await rawExchange(`POST /api/1/envelope/ HTTP/1.1\r\n${host}Content-Length: 2\r\n\r\n{}${smuggled.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n')}`);
+    assert.deepEqual(statusLines(answer), [200, 401], answer);
+    const arrived = ingest.arrivals.slice(since.ingest);
+    assert.deepEqual(arrived.map((a) => [a.url, a.bodyLength]), [['/api/1/envelope/', 2]]);
+    assertOnlyAnonymousArrived(since);
+  });
+
+  test('a chunked body that contains a request is forwarded as that body, never as a request', async () => {
+    const since = mark();
+    const chunk = Buffer.from(smuggled);
+    const answer = await rawExchange(`POST /api/1/envelope/ HTTP/1.1\r\n${host}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunk.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`);
+    assert.deepEqual(statusLines(answer), [200]);
+    assert.deepEqual(ingest.arrivals.slice(since.ingest).map((a) => [a.url, a.bodyLength, a.complete]), [['/api/1/envelope/', chunk.length, true]]);
+    assert.equal(web.arrivals.length, since.web);
+  });
+});
+
+describe('oversized headers and bodies', () => {
+  test('a 40 KiB header gets 431 and reaches nobody', async () => {
+    const since = mark();
+    const answer = await rawExchange(`GET /api/1/envelope/ HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(40 * 1024)}\r\n\r\n`);
+    assert.equal(statusLines(answer)[0], 431);
+    assert.deepEqual(mark(), since);
+  });
+
+  test('a 40 KiB cookie gets 431', async () => {
+    const answer = await rawExchange(`GET /organizations/acme/ HTTP/1.1\r\nHost: x\r\nCookie: sag_session=${'b'.repeat(40 * 1024)}\r\n\r\n`);
+    assert.equal(statusLines(answer)[0], 431);
+  });
+
+  test('a declared body over upstream.maxBodyBytes gets 413 before anything is forwarded', async () => {
+    const since = mark();
+    const answer = await rawExchange(`POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\nContent-Length: ${MAX_BODY + 1}\r\n\r\nxxxx`);
+    assert.equal(statusLines(answer)[0], 413);
+    assert.match(answer, /\r\nconnection: close\r\n/i);
+    assert.deepEqual(mark(), since);
+  });
+
+  test('a chunked body that grows past the limit gets 413 and the upstream copy is cut off', async () => {
+    const since = mark();
+    const block = 'x'.repeat(64 * 1024);
+    const chunks = Array.from({ length: (2 * MAX_BODY) / block.length }, () => `${block.length.toString(16)}\r\n${block}\r\n`).join('');
+    const answer = await rawExchange(`POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${chunks}0\r\n\r\n`);
+    assert.equal(statusLines(answer)[0], 413);
+    const arrived = ingest.arrivals.slice(since.ingest);
+    assert.ok(arrived.every((a) => !a.complete && a.bodyLength <= MAX_BODY), JSON.stringify(arrived.map((a) => [a.bodyLength, a.complete])));
+  });
+
+  test('a sign-in form over 8 KiB gets 413', async () => {
+    const c = new Client(t.url);
+    const res = await c.request('/_gateway/login', { method: 'POST', body: `username=${'a'.repeat(9000)}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    assert.equal(res.status, 413);
+  });
+});
+
+describe('malformed and forged session cookies', () => {
+  let good: string;
+  let sid: string;
+  before(async () => {
+    const alice = new Client(t.url);
+    assert.equal((await alice.login('alice', DEMO_PASSWORD)).status, 303);
+    good = alice.cookies.get('sag_session')!;
+    sid = signature.unsign(decodeURIComponent(good).slice(2), sessionSecretOf(t)) as string;
+    assert.ok(sid, 'the real cookie verifies with the gateway secret');
+    const ok = await call('/organizations/acme/', { headers: { accept: 'application/json', cookie: `sag_session=${good}` } });
+    assert.equal(ok.status, 200, 'the real cookie works');
+    await redis.set(`${SESSION_PREFIX}no-identity`, JSON.stringify({ cookie: { originalMaxAge: null }, authenticatedAt: Date.now() }), 'EX', 600);
+    await redis.set(`${SESSION_PREFIX}garbage`, '{not json', 'EX', 600);
+  });
+  after(async () => {
+    await redis.del(`${SESSION_PREFIX}no-identity`, `${SESSION_PREFIX}garbage`);
+  });
+
+  const signWith = (value: string, secret: string) => encodeURIComponent(`s:${signature.sign(value, secret)}`);
+  const forged = (): [string, string, number[]][] => [
+    ['an unsigned value', 'sag_session=forged', [401]],
+    ['a signature that does not verify', 'sag_session=s:abc.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', [401]],
+    ['the real session id unsigned', `sag_session=${encodeURIComponent(sid)}`, [401]],
+    ['the real session id signed with another secret', `sag_session=${signWith(sid, randomBytes(32).toString('base64url'))}`, [401]],
+    ['the real cookie with its signature altered', `sag_session=${good.slice(0, -3)}${good.endsWith('AAA') ? 'BBB' : 'AAA'}`, [401]],
+    ['the real cookie under another name', `sag_session_x=${good}`, [401]],
+    ['broken percent-encoding', 'sag_session=%E0%A4%A', [401]],
+    ['a 30 KiB value', `sag_session=s:${'c'.repeat(30 * 1024)}`, [401]],
+    ['a validly signed id with no session', `sag_session=${signWith('no-such-session', sessionSecretOf(t))}`, [401]],
+    ['a validly signed id whose record has no identity', `sag_session=${signWith('no-identity', sessionSecretOf(t))}`, [401]],
+    // An unreadable record fails closed: refused either as no session or as an unavailable store.
+    ['a validly signed id whose record is not JSON', `sag_session=${signWith('garbage', sessionSecretOf(t))}`, [401, 503]],
+  ];
+
+  test('each is refused (401 JSON, 302 for pages) and nothing reaches Sentry', async () => {
+    const since = mark();
+    for (const [name, cookie, statuses] of forged()) {
+      const api = await call('/api/0/organizations/acme/issues/', { headers: { accept: 'application/json', cookie } });
+      assert.ok(statuses.includes(api.status), `${name}: API answered ${api.status}`);
+      if (api.status === 401) assert.equal(JSON.parse(api.body).error, 'authentication_required', name);
+      const page = await call('/organizations/acme/issues/', { headers: { accept: 'text/html', cookie } });
+      if (statuses.includes(401)) assert.ok(page.status === 302 || statuses.includes(page.status), `${name}: page answered ${page.status}`);
+      if (page.status === 302) assert.match(String(page.headers.location), /^\/_gateway\/login\?next=/, name);
+    }
+    assert.deepEqual(mark(), since);
+  });
+});
+
+describe('hostile sign-in forms', () => {
+  /** Posts a raw form body with a valid CSRF token and cookie; returns status, page alert and whether a session was made. */
+  async function postForm(body: (csrf: string) => string | Buffer, contentType = 'application/x-www-form-urlencoded'): Promise<{ status: number; signedIn: boolean; html: string }> {
+    const c = new Client(t.url);
+    const page = await (await c.get('/_gateway/login')).text();
+    const csrf = decodeHtml(/name="_csrf" value="([^"]+)"/.exec(page)![1]!);
+    const before = c.cookies.get('sag_session');
+    const raw = body(csrf);
+    const res = await c.request('/_gateway/login', { method: 'POST', body: typeof raw === 'string' ? raw : new Uint8Array(raw), headers: { 'content-type': contentType } });
+    const after = c.cookies.get('sag_session');
+    const html = await res.text();
+    const signedIn = res.status === 303 && after !== undefined && after !== before;
+    return { status: res.status, signedIn, html };
+  }
+  const form = (username: string, password: string) => (csrf: string) => new URLSearchParams({ _csrf: csrf, username, password }).toString();
+
+  /** The audit reasons recorded for `user` since `from` log lines. */
+  const reasonsFor = (user: string, from: number): string[] =>
+    t.logs
+      .slice(from)
+      .map((l) => JSON.parse(l) as { audit?: { kind: string; user?: string; reason?: string } })
+      .filter((l) => l.audit?.kind === 'login.failure' && l.audit.user === user.slice(0, 256))
+      .map((l) => l.audit!.reason ?? '');
+
+  test('overlong username and password get 400 and never reach AD', async () => {
+    const from = t.logs.length;
+    const longUser = await postForm(form('a'.repeat(257), DEMO_PASSWORD));
+    const longPass = await postForm(form('alice', 'p'.repeat(1025)));
+    assert.equal(longUser.status, 400);
+    assert.equal(longPass.status, 400);
+    assert.ok(!longUser.signedIn && !longPass.signedIn);
+    assert.equal(t.logs.slice(from).filter((l) => l.includes('"login.failure"') || l.includes('"login.success"')).length, 0, 'no sign-in was attempted');
+  });
+
+  test('a missing or wrong CSRF token gets 403 before any sign-in attempt', async () => {
+    const r = await postForm(() => new URLSearchParams({ _csrf: 'forged', username: 'alice', password: DEMO_PASSWORD }).toString());
+    assert.equal(r.status, 403);
+    assert.equal(r.signedIn, false);
+  });
+
+  test('non-UTF-8 credentials get a 4xx and no session', async () => {
+    const results = await Promise.all([
+      // Percent-encoded bytes that are not UTF-8.
+      postForm((csrf) => `_csrf=${encodeURIComponent(csrf)}&username=%FF%FEalice&password=${encodeURIComponent(DEMO_PASSWORD)}`),
+      postForm((csrf) => `_csrf=${encodeURIComponent(csrf)}&username=alice&password=%C0%AF${encodeURIComponent(DEMO_PASSWORD)}`),
+      // Raw bytes that are not UTF-8.
+      postForm((csrf) => Buffer.concat([Buffer.from(`_csrf=${encodeURIComponent(csrf)}&username=al`), Buffer.from([0xff, 0xc3]), Buffer.from(`ice&password=${encodeURIComponent(DEMO_PASSWORD)}`)])),
+      // A charset the form parser does not speak.
+      postForm(form('alice', DEMO_PASSWORD), 'application/x-www-form-urlencoded; charset=latin1'),
+    ]);
+    for (const [i, r] of results.entries()) {
+      assert.ok(r.status >= 400 && r.status < 500, `case ${i}: ${r.status}`);
+      assert.equal(r.signedIn, false, `case ${i}`);
+    }
+  });
+
+  test('LDAP filter metacharacters are data: with alice’s own password, no pattern signs in as her', async () => {
+    const names = ['*', 'al*', '*lice', 'a*e', 'alice)(objectClass=*', '*)(sAMAccountName=*', 'alice)(|(sAMAccountName=*)', '(alice)', 'alice\u0000', '*@corp.example.com', 'CORP\\*', 'alice\\2a'];
+    const from = t.logs.length;
+    const results = await Promise.all(names.map((n) => postForm(form(n, DEMO_PASSWORD))));
+    for (const [i, r] of results.entries()) {
+      assert.equal(r.status, 401, `${JSON.stringify(names[i])}: ${r.status}`);
+      assert.equal(r.signedIn, false);
+      assert.match(r.html, /Invalid username or password/);
+    }
+    // A wildcard that matched would show as an ambiguous match or a bind as alice, never as "nobody".
+    for (const n of names) assert.deepEqual(reasonsFor(n, from), ['no_such_user'], `${JSON.stringify(n)}: ${reasonsFor(n, from).join(',')}`);
+  });
+
+  test('Unicode look-alikes of alice, with her password, are unknown users (401), never alice', async () => {
+    const names = [
+      'ａｌｉｃｅ', // fullwidth
+      '\u0430lice', // Cyrillic a
+      'ali\u0441e', // Cyrillic es
+      'alice\u0301', // combining acute accent
+      'ali\u200bce', // zero-width space
+      'al\u0131ce', // dotless i
+      'ALİCE', // dotted capital I
+      'ＣＯＲＰ\\alice', // fullwidth domain
+      'alice＠corp.example.com', // fullwidth at sign
+      'alice@corp.example.com\u200b',
+    ];
+    const from = t.logs.length;
+    const results = await Promise.all(names.map((n) => postForm(form(n, DEMO_PASSWORD))));
+    for (const [i, r] of results.entries()) {
+      assert.equal(r.status, 401, `${JSON.stringify(names[i])}: ${r.status}`);
+      assert.equal(r.signedIn, false, JSON.stringify(names[i]));
+    }
+    for (const n of names) assert.deepEqual(reasonsFor(n.trim(), from), ['no_such_user'], JSON.stringify(n));
+  });
+
+  describe('a non-ASCII account name', () => {
+    // Not in any allowed group: a right password shows as 403 "not authorized", a wrong match as 401.
+    before(async () => {
+      await sambaTool(['user', 'delete', 'zo\u00eb']).catch(() => undefined);
+      await sambaTool(['user', 'create', 'zo\u00eb', DEMO_PASSWORD, '--userou=OU=People']);
+    });
+    after(async () => {
+      await sambaTool(['user', 'delete', 'zo\u00eb']).catch(() => undefined);
+    });
+
+    test('NFC and NFD spellings reach the same account; the bare-ASCII look-alike does not', async () => {
+      const [nfc, nfd, upper, ascii] = await Promise.all([
+        postForm(form('zo\u00eb', DEMO_PASSWORD)),
+        postForm(form('zoe\u0308', DEMO_PASSWORD)),
+        postForm(form('ZOE\u0308', DEMO_PASSWORD)),
+        postForm(form('zoe', DEMO_PASSWORD)),
+      ]);
+      assert.equal(nfc.status, 403, 'NFC: the password checked out, access denied by policy');
+      assert.match(nfc.html, /not authorized for Sentry/);
+      assert.equal(nfd.status, 403, 'NFD is normalised to the same account');
+      assert.equal(upper.status, 403, 'case-insensitive');
+      assert.equal(ascii.status, 401, 'zoe is not zoë');
+      assert.ok(![nfc, nfd, upper, ascii].some((r) => r.signedIn));
+    });
+  });
+});
