@@ -3,7 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(samba-ad-dc ldap-utils redis-server chromium fonts-wqy-microhei python3-django python3-jwt python3-cryptography docker-compose)
+PACKAGES=(samba-ad-dc ldap-utils redis-server redis-sentinel chromium fonts-wqy-microhei python3-django python3-jwt python3-cryptography docker-compose)
+# The benchmark also compares against nginx and drives load with wrk.
+if [ "${1:-}" = "--bench" ]; then PACKAGES+=(nginx-light wrk); fi
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -20,7 +22,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # Debian starts these as system services on install; the demo and the tests run their own copies.
-for svc in samba-ad-dc redis-server; do
+for svc in samba-ad-dc redis-server redis-sentinel nginx; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then systemctl stop "$svc" || true; fi
 done
 

@@ -128,7 +128,7 @@ function crossChecks(c: Config, warnings: string[]): ConfigProblem[] {
     out.push({ path: 'session.cookieName', message: "clashes with one of Sentry's own cookies" });
   }
   if (!c.session.redisUrl) warnings.push('session.redisUrl is empty: sessions live in memory (one instance, development only)');
-  else if (!/^(rediss?|redis\+sentinel):\/\//.test(c.session.redisUrl)) out.push({ path: 'session.redisUrl', message: 'must be redis://, rediss:// or redis+sentinel://' });
+  else if (!/^(rediss?|redis\+sentinel|redis\+cluster):\/\//.test(c.session.redisUrl)) out.push({ path: 'session.redisUrl', message: 'must be redis://, rediss://, redis+sentinel:// or redis+cluster://' });
   if (!c.session.secretFile) warnings.push('session.secretFile is not set: a random secret is used and sessions end at restart');
   for (const [i, p] of c.bypass.paths.entries()) {
     if (p.startsWith('/_gateway')) out.push({ path: `bypass.paths.${i}`, message: 'may not cover /_gateway' });

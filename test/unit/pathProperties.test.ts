@@ -133,7 +133,8 @@ describe('classification of accepted paths', () => {
     const allowed: Record<string, (path: string, auth: string | undefined) => boolean> = {
       ingestion: (path) =>
         path === '/api/store/' || /^\/api\/[1-9][0-9]*\//.test(path) || path.startsWith('/api/embed/error-page') || path.startsWith('/js-sdk-loader') || path === '/_health/',
-      tokenApi: (path, auth) => path.startsWith('/api/0/') && !path.startsWith('/api/0/auth') && /^(bearer|basic) /i.test(auth ?? ''),
+      // Sentry's password endpoint is /api/0/auth/ (and below); a sibling such as /api/0/authapi is an ordinary API path.
+      tokenApi: (path, auth) => path.startsWith('/api/0/') && path !== '/api/0/auth' && !path.startsWith('/api/0/auth/') && /^(bearer|basic) /i.test(auth ?? ''),
       bypassPath: (path) => path.startsWith('/public-status'),
     };
     fc.assert(
