@@ -294,28 +294,34 @@ export class LdapDirectory implements Directory {
     const entry = res.searchEntries[0];
     if (!entry) return null;
 
+    const account = this.#accountOf(entry);
+    if (!account) throw new GatewayError('GW_INTERNAL', 'directory returned a user without objectGUID/objectSid');
+    const groups = await this.#readGroups(buffers(entry['tokenGroups']), account.primarySid, strings(entry['memberOf']));
+    return { ...account.user, groups };
+  }
+
+  /** The account attributes of a user entry, everything but its groups; undefined without the identifiers AD always sets. */
+  #accountOf(entry: Entry): { user: Omit<DirectoryUser, 'groups'>; primarySid: string | undefined } | undefined {
     const guidBuf = firstBuffer(entry['objectGUID']);
     const sidBuf = firstBuffer(entry['objectSid']);
-    if (!guidBuf || !sidBuf) throw new GatewayError('GW_INTERNAL', 'directory returned a user without objectGUID/objectSid');
+    if (!guidBuf || !sidBuf) return undefined;
     const sid = decodeSid(sidBuf);
     const sAMAccountName = str(entry['sAMAccountName']);
     const userPrincipalName = str(entry['userPrincipalName']);
     const primaryId = Number(str(entry['primaryGroupID']) || '0');
-    const primarySid = primaryId > 0 ? primaryGroupSid(sid, primaryId) : undefined;
-
-    const tokenSids = buffers(entry['tokenGroups']);
-    const groups = await this.#readGroups(tokenSids, primarySid, strings(entry['memberOf']));
     const blockedReason = this.#blockedReason(entry);
     return {
-      dn: entry.dn,
-      guid: decodeGuid(guidBuf),
-      sid,
-      sAMAccountName,
-      userPrincipalName,
-      email: str(entry['mail']) || userPrincipalName,
-      displayName: str(entry['displayName']) || str(entry['cn']) || sAMAccountName,
-      groups,
-      ...(blockedReason ? { blockedReason } : {}),
+      primarySid: primaryId > 0 ? primaryGroupSid(sid, primaryId) : undefined,
+      user: {
+        dn: entry.dn,
+        guid: decodeGuid(guidBuf),
+        sid,
+        sAMAccountName,
+        userPrincipalName,
+        email: str(entry['mail']) || userPrincipalName,
+        displayName: str(entry['displayName']) || str(entry['cn']) || sAMAccountName,
+        ...(blockedReason ? { blockedReason } : {}),
+      },
     };
   }
 
@@ -374,25 +380,9 @@ export class LdapDirectory implements Directory {
     );
     const out: DirectoryUser[] = [];
     for (const entry of usersRes.searchEntries) {
-      const guidBuf = firstBuffer(entry['objectGUID']);
-      const sidBuf = firstBuffer(entry['objectSid']);
-      if (!guidBuf || !sidBuf) continue;
-      const sid = decodeSid(sidBuf);
-      const sAMAccountName = str(entry['sAMAccountName']);
-      const userPrincipalName = str(entry['userPrincipalName']);
-      const primaryId = Number(str(entry['primaryGroupID']) || '0');
-      const blockedReason = this.#blockedReason(entry);
-      out.push({
-        dn: entry.dn,
-        guid: decodeGuid(guidBuf),
-        sid,
-        sAMAccountName,
-        userPrincipalName,
-        email: str(entry['mail']) || userPrincipalName,
-        displayName: str(entry['displayName']) || str(entry['cn']) || sAMAccountName,
-        groups: resolveGroups(index, strings(entry['memberOf']), primaryId > 0 ? primaryGroupSid(sid, primaryId) : undefined, false),
-        ...(blockedReason ? { blockedReason } : {}),
-      });
+      const account = this.#accountOf(entry);
+      if (!account) continue;
+      out.push({ ...account.user, groups: resolveGroups(index, strings(entry['memberOf']), account.primarySid, false) });
       if (out.length % 1000 === 0) onProgress?.(out.length);
     }
     onProgress?.(out.length);
