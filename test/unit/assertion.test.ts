@@ -6,23 +6,7 @@ import { test } from 'node:test';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { AssertionSigner } from '../../src/keys/assertionSigner.js';
 import { Keyring } from '../../src/keys/keyring.js';
-import type { Identity } from '../../src/session/identity.js';
-
-const alice: Identity = {
-  sub: '3f2504e0-4f89-11d3-9a0c-0305e82c3301',
-  username: 'alice',
-  email: 'alice@corp.example.com',
-  name: 'Alice Adams',
-  dn: 'CN=Alice Adams,OU=People,DC=corp,DC=example,DC=com',
-  groups: [],
-  orgRole: 'member',
-  teams: [],
-  isAdmin: false,
-};
-
-function pinned(start = Date.UTC(2026, 10, 26, 12)) {
-  return { t: start, now() { return this.t; } };
-}
+import { alice, pinned } from '../support/keysFixtures.js';
 
 for (const alg of ['ES256', 'EdDSA'] as const) {
   test(`${alg}: the first start makes a private key file and publishes its public half`, async () => {

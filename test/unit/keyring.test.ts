@@ -7,29 +7,9 @@ import { test } from 'node:test';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { AssertionSigner } from '../../src/keys/assertionSigner.js';
 import { Keyring, KeyringError, RETIRED_KEEP_MS, ROTATION_MARGIN_MS } from '../../src/keys/keyring.js';
-import type { Identity } from '../../src/session/identity.js';
+import { alice, pinned } from '../support/keysFixtures.js';
 
 const TTL = 60_000;
-const alice: Identity = {
-  sub: '3f2504e0-4f89-11d3-9a0c-0305e82c3301',
-  username: 'alice',
-  email: 'alice@corp.example.com',
-  name: 'Alice Adams',
-  dn: 'CN=Alice Adams,OU=People,DC=corp,DC=example,DC=com',
-  groups: [],
-  orgRole: 'member',
-  teams: [],
-  isAdmin: false,
-};
-
-function pinned(start = Date.UTC(2026, 10, 26, 12)) {
-  return {
-    t: start,
-    now() {
-      return this.t;
-    },
-  };
-}
 
 function setup() {
   const dir = join(mkdtempSync(join(tmpdir(), 'sag-keyring-')), 'keys');
