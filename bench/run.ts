@@ -7,6 +7,8 @@
 //   npm run bench -- --quick       3 s wrk runs, 256 MiB upload, 2,000 users
 //   npm run bench -- --only=get,ingest,upload,signin,sync    a subset
 //   npm run bench -- --profile     also take a CPU profile of one gateway process under wrk
+//   npm run bench -- --hold        set everything up, sign in, print the URLs and cookie, and wait
+//                                  (Ctrl-C ends it) so wrk or a profiler can be pointed at it by hand
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -27,6 +29,7 @@ const run = promisify(execFile);
 const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');
 const PROFILE = argv.includes('--profile');
+const HOLD = argv.includes('--hold');
 const ONLY = new Set((argv.find((a) => a.startsWith('--only='))?.slice(7) ?? 'get,ingest,upload,signin,sync').split(','));
 const DURATION = QUICK ? 3 : 10;
 const UPLOAD_BYTES = QUICK ? 256 * 1024 ** 2 : 1024 ** 3;
@@ -323,6 +326,14 @@ async function main(): Promise<void> {
       const r = await fetch(`${g.url}/organizations/acme/`, { headers: { cookie, accept: 'application/json' }, redirect: 'manual' });
       await r.arrayBuffer();
       if (r.status !== 200) throw new Error(`authenticated GET through ${g.url} answered ${r.status}`);
+    }
+
+    if (HOLD) {
+      const cookieFile = join(WORK, 'cookie');
+      writeFileSync(cookieFile, cookie, { mode: 0o600 });
+      log(`holding: upstream ${upstream}, nginx ${nginx}, gateway (1 worker) ${gws.w1!.url}, gateway (2 workers) ${gws.w2!.url}`);
+      log(`session cookie in ${cookieFile}; e.g. BENCH_COOKIE="$(cat ${cookieFile})" wrk -t2 -c32 -d5s -s bench/wrkReport.lua ${gws.w1!.url}/organizations/acme/issues/`);
+      await new Promise<never>(() => undefined);
     }
 
     if (ONLY.has('get')) {

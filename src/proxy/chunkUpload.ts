@@ -1,9 +1,9 @@
 // sentry-cli sends every sourcemap chunk to the `url` the chunk-upload endpoint returns; when Sentry's
 // url-prefix is internal that url bypasses or breaks the gateway (SPEC §6), so we rewrite it.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import { Writable, type Transform } from 'node:stream';
+import { Writable, type Readable, type Transform } from 'node:stream';
 import type { UrlRewriter } from './rewriteUrl.js';
 
 const CHUNK_UPLOAD = /^\/api\/0\/organizations\/[^/]+\/chunk-upload\/?$/;
@@ -12,6 +12,11 @@ const MAX_BUFFERED = 1024 * 1024;
 
 export function isChunkUploadInfo(method: string, path: string): boolean {
   return method === 'GET' && CHUNK_UPLOAD.test(path);
+}
+
+function headerValue(raw: readonly string[], lowerName: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === lowerName) return raw[i + 1];
+  return undefined;
 }
 
 function decoderFor(encoding: string | undefined): Transform | null | undefined {
@@ -23,7 +28,7 @@ function decoderFor(encoding: string | undefined): Transform | null | undefined 
   return undefined;
 }
 
-async function readLimited(upRes: IncomingMessage, decoder: Transform | null): Promise<Buffer> {
+async function readLimited(upRes: Readable, decoder: Transform | null): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   const sink = new Writable({
@@ -59,13 +64,14 @@ function rewriteBody(body: Buffer, rewrite: UrlRewriter): Buffer | undefined {
  * A compressed answer is sent decoded, so Content-Length always matches what we send.
  */
 export async function sendChunkUploadInfo(
-  upRes: IncomingMessage,
+  status: number,
+  rawHeaders: readonly string[],
+  upRes: Readable,
   res: ServerResponse,
   headers: string[],
   rewrite: UrlRewriter,
 ): Promise<void> {
-  const decoder = decoderFor(upRes.headers['content-encoding']);
-  const status = upRes.statusCode ?? 502;
+  const decoder = decoderFor(headerValue(rawHeaders, 'content-encoding'));
   if (decoder === undefined || status < 200 || status >= 300) {
     res.writeHead(status, headers);
     await pipeline(upRes, res);

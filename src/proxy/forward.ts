@@ -1,27 +1,42 @@
 // Streams one request to the upstream and its answer back, never holding a whole body in memory,
 // and turns upstream failures into the gateway's own 413/502/504.
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { Transform } from 'node:stream';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Transform, type Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import { GatewayError } from '../errors.js';
 import type { Upstream } from './upstreamPool.js';
+
+export type RequestHeaders = Record<string, string | string[]>;
+
+/** Where the upstream answer's body goes once its head has been sent (or held back). */
+export interface ResponseSink {
+  /** False when the client is not ready for more; the upstream is paused until `res` drains. */
+  write(chunk: Buffer): boolean;
+  end(): void;
+  /** The upstream failed after the head: the client's response cannot be completed. */
+  abort(err: Error): void;
+}
+
+/** Starts the client's response from the upstream status and raw (latin1) header list. */
+export type Respond = (status: number, rawHeaders: string[], res: ServerResponse) => ResponseSink;
 
 export interface ForwardSpec {
   upstream: Upstream;
   /** Origin-form path and query, exactly as the client sent it. */
   target: string;
-  headers: OutgoingHttpHeaders;
-  /** Upstream socket inactivity allowed, in ms. */
-  timeoutMs: number;
+  headers: RequestHeaders;
   maxBodyBytes: number;
-  /** Sends the upstream answer to the client. */
-  respond(upRes: IncomingMessage, res: ServerResponse): void | Promise<void>;
+  respond: Respond;
   /** Renders a gateway error; only called while no response header has been sent. */
   fail(err: GatewayError): void;
 }
 
-// Only these may be replayed when a pooled socket turns out to have been closed by the upstream.
+// Only these may be replayed when a pooled connection turns out to have been closed by the upstream.
 const REPLAYABLE = new Set(['GET', 'HEAD', 'OPTIONS']);
+const CLOSED_UNDER_US = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
+/** Counts a body of unknown length (chunked) against the limit as it streams. */
 function createLimiter(max: number): Transform {
   let seen = 0;
   return new Transform({
@@ -40,66 +55,91 @@ function failAndClose(req: IncomingMessage, res: ServerResponse, spec: ForwardSp
   spec.fail(err);
 }
 
-export function forward(req: IncomingMessage, res: ServerResponse, spec: ForwardSpec): void {
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > spec.maxBodyBytes) {
-    return failAndClose(req, res, spec, new GatewayError('GW_PAYLOAD_TOO_LARGE'));
-  }
-  const hasBody = declared !== undefined ? declared !== '0' : req.headers['transfer-encoding'] !== undefined;
-  send(req, res, spec, hasBody, REPLAYABLE.has(req.method ?? '') && !hasBody);
+function errorFor(err: Error): GatewayError {
+  if (err instanceof GatewayError) return err;
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  if (TIMEOUTS.has(code)) return new GatewayError('GW_UPSTREAM_TIMEOUT', 'upstream did not answer in time');
+  return new GatewayError('GW_UPSTREAM_UNAVAILABLE', 'upstream unreachable', { cause: err });
 }
 
-function send(req: IncomingMessage, res: ServerResponse, spec: ForwardSpec, hasBody: boolean, mayReplay: boolean): void {
-  const { upstream } = spec;
-  let responded = false;
-  let timedOut = false;
-  // Set once we have answered ourselves, so the upstream error our own abort causes is ignored.
-  let answered = false;
-  const upReq = upstream.request({
-    protocol: upstream.protocol,
-    hostname: upstream.hostname,
-    port: upstream.port,
-    agent: upstream.agent,
-    method: req.method,
-    path: spec.target,
-    headers: spec.headers,
-  });
+// Bodies up to this size (an event envelope, a form post) are read whole and sent with the request
+// head in one write, as a buffering proxy would; larger ones stream through without being held.
+const SMALL_BODY_BYTES = 64 * 1024;
+
+export function forward(req: IncomingMessage, res: ServerResponse, spec: ForwardSpec): void {
+  const declared = req.headers['content-length'];
+  const length = declared === undefined ? undefined : Number(declared);
+  if (length !== undefined && length > spec.maxBodyBytes) {
+    return failAndClose(req, res, spec, new GatewayError('GW_PAYLOAD_TOO_LARGE'));
+  }
+  const mayReplay = REPLAYABLE.has(req.method ?? '');
+  if (length === undefined && req.headers['transfer-encoding'] !== undefined) {
+    // node's parser holds a declared body to its length, so only a chunked one needs counting.
+    const limited = req.pipe(createLimiter(spec.maxBodyBytes));
+    limited.on('error', () => req.unpipe(limited));
+    return send(req, res, spec, limited, false);
+  }
+  if (!length) return send(req, res, spec, null, mayReplay);
+  if (length > SMALL_BODY_BYTES) return send(req, res, spec, req, false);
+  const chunks: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  req.on('error', () => undefined);
+  // A client that goes away mid-body closes `res` too; there is nobody left to answer.
+  req.once('end', () => send(req, res, spec, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), false));
+}
+
+function send(req: IncomingMessage, res: ServerResponse, spec: ForwardSpec, body: Readable | Buffer | null, mayReplay: boolean): void {
+  let controller: Dispatcher.DispatchController | undefined;
+  let sink: ResponseSink | undefined;
+  let done = false;
   const onClientClose = () => {
-    if (!res.writableFinished) upReq.destroy();
+    if (!done) controller?.abort(new Error('client went away'));
   };
+  const onDrain = () => controller?.resume();
   res.once('close', onClientClose);
-
-  upReq.setTimeout(spec.timeoutMs, () => {
-    timedOut = true;
-    upReq.destroy(new Error('upstream timeout'));
-  });
-
-  const limiter = hasBody ? createLimiter(spec.maxBodyBytes) : undefined;
-  upReq.on('response', (upRes) => {
-    responded = true;
-    const sending = spec.respond(upRes, res);
-    if (sending) sending.catch(() => res.destroy());
-  });
-  upReq.on('error', (err: NodeJS.ErrnoException) => {
-    if (limiter) req.unpipe(limiter);
-    if (responded || answered) return; // the response stream reports its own failure
+  res.on('drain', onDrain);
+  const finish = () => {
+    done = true;
     res.removeListener('close', onClientClose);
-    if (mayReplay && upReq.reusedSocket && err.code === 'ECONNRESET' && !res.destroyed) {
-      return send(req, res, spec, hasBody, false);
-    }
-    const e = timedOut
-      ? new GatewayError('GW_UPSTREAM_TIMEOUT', 'upstream did not answer in time')
-      : new GatewayError('GW_UPSTREAM_UNAVAILABLE', 'upstream unreachable', { cause: err });
-    failAndClose(req, res, spec, e);
-  });
+    res.removeListener('drain', onDrain);
+  };
 
-  if (!limiter) return void upReq.end();
-  limiter.on('error', (err: GatewayError) => {
-    req.unpipe(limiter);
-    const first = !responded && !answered;
-    answered = true;
-    upReq.destroy(err);
-    if (first) failAndClose(req, res, spec, err);
-  });
-  req.pipe(limiter).pipe(upReq);
+  const handler: Dispatcher.DispatchHandler = {
+    onRequestStart(c) {
+      controller = c;
+      if (res.destroyed) c.abort(new Error('client went away'));
+    },
+    onResponseStart(c, status) {
+      const raw = c.rawHeaders as Buffer[] | null | undefined;
+      const list: string[] = [];
+      if (raw) for (const b of raw) list.push(b.toString('latin1'));
+      sink = spec.respond(status, list, res);
+    },
+    onResponseData(c, chunk) {
+      if (sink && !sink.write(chunk)) c.pause();
+    },
+    onResponseEnd() {
+      finish();
+      sink?.end();
+    },
+    onResponseError(_c, err) {
+      finish();
+      if (sink) return sink.abort(err);
+      if (res.destroyed) return;
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      if (mayReplay && CLOSED_UNDER_US.has(code)) return send(req, res, spec, null, false);
+      failAndClose(req, res, spec, errorFor(err));
+    },
+  };
+
+  spec.upstream.pool.dispatch(
+    {
+      origin: spec.upstream.origin,
+      method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+      path: spec.target,
+      headers: spec.headers,
+      body,
+    },
+    handler,
+  );
 }

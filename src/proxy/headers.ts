@@ -1,6 +1,7 @@
 // Header hygiene both ways: nothing a client sends may claim an identity, hop-by-hop headers stay
 // on their hop, and the forwarding headers are ours alone (SPEC §6).
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { RequestHeaders } from './forward.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 // Identity claims and forwarding facts only the gateway may state.
@@ -59,9 +60,9 @@ export function buildRequestHeaders(
   incoming: IncomingHttpHeaders,
   policy: RequestHeaderPolicy,
   opts: ForwardOptions,
-): OutgoingHttpHeaders {
+): RequestHeaders {
   const listed = connectionTokens(incoming.connection);
-  const out: OutgoingHttpHeaders = {};
+  const out: RequestHeaders = {};
   for (const name in incoming) {
     const value = incoming[name];
     if (value === undefined) continue;
@@ -77,8 +78,7 @@ export function buildRequestHeaders(
     }
     out[name] = value;
   }
-  // A chunked body is re-chunked towards upstream: node frames GET/DELETE/OPTIONS bodies only when told to.
-  if (incoming['transfer-encoding'] !== undefined && incoming['content-length'] === undefined) out['transfer-encoding'] = 'chunked';
+  // Framing is the upstream client's: a body of unknown length is re-chunked, whatever the method.
   out.host = policy.publicHost;
   out['x-forwarded-for'] = opts.clientAddress;
   out['x-forwarded-proto'] = policy.publicProto;

@@ -22,8 +22,8 @@ export interface ProxyContext {
 
 export function createProxyContext(config: Config): ProxyContext {
   const publicUrl = new URL(config.server.publicUrl);
-  const web = createUpstream(config.upstream.url);
-  const ingest = config.upstream.ingestUrl ? createUpstream(config.upstream.ingestUrl) : web;
+  const web = createUpstream(config.upstream.url, config.upstream.timeout);
+  const ingest = config.upstream.ingestUrl ? createUpstream(config.upstream.ingestUrl, config.upstream.timeout) : web;
   const internal = [config.upstream.url, ...(config.upstream.ingestUrl ? [config.upstream.ingestUrl] : []), ...config.upstream.rewriteOrigins];
   const rewrite = createUrlRewriter(config.server.publicUrl, internal);
   return {
@@ -44,8 +44,8 @@ export function createProxyContext(config: Config): ProxyContext {
 }
 
 export function destroyContext(ctx: ProxyContext): void {
-  ctx.web.agent.destroy();
-  if (ctx.ingest !== ctx.web) ctx.ingest.agent.destroy();
+  void ctx.web.pool.destroy().catch(() => undefined);
+  if (ctx.ingest !== ctx.web) void ctx.ingest.pool.destroy().catch(() => undefined);
 }
 
 /** The peer address, until trusted-proxy handling is plugged in through ProxyDeps.clientAddress. */

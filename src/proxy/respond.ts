@@ -1,11 +1,13 @@
 // How an upstream answer reaches the client: hop-by-hop headers dropped, internal redirect targets
 // made public, body streamed. No headers are added: Sentry's responses are Sentry's.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
+import { PassThrough } from 'node:stream';
 import { sendChunkUploadInfo } from './chunkUpload.js';
+import type { Respond } from './forward.js';
 import { filterResponseHeaders } from './headers.js';
 import { rewriteRefresh, type UrlRewriter } from './rewriteUrl.js';
 
-export type Respond = (upRes: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+export type { Respond };
 
 export function createResponders(rewrite: UrlRewriter): { stream: Respond; chunkUpload: Respond } {
   const mapHeader = (name: string, value: string): string => {
@@ -14,16 +16,24 @@ export function createResponders(rewrite: UrlRewriter): { stream: Respond; chunk
     return value;
   };
   return {
-    // Plain pipe, not stream.pipeline: pipeline builds an AbortController (and a DOMException on
-    // completion) per call, a measurable cost at this request rate. Client aborts are handled in
-    // forward(), which destroys the upstream request.
-    stream(upRes, res) {
-      res.writeHead(upRes.statusCode ?? 502, filterResponseHeaders(upRes.rawHeaders, mapHeader));
-      upRes.on('error', () => res.destroy());
-      upRes.pipe(res);
+    // Straight to the socket: no stream object sits between the upstream parser and the client.
+    stream(status, raw, res) {
+      res.writeHead(status, filterResponseHeaders(raw, mapHeader));
+      return {
+        write: (chunk) => res.write(chunk),
+        end: () => void res.end(),
+        abort: () => void res.destroy(),
+      };
     },
-    async chunkUpload(upRes, res) {
-      await sendChunkUploadInfo(upRes, res, filterResponseHeaders(upRes.rawHeaders, mapHeader), rewrite);
+    // The chunk-upload answer is a few hundred bytes of JSON that we edit, so it is collected first.
+    chunkUpload(status, raw, res: ServerResponse) {
+      const body = new PassThrough();
+      sendChunkUploadInfo(status, raw, body, res, filterResponseHeaders(raw, mapHeader), rewrite).catch(() => res.destroy());
+      return {
+        write: (chunk) => body.write(chunk) || true,
+        end: () => void body.end(),
+        abort: (err) => void body.destroy(err),
+      };
     },
   };
 }

@@ -1,27 +1,25 @@
 // One keep-alive connection pool per upstream origin: the hot path must not pay a TCP (or TLS)
-// handshake per request.
+// handshake per request. Plain requests go through an undici pool, whose HTTP/1.1 client costs
+// about half what node's http.request does per request (bench/RESULTS.md); WebSocket handshakes
+// keep node's client, since the spliced socket leaves any pool for good.
 import http from 'node:http';
 import https from 'node:https';
+import { Pool } from 'undici';
 
 export interface Upstream {
   origin: string;
   protocol: 'http:' | 'https:';
   hostname: string;
   port: number;
-  agent: http.Agent;
+  pool: Pool;
+  /** node's client, for WebSocket handshakes only. */
   request: typeof http.request;
 }
 
 // Enough concurrency for a busy replica, bounded so a slow upstream cannot exhaust file descriptors.
-const AGENT_OPTIONS: http.AgentOptions = {
-  keepAlive: true,
-  maxSockets: 512,
-  maxFreeSockets: 64,
-  // The most recently used socket is the one least likely to have been closed by the upstream.
-  scheduling: 'lifo',
-};
+const MAX_CONNECTIONS = 512;
 
-export function createUpstream(url: string): Upstream {
+export function createUpstream(url: string, timeoutMs: number): Upstream {
   const u = new URL(url);
   const secure = u.protocol === 'https:';
   return {
@@ -30,7 +28,14 @@ export function createUpstream(url: string): Upstream {
     // URL keeps IPv6 brackets; the socket layer wants the bare address.
     hostname: u.hostname.replace(/^\[(.*)\]$/, '$1'),
     port: u.port === '' ? (secure ? 443 : 80) : Number(u.port),
-    agent: secure ? new https.Agent(AGENT_OPTIONS) : new http.Agent(AGENT_OPTIONS),
+    pool: new Pool(u.origin, {
+      connections: MAX_CONNECTIONS,
+      // One request at a time per connection: Sentry's app servers are not trusted with pipelining.
+      pipelining: 1,
+      connect: { timeout: timeoutMs },
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    }),
     request: secure ? https.request : http.request,
   };
 }

@@ -39,6 +39,8 @@ const TOUCH_EVERY_MS = 60_000;
 export class SessionResolver {
   private readonly cache = new Map<string, { record: StoredSession | null; at: number }>();
   private readonly inflight = new Map<string, Promise<SessionLookup>>();
+  /** Cookie values already verified, with the secret that verified them: one HMAC per session, not per request. */
+  private readonly verified = new Map<string, { sid: string; secret: string }>();
 
   constructor(private readonly o: ResolverOptions) {}
 
@@ -46,9 +48,16 @@ export class SessionResolver {
   sessionIdFrom(cookieHeader: string | undefined): string | undefined {
     const raw = readCookie(cookieHeader, this.o.cookieName);
     if (!raw || !raw.startsWith('s:')) return undefined;
+    const known = this.verified.get(raw);
+    // A secret retired by rotation takes its cookies with it.
+    if (known && this.o.secrets.includes(known.secret)) return known.sid;
     for (const secret of this.o.secrets) {
       const sid = signature.unsign(raw.slice(2), secret);
-      if (sid !== false) return sid;
+      if (sid === false) continue;
+      // Only genuine cookies are remembered, so forged ones cannot crowd the map.
+      if (this.verified.size >= 100_000) this.verified.clear();
+      this.verified.set(raw, { sid, secret });
+      return sid;
     }
     return undefined;
   }

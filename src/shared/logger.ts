@@ -28,7 +28,9 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination ?? process.stdout,
+    // Asynchronous on stdout: lines written while a write is in flight go out together, so a busy
+    // proxy makes one write per batch instead of one per request; pino flushes it on exit.
+    destination ?? pino.destination({ dest: 1, sync: false }),
   );
 }
 

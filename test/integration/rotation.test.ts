@@ -310,9 +310,12 @@ describe('session secret and Sentry token', () => {
       return signature.unsign(cookie.slice(2), newSecret) !== false;
     });
     assert.equal((await oldClient.get('/_gateway/me', { accept: 'application/json' })).status, 200, 'the old cookie still verifies');
-    // Dropping the old line ends the sessions it signed.
+    assert.equal((await oldClient.get('/organizations/acme/', { accept: 'application/json' })).status, 200, 'and still reaches Sentry');
+    // Dropping the old line ends the sessions it signed, on the gateway's pages and on the proxy
+    // (which remembers cookies it has verified).
     writeFileSync(secretFile, `${newSecret}\n`);
     await eventually('the old cookie stops working', async () => (await oldClient.get('/_gateway/me', { accept: 'application/json' })).status === 401);
+    assert.equal((await oldClient.get('/organizations/acme/', { accept: 'application/json' })).status, 401, 'the proxy no longer lets it through');
     assert.ok((await auditKinds('secret.reloaded')).some((e) => e.detail?.['secret'] === 'session_secret'));
   });
 
