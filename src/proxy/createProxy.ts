@@ -44,9 +44,6 @@ export function createProxy(deps: ProxyDeps): Proxy {
   const { config } = ctx;
   const clientAddress = deps.clientAddress ?? socketAddress;
   const upgraded = new Set<Duplex>();
-  // The request line is built only from fields that cannot carry secrets (requestLog.ts), so it skips
-  // the redaction pass every other line gets: at proxy rates that pass is a measurable share of CPU.
-  const accessLog = deps.logger.child({}, { redact: [] });
 
   const renderError = (req: IncomingMessage, res: ServerResponse, err: GatewayError) => {
     if (res.headersSent) return void res.destroy();
@@ -94,7 +91,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
     res.once('close', () => {
       const ms = Math.round((performance.now() - started) * 10) / 10;
       const method = req.method ?? '';
-      logRequest(accessLog, { requestId, method, path, route, status: res.statusCode, ms, aborted: !res.writableFinished });
+      logRequest(deps.logger, { requestId, method, path, route, status: res.statusCode, ms, aborted: !res.writableFinished });
       deps.onProxied?.(route, res.statusCode, ms);
     });
     let t: NormalisedTarget;
@@ -132,7 +129,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
       .catch(() => replyInternalError(socket))
       .then((status) => {
         const ms = Math.round((performance.now() - started) * 10) / 10;
-        logRequest(accessLog, { requestId, method: 'UPGRADE', path: rawPathOf(req.url), route: 'websocket', status, ms, aborted: false });
+        logRequest(deps.logger, { requestId, method: 'UPGRADE', path: rawPathOf(req.url), route: 'websocket', status, ms, aborted: false });
       });
   }
 

@@ -89,13 +89,14 @@ export function forward(req: IncomingMessage, res: ServerResponse, spec: Forward
 }
 
 function send(req: IncomingMessage, res: ServerResponse, spec: ForwardSpec, body: Readable | Buffer | null, mayReplay: boolean): void {
-  let controller: Dispatcher.DispatchController | undefined;
+  let abort: ((err?: Error) => void) | undefined;
+  let resume: (() => void) | undefined;
   let sink: ResponseSink | undefined;
   let done = false;
   const onClientClose = () => {
-    if (!done) controller?.abort(new Error('client went away'));
+    if (!done) abort?.(new Error('client went away'));
   };
-  const onDrain = () => controller?.resume();
+  const onDrain = () => resume?.();
   res.once('close', onClientClose);
   res.on('drain', onDrain);
   const finish = () => {
@@ -104,25 +105,28 @@ function send(req: IncomingMessage, res: ServerResponse, spec: ForwardSpec, body
     res.removeListener('drain', onDrain);
   };
 
+  // undici's own callback shape: its HTTP/1.1 client calls these directly, where the controller
+  // shape would wrap every request in an adapter and parse every header list into an object.
   const handler: Dispatcher.DispatchHandler = {
-    onRequestStart(c) {
-      controller = c;
-      if (res.destroyed) c.abort(new Error('client went away'));
+    onConnect(a) {
+      abort = a;
+      if (res.destroyed) a(new Error('client went away'));
     },
-    onResponseStart(c, status) {
-      const raw = c.rawHeaders as Buffer[] | null | undefined;
-      const list: string[] = [];
-      if (raw) for (const b of raw) list.push(b.toString('latin1'));
+    onHeaders(status, raw, r) {
+      resume = r;
+      const list: string[] = new Array(raw.length);
+      for (let i = 0; i < raw.length; i++) list[i] = raw[i]!.toString('latin1');
       sink = spec.respond(status, list, res);
+      return true;
     },
-    onResponseData(c, chunk) {
-      if (sink && !sink.write(chunk)) c.pause();
+    onData(chunk) {
+      return sink ? sink.write(chunk) : true;
     },
-    onResponseEnd() {
+    onComplete() {
       finish();
       sink?.end();
     },
-    onResponseError(_c, err) {
+    onError(err) {
       finish();
       if (sink) return sink.abort(err);
       if (res.destroyed) return;

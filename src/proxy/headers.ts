@@ -31,8 +31,11 @@ export interface ForwardOptions {
 // Message framing is never the client's to drop: `Connection: content-length` would otherwise send a body unframed.
 const FRAMING = new Set(['content-length', 'transfer-encoding']);
 
-function connectionTokens(value: string | string[] | undefined): string[] {
-  if (value === undefined) return [];
+const NO_TOKENS: readonly string[] = [];
+
+function connectionTokens(value: string | string[] | undefined): readonly string[] {
+  // The values nearly every peer sends name no header: skip the split.
+  if (value === undefined || value === 'keep-alive' || value === 'close' || value === 'Keep-Alive' || value === 'Close') return NO_TOKENS;
   const text = Array.isArray(value) ? value.join(',') : value;
   return text
     .split(',')
@@ -94,9 +97,10 @@ export function buildRequestHeaders(
 
 /** Filters upstream response headers (flat raw [name, value, …] list), mapping kept values. */
 export function filterResponseHeaders(raw: readonly string[], map: (lowerName: string, value: string) => string): string[] {
-  const listed: string[] = [];
+  let listed: readonly string[] = NO_TOKENS;
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.toLowerCase() === 'connection') listed.push(...connectionTokens(raw[i + 1]));
+    const name = raw[i]!;
+    if (name.length === 10 && name.toLowerCase() === 'connection') listed = [...listed, ...connectionTokens(raw[i + 1])];
   }
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {

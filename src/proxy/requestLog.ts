@@ -2,7 +2,7 @@
 // headers and cookies are never logged, since tokens and DSN keys travel there.
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { Logger } from '../shared/logger.js';
+import { writePrebuilt, type Logger } from '../shared/logger.js';
 
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 // A random per-process prefix plus a counter is unique enough and costs nothing per request.
@@ -31,15 +31,9 @@ export interface RequestLogEntry {
 }
 
 export function logRequest(logger: Logger, e: RequestLogEntry): void {
-  const line = {
-    reqId: e.requestId,
-    method: e.method,
-    path: e.path.length > 512 ? `${e.path.slice(0, 512)}…` : e.path,
-    route: e.route,
-    status: e.status,
-    ms: e.ms,
-    ...(e.aborted ? { aborted: true } : {}),
-  };
-  if (QUIET.has(e.path)) logger.debug(line, 'request');
-  else logger.info(line, 'request');
+  const path = e.path.length > 512 ? `${e.path.slice(0, 512)}…` : e.path;
+  const members =
+    `"reqId":${JSON.stringify(e.requestId)},"method":${JSON.stringify(e.method)},"path":${JSON.stringify(path)},` +
+    `"route":${JSON.stringify(e.route)},"status":${e.status},"ms":${e.ms}${e.aborted ? ',"aborted":true' : ''}`;
+  writePrebuilt(logger, QUIET.has(e.path) ? 'debug' : 'info', members, 'request');
 }

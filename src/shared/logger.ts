@@ -19,19 +19,54 @@ const REDACT = [
   '*.assertion',
 ];
 
+// pino's isoTime formats a new Date for every line; a busy proxy writes several lines per millisecond.
+let lastMs = 0;
+let lastTime = '';
+function isoTime(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastTime = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return lastTime;
+}
+
+// Loggers made by createLogger, whose lines have the shape writePrebuilt reproduces: the prefix
+// (level label, ISO time, bindings) each one starts with.
+const PREFIXES = new WeakMap<Logger, string>();
+
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
-  return pino(
+  const logger = pino(
     {
       level,
       base: { service: 'sentry-ad-gateway' },
       redact: { paths: REDACT, censor: '[redacted]' },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
     // Asynchronous on stdout: lines written while a write is in flight go out together, so a busy
     // proxy makes one write per batch instead of one per request; pino flushes it on exit.
     destination ?? pino.destination({ dest: 1, sync: false }),
   );
+  const bindings = JSON.stringify(logger.bindings()).slice(1, -1);
+  PREFIXES.set(logger, bindings === '' ? '' : `,${bindings}`);
+  return logger;
+}
+
+type LineStream = { write(line: string): unknown };
+
+/**
+ * Writes a line whose fields are already serialised JSON members (`"a":1,"b":"x"`), in exactly the
+ * shape pino gives this module's loggers, without pino's generic walk over an object and its
+ * redaction pass: for the one line per proxied request, whose fields cannot carry secrets, that
+ * walk is a measurable share of the proxy's CPU. Any other logger gets the fields through pino.
+ */
+export function writePrebuilt(logger: Logger, level: 'info' | 'debug', members: string, msg: string): void {
+  if (!logger.isLevelEnabled(level)) return;
+  const prefix = PREFIXES.get(logger);
+  const stream = (logger as unknown as Record<symbol, LineStream | undefined>)[pino.symbols.streamSym];
+  if (prefix === undefined || !stream) return void logger[level](JSON.parse(`{${members}}`) as object, msg);
+  stream.write(`{"level":"${level}"${isoTime()}${prefix},${members},"msg":${JSON.stringify(msg)}}\n`);
 }
 
 export function silentLogger(): Logger {

@@ -237,6 +237,15 @@ describe('oversized headers and bodies', () => {
     assert.ok(arrived.every((a) => !a.complete && a.bodyLength <= MAX_BODY), JSON.stringify(arrived.map((a) => [a.bodyLength, a.complete])));
   });
 
+  test('an event body cut short by a client that hangs up never reaches Sentry, and the gateway carries on', async () => {
+    const since = mark();
+    const answer = await rawExchange(`POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\n\r\n${'{"event_id":'.repeat(10)}`);
+    assert.equal(answer, '', 'nothing is answered to a body still being sent');
+    assert.deepEqual(mark(), since, 'no partial envelope was forwarded');
+    const next = await call('/api/1/envelope/', { method: 'POST', body: '{}' });
+    assert.equal(next.status, 200);
+  });
+
   test('a sign-in form over 8 KiB gets 413', async () => {
     const c = new Client(t.url);
     const res = await c.request('/_gateway/login', { method: 'POST', body: `username=${'a'.repeat(9000)}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });

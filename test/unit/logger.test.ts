@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { test } from 'node:test';
+import { logRequest } from '../../src/proxy/requestLog.js';
+import { createLogger } from '../../src/shared/logger.js';
+
+function capture(level: string) {
+  const lines: string[] = [];
+  const logger = createLogger(level, new Writable({ write: (c, _e, done) => (lines.push(String(c)), done()) }));
+  return { logger, lines };
+}
+
+test('the request line has the shape and fields of every other line, and awkward paths stay valid JSON', async () => {
+  const { logger, lines } = capture('info');
+  const path = '/organizations/"acme"/\u2028\\issues/\u00e9';
+  logger.info({ reqId: 'r-1', method: 'GET', path, route: 'session', status: 200, ms: 1.5 }, 'request');
+  logRequest(logger, { requestId: 'r-1', method: 'GET', path, route: 'session', status: 200, ms: 1.5, aborted: false });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(lines.length, 2);
+  const [viaPino, prebuilt] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.match(String(prebuilt!.time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assert.deepEqual(Object.keys(prebuilt!), Object.keys(viaPino!));
+  assert.deepEqual({ ...prebuilt, time: 0 }, { ...viaPino, time: 0 });
+  assert.ok(lines[1]!.endsWith('}\n'));
+});
+
+test('health-check paths log at debug only, and a long path is cut at 512 characters', async () => {
+  const { logger, lines } = capture('info');
+  logRequest(logger, { requestId: 'r-2', method: 'GET', path: '/_health/', route: 'health', status: 200, ms: 0.1, aborted: false });
+  logRequest(logger, { requestId: 'r-3', method: 'GET', path: `/${'a'.repeat(2000)}`, route: 'session', status: 401, ms: 0.2, aborted: true });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(lines.length, 1);
+  const line = JSON.parse(lines[0]!) as Record<string, unknown>;
+  assert.equal(line.reqId, 'r-3');
+  assert.equal(String(line.path).length, 513);
+  assert.equal(line.aborted, true);
+});
