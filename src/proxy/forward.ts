@@ -2,7 +2,7 @@
 // and turns upstream failures into the gateway's own 413/502/504.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
+import type { Client, Dispatcher } from 'undici';
 import { GatewayError } from '../errors.js';
 import type { Upstream } from './upstreamPool.js';
 
@@ -88,7 +88,15 @@ export function forward(req: IncomingMessage, res: ServerResponse, spec: Forward
   req.once('end', () => send(req, res, spec, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), false));
 }
 
-function send(req: IncomingMessage, res: ServerResponse, spec: ForwardSpec, body: Readable | Buffer | null, mayReplay: boolean): void {
+function send(
+  req: IncomingMessage,
+  res: ServerResponse,
+  spec: ForwardSpec,
+  body: Readable | Buffer | null,
+  mayReplay: boolean,
+  // A retry goes out on a connection of its own, closed once it is done.
+  oneShot?: Client,
+): void {
   let abort: ((err?: Error) => void) | undefined;
   let resume: (() => void) | undefined;
   let sink: ResponseSink | undefined;
@@ -113,6 +121,8 @@ function send(req: IncomingMessage, res: ServerResponse, spec: ForwardSpec, body
       if (res.destroyed) a(new Error('client went away'));
     },
     onHeaders(status, raw, r) {
+      // Interim answers (102, 103) are not relayed: the client gets the final one only.
+      if (status < 200) return true;
       resume = r;
       const list: string[] = new Array(raw.length);
       for (let i = 0; i < raw.length; i++) list[i] = raw[i]!.toString('latin1');
@@ -131,19 +141,20 @@ function send(req: IncomingMessage, res: ServerResponse, spec: ForwardSpec, body
       if (sink) return sink.abort(err);
       if (res.destroyed) return;
       const code = (err as NodeJS.ErrnoException).code ?? '';
-      if (mayReplay && CLOSED_UNDER_US.has(code)) return send(req, res, spec, null, false);
+      if (mayReplay && CLOSED_UNDER_US.has(code)) return send(req, res, spec, null, false, spec.upstream.freshClient());
       failAndClose(req, res, spec, errorFor(err));
     },
   };
 
-  spec.upstream.pool.dispatch(
-    {
-      origin: spec.upstream.origin,
-      method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
-      path: spec.target,
-      headers: spec.headers,
-      body,
-    },
-    handler,
-  );
+  const opts: Dispatcher.DispatchOptions = {
+    origin: spec.upstream.origin,
+    method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+    path: spec.target,
+    headers: spec.headers,
+    body,
+  };
+  if (!oneShot) return void spec.upstream.pool.dispatch(opts, handler);
+  oneShot.dispatch(opts, handler);
+  // Closes once this request is done, however it ends.
+  oneShot.close().catch(() => undefined);
 }

@@ -4,7 +4,7 @@
 // keep node's client, since the spliced socket leaves any pool for good.
 import http from 'node:http';
 import https from 'node:https';
-import { Pool } from 'undici';
+import { Client, Pool } from 'undici';
 
 export interface Upstream {
   origin: string;
@@ -12,6 +12,8 @@ export interface Upstream {
   hostname: string;
   port: number;
   pool: Pool;
+  /** A client of its own for one request: a retry must not land on another pooled connection the upstream has closed. */
+  freshClient(): Client;
   /** node's client, for WebSocket handshakes only. */
   request: typeof http.request;
 }
@@ -22,20 +24,21 @@ const MAX_CONNECTIONS = 512;
 export function createUpstream(url: string, timeoutMs: number): Upstream {
   const u = new URL(url);
   const secure = u.protocol === 'https:';
+  const clientOptions = {
+    // One request at a time per connection: Sentry's app servers are not trusted with pipelining.
+    pipelining: 1,
+    connect: { timeout: timeoutMs },
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+  };
   return {
     origin: u.origin,
     protocol: secure ? 'https:' : 'http:',
     // URL keeps IPv6 brackets; the socket layer wants the bare address.
     hostname: u.hostname.replace(/^\[(.*)\]$/, '$1'),
     port: u.port === '' ? (secure ? 443 : 80) : Number(u.port),
-    pool: new Pool(u.origin, {
-      connections: MAX_CONNECTIONS,
-      // One request at a time per connection: Sentry's app servers are not trusted with pipelining.
-      pipelining: 1,
-      connect: { timeout: timeoutMs },
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-    }),
+    pool: new Pool(u.origin, { ...clientOptions, connections: MAX_CONNECTIONS }),
+    freshClient: () => new Client(u.origin, clientOptions),
     request: secure ? https.request : http.request,
   };
 }

@@ -45,8 +45,10 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
       formatters: { level: (label) => ({ level: label }) },
     },
     // Asynchronous on stdout: lines written while a write is in flight go out together, so a busy
-    // proxy makes one write per batch instead of one per request; pino flushes it on exit.
-    destination ?? pino.destination({ dest: 1, sync: false }),
+    // proxy makes one write per batch instead of one per request; pino flushes it on exit. A batch
+    // holds whole lines and at most PIPE_BUF (4096) bytes, so the writes of several cluster workers
+    // sharing one stdout pipe stay atomic and never splice into each other's lines.
+    destination ?? pino.destination({ dest: 1, sync: false, maxWrite: 4096 }),
   );
   const bindings = JSON.stringify(logger.bindings()).slice(1, -1);
   PREFIXES.set(logger, bindings === '' ? '' : `,${bindings}`);

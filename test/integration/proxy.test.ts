@@ -289,6 +289,54 @@ describe('upstream failures and limits', () => {
     await down.close();
   });
 
+  it('a GET whose kept-alive upstream connection was closed under it is retried on a new one; a POST is not', async () => {
+    // Like an app server recycling workers: the second request on any connection finds it closed.
+    const seen = new Map<object, number>();
+    const posts: string[] = [];
+    const flaky = http.createServer((req, res) => {
+      const n = (seen.get(req.socket) ?? 0) + 1;
+      seen.set(req.socket, n);
+      if (n > 1) return void req.socket.destroy();
+      if (req.method === 'POST') posts.push(req.url ?? '');
+      req.resume();
+      req.on('end', () => res.end('fine'));
+    });
+    await new Promise<void>((resolve) => flaky.listen(0, '127.0.0.1', resolve));
+    const gw = await startGateway({ url: `http://127.0.0.1:${(flaky.address() as AddressInfo).port}` });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) statuses.push((await call(gw.url, '/api/0/projects/', { headers: { Authorization: 'Bearer x' } })).status);
+      assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200]);
+      const post = await call(gw.url, '/api/0/projects/acme/', { method: 'POST', headers: { Authorization: 'Bearer x' }, body: '{}' });
+      const again = await call(gw.url, '/api/0/projects/acme/', { method: 'POST', headers: { Authorization: 'Bearer x' }, body: '{}' });
+      assert.deepEqual([post.status, again.status].sort(), [200, 502], 'the POST that met a closed connection is answered 502, not sent twice');
+      assert.equal(posts.length, 1);
+    } finally {
+      await gw.close();
+      flaky.closeAllConnections();
+      await new Promise<void>((resolve) => flaky.close(() => resolve()));
+    }
+  });
+
+  it('interim 1xx answers from the upstream are not relayed; the final answer is', async () => {
+    const hinting = http.createServer((_req, res) => {
+      res.writeEarlyHints({ link: '</static/app.js>; rel=preload; as=script' });
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.end('after hints');
+    });
+    await new Promise<void>((resolve) => hinting.listen(0, '127.0.0.1', resolve));
+    const gw = await startGateway({ url: `http://127.0.0.1:${(hinting.address() as AddressInfo).port}` });
+    try {
+      const r = await call(gw.url, '/api/0/projects/', { headers: { Authorization: 'Bearer x' } });
+      assert.equal(r.status, 200);
+      assert.equal(r.body.toString(), 'after hints');
+    } finally {
+      await gw.close();
+      hinting.closeAllConnections();
+      await new Promise<void>((resolve) => hinting.close(() => resolve()));
+    }
+  });
+
   it('502 when the upstream is unreachable', async () => {
     const r = await call(down.url, '/api/0/projects/', { headers: { Authorization: 'Bearer x' } });
     assert.equal(r.status, 502);
