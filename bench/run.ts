@@ -213,6 +213,17 @@ async function startGw(opts: { workers: number; upstream: string; name: string; 
   await waitHttp(`${url}/_gateway/healthz`, `gateway ${opts.name}`);
   return { url, process: p, configFile: file, stop: () => stopChild(p) };
 }
+const BARE_LABEL = 'bare node proxy, 1 process (undici pool, no checks: the floor for node)';
+
+/** Starts bench/bareProxy.ts (compiled) in front of `upstream`; resolves with its URL. */
+async function startBareProxy(upstream: string): Promise<string> {
+  const port = await freePort();
+  startChild(process.execPath, [join(BUILD_DIR, 'bench', 'bareProxy.js'), String(port), upstream]);
+  const url = `http://127.0.0.1:${port}`;
+  await waitHttp(`${url}/`, 'bare proxy');
+  return url;
+}
+
 // The gateway runs compiled, as in production (the Dockerfile runs dist/cli.js): tsx's loader thread would
 // otherwise show up in profiles. The build sits one level under the repo so views/ resolve as from dist/.
 const BUILD_DIR = join(ROOT, '.bench-build');
@@ -252,6 +263,11 @@ async function main(): Promise<void> {
   cleanups.push(() => rmSync(WORK, { recursive: true, force: true }));
   log('compiling the gateway…');
   await run(join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json', '--outDir', BUILD_DIR], { cwd: ROOT });
+  await run(
+    join(ROOT, 'node_modules/.bin/tsc'),
+    ['--outDir', join(BUILD_DIR, 'bench'), '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--strict', '--skipLibCheck', 'bench/bareProxy.ts'],
+    { cwd: ROOT },
+  );
   cleanups.push(() => rmSync(BUILD_DIR, { recursive: true, force: true }));
   log('starting a throwaway Samba AD DC and redis-server…');
   const dc: SambaDc = await startSambaDc();
@@ -336,11 +352,13 @@ async function main(): Promise<void> {
       await new Promise<never>(() => undefined);
     }
 
+    const bare = ONLY.has('get') || ONLY.has('ingest') ? await startBareProxy(upstream) : '';
+
     // Every target gets a short unmeasured run first: JIT warm-up for the gateways, pools filled,
     // and the machine settled before the first figure is taken.
     if (ONLY.has('get') || ONLY.has('ingest')) {
       log('warming up…');
-      for (const base of [upstream, nginx, gws.w1!.url, gws.w2!.url]) {
+      for (const base of [upstream, nginx, bare, gws.w1!.url, gws.w2!.url]) {
         await wrk(base + '/organizations/acme/issues/', 32, { BENCH_COOKIE: cookie }, 2);
         await wrk(base + '/api/1/envelope/', 32, { BENCH_BODY_BYTES: String(20 * 1024) }, 2);
       }
@@ -352,12 +370,14 @@ async function main(): Promise<void> {
         log(`GET, ${c} connections…`);
         const direct = await wrk(upstream + path, c);
         const ngx = await wrk(nginx + path, c);
+        const bareR = await wrk(bare + path, c);
         const w1 = await wrk(gws.w1!.url + path, c, { BENCH_COOKIE: cookie });
         const w2 = await wrk(gws.w2!.url + path, c, { BENCH_COOKIE: cookie });
         const add = (what: string, r: WrkResult) =>
           rows.push({ section: `authenticated GET, 2 KB page, wrk -t2 -c${c} -d${DURATION}s`, what, cols: [f0(r.rps), f2(r.p50ms), f2(r.p99ms), String(r.errors), f2(r.rps / ngx.rps)] });
         add('direct to upstream (no proxy)', direct);
         add('nginx proxy_pass, 2 workers, keep-alive upstream', ngx);
+        add(BARE_LABEL, bareR);
         add('gateway, server.workers 1 (session cookie)', w1);
         add('gateway, server.workers 2 (session cookie)', w2);
         if (c === 32 && w2.rps / ngx.rps < 0.35) notes.push(`authenticated GET at c32: gateway (2 workers) is ${f2(w2.rps / ngx.rps)}× nginx, below the 0.35× target.`);
@@ -373,6 +393,7 @@ async function main(): Promise<void> {
         rows.push({ section: `ingestion POST /api/1/envelope/, 20 KB body, wrk -t2 -c32 -d${DURATION}s`, what, cols: [f0(r.rps), f2(r.p50ms), f2(r.p99ms), String(r.errors), f2(r.rps / ngx.rps)] });
       add('direct to upstream', await wrk(upstream + path, 32, env));
       add('nginx proxy_pass', ngx);
+      add(BARE_LABEL, await wrk(bare + path, 32, env));
       add('gateway, server.workers 1', await wrk(gws.w1!.url + path, 32, env));
       add('gateway, server.workers 2', await wrk(gws.w2!.url + path, 32, env));
     }
@@ -382,16 +403,18 @@ async function main(): Promise<void> {
       log(`${mib} MiB token-authenticated uploads…`);
       const path = '/api/0/projects/acme/web/files/';
       const up = await startGw({ workers: 1, upstream: sinkUrl, name: 'gwupload' });
+      const bareUp = await startBareProxy(sinkUrl);
       const pid = up.process.pid!;
       const base = rssKiB(pid);
       let peak = base;
       let n = 0;
       // One upload takes a second or two and varies by a third from run to run on a shared machine:
       // three rounds, each target in turn, and the median of each.
-      const times: Record<'direct' | 'ngx' | 'gw', { seconds: number; status: number }[]> = { direct: [], ngx: [], gw: [] };
+      const times: Record<'direct' | 'ngx' | 'bare' | 'gw', { seconds: number; status: number }[]> = { direct: [], ngx: [], bare: [], gw: [] };
       for (let round = 0; round < 3; round++) {
         times.direct.push(await upload(sinkUrl + path, UPLOAD_BYTES));
         times.ngx.push(await upload(nginx + path, UPLOAD_BYTES));
+        times.bare.push(await upload(bareUp + path, UPLOAD_BYTES));
         times.gw.push(
           await upload(up.url + path, UPLOAD_BYTES, () => {
             if (++n % 64 === 0) peak = Math.max(peak, rssKiB(pid));
@@ -410,6 +433,7 @@ async function main(): Promise<void> {
       for (const [what, r, extra] of [
         ['direct to upstream', direct, '–'],
         ['nginx, proxy_request_buffering off', ngx, '–'],
+        [BARE_LABEL, median(times.bare), '–'],
         ['gateway, server.workers 1', gw, `${f1((peak - base) / 1024)} MiB (peak of 3)`],
       ] as const) {
         rows.push({ section: `${mib} MiB POST /api/0/… with a Bearer token (streamed to a node sink that reads it all), median of 3`, what, cols: [`${f2(r.seconds)} s`, `${f0(mib / r.seconds)} MiB/s`, `HTTP ${r.status}`, extra, f2(ngx.seconds / r.seconds)] });

@@ -27,7 +27,9 @@ export function createUpstream(url: string, timeoutMs: number): Upstream {
   const clientOptions = {
     // One request at a time per connection: Sentry's app servers are not trusted with pipelining.
     pipelining: 1,
-    connect: { timeout: timeoutMs },
+    // Room for a few 64 KiB reads of an upload before the client is paused: pausing and resuming
+    // the client socket on every chunk costs more than the memory.
+    connect: { timeout: timeoutMs, highWaterMark: 256 * 1024 },
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
   };
