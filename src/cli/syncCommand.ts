@@ -1,6 +1,8 @@
 // `sync [--dry-run] [--force] [--user USER]`: plan Sentry memberships against AD, print the plan, then apply it.
+import { randomUUID } from 'node:crypto';
 import { buildBackends } from '../deps.js';
 import { applySync, planSync, SyncRefusedError, type SyncPlan } from '../provisioning/fullSync.js';
+import { SyncRunStore } from '../provisioning/syncRuns.js';
 import { cliLogger, loadOrExit, table, type CommonFlags } from './common.js';
 
 export interface SyncFlags extends CommonFlags {
@@ -24,6 +26,9 @@ export async function syncCommand(flags: SyncFlags): Promise<number> {
   const { config } = loadOrExit(flags);
   const logger = cliLogger(config);
   const b = buildBackends(config, logger);
+  const runs = new SyncRunStore(b.redis);
+  const lockOwner = `cli-${randomUUID()}`;
+  let locked = false;
   try {
     await b.ready();
     if (!b.sentry || !b.provisioner) {
@@ -31,8 +36,26 @@ export async function syncCommand(flags: SyncFlags): Promise<number> {
       return 1;
     }
     const deps = { directory: b.directory, admin: b.sentry, rules: b.rules, provisioner: b.provisioner, access: config.access, ...config.sentry.sync, audit: b.audit, logger };
+    // A run that writes takes the lock the periodic and console syncs take, so two never apply at once;
+    // the plan is made under it too, so what is applied is what was printed.
+    if (!flags.dryRun) {
+      if (!(await runs.acquire(lockOwner))) {
+        const busy = 'another sync is running (the periodic sync or one started from the admin console); nothing was changed: try again when it has finished';
+        if (flags.json) process.stdout.write(JSON.stringify({ refused: busy }, null, 2) + '\n');
+        else process.stderr.write(`REFUSED: ${busy}\n`);
+        return 1;
+      }
+      locked = true;
+    }
+    let renewedAt = Date.now();
     // Progress goes to stderr so stdout stays the plan (and valid JSON with --json).
-    const progress = (stage: string, done: number, total?: number) => process.stderr.write(`  … ${stage}: ${done}${total ? `/${total}` : ''}\n`);
+    const progress = (stage: string, done: number, total?: number) => {
+      process.stderr.write(`  … ${stage}: ${done}${total ? `/${total}` : ''}\n`);
+      if (locked && Date.now() - renewedAt > 30_000) {
+        renewedAt = Date.now();
+        void runs.renew(lockOwner).catch(() => undefined);
+      }
+    };
     const plan = await planSync(deps, { user: flags.user, progress });
     if (flags.json && flags.dryRun) {
       process.stdout.write(JSON.stringify({ dryRun: true, ...summary(plan) }, null, 2) + '\n');
@@ -63,6 +86,7 @@ export async function syncCommand(flags: SyncFlags): Promise<number> {
     }
     throw e;
   } finally {
+    if (locked) await runs.release(lockOwner).catch(() => undefined);
     await b.close();
   }
 }

@@ -7,7 +7,8 @@ import type { Identity } from '../session/identity.js';
 export type SessionLookup =
   | { status: 'ok'; identity: Identity; sessionId: string }
   | { status: 'none' }
-  | { status: 'unavailable' };
+  // `what` says which dependency failed: the session store, or the directory a revalidation needed.
+  | { status: 'unavailable'; what?: 'store' | 'directory' };
 
 export interface SessionDeps {
   lookupSession(req: IncomingMessage): Promise<SessionLookup>;
@@ -24,7 +25,9 @@ export async function resolveAssertion(req: IncomingMessage, deps: SessionDeps):
     return { kind: 'error', error: new GatewayError('GW_SESSION_STORE_UNAVAILABLE', undefined, { cause }) };
   }
   if (found.status === 'none') return { kind: 'none' };
-  if (found.status === 'unavailable') return { kind: 'error', error: new GatewayError('GW_SESSION_STORE_UNAVAILABLE') };
+  if (found.status === 'unavailable') {
+    return { kind: 'error', error: new GatewayError(found.what === 'directory' ? 'GW_DIRECTORY_UNAVAILABLE' : 'GW_SESSION_STORE_UNAVAILABLE') };
+  }
   try {
     return { kind: 'ok', assertion: await deps.assertionFor(found.identity, found.sessionId) };
   } catch (cause) {

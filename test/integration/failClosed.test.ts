@@ -218,6 +218,29 @@ describe('domain controllers that are down', () => {
     }
   });
 
+  test('the directory gone at revalidation: sessions carry on for one interval, then 503 naming the directory', async () => {
+    const relay = await startRelay(Number(new URL(testDc().ldapsUrl).port || 636));
+    const t = await startTestGateway({ ldap: { urls: [`ldaps://127.0.0.1:${relay.port}`] } });
+    try {
+      const c = new Client(t.url);
+      assert.equal((await c.login('carol', DEMO_PASSWORD)).status, 303);
+      assert.equal((await c.get('/api/0/organizations/acme/', { accept: 'application/json' })).status, 200);
+      await relay.close();
+      t.clock.advance(6 * 60_000);
+      assert.equal((await c.get('/api/0/organizations/acme/', { accept: 'application/json' })).status, 200, 'a directory blip does not cut anyone off');
+      t.clock.advance(5 * 60_000);
+      const res = await c.get('/api/0/organizations/acme/', { accept: 'application/json' });
+      assert.equal(res.status, 503, 'access does not outlive two intervals unchecked');
+      assert.equal(((await res.json()) as { error: string }).error, 'directory_unavailable');
+      const page = await c.get('/organizations/acme/issues/');
+      assert.equal(page.status, 503);
+      assert.equal(alertOf(await page.text()), DIRECTORY_DOWN);
+    } finally {
+      await t.close();
+      await relay.close();
+    }
+  });
+
   test('first DC dead, second the real one: sign-in succeeds', async () => {
     const t = await startTestGateway({ ldap: { urls: ['ldaps://127.0.0.1:1', testDc().ldapsUrl] } });
     try {

@@ -8,6 +8,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { DEMO_PASSWORD, USERS } from '../../src/dev/fixtures.js';
 import { QUEUE_KEY } from '../../src/provisioning/retryQueue.js';
+import { SYNC_LOCK_KEY } from '../../src/provisioning/syncScheduler.js';
 import { sambaTool } from '../support/dc.js';
 import { assertNoViolations, startFakeSentry, type FakeSentry } from '../support/fakeSentry.js';
 import { Client, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
@@ -184,6 +185,28 @@ describe('sync', () => {
     const out = JSON.parse(again.stdout) as { counts: { invite: number; update: number; remove: number } };
     assert.deepEqual([out.counts.invite, out.counts.update, out.counts.remove], [0, 0, 0]);
     assert.deepEqual(pilot.writes(), [], 'nothing written the second time');
+  });
+
+  test('a sync while another one runs is refused and changes nothing; a dry run still plans', async () => {
+    const redis = new Redis(testRedisUrl());
+    try {
+      await redis.set(SYNC_LOCK_KEY, 'console-run-in-progress', 'PX', 60_000);
+      pilot.reset();
+      const busy = await cli(['sync'], t.configFile);
+      assert.equal(busy.code, 1);
+      assert.match(busy.stderr, /REFUSED: another sync is running/);
+      assert.deepEqual(pilot.writes(), []);
+      assert.equal((await cli(['sync', '--dry-run'], t.configFile)).code, 0, 'a dry run writes nothing and needs no lock');
+      assert.equal(await redis.get(SYNC_LOCK_KEY), 'console-run-in-progress', 'the other run keeps its lock');
+      // A finished periodic round leaves its mark; that does not block a sync from the command line.
+      await redis.set(SYNC_LOCK_KEY, 'done:periodic', 'PX', 60_000);
+      const run = await cli(['sync'], t.configFile);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(await redis.get(SYNC_LOCK_KEY), null, 'the command line releases the lock it took');
+    } finally {
+      await redis.del(SYNC_LOCK_KEY);
+      redis.disconnect();
+    }
   });
 
   test('an emptied allow group is refused without --force, and --force removes them', async () => {
