@@ -213,6 +213,15 @@ async function startGw(opts: { workers: number; upstream: string; name: string; 
   await waitHttp(`${url}/_gateway/healthz`, `gateway ${opts.name}`);
   return { url, process: p, configFile: file, stop: () => stopChild(p) };
 }
+/** One line per throughput target: met or not, and where the bare node proxy (the floor for node) stands. */
+function verdict(what: string, ratio: number, target: number, bareRatio: number, gatewayOfBare: number): string {
+  const met = ratio >= target ? 'meets' : 'misses';
+  return (
+    `${what}: the gateway is ${f2(ratio)}× nginx, which ${met} the ${f2(target)}× target; the bare node proxy, one process with no checks, ` +
+    `is ${f2(bareRatio)}× nginx, and one gateway process does ${f0(gatewayOfBare * 100)} % of what it does.`
+  );
+}
+
 const BARE_LABEL = 'bare node proxy, 1 process (undici pool, no checks: the floor for node)';
 
 /** Starts bench/bareProxy.ts (compiled) in front of `upstream`; resolves with its URL. */
@@ -380,7 +389,7 @@ async function main(): Promise<void> {
         add(BARE_LABEL, bareR);
         add('gateway, server.workers 1 (session cookie)', w1);
         add('gateway, server.workers 2 (session cookie)', w2);
-        if (c === 32 && w2.rps / ngx.rps < 0.35) notes.push(`authenticated GET at c32: gateway (2 workers) is ${f2(w2.rps / ngx.rps)}× nginx, below the 0.35× target.`);
+        if (c === 32) notes.push(verdict('authenticated GET at c32', w2.rps / ngx.rps, 0.35, bareR.rps / ngx.rps, w1.rps / bareR.rps));
       }
     }
 
@@ -393,9 +402,13 @@ async function main(): Promise<void> {
         rows.push({ section: `ingestion POST /api/1/envelope/, 20 KB body, wrk -t2 -c32 -d${DURATION}s`, what, cols: [f0(r.rps), f2(r.p50ms), f2(r.p99ms), String(r.errors), f2(r.rps / ngx.rps)] });
       add('direct to upstream', await wrk(upstream + path, 32, env));
       add('nginx proxy_pass', ngx);
-      add(BARE_LABEL, await wrk(bare + path, 32, env));
-      add('gateway, server.workers 1', await wrk(gws.w1!.url + path, 32, env));
-      add('gateway, server.workers 2', await wrk(gws.w2!.url + path, 32, env));
+      const bareR = await wrk(bare + path, 32, env);
+      add(BARE_LABEL, bareR);
+      const w1 = await wrk(gws.w1!.url + path, 32, env);
+      add('gateway, server.workers 1', w1);
+      const w2 = await wrk(gws.w2!.url + path, 32, env);
+      add('gateway, server.workers 2', w2);
+      notes.push(verdict('ingestion', Math.max(w1.rps, w2.rps) / ngx.rps, 0.5, bareR.rps / ngx.rps, w1.rps / bareR.rps));
     }
 
     if (ONLY.has('upload')) {
@@ -430,11 +443,16 @@ async function main(): Promise<void> {
       const direct = median(times.direct);
       const ngx = median(times.ngx);
       const gw = median(times.gw);
+      const growth = (peak - base) / 1024;
+      notes.push(
+        `upload: the gateway moves ${f2(ngx.seconds / gw.seconds)}× nginx's throughput (target 0.70×) with ${f1(growth)} MiB of RSS growth (target under 64 MiB); ` +
+          `the bare node proxy moves ${f2(ngx.seconds / median(times.bare).seconds)}×.`,
+      );
       for (const [what, r, extra] of [
         ['direct to upstream', direct, '–'],
         ['nginx, proxy_request_buffering off', ngx, '–'],
         [BARE_LABEL, median(times.bare), '–'],
-        ['gateway, server.workers 1', gw, `${f1((peak - base) / 1024)} MiB (peak of 3)`],
+        ['gateway, server.workers 1', gw, `${f1(growth)} MiB (peak of 3)`],
       ] as const) {
         rows.push({ section: `${mib} MiB POST /api/0/… with a Bearer token (streamed to a node sink that reads it all), median of 3`, what, cols: [`${f2(r.seconds)} s`, `${f0(mib / r.seconds)} MiB/s`, `HTTP ${r.status}`, extra, f2(ngx.seconds / r.seconds)] });
       }
