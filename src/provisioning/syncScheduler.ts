@@ -8,14 +8,30 @@ export const SYNC_LOCK_KEY = 'sag:sync:lock';
 export function startPeriodicSync(o: { intervalMs: number; redis: RedisClient | null; run: () => Promise<void>; logger: Logger }): () => void {
   const me = randomUUID();
   let timer: NodeJS.Timeout | undefined;
+  // The lock outlives the round slightly less than the interval, so the next round can start on any replica.
+  const ttlMs = Math.max(1000, o.intervalMs - 1000);
+  let running = false;
   const tick = async () => {
+    // A round still going on this replica is never joined by its own next tick.
+    if (running) return;
     try {
-      // The lock outlives the round slightly less than the interval, so the next round can start on any replica.
-      const got = o.redis ? await o.redis.set(SYNC_LOCK_KEY, me, 'PX', Math.max(1000, o.intervalMs - 1000), 'NX') : 'OK';
+      const got = o.redis ? await o.redis.set(SYNC_LOCK_KEY, me, 'PX', ttlMs, 'NX') : 'OK';
       if (got === 'OK') {
+        running = true;
+        // A round that takes longer than the interval keeps its claim while it runs, so no replica starts beside it.
+        const renew = o.redis
+          ? setInterval(() => {
+              void o.redis
+                ?.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 1`, 1, SYNC_LOCK_KEY, me, String(ttlMs))
+                .catch(() => undefined);
+            }, Math.max(250, Math.floor(ttlMs / 3)))
+          : undefined;
+        renew?.unref();
         try {
           await o.run();
         } finally {
+          clearInterval(renew);
+          running = false;
           // The round stays claimed (no second periodic run this interval), but marked finished, so a console
           // sync may start (provisioning/syncRuns.ts): the lock only ever keeps two runs from overlapping.
           await o.redis
