@@ -13,6 +13,7 @@ import { LoginThrottle, perUserLimit } from './auth/throttle.js';
 import { buildIdentity } from './auth/buildIdentity.js';
 import { createRedis, type RedisClient } from './session/createRedis.js';
 import { createSessionStore } from './session/sessionStore.js';
+import { listenForEnded } from './session/sessionEvents.js';
 import { SessionIndex } from './session/sessionIndex.js';
 import { SessionResolver, type RevalidationResult } from './session/sessionResolver.js';
 import type { Identity } from './session/identity.js';
@@ -284,6 +285,7 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     }
   };
 
+  const sessions = new SessionIndex(redis);
   const resolver = new SessionResolver({
     store,
     secrets: sessionSecrets,
@@ -296,10 +298,26 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     onEnded: (identity, reason, sid) => {
       signer.forget(sid);
       audit.record({ kind: 'session.ended', user: identity.username, reason });
+      void sessions.announceEnded([sid]).catch(() => undefined);
     },
     clock,
     logger,
   });
+  // Sessions ended anywhere (a sign-out on another replica, a revocation from the CLI) leave this one's caches at once.
+  if (redis) {
+    closers.push(
+      listenForEnded(
+        redis,
+        (ids) => {
+          for (const id of ids) {
+            resolver.forget(id);
+            signer.forget(id);
+          }
+        },
+        logger,
+      ),
+    );
+  }
 
   return {
     config,
@@ -313,7 +331,7 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     directory,
     login,
     resolver,
-    sessions: new SessionIndex(redis),
+    sessions,
     audit,
     policy,
     rules,

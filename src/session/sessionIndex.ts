@@ -1,6 +1,7 @@
 // Which sessions each person holds, so the console and the CLI can list and revoke them without scanning every key.
 import type { Store } from 'express-session';
 import type { RedisClient } from './createRedis.js';
+import { announceEnded } from './sessionEvents.js';
 import { storeOps, type StoredSession } from './sessionStore.js';
 
 /** One Redis set per person (`sag:user-sessions:<username>`) plus the set of people who have any. */
@@ -55,6 +56,11 @@ export class SessionIndex {
     return (await this.redis.smembers(SESSION_USERS_KEY)).sort();
   }
 
+  /** Tells every replica these sessions have ended, so none serves them from its cache. */
+  async announceEnded(sessionIds: readonly string[]): Promise<void> {
+    await announceEnded(this.redis, sessionIds);
+  }
+
   async ids(username: string): Promise<string[]> {
     const user = username.trim().toLowerCase();
     if (!this.redis) return [...(this.memory.get(user) ?? [])];
@@ -97,12 +103,14 @@ export async function listSessions(index: SessionIndex, store: Store, opts: { us
 }
 
 /**
- * Ends every session of `username` in the shared store and returns their ids. The caller must also
- * drop them from this replica's in-process caches; other replicas cache a record for at most 2 s.
+ * Ends every session of `username` in the shared store, announces it to every replica (each drops
+ * them from its cache at once) and returns their ids.
  */
 export async function revokeSessions(index: SessionIndex, store: Store, username: string): Promise<string[]> {
   const ids = await index.ids(username);
   for (const id of ids) await storeOps.destroy(store, id);
   await index.remove(username, ids);
+  // Without the announcement a replica still serves them from its cache for at most 2 s.
+  await index.announceEnded(ids).catch(() => undefined);
   return ids;
 }

@@ -9,8 +9,8 @@ import { adminPage, field, formatTime } from './adminContext.js';
 /** Ends every session of `user` in Redis and in this replica's caches; the audit names the admin. */
 export async function revokeUserSessions(deps: Deps, user: string, actor: string): Promise<number> {
   const ids = await revokeSessions(deps.sessions, deps.store, user);
+  // revokeSessions announced them to every replica; this one does not wait for its own announcement.
   for (const id of ids) {
-    // Other replicas hold a record in memory for at most the resolver's 2 s cache, then see it gone.
     deps.resolver.forget(id);
     deps.signer.forget(id);
   }

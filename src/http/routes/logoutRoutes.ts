@@ -42,6 +42,8 @@ export function submitLogout(deps: Deps, secure: boolean) {
         deps.audit.record({ kind: 'logout', user: found.identity.username, address: deps.addressOf(req) });
         // Best effort: a stale index entry is also dropped the next time sessions are listed.
         void deps.sessions.remove(found.identity.username, [found.sessionId]).catch(() => undefined);
+        // Other replicas drop it from their caches now rather than within 2 s.
+        void deps.sessions.announceEnded([found.sessionId]).catch(() => undefined);
       }
       res.clearCookie(deps.config.session.cookieName, { path: '/', httpOnly: true, sameSite: 'lax', secure });
       for (const name of SENTRY_COOKIES) res.clearCookie(name, { path: '/' });
