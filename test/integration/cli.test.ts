@@ -1,47 +1,24 @@
 // The real command line as an operator runs it: a child process, real config files, the test DC and Redis.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse as parseYaml, stringify } from 'yaml';
 import { writeDevConfig } from '../../src/dev/devConfig.js';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
+import { runCli, type CliRun } from '../support/cli.js';
 import { testDc } from '../support/dc.js';
 import { testRedisUrl } from '../support/gateway.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 /** Every CLI output seen, so the last test can check none of it carries the bind password. */
-const outputs: Run[] = [];
+const outputs: CliRun[] = [];
 
-function cli(args: string[], opts: { env?: Record<string, string>; stdin?: string } = {}): Promise<Run> {
-  // A clean environment: no SAG_* from the test runner leaks into the command's config.
-  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SAG_')));
-  Object.assign(env, opts.env ?? {});
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const run = { code, stdout, stderr };
-      outputs.push(run);
-      resolvePromise(run);
-    });
-    child.stdin.end(opts.stdin ?? '');
-  });
+async function cli(args: string[], opts: { env?: Record<string, string>; stdin?: string } = {}): Promise<CliRun> {
+  const run = await runCli(args, { ...opts, timeoutMs: 30_000 });
+  outputs.push(run);
+  return run;
 }
 
 let dir: string;

@@ -1,6 +1,5 @@
 // Sign-in and sync keep Sentry memberships in step with AD: real Samba DC, real Redis, a fake Sentry checked against its OpenAPI.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +8,7 @@ import { Redis } from 'ioredis';
 import { DEMO_PASSWORD, USERS } from '../../src/dev/fixtures.js';
 import { QUEUE_KEY } from '../../src/provisioning/retryQueue.js';
 import { SYNC_LOCK_KEY } from '../../src/provisioning/syncScheduler.js';
+import { runCli, type CliRun } from '../support/cli.js';
 import { sambaTool } from '../support/dc.js';
 import { assertNoViolations, startFakeSentry, type FakeSentry } from '../support/fakeSentry.js';
 import { Client, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
@@ -125,16 +125,7 @@ describe('when Sentry is down', () => {
   });
 });
 
-function cli(args: string[], configFile: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args, '--config', configFile], { env: { ...process.env, SAG_CONFIG: undefined } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
-}
+const cli = (args: string[], configFile: string): Promise<CliRun> => runCli([...args, '--config', configFile]);
 
 describe('sync', () => {
   let t: TestGateway;

@@ -1,10 +1,9 @@
 // Rotating every secret on a running pair of replicas: the bind password (CLI, by hand, mid-rotation,
 // refused by AD), the signing keys, the session secret and the Sentry token, against the real Samba DC and Redis.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import signature from 'cookie-signature';
@@ -15,11 +14,11 @@ import { changeOwnPassword, generatePassword, verifyServiceBind } from '../../sr
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
 import { ROTATION_MARGIN_MS } from '../../src/keys/keyring.js';
 import { AUDIT_KEY } from '../../src/shared/audit.js';
+import { runCli, type CliRun } from '../support/cli.js';
 import { sambaTool, testDc, testLdapConfig } from '../support/dc.js';
 import { startFakeSentry, type FakeSentry } from '../support/fakeSentry.js';
 import { alertOf, Client, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const ACCOUNT = 'svc-rotate';
 const FIRST_PASSWORD = 'Rot!Initial-Pass-0';
 
@@ -34,29 +33,8 @@ const extra: TestGateway[] = [];
 /** What the report quotes: sign-ins attempted and failed while each rotation ran. */
 const figures: Record<string, { attempted: number; failed: number }> = {};
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], stdin = ''): Promise<Run> {
-  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SAG_')));
-  env.USER = 'rotation-test';
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args, '--config', a.configFile], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ code, stdout, stderr });
-    });
-    child.stdin.end(stdin);
-  });
+function cli(args: string[], stdin = ''): Promise<CliRun> {
+  return runCli([...args, '--config', a.configFile], { env: { USER: 'rotation-test' }, stdin });
 }
 
 const ldap = () => testLdapConfig({ bindDn, bindPasswordFile: passwordFile });

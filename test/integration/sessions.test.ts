@@ -1,11 +1,11 @@
 // Session administration from the shell: `sessions list` and `sessions revoke` against the same Redis the gateway uses.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
 import { USER_SESSIONS_PREFIX } from '../../src/session/sessionIndex.js';
 import { signedIn } from '../support/adminHelpers.js';
+import { runCli, type CliRun } from '../support/cli.js';
 import { Client, startTestGateway, type TestGateway } from '../support/gateway.js';
 
 let t: TestGateway;
@@ -14,16 +14,7 @@ before(async () => {
 });
 after(() => t?.close());
 
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args, '--config', t.configFile], { env: { ...process.env, SAG_CONFIG: undefined } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
-}
+const cli = (args: string[]): Promise<CliRun> => runCli([...args, '--config', t.configFile]);
 
 interface Listed {
   sessions: { username: string; clientAddress?: string; userAgent?: string; authenticatedAt: string; sessionId?: string }[];
