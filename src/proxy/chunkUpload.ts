@@ -63,15 +63,8 @@ function rewriteBody(body: Buffer, rewrite: UrlRewriter): Buffer | undefined {
  * Sends the upstream answer with its `url` rewritten. Headers are the already-filtered flat list.
  * A compressed answer is sent decoded, so Content-Length always matches what we send.
  */
-export async function sendChunkUploadInfo(
-  status: number,
-  rawHeaders: readonly string[],
-  upRes: Readable,
-  res: ServerResponse,
-  headers: string[],
-  rewrite: UrlRewriter,
-): Promise<void> {
-  const decoder = decoderFor(headerValue(rawHeaders, 'content-encoding'));
+export async function sendChunkUploadInfo(status: number, upRes: Readable, res: ServerResponse, headers: string[], rewrite: UrlRewriter): Promise<void> {
+  const decoder = decoderFor(headerValue(headers, 'content-encoding'));
   if (decoder === undefined || status < 200 || status >= 300) {
     res.writeHead(status, headers);
     await pipeline(upRes, res);

@@ -10,8 +10,8 @@ export type RequestHeaders = Record<string, string | string[]>;
 
 /** Where the upstream answer's body goes once its head has been sent (or held back). */
 export interface ResponseSink {
-  /** False when the client is not ready for more; the upstream is paused until `res` drains. */
-  write(chunk: Buffer): boolean;
+  /** False when the reader is not ready for more: the upstream is paused until the sink calls `resume`. */
+  write(chunk: Buffer, resume: () => void): boolean;
   end(): void;
   /** The upstream failed after the head: the client's response cannot be completed. */
   abort(err: Error): void;
@@ -98,19 +98,16 @@ function send(
   oneShot?: Client,
 ): void {
   let abort: ((err?: Error) => void) | undefined;
-  let resume: (() => void) | undefined;
+  let resume: () => void = () => undefined;
   let sink: ResponseSink | undefined;
   let done = false;
   const onClientClose = () => {
     if (!done) abort?.(new Error('client went away'));
   };
-  const onDrain = () => resume?.();
   res.once('close', onClientClose);
-  res.on('drain', onDrain);
   const finish = () => {
     done = true;
     res.removeListener('close', onClientClose);
-    res.removeListener('drain', onDrain);
   };
 
   // undici's own callback shape: its HTTP/1.1 client calls these directly, where the controller
@@ -130,7 +127,7 @@ function send(
       return true;
     },
     onData(chunk) {
-      return sink ? sink.write(chunk) : true;
+      return sink ? sink.write(chunk, resume) : true;
     },
     onComplete() {
       finish();

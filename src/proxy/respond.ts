@@ -20,7 +20,7 @@ export function createResponders(rewrite: UrlRewriter): { stream: Respond; chunk
     stream(status, raw, res) {
       res.writeHead(status, filterResponseHeaders(raw, mapHeader));
       return {
-        write: (chunk) => res.write(chunk),
+        write: (chunk, resume) => res.write(chunk) || (res.once('drain', resume), false),
         end: () => void res.end(),
         abort: () => void res.destroy(),
       };
@@ -28,9 +28,9 @@ export function createResponders(rewrite: UrlRewriter): { stream: Respond; chunk
     // The chunk-upload answer is a few hundred bytes of JSON that we edit, so it is collected first.
     chunkUpload(status, raw, res: ServerResponse) {
       const body = new PassThrough();
-      sendChunkUploadInfo(status, raw, body, res, filterResponseHeaders(raw, mapHeader), rewrite).catch(() => res.destroy());
+      sendChunkUploadInfo(status, body, res, filterResponseHeaders(raw, mapHeader), rewrite).catch(() => res.destroy());
       return {
-        write: (chunk) => body.write(chunk) || true,
+        write: (chunk, resume) => body.write(chunk) || (body.once('drain', resume), false),
         end: () => void body.end(),
         abort: (err) => void body.destroy(err),
       };
