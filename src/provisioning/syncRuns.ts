@@ -4,7 +4,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { RedisClient } from '../session/createRedis.js';
 import type { Clock } from '../shared/clock.js';
 import { applySync, planSync, type SyncDeps, type SyncPlan, type SyncResult } from './fullSync.js';
-import { SYNC_LOCK_KEY } from './syncScheduler.js';
+import { extendSyncLock, SYNC_LOCK_KEY } from './syncScheduler.js';
 
 export const SYNC_RUNS_KEY = 'sag:sync:runs';
 const RUN_PREFIX = 'sag:sync:run:';
@@ -92,7 +92,7 @@ export class SyncRunStore {
 
   async renew(owner: string): Promise<void> {
     if (!this.redis) return;
-    await this.redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 1`, 1, SYNC_LOCK_KEY, owner, String(LOCK_MS));
+    await extendSyncLock(this.redis, owner, LOCK_MS);
   }
 
   async release(owner: string): Promise<void> {

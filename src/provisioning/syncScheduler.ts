@@ -5,6 +5,11 @@ import type { RedisClient } from '../session/createRedis.js';
 
 export const SYNC_LOCK_KEY = 'sag:sync:lock';
 
+/** Extends the sync lock to `ttlMs` from now, only while `owner` still holds it. */
+export async function extendSyncLock(redis: RedisClient, owner: string, ttlMs: number): Promise<void> {
+  await redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 1`, 1, SYNC_LOCK_KEY, owner, String(ttlMs));
+}
+
 export function startPeriodicSync(o: { intervalMs: number; redis: RedisClient | null; run: () => Promise<void>; logger: Logger }): () => void {
   const me = randomUUID();
   let timer: NodeJS.Timeout | undefined;
@@ -19,13 +24,8 @@ export function startPeriodicSync(o: { intervalMs: number; redis: RedisClient | 
       if (got === 'OK') {
         running = true;
         // A round that takes longer than the interval keeps its claim while it runs, so no replica starts beside it.
-        const renew = o.redis
-          ? setInterval(() => {
-              void o.redis
-                ?.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 1`, 1, SYNC_LOCK_KEY, me, String(ttlMs))
-                .catch(() => undefined);
-            }, Math.max(250, Math.floor(ttlMs / 3)))
-          : undefined;
+        const redis = o.redis;
+        const renew = redis ? setInterval(() => void extendSyncLock(redis, me, ttlMs).catch(() => undefined), Math.max(250, Math.floor(ttlMs / 3))) : undefined;
         renew?.unref();
         try {
           await o.run();
