@@ -10,11 +10,12 @@ import addFormatsModule from 'ajv-formats';
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv) => Ajv;
 
 /**
- * The contract file is shared research data that sits beside the repository checkout (locally and
- * in CI); SAG_SENTRY_OPENAPI points elsewhere when it does not.
+ * The contract: a trimmed copy of Sentry's published OpenAPI document, kept in the repository
+ * (test/data/sentry-api/README.md says where it came from and how to refresh it).
+ * SAG_SENTRY_OPENAPI points at another copy, e.g. a newer one being tried out.
  */
 export const DEFAULT_OPENAPI_PATH =
-  process.env.SAG_SENTRY_OPENAPI ?? fileURLToPath(new URL('../../../shared/sentry-api/openapi-subset.json', import.meta.url));
+  process.env.SAG_SENTRY_OPENAPI ?? fileURLToPath(new URL('../data/sentry-api/openapi-subset.json', import.meta.url));
 
 type Schema = Record<string, unknown>;
 
