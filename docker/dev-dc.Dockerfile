@@ -2,7 +2,7 @@
 # provisioning and fixture scripts the tests use (scripts/dev-dc). Never for production.
 FROM debian:bookworm-slim
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends samba-ad-dc ldap-utils \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends samba-ad-dc samba-ad-provision ldap-utils \
  && rm -rf /var/lib/apt/lists/*
 COPY scripts/dev-dc/ /opt/dev-dc/
 COPY docker/dev-dc-entry.sh /opt/dev-dc-entry.sh

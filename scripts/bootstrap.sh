@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(samba-ad-dc ldap-utils redis-server redis-sentinel chromium fonts-wqy-microhei python3-django python3-jwt python3-cryptography docker-compose)
+PACKAGES=(samba-ad-dc samba-ad-provision ldap-utils redis-server redis-sentinel chromium fonts-wqy-microhei python3-django python3-jwt python3-cryptography docker-compose)
 # The benchmark also compares against nginx and drives load with wrk.
 if [ "${1:-}" = "--bench" ]; then PACKAGES+=(nginx-light wrk); fi
 missing=()
