@@ -112,6 +112,8 @@ def setup_django():
         INSTALLED_APPS=["django.contrib.auth", "django.contrib.contenttypes", "django.contrib.sessions", "sentry"],
         AUTH_USER_MODEL="sentry.User",
         AUTHENTICATION_BACKENDS=["sentry.utils.auth.EmailAuthBackend"],
+        # A fast hasher for tests only: the module sets random passwords on accounts it manages.
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
         DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
         CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
         # Sentry's session and CSRF cookies: signed-cookie sessions named sentrysid, CSRF cookie sc.
@@ -125,6 +127,7 @@ def setup_django():
             "django.middleware.csrf.CsrfViewMiddleware",
             "sentry.middleware.auth.AuthenticationMiddleware",
             "sentry_ad_gateway_auth.GatewayAssertionMiddleware",
+            "sentry.middleware.sudo.SudoMiddleware",
             "sentry.middleware.superuser.SuperuserMiddleware",
         ],
         SENTRY_AD_GATEWAY={"ISSUER": ISSUER, "JWKS_URL": JWKS.url},

@@ -8,9 +8,11 @@ evaluated before Sentry's app registry is ready, and the tests swap in small sta
 Sentry's models and helpers by putting them first on ``sys.path``.
 """
 
+import hashlib
 import json
 import logging
 import os
+import secrets
 import threading
 import time
 import urllib.request
@@ -31,8 +33,21 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # Only these two: the key type decides the algorithm, so a token cannot pick a weaker one.
 ALGORITHM_FOR_KEY = {("EC", "P-256"): "ES256", ("OKP", "Ed25519"): "EdDSA"}
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "email", "iat", "nbf", "exp", "sid"]
+OFFBOARD_REQUIRED_CLAIMS = ["iss", "aud", "sub", "email", "preferred_username", "iat", "nbf", "exp", "jti", "reason"]
+OFFBOARD_REASONS = frozenset({"disabled", "expired", "deleted"})
+OFFBOARD_MAX_LIFETIME_SECONDS = 60
+OFFBOARD_PATH = "/_sentry-ad-gateway/offboard/"
 SESSION_SID_KEY = "_sag_sid"  # the gateway session (hashed id) this Sentry session was made for
+SESSION_SUB_KEY = "_sag_sub"  # the AD objectGUID of the person this Sentry session was made for
 LOGIN_SOURCE = "ad-gateway"
+# UserOption keys (global options: no project, no organization). See bound_user() for the choice.
+SUB_OPTION_KEY = "sentry_ad_gateway:sub"  # the AD objectGUID this Sentry user is bound to
+DEACTIVATED_OPTION_KEY = "sentry_ad_gateway:deactivated"  # set while the gateway holds the user inactive
+SUDO_SIDS_OPTION_KEY = "sentry_ad_gateway:sudo_sids"  # gateway sessions that already received sudo
+SUDO_SIDS_KEPT = 20
+# Who the audit lines name as the actor of what the module does on the gateway's behalf.
+ACTOR_LABEL = "sentry-ad-gateway"
+audit_logger = logging.getLogger("sentry.audit.user")  # the logger Sentry's user_details endpoint audits to
 # Sentry's User.email and OrganizationMember.email are EmailField(max_length=75).
 MAX_EMAIL_LENGTH = 75
 
@@ -150,11 +165,19 @@ class JwksKeySource:
             raise AssertionRejected("GW_ASSERTION_NO_KID", "assertion header has no kid")
         with self._lock:
             now = self.clock()
-            stale = self._keys is None or now - self._fetched_at >= self.cache_seconds
-            unknown = self._keys is not None and kid not in self._keys
             may_refetch = self._fetched_at is None or now - self._fetched_at >= self.cooldown_seconds
-            if stale or (unknown and may_refetch):
+            if self._keys is None:
+                # Never loaded: one attempt per cooldown, so an unreachable gateway does not make
+                # every request wait up to the fetch timeout behind this lock.
+                if not may_refetch:
+                    raise AssertionRejected(
+                        "GW_JWKS_UNAVAILABLE", "the gateway's JWKS could not be loaded; next try within %ss" % self.cooldown_seconds
+                    )
                 self._refresh(now)
+            else:
+                stale = now - self._fetched_at >= self.cache_seconds
+                if stale or (kid not in self._keys and may_refetch):
+                    self._refresh(now)
             entry = (self._keys or {}).get(kid)
         if entry is None:
             raise AssertionRejected("GW_ASSERTION_UNKNOWN_KID", "no key %r in the gateway's JWKS" % kid)
@@ -216,13 +239,14 @@ class PemKeySource:
 class AssertionVerifier:
     """Signature (ES256/EdDSA only), iss, aud, exp, nbf, iat with bounded skew; returns the claims."""
 
-    def __init__(self, keys, issuer, audience, leeway, max_lifetime, clock=time.time):
+    def __init__(self, keys, issuer, audience, leeway, max_lifetime, clock=time.time, required=REQUIRED_CLAIMS):
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
         self.leeway = leeway
         self.max_lifetime = max_lifetime
         self.clock = clock
+        self.required = list(required)
 
     def verify(self, token):
         try:
@@ -245,7 +269,7 @@ class AssertionVerifier:
                     audience=self.audience,
                     issuer=self.issuer,
                     # Times are checked below against an injectable clock (tests pin it).
-                    options={"require": REQUIRED_CLAIMS, "verify_exp": False, "verify_nbf": False, "verify_iat": False},
+                    options={"require": self.required, "verify_exp": False, "verify_nbf": False, "verify_iat": False},
                 )
                 break
             except jwt.InvalidSignatureError:
@@ -254,6 +278,10 @@ class AssertionVerifier:
                 raise AssertionRejected("GW_ASSERTION_INVALID", "%s: %s" % (type(e).__name__, e))
         if claims is None:
             raise AssertionRejected("GW_ASSERTION_SIGNATURE", "signature does not verify")
+        # PyJWT accepts a list naming the audience among others; one token must never serve both
+        # the sign-in and the offboarding audience, so `aud` is one string, exactly ours.
+        if claims.get("aud") != self.audience:
+            raise AssertionRejected("GW_ASSERTION_INVALID", "aud must be exactly %r" % self.audience)
         self._check_times(claims)
         email = claims.get("email")
         if not isinstance(email, str) or "@" not in email or len(email.strip()) > MAX_EMAIL_LENGTH:
@@ -274,14 +302,31 @@ class AssertionVerifier:
             raise AssertionRejected("GW_ASSERTION_LIFETIME", "assertion lifetime longer than allowed")
 
 
-def build_verifier(conf, clock=time.time):
+def build_key_source(conf, clock=time.time):
     if conf.jwks_url:
-        keys = JwksKeySource(
+        return JwksKeySource(
             conf.jwks_url, conf.jwks_cache_seconds, conf.jwks_refetch_cooldown_seconds, conf.jwks_timeout_seconds, clock=clock
         )
-    else:
-        keys = PemKeySource(conf.public_key_file)
+    return PemKeySource(conf.public_key_file)
+
+
+def build_verifier(conf, clock=time.time, keys=None):
+    keys = keys or build_key_source(conf, clock)
     return AssertionVerifier(keys, conf.issuer, conf.audience, conf.leeway_seconds, conf.max_token_lifetime_seconds, clock)
+
+
+def build_offboard_verifier(conf, clock=time.time, keys=None):
+    """Same keys and issuer as sign-in; audience `<sign-in audience>:offboard`; at most 60 s to live."""
+    keys = keys or build_key_source(conf, clock)
+    return AssertionVerifier(
+        keys,
+        conf.issuer,
+        conf.audience + ":offboard",
+        conf.leeway_seconds,
+        OFFBOARD_MAX_LIFETIME_SECONDS,
+        clock,
+        required=OFFBOARD_REQUIRED_CLAIMS,
+    )
 
 
 # --- accounts -------------------------------------------------------------------------------
@@ -290,12 +335,40 @@ def build_verifier(conf, clock=time.time):
 def _models():
     try:
         from sentry.users.models.user import User
+        from sentry.users.models.user_option import UserOption
         from sentry.users.models.useremail import UserEmail
     except ImportError:  # Sentry releases before the users/ package split
-        from sentry.models import User, UserEmail
+        from sentry.models import User, UserEmail, UserOption
     from sentry.models.organizationmember import InviteStatus, OrganizationMember
 
-    return User, UserEmail, OrganizationMember, InviteStatus
+    return User, UserEmail, UserOption, OrganizationMember, InviteStatus
+
+
+def check_sentry_apis():
+    """Fail at start, naming what is missing, on a Sentry without the parts the module uses."""
+    missing = []
+    for module, names in (
+        ("sentry.utils.auth", ("login",)),
+        ("sentry.utils.audit", ("create_audit_entry",)),
+        ("sentry.audit_log", ("get_event_id",)),
+        ("sentry.signals", ("member_joined",)),
+        ("sentry.models.apitoken", ("ApiToken",)),
+        ("sudo.utils", ("grant_sudo_privileges",)),
+    ):
+        try:
+            imported = __import__(module, fromlist=list(names))
+            missing.extend("%s.%s" % (module, n) for n in names if not hasattr(imported, n))
+        except ImportError:
+            missing.append(module)
+    try:
+        _models()
+    except ImportError as e:
+        missing.append(str(e))
+    if missing:
+        raise ImproperlyConfigured(
+            "sentry_ad_gateway_auth: this Sentry lacks %s; see the README's module section for the supported versions"
+            % ", ".join(missing)
+        )
 
 
 def check_account_allowed(user, conf):
@@ -306,81 +379,302 @@ def check_account_allowed(user, conf):
         raise AccountRefused("GW_ACCOUNT_PRIVILEGED", "Sentry account %s is a superuser or staff" % user.pk)
 
 
+def _global_options(UserOption, **filters):
+    # Global user options: neither project nor organization (as UserOption.objects.set_value(user, key, v)).
+    return UserOption.objects.filter(project_id__isnull=True, organization_id__isnull=True, **filters)
+
+
+def _option(user_id, key, default=None):
+    _, _, UserOption, _, _ = _models()
+    row = _global_options(UserOption, user_id=user_id, key=key).values_list("value", flat=True).first()
+    return default if row is None else row
+
+
+def _set_option(user_id, key, value):
+    _, _, UserOption, _, _ = _models()
+    updated = _global_options(UserOption, user_id=user_id, key=key).update(value=value)
+    if not updated:
+        UserOption.objects.create(user_id=user_id, project_id=None, organization_id=None, key=key, value=value)
+
+
+def _delete_option(user_id, key):
+    _, _, UserOption, _, _ = _models()
+    for row in _global_options(UserOption, user_id=user_id, key=key):
+        row.delete()
+
+
+def _sub_cache_key(sub):
+    return "sentry_ad_gateway:sub:" + hashlib.sha256(sub.encode("utf-8")).hexdigest()
+
+
+def bound_user(sub):
+    """The Sentry user bound to this AD objectGUID, or None.
+
+    Where the binding lives: a global ``UserOption`` (``sentry_ad_gateway:sub`` = the objectGUID).
+    It is Sentry's own per-user key/value table, so the binding needs no migration, travels with
+    the user through Sentry's export/import and ``User.merge_to``, and disappears with the user.
+    Sentry has no indexed column for an external id that would not show up elsewhere (``Identity``
+    rows appear on the account's identities page and need a registered provider; ``AuthIdentity``
+    needs an organization SSO provider), and ``UserOption`` is indexed by user, not by value.
+    So: the Django cache (Sentry's memcached/Redis) maps the objectGUID to the user id and that
+    row is re-read by its (user, key) index; only a cache miss reads the option rows of that one
+    key (one small row per gateway user), once per sign-in of a person whose Sentry session is gone,
+    never on the hot path of a signed-in session.
+    """
+    from django.core.cache import cache
+
+    User, _, UserOption, _, _ = _models()
+    key = _sub_cache_key(sub)
+    cached = cache.get(key)
+    if cached is not None and _option(cached, SUB_OPTION_KEY) == sub:
+        user = User.objects.filter(pk=cached).first()
+        if user is not None:
+            return user
+    ids = [uid for uid, value in _global_options(UserOption, key=SUB_OPTION_KEY).values_list("user_id", "value") if value == sub]
+    if len(ids) > 1:
+        raise AccountRefused("GW_ACCOUNT_AMBIGUOUS", "more than one Sentry account is bound to this AD account")
+    if not ids:
+        return None
+    cache.set(key, ids[0], 86400)
+    return User.objects.filter(pk=ids[0]).first()
+
+
+def bind_user(user, sub):
+    from django.core.cache import cache
+
+    if _option(user.pk, SUB_OPTION_KEY) != sub:
+        _set_option(user.pk, SUB_OPTION_KEY, sub)
+        logger.info("sentry_ad_gateway.user_bound", extra={"user_id": user.pk, "sub": sub})
+    cache.set(_sub_cache_key(sub), user.pk, 86400)
+
+
+def resolve_adoptable_user(email, sub):
+    """The existing account an AD person may take over by address, as Sentry resolves an address.
+
+    Like ``sentry.auth.email.resolve_email_to_user``: every ``UserEmail`` with the address, of
+    active users; prefer a verified address, then a member of an organization, then the account
+    whose primary address it is; a step that would leave no one is skipped. Unlike it, only a
+    *verified* address adopts (an unverified one is anyone's claim), an account bound to another
+    AD person is never a candidate, and there is no username fallback. If no active account has
+    the address verified but an inactive one does, that inactive account is returned (so the
+    sign-in reactivates it if the gateway deactivated it, and is refused if an admin did): the
+    gateway must not build a second account past an admin's decision.
+    """
+    User, UserEmail, UserOption, OrganizationMember, _ = _models()
+    rows = UserEmail.objects.filter(email__iexact=email, is_verified=True).select_related("user")
+    users = {}
+    for row in rows:
+        users.setdefault(row.user_id, row.user)
+    if users:
+        bound = dict(_global_options(UserOption, user_id__in=list(users), key=SUB_OPTION_KEY).values_list("user_id", "value"))
+        users = {uid: u for uid, u in users.items() if bound.get(uid) in (None, sub)}
+    active = [u for u in users.values() if u.is_active]
+    if not active:
+        inactive = sorted(users.values(), key=lambda u: u.pk)
+        return inactive[0] if len(inactive) == 1 else None
+    candidates = active
+    for step in (
+        lambda cs: [u for u in cs if u.pk in set(OrganizationMember.objects.filter(user_id__in=[c.pk for c in cs]).values_list("user_id", flat=True))],
+        lambda cs: [u for u in cs if (u.email or "").lower() == email.lower()],
+    ):
+        if len(candidates) == 1:
+            break
+        narrowed = step(candidates)
+        if narrowed:
+            candidates = narrowed
+    if len(candidates) > 1:
+        raise AccountRefused("GW_ACCOUNT_AMBIGUOUS", "more than one Sentry account has this verified email")
+    return candidates[0]
+
+
 def find_or_create_user(claims, conf):
-    """The Sentry user for the assertion's email: found case-insensitively, else created managed and passwordless."""
-    User, UserEmail, _, _ = _models()
+    """The Sentry (database) user for the assertion's person: bound by objectGUID, else adopted by
+    a verified address, else created managed; reactivated if the gateway had deactivated it."""
+    User, UserEmail, _, _, _ = _models()
+    sub = claims["sub"]
     email = claims["email"].strip()
-    matches = list(User.objects.filter(email__iexact=email)[:2])
-    if not matches:
-        # Sentry names users by their email; one whose primary email changed keeps that username.
-        matches = list(User.objects.filter(username__iexact=email)[:2])
-    if len(matches) > 1:
-        raise AccountRefused("GW_ACCOUNT_AMBIGUOUS", "more than one Sentry account has this email")
-    if matches:
-        user = matches[0]
-    else:
-        user = _create_user(User, email, claims)
+    user = bound_user(sub)
+    if user is None:
+        user = resolve_adoptable_user(email, sub) or _create_user(User, email, claims)
+    reactivate_if_gateway_deactivated(user)
     check_account_allowed(user, conf)
-    _ensure_verified_email(UserEmail, user, email)
+    bind_user(user, sub)
+    _ensure_email(UserEmail, user, email)
+    _ensure_usable_password(user)
     return user
+
+
+def reactivate_if_gateway_deactivated(user):
+    mark = _option(user.pk, DEACTIVATED_OPTION_KEY)
+    if mark is None:
+        return
+    if not user.is_active:
+        user.is_active = True
+        user.save(update_fields=["is_active"])  # the model's save: Sentry replicates users through it
+        audit_logger.info(
+            "user.edit",
+            extra={"user_id": user.pk, "actor_id": None, "actor_label": ACTOR_LABEL, "form_data": {"isActive": True}},
+        )
+        logger.info("sentry_ad_gateway.user_reactivated", extra={"user_id": user.pk, "previous_reason": mark.get("reason")})
+    _delete_option(user.pk, DEACTIVATED_OPTION_KEY)
 
 
 def _create_user(User, email, claims):
     name = str(claims.get("name") or "").strip()[:200]
-    user = User(username=email, email=email, name=name, is_managed=True)
-    # Managed + unusable password: the account cannot sign in with a password and its
-    # username and password cannot be changed in Sentry's UI; AD stays the source of truth.
-    user.set_unusable_password()
-    try:
-        with transaction.atomic(router.db_for_write(User)):
-            user.save()
-    except IntegrityError:
-        # Two first requests of the same person raced; the other one created the account.
-        return User.objects.get(username__iexact=email)
-    logger.info("sentry_ad_gateway.user_created", extra={"user_id": user.pk, "sub": claims.get("sub")})
-    return user
+    for username in (email, "%s#%s" % (email, claims["sub"][:8])):
+        user = User(username=username[:128], email=email, name=name, is_managed=True)
+        # Managed: its username and password cannot be changed in Sentry's UI; AD stays the source of
+        # truth. A random password nobody knows (not an unusable one): see _ensure_usable_password.
+        user.set_password(secrets.token_urlsafe(48))
+        try:
+            with transaction.atomic(router.db_for_write(User)):
+                user.save()
+                bind_user(user, claims["sub"])
+        except IntegrityError:
+            # The username is taken: by the same person's concurrent first request (then it is
+            # bound by now), or by an account this address does not adopt (unverified address).
+            raced = bound_user(claims["sub"])
+            if raced is not None:
+                return raced
+            continue
+        logger.info("sentry_ad_gateway.user_created", extra={"user_id": user.pk, "sub": claims.get("sub")})
+        return user
+    raise AccountRefused("GW_ACCOUNT_AMBIGUOUS", "cannot create a Sentry account: its usernames are taken")
 
 
-def _ensure_verified_email(UserEmail, user, email):
-    # AD vouches for the address, so Sentry may send mail to it and match invites against it.
-    address = user.email if (user.email or "").lower() == email.lower() else email
-    user_email, _ = UserEmail.objects.get_or_create(user=user, email=address)
-    if not user_email.is_verified:
+def _ensure_email(UserEmail, user, email):
+    """AD vouches for the address: verified, and the account's primary address (what Sentry shows
+    as a member's email and matches invites with), so an address change in AD follows the person."""
+    user_email = UserEmail.objects.filter(user=user, email__iexact=email).first()
+    if user_email is None:
+        user_email = UserEmail.objects.create(user=user, email=email, is_verified=True)
+    elif not user_email.is_verified:
         user_email.is_verified = True
         user_email.save(update_fields=["is_verified"])
+    if (user.email or "").lower() != email.lower():
+        logger.info("sentry_ad_gateway.primary_email_changed", extra={"user_id": user.pk})
+        user.email = user_email.email
+        user.save(update_fields=["email"])
 
 
-def attach_pending_invites(user, email):
-    """Link every approved, pending invite for ``email`` to ``user``, as Sentry's SSO login does.
+def _ensure_usable_password(user):
+    """Sentry treats an account without a usable password as always in sudo
+    (sentry/middleware/sudo.py, sentry/api/decorators.py): anyone holding its session could then
+    create API tokens. Such an account gets a long random password nobody knows, so sudo comes
+    only from the module's grant right after an AD sign-in (or from a password the person set)."""
+    if user.has_usable_password():
+        return
+    user.set_password(secrets.token_urlsafe(48))
+    fields = ["password"] + [f for f in ("last_password_change", "is_password_expired") if hasattr(user, f)]
+    user.save(update_fields=fields)
+    logger.info("sentry_ad_gateway.random_password_set", extra={"user_id": user.pk})
 
-    The gateway provisions members as pending invites (the API cannot link users); roles and
-    teams are already on the invite row. An invite into an org the user already belongs to is
-    deleted. Returns how many invites became memberships.
+
+def attach_pending_invites(request, user, email):
+    """Accept every approved, pending, unexpired invite for ``email`` as ``user``, as Sentry's own
+    accept path does (``ApiInviteHelper.accept_invite``): the member row gets the user, a
+    ``MEMBER_ACCEPT`` audit entry is written and ``member_joined`` is sent. An invite into an
+    organization the user already belongs to is deleted. An expired invite is left alone (Sentry
+    refuses expired tokens; the gateway renews it) and logged. Returns how many were accepted.
     """
-    _, _, OrganizationMember, InviteStatus = _models()
+    from django.utils import timezone  # noqa: F401 (token_expired reads it)
+    from sentry import audit_log
+    from sentry.signals import member_joined
+    from sentry.utils.audit import create_audit_entry
+
+    _, _, _, OrganizationMember, InviteStatus = _models()
     db = router.db_for_write(OrganizationMember)
     pending = OrganizationMember.objects.filter(
         email__iexact=email, user_id__isnull=True, invite_status=InviteStatus.APPROVED.value
     )
     linked = 0
     for member in list(pending):
+        if member.token_expired:
+            logger.info(
+                "sentry_ad_gateway.invite_expired",
+                extra={
+                    "user_id": user.pk,
+                    "organization_id": member.organization_id,
+                    "member_id": member.pk,
+                    "detail": "left pending: the gateway renews expired invites",
+                },
+            )
+            continue
         with transaction.atomic(db):
             if OrganizationMember.objects.filter(organization_id=member.organization_id, user_id=user.pk).exists():
                 member.delete()
                 continue
-            # Same effect as OrganizationMember.set_user, whose argument changed from a User to a
-            # user id across Sentry releases; these attributes are the same in both.
+            # OrganizationMember.set_user, whose argument changed from a User to a user id across
+            # releases; these four attributes are what it sets in both.
             member.user_id = user.pk
             member.email = None
             member.token = None
             member.token_expires_at = None
             member.save()
+        metadata = member.get_audit_log_metadata() if hasattr(member, "get_audit_log_metadata") else member.get_audit_log_data()
+        create_audit_entry(
+            request,
+            actor=user,
+            organization_id=member.organization_id,
+            target_object=member.id,
+            target_user_id=user.pk,
+            event=audit_log.get_event_id("MEMBER_ACCEPT"),
+            data=metadata,
+        )
+        member_joined.send_robust(
+            sender=None, organization_id=member.organization_id, user_id=user.pk, organization_member_id=member.id
+        )
         linked += 1
         logger.info(
             "sentry_ad_gateway.invite_linked",
             extra={"user_id": user.pk, "organization_id": member.organization_id, "member_id": member.pk},
         )
     return linked
+
+
+def end_all_sessions(user):
+    """What Sentry's own logout receiver (refresh_user_nonce) does: a new session nonce, so every
+    session bound to the old one is anonymous from its next request on."""
+    user.refresh_session_nonce()
+    user.save(update_fields=["session_nonce"])
+
+
+def offboard_user(claims):
+    """Take Sentry access away from the person AD disabled, expired or deleted. None if not found."""
+    from sentry.models.apitoken import ApiToken
+
+    User, _, _, _, _ = _models()
+    sub = claims["sub"]
+    user = bound_user(sub)
+    if user is None:
+        try:
+            user = resolve_adoptable_user(claims["email"].strip(), sub)
+        except AccountRefused:
+            return None  # ambiguous: exactly one or nobody
+        if user is None or not user.is_active:
+            return None
+        bind_user(user, sub)
+    with transaction.atomic(router.db_for_write(User)):
+        deactivated = bool(user.is_active)
+        if deactivated:
+            user.is_active = False
+            user.save(update_fields=["is_active"])
+            _set_option(user.pk, DEACTIVATED_OPTION_KEY, {"reason": claims["reason"], "at": int(time.time())})
+        revoked = 0
+        for token in ApiToken.objects.filter(user_id=user.pk):
+            token.delete()  # one by one: the model's delete replicates (outboxes) on a real Sentry
+            revoked += 1
+        end_all_sessions(user)
+    if deactivated:
+        audit_logger.info(
+            "user.edit",
+            extra={"user_id": user.pk, "actor_id": None, "actor_label": ACTOR_LABEL, "form_data": {"isActive": False}},
+        )
+    logger.info(
+        "sentry_ad_gateway.offboard",
+        extra={"user_id": user.pk, "sub": sub, "reason": claims["reason"], "deactivated": deactivated, "tokens_revoked": revoked},
+    )
+    return {"found": True, "userId": str(user.pk), "deactivated": deactivated, "tokensRevoked": revoked}
 
 
 # --- the middleware -------------------------------------------------------------------------
@@ -393,28 +687,34 @@ def _refusal(request, status, code, message):
 
 
 class GatewayAssertionMiddleware:
-    """Binds every browser session to a valid gateway assertion.
+    """Binds every browser session to a valid gateway assertion; serves the offboarding endpoint.
 
+    - ``POST /_sentry-ad-gateway/offboard/``: see ``offboard`` (its own audience, never a login);
     - token-authenticated requests (``request.auth`` set by Sentry's middleware): untouched;
-    - no assertion: a logged-in session is logged out, the request goes on anonymous;
-    - invalid assertion: 403 (503 if the keys cannot be loaded), session logged out; going on
+    - no assertion: this session ends (only this one), the request goes on anonymous;
+    - invalid assertion: 403 (503 if the keys cannot be loaded), this session ends; going on
       anonymous would bounce the browser between Sentry's login redirect and the gateway;
-    - valid assertion, session already this user for this gateway session: go on (pending
+    - valid assertion, session already this person for this gateway session: go on (pending
       invites re-checked every INVITE_RECHECK_SECONDS);
-    - valid assertion, otherwise, on a safe method: find or create the user, link invites,
-      log in with Sentry's helper, grant sudo if configured;
+    - valid assertion, otherwise, on a safe method: find, adopt or create the user, accept
+      invites, log in with Sentry's helper, grant sudo once per gateway session;
     - valid assertion, otherwise, on an unsafe method: 401, so the app reloads with a GET.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
         self.conf = GatewaySettings(getattr(settings, "SENTRY_AD_GATEWAY", None))
-        self.verifier = build_verifier(self.conf)
+        check_sentry_apis()
+        keys = build_key_source(self.conf)
+        self.verifier = build_verifier(self.conf, keys=keys)
+        self.offboard_verifier = build_offboard_verifier(self.conf, keys=keys)
 
     def __call__(self, request):
         return self.process(request) or self.get_response(request)
 
     def process(self, request):
+        if request.path == OFFBOARD_PATH:
+            return self.offboard(request)
         if request.path.startswith(self.conf.exempt_path_prefixes):
             return None
         if getattr(request, "auth", None) is not None:
@@ -433,61 +733,126 @@ class GatewayAssertionMiddleware:
             return _refusal(request, 403, e.code, "The sign-in gateway's assertion was not accepted.")
 
         current = request.user if request.user.is_authenticated else None
+        same_person = current is not None and request.session.get(SESSION_SUB_KEY) == claims["sub"]
         try:
-            if current is not None and (current.email or "").lower() == claims["email"].strip().lower():
-                check_account_allowed(current, self.conf)  # the hot path: no lookup needed
-                user = current
-            elif request.method in SAFE_METHODS:
-                user = find_or_create_user(claims, self.conf)
-            else:
-                user = None
+            if same_person and request.session.get(SESSION_SID_KEY) == claims["sid"]:
+                # The hot path: request.user is Sentry's RpcUser; no lookup needed.
+                check_account_allowed(current, self.conf)
+                self._recheck_invites(request, current, claims["email"])
+                return None
+            if request.method not in SAFE_METHODS:
+                if same_person:
+                    check_account_allowed(current, self.conf)
+                    return None  # new gateway session, same person: re-bound on the next safe request
+                self._end_session(request, "unsafe_method_without_session")
+                return _refusal(request, 401, "GW_SESSION_REQUIRED", "Your Sentry session must be renewed: reload the page.")
+            user = find_or_create_user(claims, self.conf)
         except AccountRefused as e:
             logger.warning("sentry_ad_gateway.account_refused", extra={"code": e.code, "reason": str(e)})
             self._end_session(request, e.code)
             return _refusal(request, 403, e.code, "This Sentry account cannot be used through the sign-in gateway. Ask a Sentry administrator.")
-
-        same_user = user is not None and current is not None and current.pk == user.pk
-        if same_user and request.session.get(SESSION_SID_KEY) == claims["sid"]:
-            self._recheck_invites(user, claims["email"])
-            return None
-        if request.method not in SAFE_METHODS:
-            if same_user:
-                return None  # new gateway session, same person: re-bound on the next safe request
-            self._end_session(request, "unsafe_method_without_session")
-            return _refusal(request, 401, "GW_SESSION_REQUIRED", "Your Sentry session must be renewed: reload the page.")
         return self._login(request, current, user, claims)
 
     def _login(self, request, current, user, claims):
         from sentry.utils.auth import login
 
-        attach_pending_invites(user, claims["email"].strip())
+        attach_pending_invites(request, user, claims["email"].strip())
         if current is not None and current.pk != user.pk:
             self._end_session(request, "different_user")
         # Sentry's helper, not Django's: it binds the session nonce and logs the sign-in;
-        # passed_2fa because AD (and its MFA policy) already authenticated the person.
+        # passed_2fa because AD (and its MFA policy) already authenticated the person. `user` is
+        # the database User: request.user is an RpcUser, which Django's login cannot store.
         if not login(request, user, passed_2fa=True, source=LOGIN_SOURCE):
             return _refusal(request, 403, "GW_LOGIN_REFUSED", "Sentry refused the sign-in.")
         request.session[SESSION_SID_KEY] = claims["sid"]
-        if self.conf.grant_sudo:
+        request.session[SESSION_SUB_KEY] = claims["sub"]
+        if self._may_grant_sudo(user, claims):
             from sudo.utils import grant_sudo_privileges
 
-            # The account has no password to re-enter; the assertion is fresh proof of an AD sign-in.
             grant_sudo_privileges(request, max_age=self.conf.sudo_max_age_seconds)
         logger.info("sentry_ad_gateway.login", extra={"user_id": user.pk, "sub": claims["sub"]})
         return None
 
-    def _recheck_invites(self, user, email):
+    def _may_grant_sudo(self, user, claims):
+        """Sudo once per gateway session, on the Sentry session made right after the AD sign-in.
+
+        A second Sentry session made from the same gateway session (a copied gateway cookie, or
+        a Sentry session that was lost) gets none: creating API tokens and the like then needs a
+        fresh AD sign-in. If the assertion says when the password was checked (``auth_time``),
+        that must be within SUDO_MAX_AGE_SECONDS too.
+        """
+        if not self.conf.grant_sudo:
+            return False
+        auth_time = claims.get("auth_time")
+        if auth_time is not None:
+            try:
+                if time.time() - int(auth_time) > self.conf.sudo_max_age_seconds:
+                    return False
+            except (TypeError, ValueError):
+                return False
+        sids = _option(user.pk, SUDO_SIDS_OPTION_KEY, [])
+        if not isinstance(sids, list):
+            sids = []
+        if claims["sid"] in sids:
+            return False
+        _set_option(user.pk, SUDO_SIDS_OPTION_KEY, (sids + [claims["sid"]])[-SUDO_SIDS_KEPT:])
+        return True
+
+    def _recheck_invites(self, request, user, email):
         from django.core.cache import cache
 
         # The gateway may create invites after sign-in (its provisioning queue); look again
         # now and then, without a query on every request.
         key = "sentry_ad_gateway:invites:%s" % user.pk
         if cache.add(key, 1, self.conf.invite_recheck_seconds):
-            attach_pending_invites(user, email.strip())
+            attach_pending_invites(request, user, email.strip())
 
     def _end_session(self, request, reason):
-        from django.contrib.auth import logout
+        """End this session only. Not django.contrib.auth.logout(): its user_logged_out signal runs
+        Sentry's refresh_user_nonce, which ends every session of the user everywhere."""
+        from django.contrib.auth.models import AnonymousUser
 
         if request.user.is_authenticated:
             logger.info("sentry_ad_gateway.logout", extra={"user_id": request.user.pk, "reason": reason})
-            logout(request)  # flushes the session and fires user_logged_out (superuser mode off)
+            request.session.flush()
+            request.user = AnonymousUser()
+            request._cached_user = request.user
+
+    # --- offboarding ------------------------------------------------------------------------
+
+    def offboard(self, request):
+        """The gateway's call to take access away from a person AD disabled, expired or deleted.
+
+        Contract: OFFBOARD-CONTRACT in the README's module section. Token-only: no cookie, no
+        CSRF (the response is produced before any view, so Django's CSRF check never runs).
+        """
+        from django.core.cache import cache
+
+        if request.method != "POST":
+            response = JsonResponse({"error": "method_not_allowed"}, status=405)
+            response["Allow"] = "POST"
+            return response
+        token = request.META.get(self.conf.header_meta_key)
+        if not token:
+            return JsonResponse({"error": "invalid_assertion"}, status=401)
+        try:
+            claims = self.offboard_verifier.verify(token)
+            if claims.get("reason") not in OFFBOARD_REASONS:
+                raise AssertionRejected("GW_ASSERTION_INVALID", "reason must be one of %s" % sorted(OFFBOARD_REASONS))
+            jti = claims.get("jti")
+            if not isinstance(jti, str) or not jti:
+                raise AssertionRejected("GW_ASSERTION_INVALID", "jti missing")
+            # Kept while the token could still verify; Sentry's cache is shared by its web workers.
+            ttl = max(1, int(claims["exp"]) + int(self.conf.leeway_seconds) - int(time.time()) + 1)
+            if not cache.add("sentry_ad_gateway:offboard-jti:" + hashlib.sha256(jti.encode("utf-8")).hexdigest(), 1, ttl):
+                raise AssertionRejected("GW_ASSERTION_REPLAYED", "jti already used")
+        except AssertionRejected as e:
+            logger.warning("sentry_ad_gateway.offboard_rejected", extra={"code": e.code, "reason": str(e)})
+            if e.code in ("GW_JWKS_UNAVAILABLE", "GW_PUBLIC_KEY_UNAVAILABLE"):
+                return JsonResponse({"error": "keys_unavailable"}, status=503)
+            return JsonResponse({"error": "invalid_assertion"}, status=401)
+        result = offboard_user(claims)
+        if result is None:
+            logger.info("sentry_ad_gateway.offboard_not_found", extra={"sub": claims["sub"], "reason": claims["reason"]})
+            return JsonResponse({"found": False}, status=404)
+        return JsonResponse(result, status=200)

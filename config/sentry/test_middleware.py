@@ -17,6 +17,15 @@ from sentry.models import InviteStatus, Organization, OrganizationMember, User, 
 from sentry.utils import auth as fake_login  # noqa: E402
 
 HEADER = "HTTP_X_SENTRY_GATEWAY_ASSERTION"
+BOB_SUB = "6f1c2d3e-0000-4000-8000-0000000000b0"
+
+
+def existing_user(verified=True, **fields):
+    """An account made in Sentry before the gateway: Sentry gives it an (unverified) UserEmail row."""
+    user = User.objects.create(**fields)
+    if verified:
+        UserEmail.objects.filter(user=user, email=user.email).update(is_verified=True)
+    return user
 
 
 class StackTest(TestCase):
@@ -46,12 +55,13 @@ class StackTest(TestCase):
 
 
 class FirstSignInTest(StackTest):
-    def test_creates_a_managed_passwordless_user_with_a_verified_email(self):
+    def test_creates_a_managed_user_with_a_random_password_and_a_verified_email(self):
         body = self.sign_in()
         user = User.objects.get(email="alice@corp.example.com")
         self.assertEqual(body["user_id"], user.pk)
         self.assertTrue(user.is_managed)
-        self.assertFalse(user.has_usable_password())
+        # Not password-less: Sentry would treat such an account as always in sudo.
+        self.assertTrue(user.has_usable_password())
         self.assertEqual(user.username, "alice@corp.example.com")
         self.assertEqual(user.name, "Alice Example")
         self.assertTrue(UserEmail.objects.get(user=user, email=user.email).is_verified)
@@ -68,18 +78,20 @@ class FirstSignInTest(StackTest):
         body = self.get(token=env.ED_KEY.sign()).json()
         self.assertIsNotNone(body["user_id"])
 
-    def test_existing_account_found_by_email_case_insensitively(self):
-        existing = User.objects.create(username="alice", email="Alice@Corp.Example.com")
+    def test_existing_account_found_by_verified_email_case_insensitively(self):
+        existing = existing_user(username="alice", email="Alice@Corp.Example.com")
         self.assertEqual(self.sign_in()["user_id"], existing.pk)
         self.assertEqual(User.objects.count(), 1)
         self.assertTrue(UserEmail.objects.get(user=existing).is_verified)
 
-    def test_account_whose_email_changed_is_found_by_username(self):
-        existing = User.objects.create(username="alice@corp.example.com", email="alice@elsewhere.example")
-        self.assertEqual(self.sign_in()["user_id"], existing.pk)
+    def test_a_username_alone_never_adopts_an_account(self):
+        existing = existing_user(username="alice@corp.example.com", email="alice@elsewhere.example")
+        user_id = self.sign_in()["user_id"]
+        self.assertNotEqual(user_id, existing.pk)
+        self.assertEqual(User.objects.get(pk=user_id).email, "alice@corp.example.com")
 
     def test_session_nonce_is_bound_so_the_session_survives(self):
-        User.objects.create(username="alice@corp.example.com", email="alice@corp.example.com", session_nonce="n1")
+        existing_user(username="alice@corp.example.com", email="alice@corp.example.com", session_nonce="n1")
         self.sign_in()
         self.sign_in()
         self.assertEqual(len(fake_login.CALLS), 1, "a lost nonce would make Sentry see an anonymous session")
@@ -96,14 +108,14 @@ class FirstSignInTest(StackTest):
 
 class PrivilegedAccountsTest(StackTest):
     def test_superuser_with_the_email_is_refused(self):
-        User.objects.create(username="root", email="alice@corp.example.com", is_superuser=True)
+        existing_user(username="root", email="alice@corp.example.com", is_superuser=True)
         r = self.get(token=env.ES_KEY.sign())
         self.assertEqual(r.status_code, 403)
         self.assertEqual(r.json()["error"], "GW_ACCOUNT_PRIVILEGED")
         self.assertEqual(fake_login.CALLS, [])
 
     def test_staff_with_the_email_is_refused(self):
-        User.objects.create(username="staff", email="alice@corp.example.com", is_staff=True)
+        existing_user(username="staff", email="alice@corp.example.com", is_staff=True)
         self.assertEqual(self.get(token=env.ES_KEY.sign()).status_code, 403)
 
     @override_settings(
@@ -111,7 +123,7 @@ class PrivilegedAccountsTest(StackTest):
     )
     def test_listed_superuser_signs_in_without_superuser_mode(self):
         self.client = Client(enforce_csrf_checks=True)
-        root = User.objects.create(username="root", email="alice@corp.example.com", is_superuser=True)
+        root = existing_user(username="root", email="alice@corp.example.com", is_superuser=True)
         body = self.sign_in()
         self.assertEqual(body["user_id"], root.pk)
         # The module runs before SuperuserMiddleware, so Sentry's login receiver finds no
@@ -119,14 +131,14 @@ class PrivilegedAccountsTest(StackTest):
         self.assertFalse(body["superuser_active"])
 
     def test_disabled_account_is_refused(self):
-        User.objects.create(username="alice", email="alice@corp.example.com", is_active=False)
+        existing_user(username="alice", email="alice@corp.example.com", is_active=False)
         r = self.get(token=env.ES_KEY.sign(), HTTP_ACCEPT="text/html")
         self.assertEqual(r.status_code, 403)
         self.assertTrue(r["Content-Type"].startswith("text/plain"))
 
     def test_two_accounts_with_the_email_are_refused(self):
-        User.objects.create(username="a1", email="alice@corp.example.com")
-        User.objects.create(username="a2", email="ALICE@corp.example.com")
+        existing_user(username="a1", email="alice@corp.example.com")
+        existing_user(username="a2", email="ALICE@corp.example.com")
         self.assertEqual(self.get(token=env.ES_KEY.sign()).json()["error"], "GW_ACCOUNT_AMBIGUOUS")
 
 
@@ -155,7 +167,7 @@ class InvitesTest(StackTest):
         self.assertTrue(m.is_pending)
 
     def test_invite_into_an_org_already_joined_is_deleted(self):
-        user = User.objects.create(username="alice@corp.example.com", email="alice@corp.example.com")
+        user = existing_user(username="alice@corp.example.com", email="alice@corp.example.com")
         OrganizationMember.objects.create(organization=self.acme, user=user, role="owner")
         dup = self.invite(self.acme)
         self.sign_in()
@@ -207,7 +219,7 @@ class SessionBindingTest(StackTest):
 
     def test_a_different_person_replaces_the_session_user(self):
         alice = self.sign_in()["user_id"]
-        bob = self.sign_in(email="bob@corp.example.com", name="Bob", sid="sid-2")["user_id"]
+        bob = self.sign_in(email="bob@corp.example.com", name="Bob", sid="sid-2", sub=BOB_SUB)["user_id"]
         self.assertNotEqual(alice, bob)
         self.assertEqual(User.objects.get(pk=bob).email, "bob@corp.example.com")
 
@@ -252,7 +264,7 @@ class UnsafeMethodsTest(StackTest):
 
     def test_post_as_another_person_logs_out_and_401(self):
         csrf = self.sign_in()["csrf"]
-        r = self.post(token=env.ES_KEY.sign(email="bob@corp.example.com", sid="sid-9"), csrf=csrf)
+        r = self.post(token=env.ES_KEY.sign(email="bob@corp.example.com", sid="sid-9", sub=BOB_SUB), csrf=csrf)
         self.assertEqual(r.status_code, 401)
         self.assertNotIn("_auth_user_id", self.client.session)
 

@@ -1,4 +1,5 @@
-"""Stand-in for sentry.middleware.auth.AuthenticationMiddleware.
+"""Stand-in for sentry.middleware.auth.AuthenticationMiddleware (getsentry/sentry
+src/sentry/middleware/auth.py @ 002b1bcb09da4e11ac82e6e110ea705b205af48a).
 
 Like the real one: a recognised token sets request.user and request.auth; an Authorization header
 no authenticator accepts falls back to the session user; the session user is anonymous when the
@@ -8,14 +9,14 @@ from django.contrib.auth import get_user as auth_get_user
 from django.contrib.auth.models import AnonymousUser
 from django.utils.functional import SimpleLazyObject
 
-# token string -> user id; tests fill it.
+# token string -> user id; tests fill it (ApiToken rows work as well).
 TOKENS = {}
 
 
 def get_user(request):
     if not hasattr(request, "_cached_user"):
         user = auth_get_user(request)
-        if user.is_authenticated and user.session_nonce and request.session.get("_nonce", "") != user.session_nonce:
+        if user.is_authenticated and not user.is_sentry_app and user.session_nonce and request.session.get("_nonce", "") != user.session_nonce:
             user = AnonymousUser()
         request._cached_user = user
     return request._cached_user
@@ -31,10 +32,18 @@ class AuthenticationMiddleware:
 
     def process_request(self, request):
         header = request.META.get("HTTP_AUTHORIZATION", "").split()
-        if len(header) == 2 and header[0].lower() == "bearer" and header[1] in TOKENS:
+        if len(header) == 2 and header[0].lower() == "bearer":
+            from sentry.models.apitoken import ApiToken
             from sentry.users.models.user import User
 
-            request.user = User.objects.get(pk=TOKENS[header[1]])
-            request.auth = header[1]
-            return
+            # UserAuthTokenAuthentication: an ApiToken row; its user must be active
+            # ("User inactive or deleted" otherwise, and the request falls back to the session).
+            row = ApiToken.objects.filter(token=header[1]).select_related("user").first()
+            if row is not None and row.user.is_active:
+                request.user, request.auth = row.user, row
+                return
+            if header[1] in TOKENS:
+                request.user = User.objects.get(pk=TOKENS[header[1]])
+                request.auth = header[1]
+                return
         request.user = SimpleLazyObject(lambda: get_user(request))

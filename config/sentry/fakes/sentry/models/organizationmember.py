@@ -1,4 +1,6 @@
-"""Stand-in for sentry.models.organizationmember: a pending invite is a row with email, token and no user."""
+"""Stand-in for sentry.models.organizationmember (getsentry/sentry src/sentry/models/organizationmember.py
+@ 00c84af34b78b2c8012021dcf2d7d9396ba37881): a pending invite is a row with email, token and no
+user; a token past token_expires_at is expired (a row without an expiry never expires)."""
 from datetime import timedelta
 from enum import Enum
 from uuid import uuid4
@@ -46,3 +48,32 @@ class OrganizationMember(models.Model):
     @property
     def is_pending(self):
         return self.user_id is None
+
+    @property
+    def invite_approved(self):
+        return self.invite_status == InviteStatus.APPROVED.value
+
+    @property
+    def token_expired(self):
+        # Old tokens don't expire to preserve compatibility and not require a backfill migration.
+        if self.token_expires_at is None:
+            return False
+        if self.token_expires_at > timezone.now():
+            return False
+        return True
+
+    def set_user(self, user_id):
+        # The current signature takes a user id (older releases took the User).
+        self.user_id = user_id
+        self.email = None
+        self.token = None
+        self.token_expires_at = None
+
+    def get_audit_log_metadata(self):
+        return {
+            "email": self.email,
+            "user": self.user_id,
+            "teams": list(self.teams),
+            "role": self.role,
+            "invite_status": self.invite_status,
+        }

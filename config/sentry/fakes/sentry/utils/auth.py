@@ -1,4 +1,6 @@
-"""Stand-in for sentry.utils.auth: the login helper with its real signature and the steps the module relies on."""
+"""Stand-in for sentry.utils.auth (getsentry/sentry src/sentry/utils/auth.py
+@ 3448d759f43d1e2a5821fb5fad36849b419fc40c): the login helper with its real signature and steps,
+and EmailAuthBackend, whose get_user answers with an RpcUser, not the database User."""
 from django.conf import settings
 from django.contrib.auth import login as _login
 from django.contrib.auth.backends import ModelBackend
@@ -30,10 +32,18 @@ def login(request, user, passed_2fa=None, after_2fa=None, organization_id=None, 
         request.session["_nonce"] = user.session_nonce
     if not hasattr(user, "backend"):
         user.backend = settings.AUTHENTICATION_BACKENDS[0]
-    _login(request, user)
+    _login(request, user)  # Django's: needs user._meta, which an RpcUser does not have
     return True
 
 
 class EmailAuthBackend(ModelBackend):
     def user_can_authenticate(self, user):
         return True
+
+    def get_user(self, user_id):
+        # The real one: user_service.get_user(user_id=user_id), a serialized RpcUser.
+        from sentry.users.models.user import User
+        from sentry.users.services.user.model import serialize_rpc_user
+
+        user = User.objects.filter(pk=user_id).first()
+        return serialize_rpc_user(user) if user else None

@@ -1,4 +1,5 @@
-"""Stand-in for sentry.users.models.useremail.UserEmail."""
+"""Stand-in for sentry.users.models.useremail.UserEmail (getsentry/sentry src/sentry/users/models/useremail.py)
+and the receiver that gives every new user an unverified primary UserEmail row."""
 from django.conf import settings
 from django.db import models
 from django.db.models.signals import post_save
@@ -6,7 +7,7 @@ from django.db.models.signals import post_save
 
 class UserEmail(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, related_name="emails", on_delete=models.CASCADE)
-    email = models.EmailField(max_length=75)
+    email = models.EmailField(max_length=200)
     is_verified = models.BooleanField(default=False)
 
     class Meta:

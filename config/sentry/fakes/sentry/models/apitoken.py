@@ -1,0 +1,26 @@
+"""Stand-in for sentry.models.apitoken.ApiToken (getsentry/sentry src/sentry/models/apitoken.py
+@ 6615a0e34af99f8c77161b2619c3bf34eb55a078): a user's token, personal (no application) or issued
+to an OAuth application on the user's behalf."""
+from uuid import uuid4
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+def generate_token():
+    return uuid4().hex + uuid4().hex
+
+
+class ApiToken(models.Model):
+    # users can generate tokens without being application-bound
+    application_id = models.BigIntegerField(null=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    name = models.CharField(max_length=255, null=True)
+    token = models.CharField(max_length=71, unique=True, default=generate_token)
+    expires_at = models.DateTimeField(null=True)
+    date_added = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        app_label = "sentry"
+        db_table = "sentry_apitoken"

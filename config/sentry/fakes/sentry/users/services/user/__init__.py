@@ -1,0 +1,1 @@
+from sentry.users.services.user.model import RpcUser  # noqa: F401
