@@ -43,8 +43,8 @@ LOGIN_SOURCE = "ad-gateway"
 # UserOption keys (global options: no project, no organization). See bound_user() for the choice.
 SUB_OPTION_KEY = "sentry_ad_gateway:sub"  # the AD objectGUID this Sentry user is bound to
 DEACTIVATED_OPTION_KEY = "sentry_ad_gateway:deactivated"  # set while the gateway holds the user inactive
-SUDO_SIDS_OPTION_KEY = "sentry_ad_gateway:sudo_sids"  # gateway sessions that already received sudo
-SUDO_SIDS_KEPT = 20
+SIDS_OPTION_KEY = "sentry_ad_gateway:sids"  # the last gateway sessions (hashed ids) that made a Sentry session
+SIDS_KEPT = 20
 # Who the audit lines name as the actor of what the module does on the gateway's behalf.
 ACTOR_LABEL = "sentry-ad-gateway"
 audit_logger = logging.getLogger("sentry.audit.user")  # the logger Sentry's user_details endpoint audits to
@@ -496,7 +496,7 @@ def find_or_create_user(claims, conf):
     user = bound_user(sub)
     if user is None:
         user = resolve_adoptable_user(email, sub) or _create_user(User, email, claims)
-    reactivate_if_gateway_deactivated(user)
+    reactivate_if_gateway_deactivated(user, claims)
     check_account_allowed(user, conf)
     bind_user(user, sub)
     _ensure_email(UserEmail, user, email)
@@ -504,11 +504,20 @@ def find_or_create_user(claims, conf):
     return user
 
 
-def reactivate_if_gateway_deactivated(user):
+def reactivate_if_gateway_deactivated(user, claims):
+    """Undo the gateway's own deactivation when AD says yes again: a sign-in assertion from a
+    gateway session that did not exist when the user was deactivated (and, if the assertion says
+    when the password was checked, checked after it). A user an admin deactivated has no mark
+    and stays inactive."""
     mark = _option(user.pk, DEACTIVATED_OPTION_KEY)
-    if mark is None:
+    if not isinstance(mark, dict):
         return
     if not user.is_active:
+        if claims["sid"] in (mark.get("sids") or []):
+            return  # a gateway session from before the deactivation: not a new AD sign-in
+        auth_time = claims.get("auth_time")
+        if auth_time is not None and not (isinstance(auth_time, (int, float)) and auth_time > mark.get("at", 0)):
+            return
         user.is_active = True
         user.save(update_fields=["is_active"])  # the model's save: Sentry replicates users through it
         audit_logger.info(
@@ -632,6 +641,20 @@ def attach_pending_invites(request, user, email):
     return linked
 
 
+def _seen_sids(user_id):
+    sids = _option(user_id, SIDS_OPTION_KEY, [])
+    return sids if isinstance(sids, list) else []
+
+
+def remember_sid(user_id, sid):
+    """Record the gateway session that made a Sentry session; True if it is the first time."""
+    sids = _seen_sids(user_id)
+    if sid in sids:
+        return False
+    _set_option(user_id, SIDS_OPTION_KEY, (sids + [sid])[-SIDS_KEPT:])
+    return True
+
+
 def end_all_sessions(user):
     """What Sentry's own logout receiver (refresh_user_nonce) does: a new session nonce, so every
     session bound to the old one is anonymous from its next request on."""
@@ -659,7 +682,8 @@ def offboard_user(claims):
         if deactivated:
             user.is_active = False
             user.save(update_fields=["is_active"])
-            _set_option(user.pk, DEACTIVATED_OPTION_KEY, {"reason": claims["reason"], "at": int(time.time())})
+            mark = {"reason": claims["reason"], "at": int(time.time()), "sids": _seen_sids(user.pk)}
+            _set_option(user.pk, DEACTIVATED_OPTION_KEY, mark)
         revoked = 0
         for token in ApiToken.objects.filter(user_id=user.pk):
             token.delete()  # one by one: the model's delete replicates (outboxes) on a real Sentry
@@ -766,14 +790,15 @@ class GatewayAssertionMiddleware:
             return _refusal(request, 403, "GW_LOGIN_REFUSED", "Sentry refused the sign-in.")
         request.session[SESSION_SID_KEY] = claims["sid"]
         request.session[SESSION_SUB_KEY] = claims["sub"]
-        if self._may_grant_sudo(user, claims):
+        first_for_sid = remember_sid(user.pk, claims["sid"])
+        if first_for_sid and self._may_grant_sudo(claims):
             from sudo.utils import grant_sudo_privileges
 
             grant_sudo_privileges(request, max_age=self.conf.sudo_max_age_seconds)
         logger.info("sentry_ad_gateway.login", extra={"user_id": user.pk, "sub": claims["sub"]})
         return None
 
-    def _may_grant_sudo(self, user, claims):
+    def _may_grant_sudo(self, claims):
         """Sudo once per gateway session, on the Sentry session made right after the AD sign-in.
 
         A second Sentry session made from the same gateway session (a copied gateway cookie, or
@@ -790,12 +815,6 @@ class GatewayAssertionMiddleware:
                     return False
             except (TypeError, ValueError):
                 return False
-        sids = _option(user.pk, SUDO_SIDS_OPTION_KEY, [])
-        if not isinstance(sids, list):
-            sids = []
-        if claims["sid"] in sids:
-            return False
-        _set_option(user.pk, SUDO_SIDS_OPTION_KEY, (sids + [claims["sid"]])[-SUDO_SIDS_KEPT:])
         return True
 
     def _recheck_invites(self, request, user, email):
