@@ -14,7 +14,8 @@ SENTRY_AD_GATEWAY = {
     "ISSUER": os.environ.get("SENTRY_AD_GATEWAY_ISSUER", "https://sentry.example.com"),
     # Fetched from inside the Sentry network; or "PUBLIC_KEY_FILE": "/etc/sentry/gateway-public.pem".
     "JWKS_URL": os.environ.get("SENTRY_AD_GATEWAY_JWKS_URL", "http://sentry-ad-gateway:8080/_gateway/jwks.json"),
-    # Managed accounts have no password to re-enter at Sentry's sudo prompt.
+    # Sudo (creating API tokens, ...) for SUDO_MAX_AGE_SECONDS after an AD sign-in, once per
+    # gateway session; False: only with a Sentry password the person knows.
     "GRANT_SUDO": True,
     # Superuser/staff accounts the gateway may sign in; any other one with an AD user's email is refused.
     "SUPERUSER_EMAILS": [],
@@ -31,6 +32,11 @@ if _sag_middleware not in MIDDLEWARE:  # noqa: F821 (from sentry.conf.server)
 
 # Sign-in is the gateway's job: no sign-up form (also set auth.allow-registration: false in config.yml).
 SENTRY_FEATURES["auth:register"] = False  # noqa: F821
+# The gateway provisions every person as an invite made by its one service user. Sentry limits
+# invites behind this feature (on by default): 100 a day per inviting user, 100 a day per
+# organization, 10 a day per address (sentry/ratelimits/utils.py); the first sync of a larger
+# directory would stall on 429s. Install-wide: SENTRY_FEATURES has no per-organization form.
+SENTRY_FEATURES["organizations:invite-members-rate-limits"] = False  # noqa: F821
 
 # TLS ends before Sentry: trust the gateway's X-Forwarded-Proto, and the public origin for CSRF.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -147,6 +147,20 @@ class JwksCacheTest(unittest.TestCase):
             self.verifier.verify(env.ES_KEY.sign(NOW))
         self.assertEqual(cm.exception.code, "GW_JWKS_UNAVAILABLE")
 
+    def test_gateway_unreachable_from_the_start_is_tried_once_per_cooldown(self):
+        # Each try may wait JWKS_TIMEOUT_SECONDS under the one lock: without the cooldown every
+        # request (and every thread behind it) waited for the gateway again.
+        self.fetch.fail = True
+        for _ in range(20):
+            with self.assertRaises(gw.AssertionRejected) as cm:
+                self.verifier.verify(env.ES_KEY.sign(NOW))
+            self.assertEqual(cm.exception.code, "GW_JWKS_UNAVAILABLE")
+        self.assertEqual(self.fetch.calls, 1)
+        self.clock.now += 10
+        self.fetch.fail = False
+        self.verifier.verify(env.ES_KEY.sign(self.clock.now))
+        self.assertEqual(self.fetch.calls, 2)
+
     def test_gateway_unreachable_later_keeps_the_keys_it_had(self):
         self.verifier.verify(env.ES_KEY.sign(NOW))
         self.fetch.fail = True

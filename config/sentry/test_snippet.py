@@ -59,6 +59,12 @@ class SnippetTest(unittest.TestCase):
         self.assertEqual(c["SECURE_PROXY_SSL_HEADER"], ("HTTP_X_FORWARDED_PROTO", "https"))
         self.assertEqual(c["CSRF_TRUSTED_ORIGINS"], ["https://sentry.example.com"])
 
+    def test_invite_rate_limits_are_off(self):
+        # sentry/ratelimits/utils.py for_organization_member_invite: 100 invites a day per inviting
+        # user and per organization, behind this feature (on by default): a first sync of more
+        # than 100 people would stall on 429s.
+        self.assertIs(self.config()["SENTRY_FEATURES"]["organizations:invite-members-rate-limits"], False)
+
     def test_its_settings_are_valid_for_the_module(self):
         env.setup_django()
         import sentry_ad_gateway_auth as gw
