@@ -392,9 +392,13 @@ def _option(user_id, key, default=None):
 
 def _set_option(user_id, key, value):
     _, _, UserOption, _, _ = _models()
-    updated = _global_options(UserOption, user_id=user_id, key=key).update(value=value)
-    if not updated:
-        UserOption.objects.create(user_id=user_id, project_id=None, organization_id=None, key=key, value=value)
+    if _global_options(UserOption, user_id=user_id, key=key).update(value=value):
+        return
+    try:
+        with transaction.atomic(router.db_for_write(UserOption)):
+            UserOption.objects.create(user_id=user_id, project_id=None, organization_id=None, key=key, value=value)
+    except IntegrityError:  # a concurrent request created it
+        _global_options(UserOption, user_id=user_id, key=key).update(value=value)
 
 
 def _delete_option(user_id, key):
@@ -586,7 +590,6 @@ def attach_pending_invites(request, user, email):
     organization the user already belongs to is deleted. An expired invite is left alone (Sentry
     refuses expired tokens; the gateway renews it) and logged. Returns how many were accepted.
     """
-    from django.utils import timezone  # noqa: F401 (token_expired reads it)
     from sentry import audit_log
     from sentry.signals import member_joined
     from sentry.utils.audit import create_audit_entry
@@ -662,21 +665,28 @@ def end_all_sessions(user):
     user.save(update_fields=["session_nonce"])
 
 
-def offboard_user(claims):
-    """Take Sentry access away from the person AD disabled, expired or deleted. None if not found."""
+def offboard_user(claims, conf):
+    """Take Sentry access away from the person AD disabled, expired or deleted. None if not found.
+
+    The user bound to ``sub``; else the one active account the sign-in would adopt by a verified
+    address, unless it is one the gateway may not sign in (superuser or staff not listed in
+    SUPERUSER_EMAILS): the gateway never deactivates an account it could not have signed in.
+    """
     from sentry.models.apitoken import ApiToken
 
     User, _, _, _, _ = _models()
     sub = claims["sub"]
-    user = bound_user(sub)
-    if user is None:
-        try:
+    try:
+        user = bound_user(sub)
+        if user is None:
             user = resolve_adoptable_user(claims["email"].strip(), sub)
-        except AccountRefused:
-            return None  # ambiguous: exactly one or nobody
-        if user is None or not user.is_active:
-            return None
-        bind_user(user, sub)
+            if user is None or not user.is_active:
+                return None
+            check_account_allowed(user, conf)
+            bind_user(user, sub)
+    except AccountRefused as e:
+        logger.warning("sentry_ad_gateway.offboard_refused", extra={"code": e.code, "reason": str(e), "sub": sub})
+        return None
     with transaction.atomic(router.db_for_write(User)):
         deactivated = bool(user.is_active)
         if deactivated:
@@ -870,7 +880,7 @@ class GatewayAssertionMiddleware:
             if e.code in ("GW_JWKS_UNAVAILABLE", "GW_PUBLIC_KEY_UNAVAILABLE"):
                 return JsonResponse({"error": "keys_unavailable"}, status=503)
             return JsonResponse({"error": "invalid_assertion"}, status=401)
-        result = offboard_user(claims)
+        result = offboard_user(claims, self.conf)
         if result is None:
             logger.info("sentry_ad_gateway.offboard_not_found", extra={"sub": claims["sub"], "reason": claims["reason"]})
             return JsonResponse({"found": False}, status=404)

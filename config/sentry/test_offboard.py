@@ -117,6 +117,13 @@ class OffboardTest(TestCase):
         self.assertEqual((r.status_code, r.json()), (404, {"found": False}))
         self.assertTrue(User.objects.get(username="bob").is_active)
 
+    def test_an_account_the_gateway_may_not_sign_in_is_not_offboarded_by_address(self):
+        root = User.objects.create(username="root", email=ALICE, is_superuser=True)
+        UserEmail.objects.filter(user=root).update(is_verified=True)
+        r = self.call(offboard_token())
+        self.assertEqual((r.status_code, r.json()), (404, {"found": False}))
+        self.assertTrue(User.objects.get(pk=root.pk).is_active)
+
     def test_unknown_person(self):
         r = self.call(offboard_token(sub="nobody", email="nobody@corp.example.com"))
         self.assertEqual((r.status_code, r.json()), (404, {"found": False}))
