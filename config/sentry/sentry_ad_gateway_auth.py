@@ -852,7 +852,7 @@ class GatewayAssertionMiddleware:
     def offboard(self, request):
         """The gateway's call to take access away from a person AD disabled, expired or deleted.
 
-        Contract: OFFBOARD-CONTRACT in the README's module section. Token-only: no cookie, no
+        Contract: the README's module section. Token-only: no cookie, no
         CSRF (the response is produced before any view, so Django's CSRF check never runs).
         """
         from django.core.cache import cache
