@@ -583,6 +583,21 @@ def _ensure_usable_password(user):
     logger.info("sentry_ad_gateway.random_password_set", extra={"user_id": user.pk})
 
 
+def _set_member_user(member, user):
+    """Sentry's OrganizationMember.set_user, whose argument changed from a User to a user id."""
+    import inspect
+
+    set_user = getattr(member, "set_user", None)
+    if set_user is not None:
+        params = inspect.signature(set_user).parameters
+        set_user(user.pk if "user_id" in params else user)
+    else:
+        member.user_id = user.pk
+        member.email = None
+        member.token = None
+        member.token_expires_at = None
+
+
 def attach_pending_invites(request, user, email):
     """Accept every approved, pending, unexpired invite for ``email`` as ``user``, as Sentry's own
     accept path does (``ApiInviteHelper.accept_invite``): the member row gets the user, a
@@ -616,12 +631,7 @@ def attach_pending_invites(request, user, email):
             if OrganizationMember.objects.filter(organization_id=member.organization_id, user_id=user.pk).exists():
                 member.delete()
                 continue
-            # OrganizationMember.set_user, whose argument changed from a User to a user id across
-            # releases; these four attributes are what it sets in both.
-            member.user_id = user.pk
-            member.email = None
-            member.token = None
-            member.token_expires_at = None
+            _set_member_user(member, user)
             member.save()
         metadata = member.get_audit_log_metadata() if hasattr(member, "get_audit_log_metadata") else member.get_audit_log_data()
         create_audit_entry(
