@@ -474,8 +474,10 @@ def resolve_adoptable_user(email, sub):
         users = {uid: u for uid, u in users.items() if bound.get(uid) in (None, sub)}
     active = [u for u in users.values() if u.is_active]
     if not active:
-        inactive = sorted(users.values(), key=lambda u: u.pk)
-        return inactive[0] if len(inactive) == 1 else None
+        inactive = list(users.values())
+        if len(inactive) > 1:
+            raise AccountRefused("GW_ACCOUNT_DISABLED", "the Sentry accounts with this verified email are disabled")
+        return inactive[0] if inactive else None
     candidates = active
     for step in (
         lambda cs: [u for u in cs if u.pk in set(OrganizationMember.objects.filter(user_id__in=[c.pk for c in cs]).values_list("user_id", flat=True))],
