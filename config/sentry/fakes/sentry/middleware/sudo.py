@@ -1,5 +1,7 @@
 """Stand-in for sentry.middleware.sudo.SudoMiddleware (getsentry/sentry src/sentry/middleware/sudo.py
-@ c258bf2bd2f67e7d3a7ca893de223c7f9f0202ff): a user without a usable password is always in sudo."""
+@ 008af598c5c946bce4e0f9e99c0478cd98dd5c9d; the older copy @ c258bf2bd2f67e7d3a7ca893de223c7f9f0202ff
+compares the password with EMPTY_PASSWORD_VALUES): a user without a usable password is always
+in sudo."""
 from sudo.middleware import SudoMiddleware as BaseSudoMiddleware
 
 

@@ -1,6 +1,7 @@
-"""Stand-in for sentry.utils.auth (getsentry/sentry src/sentry/utils/auth.py
-@ 3448d759f43d1e2a5821fb5fad36849b419fc40c): the login helper with its real signature and steps,
-and EmailAuthBackend, whose get_user answers with an RpcUser, not the database User."""
+"""Stand-in for sentry.utils.auth (getsentry/sentry src/sentry/utils/auth.py, current master text,
+the typed version whose EmailAuthBackend.get_user returns user_service.get_user(...), an RpcUser;
+the older copy @ 3448d759f43d1e2a5821fb5fad36849b419fc40c has the same login steps): the login
+helper with its real signature and steps, and the backend."""
 from django.conf import settings
 from django.contrib.auth import login as _login
 from django.contrib.auth.backends import ModelBackend
@@ -20,7 +21,7 @@ def login(request, user, passed_2fa=None, after_2fa=None, organization_id=None, 
     CALLS.append({"user_id": user.pk, "passed_2fa": passed_2fa, "source": source})
     if passed_2fa is None:
         passed_2fa = request.session.get(MFA_SESSION_KEY, "") == str(user.id)
-    if not passed_2fa and getattr(user, "has_2fa", False):
+    if user.has_2fa() and not passed_2fa:
         request.session["_pending_2fa"] = [user.id, 0, organization_id]
         return False
     if passed_2fa:

@@ -40,6 +40,9 @@ class RpcUser:
     def get_username(self):
         return self.username
 
+    def has_2fa(self):
+        return False
+
 
 def serialize_rpc_user(user):
     """Mirrors sentry.users.services.user.serial.serialize_rpc_user for the fields above."""
