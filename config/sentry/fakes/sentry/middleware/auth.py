@@ -36,10 +36,14 @@ class AuthenticationMiddleware:
             from sentry.models.apitoken import ApiToken
             from sentry.users.models.user import User
 
-            # UserAuthTokenAuthentication: an ApiToken row; its user must be active
-            # ("User inactive or deleted" otherwise, and the request falls back to the session).
+            from django.utils import timezone
+
+            # UserAuthTokenAuthentication (src/sentry/api/authentication.py, current master text):
+            # an ApiToken row, not expired, of an active user ("Token expired", "User inactive or
+            # deleted" otherwise, and this middleware falls back to the session user).
             row = ApiToken.objects.filter(token=header[1]).select_related("user").first()
-            if row is not None and row.user.is_active:
+            expired = row is not None and row.expires_at is not None and timezone.now() >= row.expires_at
+            if row is not None and not expired and row.user.is_active:
                 request.user, request.auth = row.user, row
                 return
             if header[1] in TOKENS:
