@@ -51,12 +51,13 @@ async function scrape(url: string): Promise<Map<string, number>> {
 }
 
 before(async () => {
-  // Sentry that answers, for provisioning on sign-in; made to refuse later for the queue.
+  // Sentry that answers, for provisioning on sign-in; made to refuse later for the queue. A refused
+  // connection fails at once, so the long loginTimeout only keeps a busy machine from queueing alice's.
   fake = await startFakeSentry({ organization: 'acme', token: TOKEN, tokenUserEmail: 'svc-sentry@corp.example.com' });
   const dir = mkdtempSync(join(tmpdir(), 'sag-test-metrics-'));
   const tokenFile = join(dir, 'sentry_token');
   writeFileSync(tokenFile, TOKEN + '\n', { mode: 0o600 });
-  t = await startTestGateway({ sentry: { url: fake.url, organization: 'acme', tokenFile, loginTimeout: '1s', sync: { interval: '0' } } });
+  t = await startTestGateway({ sentry: { url: fake.url, organization: 'acme', tokenFile, loginTimeout: '10s', sync: { interval: '0' } } });
   apart = await startTestGateway({ server: { metricsListen: `127.0.0.1:${await freePort()}` } });
 });
 
