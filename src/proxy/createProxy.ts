@@ -8,7 +8,7 @@ import type { Logger } from '../shared/logger.js';
 import { isChunkUploadInfo } from './chunkUpload.js';
 import { ANONYMOUS_CLASSES, classifyRequest, type RouteClass } from './classifyRequest.js';
 import { forward } from './forward.js';
-import { buildRequestHeaders } from './headers.js';
+import { buildRequestHeaders, connectionNamesDecidedHeader } from './headers.js';
 import { normalisePath, type NormalisedTarget } from './normalisePath.js';
 import { createProxyContext, destroyContext, hasRequestBody, socketAddress } from './proxyContext.js';
 import { handleUpgrade, replyInternalError } from './handleUpgrade.js';
@@ -101,6 +101,11 @@ export function createProxy(deps: ProxyDeps): Proxy {
       return renderError(req, res, isGatewayError(err) ? err : new GatewayError('GW_BAD_PATH'));
     }
     path = t.rawPath;
+    // Classification reads the headers as received, so they must be the ones forwarded: nothing it
+    // (or the session lookup, or framing) reads may be dropped later as hop-by-hop.
+    if (connectionNamesDecidedHeader(req.headers.connection, ctx.policy.assertionHeader) !== undefined) {
+      return renderError(req, res, new GatewayError('GW_BAD_CONNECTION_HEADER'));
+    }
     const cls = classifyRequest({ path: t.path, authorization: req.headers.authorization }, config.bypass);
     route = cls;
     switch (cls) {

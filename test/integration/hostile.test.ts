@@ -120,12 +120,15 @@ describe('generated paths over real HTTP, without a session', () => {
     const auth = fc.constantFrom(undefined, 'Bearer sntrys_token', 'Basic a2V5Og==', 'Basic dXNlcjpwYXNz', 'DSN abc');
     const accept = fc.constantFrom('text/html', 'application/json');
     const method = fc.constantFrom('GET', 'POST', 'HEAD', 'OPTIONS', 'DELETE');
+    // Connection headers that name the credential the request is judged by must not strip it on the way.
+    const connection = fc.constantFrom(undefined, 'keep-alive', 'x-trace', 'authorization', 'keep-alive, Authorization', 'close,authorization');
     let forwarded = 0;
     await fc.assert(
-      fc.asyncProperty(hostilePath, auth, accept, method, async (path, authorization, acc, m) => {
+      fc.asyncProperty(hostilePath, auth, accept, method, connection, async (path, authorization, acc, m, conn) => {
         const sent = mark();
         const headers: http.OutgoingHttpHeaders = { accept: acc, cookie: 'sentrysid=stolen; sag_session=s:forged.sig' };
         if (authorization) headers.authorization = authorization;
+        if (conn) headers.connection = conn;
         const r = await call(path, { method: m, headers, body: m === 'POST' ? '{}' : undefined });
         const arrived = [...web.arrivals.slice(sent.web), ...ingest.arrivals.slice(sent.ingest)];
         assert.ok(arrived.length <= 1, `${path}: one request became ${arrived.length}`);
@@ -203,6 +206,51 @@ describe('request smuggling and malformed framing over a raw socket', () => {
     assert.deepEqual(statusLines(answer), [200]);
     assert.deepEqual(ingest.arrivals.slice(since.ingest).map((a) => [a.url, a.bodyLength, a.complete]), [['/api/1/envelope/', chunk.length, true]]);
     assert.equal(web.arrivals.length, since.web);
+  });
+});
+
+describe('a Connection header naming a header the gateway decides on', () => {
+  const apiGet = (connection: string, extra = '') =>
+    `GET /api/0/projects/ HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\nAuthorization: Bearer sntrys_bogus\r\n${extra}Connection: ${connection}\r\n\r\n`;
+  const cases: [string, string][] = [
+    ['Connection: authorization', apiGet('authorization')],
+    ['Connection: keep-alive, Authorization', apiGet('keep-alive, Authorization')],
+    ['Connection: close,authorization', apiGet('close,authorization')],
+    ['Connection: cookie', apiGet('cookie', 'Cookie: sag_session=s:forged.sig\r\n')],
+    ['Connection: host', apiGet('host')],
+    ['Connection: X-Sentry-Gateway-Assertion', apiGet('close, X-Sentry-Gateway-Assertion')],
+    ['Connection: content-length on a body', `POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close, content-length\r\n\r\n{}`],
+    ['Connection: transfer-encoding on a chunked body', `POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: transfer-encoding, close\r\n\r\n2\r\n{}\r\n0\r\n\r\n`],
+  ];
+  for (const [name, bytes] of cases) {
+    test(`${name}: 400 with a stable code, and nothing reaches Sentry`, async () => {
+      const since = mark();
+      const answer = await rawExchange(bytes);
+      assert.deepEqual(statusLines(answer), [400], answer.split('\r\n')[0]);
+      if (bytes.includes('Accept: application/json')) assert.equal(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).error, 'bad_connection_header');
+      assert.deepEqual(mark(), since, 'nothing was forwarded');
+    });
+  }
+
+  test('the same rule holds for a WebSocket handshake', async () => {
+    const since = mark();
+    const answer = await rawExchange(
+      'GET /api/0/projects/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sntrys_bogus\r\nUpgrade: websocket\r\nConnection: Upgrade, Authorization\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    assert.deepEqual(statusLines(answer), [400], answer.split('\r\n')[0]);
+    assert.match(answer, /"error":"bad_connection_header"/);
+    assert.deepEqual(mark(), since, 'nothing was forwarded');
+  });
+
+  test('Connection naming only hop-by-hop or unknown headers still passes, without them', async () => {
+    const since = mark();
+    const answer = await rawExchange(`GET /api/0/projects/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sntrys_token\r\nX-Trace: 1\r\nConnection: close, X-Trace\r\n\r\n`);
+    assert.deepEqual(statusLines(answer), [200]);
+    const arrived = web.arrivals.slice(since.web);
+    assert.equal(arrived.length, 1);
+    assert.equal(arrived[0]!.headers.authorization, 'Bearer sntrys_token', 'the token Sentry gets is the one the request was judged by');
+    assert.equal(arrived[0]!.headers['x-trace'], undefined, 'a listed header stays on its hop');
   });
 });
 
