@@ -301,6 +301,142 @@ describe('oversized headers and bodies', () => {
   });
 });
 
+/** Writes `bytes` on a fresh socket and waits for the gateway to close it (or gives up after `boundMs`). */
+function untilClosed(toPort: number, bytes: string, boundMs = 20_000): Promise<{ answer: string; closedByGateway: boolean }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(toPort, '127.0.0.1', () => socket.write(bytes));
+    const chunks: Buffer[] = [];
+    let gaveUp = false;
+    // Only a bound for a gateway that never closes (the failure this guards against), not a timing assertion.
+    const bound = setTimeout(() => ((gaveUp = true), socket.destroy()), boundMs);
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? undefined : reject(e)));
+    socket.on('close', () => {
+      clearTimeout(bound);
+      resolve({ answer: Buffer.concat(chunks).toString('latin1'), closedByGateway: !gaveUp });
+    });
+  });
+}
+
+const until = async (what: string, cond: () => boolean, boundMs = 10_000): Promise<void> => {
+  const end = Date.now() + boundMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`gave up waiting: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+describe('a body that stalls is cut off (server.bodyTimeout)', () => {
+  let g: TestGateway;
+  let slowWeb: RecordingUpstream;
+  let slowIngest: RecordingUpstream;
+  let gPort: number;
+  before(async () => {
+    slowWeb = await startRecordingUpstream();
+    slowIngest = await startRecordingUpstream();
+    // A short idle limit keeps the test quick; what is asserted is the 408 and the close, not the time.
+    // One upstream connection per pool: the follow-up requests show a cut-off upload gave its connection back.
+    g = await startTestGateway({ server: { bodyTimeout: '1s' }, upstream: { url: slowWeb.url, ingestUrl: slowIngest.url, maxConnections: 1 } });
+    gPort = Number(new URL(g.url).port);
+  });
+  after(async () => {
+    await g?.close();
+    await slowWeb?.close();
+    await slowIngest?.close();
+  });
+
+  const bodyOf = (answer: string) => answer.slice(answer.indexOf('\r\n\r\n') + 4);
+
+  test('an envelope declaring 64 KiB that sends a few bytes gets 408, then the connection closes; nothing reaches Relay', async () => {
+    const since = slowIngest.arrivals.length;
+    const r = await untilClosed(gPort, 'POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\nContent-Length: 65536\r\n\r\n{"event_id":');
+    assert.ok(r.closedByGateway, 'the gateway closed the connection');
+    assert.deepEqual(statusLines(r.answer), [408], r.answer.split('\r\n')[0]);
+    assert.match(r.answer, /\r\nconnection: close\r\n/i);
+    assert.equal(JSON.parse(bodyOf(r.answer)).error, 'body_timeout');
+    assert.equal(slowIngest.arrivals.length, since, 'a partial envelope is never forwarded');
+  });
+
+  test('a bogus token with a large declared body gets 408, and its upstream connection is cut off and freed', async () => {
+    const since = slowWeb.arrivals.length;
+    const r = await untilClosed(
+      gPort,
+      `POST /api/0/projects/acme/app/files/dsyms/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sntrys_bogus\r\nContent-Length: 1048576\r\n\r\n${'x'.repeat(1000)}`,
+    );
+    assert.ok(r.closedByGateway, 'the gateway closed the connection');
+    assert.deepEqual(statusLines(r.answer), [408]);
+    const arrived = slowWeb.arrivals.slice(since);
+    assert.equal(arrived.length, 1, 'the upload had started streaming to Sentry');
+    // The anonymous pool has one connection: this only passes if the stalled upload released it.
+    const next = await fetch(`${g.url}/api/0/projects/`, { headers: { authorization: 'Bearer sntrys_token' }, signal: AbortSignal.timeout(10_000) });
+    assert.equal(next.status, 200);
+    assert.equal(arrived[0]!.complete, false, 'Sentry never got a complete body');
+  });
+
+  test('a sign-in form that stalls gets 408 too', async () => {
+    const r = await untilClosed(gPort, 'POST /_gateway/login HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 500\r\n\r\n_csrf=abc&user');
+    assert.ok(r.closedByGateway);
+    assert.deepEqual(statusLines(r.answer), [408]);
+    assert.match(bodyOf(r.answer), /body_timeout/);
+  });
+
+  test('a slow body that keeps arriving is not cut off: the limit is the silence between reads, not the whole upload', async () => {
+    const since = slowIngest.arrivals.length;
+    const piece = '{"a":1}\n';
+    const pieces = 6;
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(gPort, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+      socket.on('connect', async () => {
+        socket.write(`POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${piece.length * pieces}\r\n\r\n`);
+        // Well inside the 1 s limit each time, and well past it in total.
+        for (let i = 0; i < pieces; i++) {
+          await new Promise((r) => setTimeout(r, 300));
+          socket.write(piece);
+        }
+      });
+    });
+    assert.deepEqual(statusLines(answer), [200], answer.split('\r\n')[0]);
+    assert.deepEqual(slowIngest.arrivals.slice(since).map((a) => [a.bodyLength, a.complete]), [[piece.length * pieces, true]]);
+  });
+});
+
+describe('anonymous uploads cannot starve signed-in staff of upstream connections', () => {
+  let g: TestGateway;
+  let poolWeb: RecordingUpstream;
+  const held: net.Socket[] = [];
+  before(async () => {
+    poolWeb = await startRecordingUpstream();
+    g = await startTestGateway({ upstream: { url: poolWeb.url, maxConnections: 2 } });
+  });
+  after(async () => {
+    for (const s of held) s.destroy();
+    await g?.close();
+    await poolWeb?.close();
+  });
+
+  test('with every anonymous connection held by stalled token uploads, a signed-in page still loads', async () => {
+    const alice = new Client(g.url);
+    assert.equal((await alice.login('alice', DEMO_PASSWORD)).status, 303);
+    const since = poolWeb.arrivals.length;
+    const gPort = Number(new URL(g.url).port);
+    for (let i = 0; i < 2; i++) {
+      const s = net.connect(gPort, '127.0.0.1', () =>
+        s.write(`POST /api/0/projects/acme/app/files/dsyms/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sntrys_bogus${i}\r\nContent-Length: 1048576\r\n\r\n${'x'.repeat(1000)}`),
+      );
+      s.on('error', () => undefined);
+      held.push(s);
+    }
+    await until('both uploads hold an upstream connection', () => poolWeb.arrivals.length - since >= 2);
+    const page = await fetch(`${g.url}/organizations/acme/`, { headers: { accept: 'application/json', cookie: alice.cookieHeader() }, signal: AbortSignal.timeout(10_000) });
+    assert.equal(page.status, 200);
+    assert.ok(poolWeb.arrivals.slice(since).some((a) => a.url === '/organizations/acme/' && a.headers['x-sentry-gateway-assertion'] !== undefined));
+  });
+});
+
 describe('malformed and forged session cookies', () => {
   let good: string;
   let sid: string;
