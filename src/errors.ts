@@ -3,6 +3,8 @@
 export type ErrorCode =
   | 'GW_BAD_REQUEST'
   | 'GW_BAD_PATH'
+  | 'GW_BAD_CONNECTION_HEADER'
+  | 'GW_BODY_TIMEOUT'
   | 'GW_CSRF'
   | 'GW_AUTH_REQUIRED'
   | 'GW_INVALID_CREDENTIALS'
@@ -26,6 +28,8 @@ export type ErrorCode =
 const STATUS: Record<ErrorCode, number> = {
   GW_BAD_REQUEST: 400,
   GW_BAD_PATH: 400,
+  GW_BAD_CONNECTION_HEADER: 400,
+  GW_BODY_TIMEOUT: 408,
   GW_CSRF: 403,
   GW_AUTH_REQUIRED: 401,
   GW_INVALID_CREDENTIALS: 401,

@@ -39,6 +39,8 @@ export async function startGateway(config: Config, logger: Logger, opts: BuildOp
     assertionFor: (identity, sid) => deps.signer.assertionFor(identity, sid),
     onProxied: (routeClass, status, ms) => deps.metrics.proxied(routeClass, status, ms),
   });
+  // No bound on a whole request (a 100 MiB upload on a slow link is fine); a body that goes silent is
+  // cut off after server.bodyTimeout by the proxy (proxy/bodyTimeout.ts), slow headers after 30 s.
   const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, maxHeaderSize: 32 * 1024 }, proxy.onRequest);
   server.on('upgrade', proxy.onUpgrade);
   // Idle browser connections are cheap, but an open socket must not block shutdown forever.

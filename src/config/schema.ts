@@ -39,6 +39,8 @@ export const configSchema = z.strictObject({
       trustProxy: z.union([z.string(), z.boolean(), z.number()]).default('loopback'),
       metricsListen: z.union([z.literal(''), listen]).default(''),
       workers: z.number().int().min(0).max(64).default(1),
+      // Longest silence between two reads of a request body (nginx's client_body_timeout): then 408 and close.
+      bodyTimeout: duration('60s').refine((ms) => ms >= 1, 'must be longer than 0'),
       organizationName: z.string().default('Sentry'),
       // A site path (`/static/logo.svg`) or an https URL; empty shows no logo.
       logoUrl: z
@@ -51,6 +53,8 @@ export const configSchema = z.strictObject({
     ingestUrl: httpUrl.optional(),
     timeout: duration('60s'),
     maxBodyBytes: z.number().int().positive().default(104_857_600),
+    // Per pool: signed-in traffic, anonymous traffic (token API, bypass paths) and ingestion each have their own.
+    maxConnections: z.number().int().min(1).max(65_536).default(512),
     rewriteOrigins: z.array(httpUrl).default([]),
   }),
   ldap: z.strictObject({

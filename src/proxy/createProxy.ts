@@ -8,7 +8,8 @@ import type { Logger } from '../shared/logger.js';
 import { isChunkUploadInfo } from './chunkUpload.js';
 import { ANONYMOUS_CLASSES, classifyRequest, type RouteClass } from './classifyRequest.js';
 import { forward } from './forward.js';
-import { buildRequestHeaders } from './headers.js';
+import { watchRequestBody } from './bodyTimeout.js';
+import { buildRequestHeaders, connectionNamesDecidedHeader } from './headers.js';
 import { normalisePath, type NormalisedTarget } from './normalisePath.js';
 import { createProxyContext, destroyContext, hasRequestBody, socketAddress } from './proxyContext.js';
 import { handleUpgrade, replyInternalError } from './handleUpgrade.js';
@@ -78,6 +79,8 @@ export function createProxy(deps: ProxyDeps): Proxy {
 
   async function sendWithSession(req: IncomingMessage, res: ServerResponse, t: NormalisedTarget, requestId: string): Promise<void> {
     const outcome = await resolveAssertion(req, deps);
+    // The body may have stalled (and been answered with a 408) while the session was looked up.
+    if (res.headersSent || res.destroyed) return;
     if (outcome.kind === 'none') return authRequired(req, res, t.target);
     if (outcome.kind === 'error') return renderError(req, res, outcome.error);
     send(req, res, t, 'session', requestId, outcome.assertion);
@@ -94,6 +97,12 @@ export function createProxy(deps: ProxyDeps): Proxy {
       logRequest(deps.logger, { requestId, method, path, route, status: res.statusCode, ms, aborted: !res.writableFinished });
       deps.onProxied?.(route, res.statusCode, ms);
     });
+    if (hasRequestBody(req)) {
+      watchRequestBody(req, res, config.server.bodyTimeout, () => {
+        if (res.headersSent) return void req.socket.destroy();
+        renderError(req, res, new GatewayError('GW_BODY_TIMEOUT', 'request body stalled'));
+      });
+    }
     let t: NormalisedTarget;
     try {
       t = normalisePath(req.url ?? '', ctx.allowedHosts);
@@ -101,6 +110,11 @@ export function createProxy(deps: ProxyDeps): Proxy {
       return renderError(req, res, isGatewayError(err) ? err : new GatewayError('GW_BAD_PATH'));
     }
     path = t.rawPath;
+    // Classification reads the headers as received, so they must be the ones forwarded: nothing it
+    // (or the session lookup, or framing) reads may be dropped later as hop-by-hop.
+    if (connectionNamesDecidedHeader(req.headers.connection, ctx.policy.assertionHeader) !== undefined) {
+      return renderError(req, res, new GatewayError('GW_BAD_CONNECTION_HEADER'));
+    }
     const cls = classifyRequest({ path: t.path, authorization: req.headers.authorization }, config.bypass);
     route = cls;
     switch (cls) {

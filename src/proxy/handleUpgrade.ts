@@ -3,6 +3,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { classifyRequest, type RouteClass } from './classifyRequest.js';
+import { connectionNamesDecidedHeader } from './headers.js';
 import { normalisePath, type NormalisedTarget } from './normalisePath.js';
 import type { ProxyContext } from './proxyContext.js';
 import { proxyUpgrade } from './proxyUpgrade.js';
@@ -31,6 +32,10 @@ export async function handleUpgrade(
     t = normalisePath(req.url ?? '', ctx.allowedHosts);
   } catch {
     return reply(socket, 400, { error: 'bad_path' });
+  }
+  // The same rule as plain requests: a Connection header may not strip what classification read.
+  if (connectionNamesDecidedHeader(req.headers.connection, ctx.policy.assertionHeader) !== undefined) {
+    return reply(socket, 400, { error: 'bad_connection_header' });
   }
   const route = classifyRequest({ path: t.path, authorization: req.headers.authorization }, ctx.config.bypass);
   // The gateway's own pages and Sentry's login have no WebSocket endpoints.

@@ -30,17 +30,37 @@ export interface ForwardOptions {
 
 // Message framing is never the client's to drop: `Connection: content-length` would otherwise send a body unframed.
 const FRAMING = new Set(['content-length', 'transfer-encoding']);
+// End-to-end headers the gateway decides on (classification, session, framing, routing). A Connection
+// header naming one would make what we forward differ from what we judged: such a request is refused.
+const DECIDED_ON: ReadonlySet<string> = new Set(['authorization', 'cookie', 'host', ...FRAMING]);
 
 const NO_TOKENS: readonly string[] = [];
 
-function connectionTokens(value: string | string[] | undefined): readonly string[] {
+/** Every header name a Connection header lists, lower-cased. */
+function listedNames(value: string | string[] | undefined): readonly string[] {
   // The values nearly every peer sends name no header: skip the split.
   if (value === undefined || value === 'keep-alive' || value === 'close' || value === 'Keep-Alive' || value === 'Close') return NO_TOKENS;
   const text = Array.isArray(value) ? value.join(',') : value;
   return text
     .split(',')
     .map((t) => t.trim().toLowerCase())
-    .filter((t) => t && !FRAMING.has(t));
+    .filter((t) => t !== '');
+}
+
+/** The names a Connection header removes from this hop; framing is never one of them. */
+function connectionTokens(value: string | string[] | undefined, keep: ReadonlySet<string> = FRAMING): readonly string[] {
+  const names = listedNames(value);
+  return names === NO_TOKENS ? names : names.filter((t) => !keep.has(t));
+}
+
+/**
+ * The first header the client's Connection header lists that the gateway decides on (or undefined):
+ * `Connection: authorization` would otherwise strip the token a request was classified by after
+ * classification, sending Sentry an anonymous request (RFC 9110 §7.6.1 lets a proxy refuse it).
+ */
+export function connectionNamesDecidedHeader(value: string | string[] | undefined, assertionHeader: string): string | undefined {
+  for (const name of listedNames(value)) if (DECIDED_ON.has(name) || name === assertionHeader) return name;
+  return undefined;
 }
 
 /** True for headers that describe this hop or our own proxying and never cross it. */
@@ -64,7 +84,8 @@ export function buildRequestHeaders(
   policy: RequestHeaderPolicy,
   opts: ForwardOptions,
 ): RequestHeaders {
-  const listed = connectionTokens(incoming.connection);
+  // Requests listing a decided-on header are refused before this; never dropping one is the second lock.
+  const listed = connectionTokens(incoming.connection, DECIDED_ON);
   const out: RequestHeaders = {};
   for (const name in incoming) {
     const value = incoming[name];

@@ -13,7 +13,11 @@ export interface ProxyContext {
   policy: RequestHeaderPolicy;
   /** Hosts an absolute-form request target may name (ours). */
   allowedHosts: string[];
+  /** Sentry web, for signed-in traffic only. */
   web: Upstream;
+  /** Sentry web again, on a pool of its own for anonymous traffic (token API, bypass paths). */
+  anonymous: Upstream;
+  /** Ingestion: upstream.ingestUrl, or the anonymous pool. */
   ingest: Upstream;
   rewrite: UrlRewriter;
   responders: { stream: Respond; chunkUpload: Respond };
@@ -22,8 +26,12 @@ export interface ProxyContext {
 
 export function createProxyContext(config: Config): ProxyContext {
   const publicUrl = new URL(config.server.publicUrl);
-  const web = createUpstream(config.upstream.url, config.upstream.timeout);
-  const ingest = config.upstream.ingestUrl ? createUpstream(config.upstream.ingestUrl, config.upstream.timeout) : web;
+  const { timeout, maxConnections } = config.upstream;
+  // Anonymous clients choose how long they hold a connection (a slow upload, a bogus token with a
+  // large body): they get pools of their own, so they can never take the ones signed-in staff need.
+  const web = createUpstream(config.upstream.url, timeout, maxConnections);
+  const anonymous = createUpstream(config.upstream.url, timeout, maxConnections);
+  const ingest = config.upstream.ingestUrl ? createUpstream(config.upstream.ingestUrl, timeout, maxConnections) : anonymous;
   const internal = [config.upstream.url, ...(config.upstream.ingestUrl ? [config.upstream.ingestUrl] : []), ...config.upstream.rewriteOrigins];
   const rewrite = createUrlRewriter(config.server.publicUrl, internal);
   return {
@@ -36,16 +44,18 @@ export function createProxyContext(config: Config): ProxyContext {
     },
     allowedHosts: [publicUrl.host.toLowerCase(), publicUrl.hostname.toLowerCase()],
     web,
+    anonymous,
     ingest,
     rewrite,
     responders: createResponders(rewrite),
-    upstreamFor: (route) => (route === 'ingestion' ? ingest : web),
+    upstreamFor: (route) => (route === 'session' ? web : route === 'ingestion' ? ingest : anonymous),
   };
 }
 
 export function destroyContext(ctx: ProxyContext): void {
   void ctx.web.pool.destroy().catch(() => undefined);
-  if (ctx.ingest !== ctx.web) void ctx.ingest.pool.destroy().catch(() => undefined);
+  void ctx.anonymous.pool.destroy().catch(() => undefined);
+  if (ctx.ingest !== ctx.anonymous) void ctx.ingest.pool.destroy().catch(() => undefined);
 }
 
 /** The peer address, until trusted-proxy handling is plugged in through ProxyDeps.clientAddress. */

@@ -1,8 +1,10 @@
 // One log line per proxied request, built from fields that cannot carry secrets: the query string,
-// headers and cookies are never logged, since tokens and DSN keys travel there.
+// headers and cookies are never logged, since tokens and DSN keys travel there, and the secret parts
+// of the paths that carry one (invite tokens, reset hashes, …) are redacted.
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { writePrebuilt, type Logger } from '../shared/logger.js';
+import { redactPath } from './redactPath.js';
 
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 // A random per-process prefix plus a counter is unique enough and costs nothing per request.
@@ -31,7 +33,8 @@ export interface RequestLogEntry {
 }
 
 export function logRequest(logger: Logger, e: RequestLogEntry): void {
-  const path = e.path.length > 512 ? `${e.path.slice(0, 512)}…` : e.path;
+  const safe = redactPath(e.path);
+  const path = safe.length > 512 ? `${safe.slice(0, 512)}…` : safe;
   const members =
     `"reqId":${JSON.stringify(e.requestId)},"method":${JSON.stringify(e.method)},"path":${JSON.stringify(path)},` +
     `"route":${JSON.stringify(e.route)},"status":${e.status},"ms":${e.ms}${e.aborted ? ',"aborted":true' : ''}`;

@@ -18,10 +18,11 @@ export interface Upstream {
   request: typeof http.request;
 }
 
-// Enough concurrency for a busy replica, bounded so a slow upstream cannot exhaust file descriptors.
-const MAX_CONNECTIONS = 512;
-
-export function createUpstream(url: string, timeoutMs: number): Upstream {
+/**
+ * `connections` bounds the pool (upstream.maxConnections): enough concurrency for a busy replica,
+ * bounded so a slow upstream cannot exhaust file descriptors.
+ */
+export function createUpstream(url: string, timeoutMs: number, connections: number): Upstream {
   const u = new URL(url);
   const secure = u.protocol === 'https:';
   const clientOptions = {
@@ -39,7 +40,7 @@ export function createUpstream(url: string, timeoutMs: number): Upstream {
     // URL keeps IPv6 brackets; the socket layer wants the bare address.
     hostname: u.hostname.replace(/^\[(.*)\]$/, '$1'),
     port: u.port === '' ? (secure ? 443 : 80) : Number(u.port),
-    pool: new Pool(u.origin, { ...clientOptions, connections: MAX_CONNECTIONS }),
+    pool: new Pool(u.origin, { ...clientOptions, connections }),
     freshClient: () => new Client(u.origin, clientOptions),
     request: secure ? https.request : http.request,
   };

@@ -120,12 +120,15 @@ describe('generated paths over real HTTP, without a session', () => {
     const auth = fc.constantFrom(undefined, 'Bearer sntrys_token', 'Basic a2V5Og==', 'Basic dXNlcjpwYXNz', 'DSN abc');
     const accept = fc.constantFrom('text/html', 'application/json');
     const method = fc.constantFrom('GET', 'POST', 'HEAD', 'OPTIONS', 'DELETE');
+    // Connection headers that name the credential the request is judged by must not strip it on the way.
+    const connection = fc.constantFrom(undefined, 'keep-alive', 'x-trace', 'authorization', 'keep-alive, Authorization', 'close,authorization');
     let forwarded = 0;
     await fc.assert(
-      fc.asyncProperty(hostilePath, auth, accept, method, async (path, authorization, acc, m) => {
+      fc.asyncProperty(hostilePath, auth, accept, method, connection, async (path, authorization, acc, m, conn) => {
         const sent = mark();
         const headers: http.OutgoingHttpHeaders = { accept: acc, cookie: 'sentrysid=stolen; sag_session=s:forged.sig' };
         if (authorization) headers.authorization = authorization;
+        if (conn) headers.connection = conn;
         const r = await call(path, { method: m, headers, body: m === 'POST' ? '{}' : undefined });
         const arrived = [...web.arrivals.slice(sent.web), ...ingest.arrivals.slice(sent.ingest)];
         assert.ok(arrived.length <= 1, `${path}: one request became ${arrived.length}`);
@@ -206,6 +209,51 @@ describe('request smuggling and malformed framing over a raw socket', () => {
   });
 });
 
+describe('a Connection header naming a header the gateway decides on', () => {
+  const apiGet = (connection: string, extra = '') =>
+    `GET /api/0/projects/ HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\nAuthorization: Bearer sntrys_bogus\r\n${extra}Connection: ${connection}\r\n\r\n`;
+  const cases: [string, string][] = [
+    ['Connection: authorization', apiGet('authorization')],
+    ['Connection: keep-alive, Authorization', apiGet('keep-alive, Authorization')],
+    ['Connection: close,authorization', apiGet('close,authorization')],
+    ['Connection: cookie', apiGet('cookie', 'Cookie: sag_session=s:forged.sig\r\n')],
+    ['Connection: host', apiGet('host')],
+    ['Connection: X-Sentry-Gateway-Assertion', apiGet('close, X-Sentry-Gateway-Assertion')],
+    ['Connection: content-length on a body', `POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close, content-length\r\n\r\n{}`],
+    ['Connection: transfer-encoding on a chunked body', `POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: transfer-encoding, close\r\n\r\n2\r\n{}\r\n0\r\n\r\n`],
+  ];
+  for (const [name, bytes] of cases) {
+    test(`${name}: 400 with a stable code, and nothing reaches Sentry`, async () => {
+      const since = mark();
+      const answer = await rawExchange(bytes);
+      assert.deepEqual(statusLines(answer), [400], answer.split('\r\n')[0]);
+      if (bytes.includes('Accept: application/json')) assert.equal(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).error, 'bad_connection_header');
+      assert.deepEqual(mark(), since, 'nothing was forwarded');
+    });
+  }
+
+  test('the same rule holds for a WebSocket handshake', async () => {
+    const since = mark();
+    const answer = await rawExchange(
+      'GET /api/0/projects/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sntrys_bogus\r\nUpgrade: websocket\r\nConnection: Upgrade, Authorization\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    assert.deepEqual(statusLines(answer), [400], answer.split('\r\n')[0]);
+    assert.match(answer, /"error":"bad_connection_header"/);
+    assert.deepEqual(mark(), since, 'nothing was forwarded');
+  });
+
+  test('Connection naming only hop-by-hop or unknown headers still passes, without them', async () => {
+    const since = mark();
+    const answer = await rawExchange(`GET /api/0/projects/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sntrys_token\r\nX-Trace: 1\r\nConnection: close, X-Trace\r\n\r\n`);
+    assert.deepEqual(statusLines(answer), [200]);
+    const arrived = web.arrivals.slice(since.web);
+    assert.equal(arrived.length, 1);
+    assert.equal(arrived[0]!.headers.authorization, 'Bearer sntrys_token', 'the token Sentry gets is the one the request was judged by');
+    assert.equal(arrived[0]!.headers['x-trace'], undefined, 'a listed header stays on its hop');
+  });
+});
+
 describe('oversized headers and bodies', () => {
   test('a 40 KiB header gets 431 and reaches nobody', async () => {
     const since = mark();
@@ -250,6 +298,142 @@ describe('oversized headers and bodies', () => {
     const c = new Client(t.url);
     const res = await c.request('/_gateway/login', { method: 'POST', body: `username=${'a'.repeat(9000)}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     assert.equal(res.status, 413);
+  });
+});
+
+/** Writes `bytes` on a fresh socket and waits for the gateway to close it (or gives up after `boundMs`). */
+function untilClosed(toPort: number, bytes: string, boundMs = 20_000): Promise<{ answer: string; closedByGateway: boolean }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(toPort, '127.0.0.1', () => socket.write(bytes));
+    const chunks: Buffer[] = [];
+    let gaveUp = false;
+    // Only a bound for a gateway that never closes (the failure this guards against), not a timing assertion.
+    const bound = setTimeout(() => ((gaveUp = true), socket.destroy()), boundMs);
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? undefined : reject(e)));
+    socket.on('close', () => {
+      clearTimeout(bound);
+      resolve({ answer: Buffer.concat(chunks).toString('latin1'), closedByGateway: !gaveUp });
+    });
+  });
+}
+
+const until = async (what: string, cond: () => boolean, boundMs = 10_000): Promise<void> => {
+  const end = Date.now() + boundMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`gave up waiting: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+describe('a body that stalls is cut off (server.bodyTimeout)', () => {
+  let g: TestGateway;
+  let slowWeb: RecordingUpstream;
+  let slowIngest: RecordingUpstream;
+  let gPort: number;
+  before(async () => {
+    slowWeb = await startRecordingUpstream();
+    slowIngest = await startRecordingUpstream();
+    // A short idle limit keeps the test quick; what is asserted is the 408 and the close, not the time.
+    // One upstream connection per pool: the follow-up requests show a cut-off upload gave its connection back.
+    g = await startTestGateway({ server: { bodyTimeout: '1s' }, upstream: { url: slowWeb.url, ingestUrl: slowIngest.url, maxConnections: 1 } });
+    gPort = Number(new URL(g.url).port);
+  });
+  after(async () => {
+    await g?.close();
+    await slowWeb?.close();
+    await slowIngest?.close();
+  });
+
+  const bodyOf = (answer: string) => answer.slice(answer.indexOf('\r\n\r\n') + 4);
+
+  test('an envelope declaring 64 KiB that sends a few bytes gets 408, then the connection closes; nothing reaches Relay', async () => {
+    const since = slowIngest.arrivals.length;
+    const r = await untilClosed(gPort, 'POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\nContent-Length: 65536\r\n\r\n{"event_id":');
+    assert.ok(r.closedByGateway, 'the gateway closed the connection');
+    assert.deepEqual(statusLines(r.answer), [408], r.answer.split('\r\n')[0]);
+    assert.match(r.answer, /\r\nconnection: close\r\n/i);
+    assert.equal(JSON.parse(bodyOf(r.answer)).error, 'body_timeout');
+    assert.equal(slowIngest.arrivals.length, since, 'a partial envelope is never forwarded');
+  });
+
+  test('a bogus token with a large declared body gets 408, and its upstream connection is cut off and freed', async () => {
+    const since = slowWeb.arrivals.length;
+    const r = await untilClosed(
+      gPort,
+      `POST /api/0/projects/acme/app/files/dsyms/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sntrys_bogus\r\nContent-Length: 1048576\r\n\r\n${'x'.repeat(1000)}`,
+    );
+    assert.ok(r.closedByGateway, 'the gateway closed the connection');
+    assert.deepEqual(statusLines(r.answer), [408]);
+    const arrived = slowWeb.arrivals.slice(since);
+    assert.equal(arrived.length, 1, 'the upload had started streaming to Sentry');
+    // The anonymous pool has one connection: this only passes if the stalled upload released it.
+    const next = await fetch(`${g.url}/api/0/projects/`, { headers: { authorization: 'Bearer sntrys_token' }, signal: AbortSignal.timeout(10_000) });
+    assert.equal(next.status, 200);
+    assert.equal(arrived[0]!.complete, false, 'Sentry never got a complete body');
+  });
+
+  test('a sign-in form that stalls gets 408 too', async () => {
+    const r = await untilClosed(gPort, 'POST /_gateway/login HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 500\r\n\r\n_csrf=abc&user');
+    assert.ok(r.closedByGateway);
+    assert.deepEqual(statusLines(r.answer), [408]);
+    assert.match(bodyOf(r.answer), /body_timeout/);
+  });
+
+  test('a slow body that keeps arriving is not cut off: the limit is the silence between reads, not the whole upload', async () => {
+    const since = slowIngest.arrivals.length;
+    const piece = '{"a":1}\n';
+    const pieces = 6;
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(gPort, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+      socket.on('connect', async () => {
+        socket.write(`POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${piece.length * pieces}\r\n\r\n`);
+        // Well inside the 1 s limit each time, and well past it in total.
+        for (let i = 0; i < pieces; i++) {
+          await new Promise((r) => setTimeout(r, 300));
+          socket.write(piece);
+        }
+      });
+    });
+    assert.deepEqual(statusLines(answer), [200], answer.split('\r\n')[0]);
+    assert.deepEqual(slowIngest.arrivals.slice(since).map((a) => [a.bodyLength, a.complete]), [[piece.length * pieces, true]]);
+  });
+});
+
+describe('anonymous uploads cannot starve signed-in staff of upstream connections', () => {
+  let g: TestGateway;
+  let poolWeb: RecordingUpstream;
+  const held: net.Socket[] = [];
+  before(async () => {
+    poolWeb = await startRecordingUpstream();
+    g = await startTestGateway({ upstream: { url: poolWeb.url, maxConnections: 2 } });
+  });
+  after(async () => {
+    for (const s of held) s.destroy();
+    await g?.close();
+    await poolWeb?.close();
+  });
+
+  test('with every anonymous connection held by stalled token uploads, a signed-in page still loads', async () => {
+    const alice = new Client(g.url);
+    assert.equal((await alice.login('alice', DEMO_PASSWORD)).status, 303);
+    const since = poolWeb.arrivals.length;
+    const gPort = Number(new URL(g.url).port);
+    for (let i = 0; i < 2; i++) {
+      const s = net.connect(gPort, '127.0.0.1', () =>
+        s.write(`POST /api/0/projects/acme/app/files/dsyms/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sntrys_bogus${i}\r\nContent-Length: 1048576\r\n\r\n${'x'.repeat(1000)}`),
+      );
+      s.on('error', () => undefined);
+      held.push(s);
+    }
+    await until('both uploads hold an upstream connection', () => poolWeb.arrivals.length - since >= 2);
+    const page = await fetch(`${g.url}/organizations/acme/`, { headers: { accept: 'application/json', cookie: alice.cookieHeader() }, signal: AbortSignal.timeout(10_000) });
+    assert.equal(page.status, 200);
+    assert.ok(poolWeb.arrivals.slice(since).some((a) => a.url === '/organizations/acme/' && a.headers['x-sentry-gateway-assertion'] !== undefined));
   });
 });
 

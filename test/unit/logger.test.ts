@@ -35,3 +35,14 @@ test('health-check paths log at debug only, and a long path is cut at 512 charac
   assert.equal(String(line.path).length, 513);
   assert.equal(line.aborted, true);
 });
+
+test('a path that carries a secret is logged without it, in the same line shape', async () => {
+  const { logger, lines } = capture('info');
+  const token = '9c1d5e2f7a8b4c3d9e0f1a2b3c4d5e6f';
+  logRequest(logger, { requestId: 'r-4', method: 'GET', path: `/accept/42/${token}/`, route: 'session', status: 302, ms: 0.3, aborted: false });
+  logRequest(logger, { requestId: 'r-5', method: 'GET', path: `/api/0/wizard/${token}/`, route: 'tokenApi', status: 200, ms: 0.3, aborted: false });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(lines.length, 2);
+  for (const l of lines) assert.ok(!l.includes(token), l);
+  assert.deepEqual(lines.map((l) => (JSON.parse(l) as { path: string }).path), ['/accept/[redacted]/', '/api/0/wizard/[redacted]/']);
+});
