@@ -248,6 +248,9 @@ interface User {
   dateJoined: string;
   isActive: boolean;
   emails: { email: string; verified: boolean }[];
+  /** The module binds a user to the AD objectGUID (`sub`) it signed in or offboarded with. */
+  boundSub?: string;
+  isSuperuser?: boolean;
 }
 
 interface Member {
@@ -1112,25 +1115,29 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
   // --- the Sentry-side module's offboarding endpoint (config/sentry/sentry_ad_gateway_auth.py) --------------
 
   /**
-   * Mirrors the module's offboard view: the assertion header holds a JWT signed by one of the gateway's
-   * keys (fetched from its JWKS, ES256/EdDSA only), iss = the gateway, aud = `<AUDIENCE>:offboard`, a
-   * lifetime of at most 60 s, a jti never seen before, and a reason of disabled/expired/deleted. The user is
-   * resolved through verified addresses (src/sentry/auth/email.py resolve_email_to_user prefers verified);
-   * it is deactivated (User.is_active = False) and every personal ApiToken of it deleted.
+   * Mirrors the module's offboard view (its contract: OFFBOARD-CONTRACT.md beside the module): the assertion
+   * header holds a JWT signed by one of the gateway's keys (fetched from its JWKS, ES256/EdDSA only),
+   * iss = the gateway, aud = `<AUDIENCE>:offboard` (a single string), a lifetime of at most 60 s, 30 s of
+   * skew, a jti never seen before, a reason of disabled/expired/deleted. The user is the one bound to `sub`,
+   * else the single active user holding `email` as a verified address (never a superuser), then bound. It is
+   * deactivated (User.is_active = False) and every ApiToken of it deleted. Idempotent.
    */
   async function offboard(headers: IncomingMessage['headers'], rawBody: string): Promise<OffboardCall> {
     const invalid: OffboardCall = { status: 401, body: { error: 'invalid_assertion' } };
-    if (!gateway) return invalid;
+    if (!gateway) return { status: 503, body: { error: 'keys_unavailable' } };
     const raw = headers[(gateway.header ?? 'X-Sentry-Gateway-Assertion').toLowerCase()];
     if (typeof raw !== 'string' || !raw) return invalid;
     jwks ??= createRemoteJWKSet(new URL(gateway.jwksUrl));
     let claims: JWTPayload;
     try {
+      const [, payloadPart] = raw.split('.');
+      const aud = (JSON.parse(Buffer.from(payloadPart ?? '', 'base64url').toString('utf8')) as JWTPayload).aud;
+      if (typeof aud !== 'string') return invalid;
       ({ payload: claims } = await jwtVerify(raw, jwks, {
         issuer: gateway.issuer,
         audience: `${gateway.audience}:offboard`,
         algorithms: ['ES256', 'EdDSA'],
-        requiredClaims: ['sub', 'email', 'iat', 'nbf', 'exp', 'jti'],
+        requiredClaims: ['sub', 'email', 'preferred_username', 'iat', 'nbf', 'exp', 'jti', 'reason'],
         currentDate: new Date(clock()),
         clockTolerance: 30,
       }));
@@ -1144,9 +1151,13 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
     seenJti.add(String(claims.jti));
     void rawBody;
     const email = String(claims['email']);
-    const candidates = usersByEmail([email], { isActive: false, isVerified: true, orgMembers: false });
-    const u = candidates.find((c) => c.isActive) ?? candidates[0];
-    if (!u) return { status: 404, body: { found: false }, claims };
+    let u = users.find((x) => x.boundSub === claims.sub);
+    if (!u) {
+      const candidates = usersByEmail([email], { isActive: true, isVerified: true, orgMembers: false }).filter((x) => !x.isSuperuser);
+      if (candidates.length !== 1) return { status: 404, body: { found: false }, claims };
+      u = candidates[0]!;
+      u.boundSub = String(claims.sub);
+    }
     const wasActive = u.isActive;
     u.isActive = false;
     let revoked = 0;

@@ -129,6 +129,12 @@ const en = {
   diff_teamRole: 'team {slug}: {from} → {to}',
   change_invite: 'invite as {role}',
   change_remove: 'remove from the organization',
+  change_renewInvite: 'renew the expired invite',
+  change_offboard: 'deactivate the Sentry user and revoke its API tokens ({reason})',
+  offboardReason_disabled: 'disabled in AD',
+  offboardReason_expired: 'expired in AD',
+  offboardReason_deleted: 'deleted from AD',
+  invitesWaiting: '{count} invites wait for Sentry’s daily invite limit; they are sent from {until}.',
 
   syncTitle: 'Sync with Sentry',
   syncLead: 'A full sync compares every AD user who has access, and every member the gateway manages, with Sentry. You see the changes first; nothing is applied until you confirm.',
@@ -337,6 +343,12 @@ const zh: AdminMessages = {
   diff_teamRole: '团队 {slug}：{from} → {to}',
   change_invite: '邀请加入，角色为{role}',
   change_remove: '从组织中移除',
+  change_renewInvite: '续期已过期的邀请',
+  change_offboard: '停用 Sentry 用户并吊销其 API 令牌（{reason}）',
+  offboardReason_disabled: 'AD 中已禁用',
+  offboardReason_expired: 'AD 中已过期',
+  offboardReason_deleted: '已从 AD 删除',
+  invitesWaiting: '{count} 个邀请在等待 Sentry 的每日邀请上限；将从 {until} 起发送。',
 
   syncTitle: '与 Sentry 同步',
   syncLead: '完整同步会将所有有权访问的 AD 用户及网关管理的所有成员与 Sentry 进行比较。先显示变更，确认之后才会应用。',
@@ -420,4 +432,4 @@ export function adminMessages(lang: Lang): AdminMessages {
 }
 
 /** The kinds the audit filter offers, families first; any other kind still shows in the table. */
-export const AUDIT_KINDS = ['login', 'login.success', 'login.failure', 'logout', 'session.ended', 'session.revoked', 'provision.change', 'sync.run', 'mapping.change', 'key', 'bind-password'] as const;
+export const AUDIT_KINDS = ['login', 'login.success', 'login.failure', 'logout', 'session.ended', 'session.revoked', 'provision.change', 'provision.offboard', 'sync.run', 'mapping.change', 'key', 'bind-password'] as const;

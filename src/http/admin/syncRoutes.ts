@@ -3,6 +3,7 @@
 import type { Request, Response } from 'express';
 import type { Deps } from '../../deps.js';
 import { planSync, type SyncDeps, type SyncPlan } from '../../provisioning/fullSync.js';
+import { buildOffboarder } from '../../provisioning/offboard.js';
 import type { Change } from '../../provisioning/planMembership.js';
 import { planFingerprint, startSyncRun, type SyncRun, type SyncRunStore } from '../../provisioning/syncRuns.js';
 import type { CsrfOptions } from '../csrfMiddleware.js';
@@ -13,7 +14,19 @@ import type { AdminMessages } from './adminMessages.js';
 function syncDeps(deps: Deps): SyncDeps | null {
   if (!deps.sentry || !deps.provisioner) return null;
   const { removeMembers, maxRemovalsPercent } = deps.config.sentry.sync;
-  return { directory: deps.directory, admin: deps.sentry, rules: deps.rules, provisioner: deps.provisioner, access: deps.config.access, removeMembers, maxRemovalsPercent, audit: deps.audit, logger: deps.logger };
+  return {
+    directory: deps.directory,
+    admin: deps.sentry,
+    rules: deps.rules,
+    provisioner: deps.provisioner,
+    access: deps.config.access,
+    removeMembers,
+    maxRemovalsPercent,
+    audit: deps.audit,
+    logger: deps.logger,
+    offboarder: buildOffboarder(deps.config, deps.keyring, deps.clock),
+    clock: deps.clock,
+  };
 }
 
 function describe(a: AdminMessages, c: Change): string {
@@ -30,6 +43,10 @@ function describe(a: AdminMessages, c: Change): string {
       return format(a.diff_teamRole, { slug: c.slug, from: roleLabel(a, c.from), to: roleLabel(a, c.to) });
     case 'remove':
       return a.change_remove;
+    case 'renewInvite':
+      return a.change_renewInvite;
+    case 'offboard':
+      return format(a.change_offboard, { reason: (a as Record<string, string>)[`offboardReason_${c.reason}`] ?? c.reason });
   }
 }
 
