@@ -86,6 +86,7 @@ function planModel(a: AdminMessages, plan: SyncPlan) {
   return {
     summary: format(a.planSummary, { version: plan.ruleVersion, ...plan.counts }),
     counts: format(a.planCounts, plan.counts),
+    invitesWaiting: plan.invitesWaitUntil ? format(a.invitesWaiting, { count: plan.counts.invite, until: formatTime(new Date(plan.invitesWaitUntil).toISOString()) }) : undefined,
     hasRows: rows.length > 0,
     rows: rows.map((r) => ({
       user: r.user,
@@ -147,7 +148,9 @@ export function showSyncRun(deps: Deps, csrf: CsrfOptions, runs: SyncRunStore) {
       refreshSeconds: m.running ? 2 : undefined,
       run: m,
       progress: m.running ? format(a.runProgress, { stage: run.stage, done: run.done, total: run.total ? ` / ${run.total}` : '' }) : undefined,
-      counts: run.counts ? format(a.planCounts, run.counts) : undefined,
+      // Runs recorded before offboarding existed have no such count.
+      counts: run.counts ? format(a.planCounts, { ...run.counts, offboard: run.counts.offboard ?? 0 }) : undefined,
+      invitesWaiting: run.result?.waitingInvites ? format(a.invitesWaiting, { count: run.result.waitingInvites, until: formatTime(run.result.invitesWaitUntil) }) : undefined,
       failures: run.result?.failed ?? [],
       createdTeams: run.result?.createdTeams.length ? format(a.createdTeamsLine, { teams: run.result.createdTeams.join(', ') }) : undefined,
       error: run.status === 'stale' ? a.stalePlan : run.status === 'refused' || (run.status === 'failed' && run.error) ? run.error : undefined,
