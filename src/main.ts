@@ -10,6 +10,7 @@ import type { Logger } from './shared/logger.js';
 import { applySync, planSync } from './provisioning/fullSync.js';
 import { startPeriodicSync } from './provisioning/syncScheduler.js';
 import { buildOffboarder } from './provisioning/offboard.js';
+import { revokeSessions } from './session/sessionIndex.js';
 import { startMetricsServer } from './http/routes/metricsRoute.js';
 
 export interface RunningGateway {
@@ -67,6 +68,7 @@ export async function startGateway(config: Config, logger: Logger, opts: BuildOp
         audit: deps.audit,
         logger,
         offboarder: buildOffboarder(config, deps.keyring, deps.clock),
+        endSessions: async (username: string) => (await revokeSessions(deps.sessions, deps.store, username)).length,
         clock: deps.clock,
       };
       stopBackground.push(

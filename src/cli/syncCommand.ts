@@ -5,6 +5,8 @@ import { buildBackends } from '../deps.js';
 import { Keyring } from '../keys/keyring.js';
 import { buildOffboarder } from '../provisioning/offboard.js';
 import { systemClock } from '../shared/clock.js';
+import { revokeSessions, SessionIndex } from '../session/sessionIndex.js';
+import { createSessionStore } from '../session/sessionStore.js';
 import { applySync, planSync, SyncRefusedError, type SyncPlan } from '../provisioning/fullSync.js';
 import { SyncRunStore } from '../provisioning/syncRuns.js';
 import { cliLogger, loadOrExit, table, type CommonFlags } from './common.js';
@@ -43,6 +45,8 @@ export async function syncCommand(flags: SyncFlags): Promise<number> {
       return 1;
     }
     // The keys the running gateways sign with (read only: the command line never makes a key).
+    const store = createSessionStore(b.redis, { idleMs: config.session.idleTimeout, absoluteMs: config.session.absoluteTimeout });
+    const index = new SessionIndex(b.redis);
     const keyring = new Keyring(isAbsolute(config.assertion.keysDir) ? config.assertion.keysDir : resolve(config.assertion.keysDir), config.assertion.algorithm, systemClock);
     keyring.refresh();
     const deps = {
@@ -55,6 +59,7 @@ export async function syncCommand(flags: SyncFlags): Promise<number> {
       audit: b.audit,
       logger,
       offboarder: buildOffboarder(config, keyring, systemClock),
+      ...(b.redis ? { endSessions: async (username: string) => (await revokeSessions(index, store, username)).length } : {}),
     };
     // A run that writes takes the lock the periodic and console syncs take, so two never apply at once;
     // the plan is made under it too, so what is applied is what was printed.

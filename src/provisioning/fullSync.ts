@@ -24,6 +24,8 @@ export interface SyncDeps {
   logger: Logger;
   /** Takes Sentry access from disabled, expired and deleted AD accounts; without it they are only reported. */
   offboarder?: Offboarder;
+  /** Ends every gateway session of a person (by username); returns how many there were. */
+  endSessions?: (username: string) => Promise<number>;
   clock?: Clock;
 }
 
@@ -169,6 +171,7 @@ export async function planSync(d: SyncDeps, opts: { user?: string; progress?: Pr
       rows.push(row);
     }
     row.link = link;
+    if (!u) row.user = link.username;
     row.changes.push(describeChange(change));
     row.plan.changes.push(change);
     if (d.offboarder) row.plan.actions.push(action);
@@ -182,7 +185,7 @@ export async function planSync(d: SyncDeps, opts: { user?: string; progress?: Pr
     members: members.length,
     managed: managedMembers,
     invite: rows.filter((r) => r.plan.actions.some((a) => a.type === 'invite')).length,
-    update: rows.filter((r) => r.plan.actions.some((a) => a.type === 'update')).length,
+    update: rows.filter((r) => r.plan.actions.some((a) => a.type === 'update' || a.type === 'renewInvite')).length,
     remove: removals,
     unchanged: rows.filter((r) => r.plan.actions.length === 0 && r.skipped.length === 0).length,
     offboard: offboards,
@@ -238,6 +241,8 @@ export async function applySync(plan: SyncPlan, d: SyncDeps, opts: { force?: boo
         if (row.person?.sub) await d.provisioner.links.record(row.person.sub, row.email, row.person.username, clock.now());
       }
       if (offboard && d.offboarder && row.link) {
+        // Their gateway sessions go first, so no request of theirs reaches Sentry while it is being done.
+        const sessionsEnded = d.endSessions ? await d.endSessions(offboard.username) : 0;
         const r = await d.offboarder.offboard(offboard);
         await d.provisioner.links.markOffboarded(row.link, offboard.reason, clock.now());
         result.offboarded = (result.offboarded ?? 0) + 1;
@@ -246,7 +251,13 @@ export async function applySync(plan: SyncPlan, d: SyncDeps, opts: { force?: boo
           user: row.user,
           actor: opts.actor,
           reason: offboard.reason,
-          detail: { email: row.email, sub: offboard.sub, found: r.found, ...(r.found ? { sentryUserId: r.userId, deactivated: r.deactivated, tokensRevoked: r.tokensRevoked } : {}) },
+          detail: {
+            email: row.email,
+            sub: offboard.sub,
+            gatewaySessionsEnded: sessionsEnded,
+            found: r.found,
+            ...(r.found ? { sentryUserId: r.userId, deactivated: r.deactivated, tokensRevoked: r.tokensRevoked } : {}),
+          },
         });
       }
       result.applied++;

@@ -151,7 +151,7 @@ export class Provisioner {
         await this.d.queue.done(job.email);
         this.d.onResult?.('applied');
       } catch (e) {
-        this.d.onResult?.('failed');
+        this.d.onResult?.(e instanceof InviteLimitedError ? 'queued' : 'failed');
         this.d.logger.warn({ user: job.username, attempts: job.attempts + 1, err: (e as Error).message }, 'provisioning retry failed');
         // Held back by Sentry's invite limit: due again when the next window opens, not in seconds.
         await this.d.queue.retryLater(job, (e as Error).message, this.d.clock.now(), e instanceof InviteLimitedError ? e.until : undefined);

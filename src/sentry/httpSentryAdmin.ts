@@ -97,13 +97,12 @@ export class HttpSentryAdmin implements SentryAdmin {
         throw new SentryApiError('SENTRY_UNAVAILABLE', `${method} ${path}: ${(e as Error).name === 'TimeoutError' ? 'timed out' : (e as Error).message}`);
       }
       this.o.onCall?.(method, path, res.status);
+      const text = await res.text();
       // The invite rate limit counts days, not seconds: its 429 is never retried here.
-      if ((res.status === 429 || res.status >= 500) && attempt < retries && !(res.status === 429 && /\/members\//.test(path) && method !== 'GET')) {
-        await res.arrayBuffer().catch(() => undefined);
+      if ((res.status === 429 || res.status >= 500) && attempt < retries && !(res.status === 429 && INVITE_RATE_LIMITED.test(text))) {
         await sleep(retryDelay(res.headers, attempt));
         continue;
       }
-      const text = await res.text();
       let data: unknown = undefined;
       try {
         data = text ? JSON.parse(text) : undefined;

@@ -11,6 +11,7 @@ import { Attribute, Change, Client as LdapClient } from 'ldapts';
 import { ADMIN_PASSWORD, BASE_DN, DEMO_PASSWORD } from '../../src/dev/fixtures.js';
 import { nextInviteWindow } from '../../src/provisioning/inviteLimit.js';
 import { QUEUE_KEY } from '../../src/provisioning/retryQueue.js';
+import { SessionIndex } from '../../src/session/sessionIndex.js';
 import { runCli } from '../support/cli.js';
 import { sambaTool, testDc } from '../support/dc.js';
 import { assertNoViolations, startFakeSentry, type FakeSentry } from '../support/fakeSentry.js';
@@ -257,6 +258,9 @@ describe('offboarding: AD says no, Sentry follows', () => {
       assert.equal(ev.detail?.tokensRevoked, 1);
     }
     assert.equal((await viaGateway(tokens.get('ofb-stay')!)).status, 200, 'an account AD still lets in keeps its token');
+    const sessions = new SessionIndex(redis);
+    for (const n of Object.keys(people)) assert.deepEqual(await sessions.ids(n), [], `${n}'s gateway sessions ended`);
+    assert.notDeepEqual(await sessions.ids('ofb-stay'), [], 'the others keep theirs');
 
     // Once done, nothing more to do: the second sync writes nothing anywhere.
     fake.reset();

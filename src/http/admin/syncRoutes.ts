@@ -4,6 +4,7 @@ import type { Request, Response } from 'express';
 import type { Deps } from '../../deps.js';
 import { planSync, type SyncDeps, type SyncPlan } from '../../provisioning/fullSync.js';
 import { buildOffboarder } from '../../provisioning/offboard.js';
+import { revokeSessions } from '../../session/sessionIndex.js';
 import type { Change } from '../../provisioning/planMembership.js';
 import { planFingerprint, startSyncRun, type SyncRun, type SyncRunStore } from '../../provisioning/syncRuns.js';
 import type { CsrfOptions } from '../csrfMiddleware.js';
@@ -25,6 +26,7 @@ function syncDeps(deps: Deps): SyncDeps | null {
     audit: deps.audit,
     logger: deps.logger,
     offboarder: buildOffboarder(deps.config, deps.keyring, deps.clock),
+    endSessions: async (username: string) => (await revokeSessions(deps.sessions, deps.store, username)).length,
     clock: deps.clock,
   };
 }
