@@ -266,10 +266,13 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     audit,
     clock,
     onResult: (result) => metrics.loginResult(result),
-    afterLogin:
-      provisioner && config.sentry.provisionOnLogin
-        ? async (identity) => void (await provisioner.provisionOnLogin({ email: identity.email, username: identity.username, groups: identity.groups }))
-        : undefined,
+    afterLogin: provisioner
+      ? async (identity) => {
+          // Everyone who signs in is remembered as linked (objectGUID -> email), so offboarding can find them later.
+          await provisioner.links.record(identity.sub, identity.email, identity.username, clock.now()).catch((e: Error) => logger.warn({ err: e.message }, 'link not recorded'));
+          if (config.sentry.provisionOnLogin) await provisioner.provisionOnLogin({ email: identity.email, username: identity.username, groups: identity.groups, sub: identity.sub });
+        }
+      : undefined,
   });
 
   const revalidate = async (identity: Identity): Promise<RevalidationResult> => {

@@ -9,6 +9,8 @@ import { createProxy } from './proxy/createProxy.js';
 import type { Logger } from './shared/logger.js';
 import { applySync, planSync } from './provisioning/fullSync.js';
 import { startPeriodicSync } from './provisioning/syncScheduler.js';
+import { buildOffboarder } from './provisioning/offboard.js';
+import { revokeSessions } from './session/sessionIndex.js';
 import { startMetricsServer } from './http/routes/metricsRoute.js';
 
 export interface RunningGateway {
@@ -58,7 +60,19 @@ export async function startGateway(config: Config, logger: Logger, opts: BuildOp
   if (provisioner && sentry) {
     provisioner.startDraining();
     if (config.sentry.sync.interval > 0) {
-      const syncDeps = { directory: deps.directory, admin: sentry, rules: deps.rules, provisioner, access: config.access, ...config.sentry.sync, audit: deps.audit, logger };
+      const syncDeps = {
+        directory: deps.directory,
+        admin: sentry,
+        rules: deps.rules,
+        provisioner,
+        access: config.access,
+        ...config.sentry.sync,
+        audit: deps.audit,
+        logger,
+        offboarder: buildOffboarder(config, deps.keyring, deps.clock),
+        endSessions: async (username: string) => (await revokeSessions(deps.sessions, deps.store, username)).length,
+        clock: deps.clock,
+      };
       stopBackground.push(
         startPeriodicSync({
           intervalMs: config.sentry.sync.interval,

@@ -18,3 +18,8 @@ samba-tool domain provision \
 # (AD and Samba otherwise keep accepting it for 60 minutes).
 sed -i '/^\[global\]/a\
 \told password allowed period = 0' "$dir/etc/smb.conf"
+# Its pid file in DIR too: by default samba writes /run/samba/samba.pid and refuses to start while
+# another DC on the machine (in another network namespace) holds it.
+mkdir -p "$dir/run"
+sed -i '/^\[global\]/a\
+\tpid directory = '"$dir"'/run' "$dir/etc/smb.conf"

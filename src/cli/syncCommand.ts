@@ -1,6 +1,12 @@
 // `sync [--dry-run] [--force] [--user USER]`: plan Sentry memberships against AD, print the plan, then apply it.
 import { randomUUID } from 'node:crypto';
+import { isAbsolute, resolve } from 'node:path';
 import { buildBackends } from '../deps.js';
+import { Keyring } from '../keys/keyring.js';
+import { buildOffboarder } from '../provisioning/offboard.js';
+import { systemClock } from '../shared/clock.js';
+import { revokeSessions, SessionIndex } from '../session/sessionIndex.js';
+import { createSessionStore } from '../session/sessionStore.js';
 import { applySync, planSync, SyncRefusedError, type SyncPlan } from '../provisioning/fullSync.js';
 import { SyncRunStore } from '../provisioning/syncRuns.js';
 import { cliLogger, loadOrExit, table, type CommonFlags } from './common.js';
@@ -19,7 +25,10 @@ function printPlan(plan: SyncPlan): void {
   if (rows.length) {
     out.write(table([['user', 'email', 'change'], ...rows.map((r) => [r.user, r.email, [...r.changes, ...r.skipped.map((s) => `(${s})`)].join('; ')])]) + '\n\n');
   }
-  out.write(`${c.invite} to invite, ${c.update} to update, ${c.remove} to remove, ${c.unchanged} unchanged\n`);
+  out.write(`${c.invite} to invite, ${c.update} to update, ${c.remove} to remove, ${c.offboard} to offboard, ${c.unchanged} unchanged\n`);
+  if (plan.invitesWaitUntil) {
+    out.write(`Sentry's daily invite limit is reached: invites are queued, not sent, until ${new Date(plan.invitesWaitUntil).toISOString()}\n`);
+  }
 }
 
 export async function syncCommand(flags: SyncFlags): Promise<number> {
@@ -35,7 +44,23 @@ export async function syncCommand(flags: SyncFlags): Promise<number> {
       process.stderr.write('sync needs sentry.organization and sentry.tokenFile in the config\n');
       return 1;
     }
-    const deps = { directory: b.directory, admin: b.sentry, rules: b.rules, provisioner: b.provisioner, access: config.access, ...config.sentry.sync, audit: b.audit, logger };
+    // The keys the running gateways sign with (read only: the command line never makes a key).
+    const store = createSessionStore(b.redis, { idleMs: config.session.idleTimeout, absoluteMs: config.session.absoluteTimeout });
+    const index = new SessionIndex(b.redis);
+    const keyring = new Keyring(isAbsolute(config.assertion.keysDir) ? config.assertion.keysDir : resolve(config.assertion.keysDir), config.assertion.algorithm, systemClock);
+    keyring.refresh();
+    const deps = {
+      directory: b.directory,
+      admin: b.sentry,
+      rules: b.rules,
+      provisioner: b.provisioner,
+      access: config.access,
+      ...config.sentry.sync,
+      audit: b.audit,
+      logger,
+      offboarder: buildOffboarder(config, keyring, systemClock),
+      ...(b.redis ? { endSessions: async (username: string) => (await revokeSessions(index, store, username)).length } : {}),
+    };
     // A run that writes takes the lock the periodic and console syncs take, so two never apply at once;
     // the plan is made under it too, so what is applied is what was printed.
     if (!flags.dryRun) {
@@ -76,6 +101,13 @@ export async function syncCommand(flags: SyncFlags): Promise<number> {
     if (flags.json) process.stdout.write(JSON.stringify({ ...summary(plan), result }, null, 2) + '\n');
     else {
       process.stdout.write(`\nApplied ${result.applied} change${result.applied === 1 ? '' : 's'}${result.createdTeams.length ? `, created teams: ${result.createdTeams.join(', ')}` : ''}.\n`);
+      if (result.offboarded) process.stdout.write(`Offboarded ${result.offboarded}: Sentry user deactivated and API tokens revoked.\n`);
+      if (result.waitingInvites) {
+        process.stdout.write(
+          `${result.waitingInvites} invite${result.waitingInvites === 1 ? '' : 's'} wait${result.waitingInvites === 1 ? 's' : ''} for Sentry's daily invite limit (100 a day): ` +
+            `queued, sent automatically from ${result.invitesWaitUntil}. Nothing is lost; people who sign in before then are provisioned then too.\n`,
+        );
+      }
       for (const f of result.failed) process.stderr.write(`FAILED ${f.email}: ${f.error}\n`);
     }
     return result.failed.length ? 1 : 0;

@@ -51,6 +51,12 @@ export async function applyPlan(plan: MembershipPlan, admin: SentryAdmin, teams:
         await admin.removeMember(action.memberId);
         member = undefined;
         break;
+      case 'renewInvite':
+        member = await admin.renewInvite(action.memberId);
+        break;
+      case 'offboard':
+        // Not an admin-API call: the sync hands these to the offboarder (provisioning/offboard.ts).
+        break;
     }
   }
   return { member, createdTeams };

@@ -3,11 +3,14 @@ import type { Logger } from 'pino';
 import type { Directory, DirectoryUser } from '../directory/directory.js';
 import { managedTeams, type RuleStore } from '../mapping/ruleStore.js';
 import { resolveAccess } from '../mapping/resolveAccess.js';
-import type { SentryAdmin, SentryMember } from '../sentry/sentryAdmin.js';
+import { SentryApiError, type SentryAdmin, type SentryMember } from '../sentry/sentryAdmin.js';
 import type { AuditLog } from '../shared/audit.js';
-import { applyPlan, TeamDirectory } from './applyPlan.js';
-import { describeChange, planMembership, planRemoval, type MembershipPlan } from './planMembership.js';
-import type { Provisioner } from './provisioner.js';
+import { systemClock, type Clock } from '../shared/clock.js';
+import { TeamDirectory } from './applyPlan.js';
+import type { PersonLink } from './links.js';
+import type { Offboarder } from './offboard.js';
+import { describeChange, planMembership, planRemoval, type Action, type MembershipPlan, type OffboardReason } from './planMembership.js';
+import { InviteLimitedError, type Person, type Provisioner } from './provisioner.js';
 
 export interface SyncDeps {
   directory: Directory;
@@ -19,6 +22,11 @@ export interface SyncDeps {
   maxRemovalsPercent: number;
   audit: AuditLog;
   logger: Logger;
+  /** Takes Sentry access from disabled, expired and deleted AD accounts; without it they are only reported. */
+  offboarder?: Offboarder;
+  /** Ends every gateway session of a person (by username); returns how many there were. */
+  endSessions?: (username: string) => Promise<number>;
+  clock?: Clock;
 }
 
 export interface SyncRow {
@@ -27,11 +35,28 @@ export interface SyncRow {
   changes: string[];
   skipped: string[];
   plan: MembershipPlan;
+  /** The directory person behind an invite or update (the retry queue needs their groups). */
+  person?: Person;
+  /** The link an offboarding acts on. */
+  link?: PersonLink;
 }
 
 export interface SyncPlan {
   rows: SyncRow[];
-  counts: { directoryUsers: number; allowed: number; members: number; managed: number; invite: number; update: number; remove: number; unchanged: number };
+  counts: {
+    directoryUsers: number;
+    allowed: number;
+    members: number;
+    managed: number;
+    invite: number;
+    update: number;
+    remove: number;
+    unchanged: number;
+    /** People the gateway linked whose AD account is disabled, expired or gone: their Sentry access goes. */
+    offboard: number;
+  };
+  /** Set while Sentry's daily invite limit holds invites back (ms since epoch): invites are queued, not sent. */
+  invitesWaitUntil?: number;
   /** Set when the run must not be applied without --force, with the reason. */
   refused?: string;
   ruleVersion: number;
@@ -96,7 +121,9 @@ export async function planSync(d: SyncDeps, opts: { user?: string; progress?: Pr
     const current: SentryMember | null = listed ? await d.admin.getMember(listed.id) : null;
     const plan = planMembership({ email, orgRole: want.orgRole, teams: want.teams }, current, managed);
     if (++planned % 500 === 0) progress('members planned', planned, entries.length);
-    return { user: want.user.sAMAccountName, email, plan };
+    const u = want.user;
+    const person: Person = { email, username: u.sAMAccountName, groups: u.groups.map((g) => ({ dn: g.dn, name: g.name, sid: g.sid })), sub: u.guid };
+    return { user: u.sAMAccountName, email, plan, person };
   });
   progress('members planned', entries.length, entries.length);
   for (const p of plans) rows.push({ ...p, changes: p.plan.changes.map(describeChange), skipped: p.plan.skipped });
@@ -119,6 +146,38 @@ export async function planSync(d: SyncDeps, opts: { user?: string; progress?: Pr
     rows.push({ user: name, email: m.email.toLowerCase(), changes: plan.changes.map(describeChange), skipped: plan.skipped, plan });
   }
 
+  // Offboarding: people the gateway linked (signed in or provisioned) whose AD account is disabled, expired
+  // or gone. Only linked people: a Sentry account that never came through the gateway is never touched.
+  const byGuid = new Map(users.map((u) => [u.guid, u]));
+  let absent = 0;
+  let linkedActive = 0;
+  let offboards = 0;
+  for (const link of await d.provisioner.links.all()) {
+    if (link.offboarded) continue;
+    linkedActive++;
+    const u = byGuid.get(link.sub);
+    let reason: OffboardReason | undefined;
+    if (u?.blockedReason === 'account_disabled') reason = 'disabled';
+    else if (u?.blockedReason === 'account_expired') reason = 'expired';
+    else if (!u && (!opts.user || (users.length === 0 && link.username.toLowerCase() === opts.user.toLowerCase()))) reason = 'deleted';
+    if (!reason) continue;
+    if (reason === 'deleted') absent++;
+    offboards++;
+    const change = { kind: 'offboard' as const, reason };
+    const action: Action = { type: 'offboard', sub: link.sub, email: link.email, username: link.username, reason };
+    let row = rows.find((r) => r.email === link.email && !r.person);
+    if (!row) {
+      row = { user: u?.sAMAccountName ?? link.username, email: link.email, changes: [], skipped: [], plan: { email: link.email, changes: [], actions: [], skipped: [] } };
+      rows.push(row);
+    }
+    row.link = link;
+    if (!u) row.user = link.username;
+    row.changes.push(describeChange(change));
+    row.plan.changes.push(change);
+    if (d.offboarder) row.plan.actions.push(action);
+    else row.skipped.push('offboarding needs the gateway\'s signing keys (assertion.keysDir) and Sentry\'s address');
+  }
+
   const managedMembers = members.filter((m) => managedEmails.has(m.email.toLowerCase())).length;
   const counts = {
     directoryUsers: users.length,
@@ -126,46 +185,102 @@ export async function planSync(d: SyncDeps, opts: { user?: string; progress?: Pr
     members: members.length,
     managed: managedMembers,
     invite: rows.filter((r) => r.plan.actions.some((a) => a.type === 'invite')).length,
-    update: rows.filter((r) => r.plan.actions.some((a) => a.type === 'update')).length,
+    update: rows.filter((r) => r.plan.actions.some((a) => a.type === 'update' || a.type === 'renewInvite')).length,
     remove: removals,
     unchanged: rows.filter((r) => r.plan.actions.length === 0 && r.skipped.length === 0).length,
+    offboard: offboards,
   };
   const pct = managedMembers ? (removals / managedMembers) * 100 : 0;
+  // An account missing from AD looks the same as a broken base DN or filter: those offboardings share the limit.
+  const absentPct = linkedActive ? (absent / linkedActive) * 100 : 0;
   const refused =
     removals > 0 && pct > d.maxRemovalsPercent
       ? `would remove ${removals} of ${managedMembers} managed members (${pct.toFixed(1)}%, limit ${d.maxRemovalsPercent}%): an emptied group or a broken filter must not empty Sentry; check, then use --force`
-      : undefined;
+      : absent > 0 && absentPct > d.maxRemovalsPercent
+        ? `would offboard ${absent} of ${linkedActive} linked people as deleted from AD (${absentPct.toFixed(1)}%, limit ${d.maxRemovalsPercent}%): a broken base DN or filter must not lock everyone out of Sentry; check, then use --force`
+        : undefined;
+  const waitUntil = counts.invite > 0 ? await d.provisioner.inviteLimit.waitUntil() : null;
   rows.sort((a, b) => a.user.localeCompare(b.user));
-  return { rows, counts, ruleVersion: set.version, ...(refused ? { refused } : {}) };
+  return { rows, counts, ruleVersion: set.version, ...(refused ? { refused } : {}), ...(waitUntil ? { invitesWaitUntil: waitUntil } : {}) };
 }
 
 export interface SyncResult {
   applied: number;
   failed: { email: string; error: string }[];
   createdTeams: string[];
+  /** Invites Sentry's daily limit held back: queued, sent by the retry queue from `invitesWaitUntil`. */
+  waitingInvites?: number;
+  invitesWaitUntil?: string;
+  /** People whose Sentry user was deactivated and tokens revoked (or who had no Sentry user). */
+  offboarded?: number;
 }
 
 export async function applySync(plan: SyncPlan, d: SyncDeps, opts: { force?: boolean; actor: string; progress?: Progress }): Promise<SyncResult> {
   if (plan.refused && !opts.force) throw new SyncRefusedError(plan.refused);
   const todo = plan.rows.filter((r) => r.plan.actions.length > 0);
   const teams = new TeamDirectory(d.admin);
-  const result: SyncResult = { applied: 0, failed: [], createdTeams: [] };
+  const clock = d.clock ?? systemClock;
+  const result: SyncResult = { applied: 0, failed: [], createdTeams: [], waitingInvites: 0, offboarded: 0 };
+  let waitUntil = 0;
   let done = 0;
   await mapLimit(todo, 4, async (row) => {
+    const offboard = row.plan.actions.find((a): a is Extract<Action, { type: 'offboard' }> => a.type === 'offboard');
+    const membership: MembershipPlan = { ...row.plan, actions: row.plan.actions.filter((a) => a.type !== 'offboard') };
     try {
-      const r = await applyPlan(row.plan, d.admin, teams);
-      result.createdTeams.push(...r.createdTeams);
-      if (row.plan.actions.some((a) => a.type === 'remove')) await d.provisioner.forgetManaged(row.email);
-      else await d.provisioner.markManaged(row.email);
+      if (membership.actions.length) {
+        try {
+          const r = await d.provisioner.applyWithinInviteLimit(membership, teams);
+          result.createdTeams.push(...r.createdTeams);
+        } catch (e) {
+          // A duplicate invite (someone invited them since the plan was made): read again and reconcile.
+          if (!(e instanceof SentryApiError && e.code === 'SENTRY_CONFLICT' && row.person)) throw e;
+          await d.provisioner.reconcile(row.person, opts.actor);
+        }
+        if (membership.actions.some((a) => a.type === 'remove')) await d.provisioner.forgetManaged(row.email);
+        else await d.provisioner.markManaged(row.email);
+        if (row.person?.sub) await d.provisioner.links.record(row.person.sub, row.email, row.person.username, clock.now());
+      }
+      if (offboard && d.offboarder && row.link) {
+        // Their gateway sessions go first, so no request of theirs reaches Sentry while it is being done.
+        const sessionsEnded = d.endSessions ? await d.endSessions(offboard.username) : 0;
+        const r = await d.offboarder.offboard(offboard);
+        await d.provisioner.links.markOffboarded(row.link, offboard.reason, clock.now());
+        result.offboarded = (result.offboarded ?? 0) + 1;
+        d.audit.record({
+          kind: 'provision.offboard',
+          user: row.user,
+          actor: opts.actor,
+          reason: offboard.reason,
+          detail: {
+            email: row.email,
+            sub: offboard.sub,
+            gatewaySessionsEnded: sessionsEnded,
+            found: r.found,
+            ...(r.found ? { sentryUserId: r.userId, deactivated: r.deactivated, tokensRevoked: r.tokensRevoked } : {}),
+          },
+        });
+      }
       result.applied++;
-      d.audit.record({ kind: 'provision.change', user: row.user, actor: opts.actor, detail: { email: row.email, changes: row.changes } });
+      if (membership.actions.length) d.audit.record({ kind: 'provision.change', user: row.user, actor: opts.actor, detail: { email: row.email, changes: row.changes } });
     } catch (e) {
-      result.failed.push({ email: row.email, error: (e as Error).message });
+      if (e instanceof InviteLimitedError && row.person) {
+        // Held back by Sentry's daily invite limit: not a failure, and no retry before the next window.
+        waitUntil = Math.max(waitUntil, e.until);
+        result.waitingInvites = (result.waitingInvites ?? 0) + 1;
+        await d.provisioner.enqueue(row.person, e.until);
+      } else {
+        result.failed.push({ email: row.email, error: (e as Error).message });
+      }
     }
     if (++done % 100 === 0) opts.progress?.('changes applied', done, todo.length);
   });
   opts.progress?.('changes applied', done, todo.length);
-  d.audit.record({ kind: 'sync.run', actor: opts.actor, detail: { ...plan.counts, applied: result.applied, failed: result.failed.length, forced: !!opts.force, ruleVersion: plan.ruleVersion } });
+  if (waitUntil) result.invitesWaitUntil = new Date(waitUntil).toISOString();
+  d.audit.record({
+    kind: 'sync.run',
+    actor: opts.actor,
+    detail: { ...plan.counts, applied: result.applied, failed: result.failed.length, waitingInvites: result.waitingInvites, offboarded: result.offboarded, forced: !!opts.force, ruleVersion: plan.ruleVersion },
+  });
   return result;
 }
 

@@ -14,12 +14,20 @@ export type Change =
   | { kind: 'addTeam'; slug: string; role: TeamRole }
   | { kind: 'removeTeam'; slug: string }
   | { kind: 'teamRole'; slug: string; from: TeamRole; to: TeamRole }
-  | { kind: 'remove' };
+  | { kind: 'remove' }
+  | { kind: 'renewInvite' }
+  | { kind: 'offboard'; reason: OffboardReason };
+
+/** Why an AD account loses Sentry access altogether: disabled, past its accountExpires, or gone from AD. */
+export type OffboardReason = 'disabled' | 'expired' | 'deleted';
 
 export type Action =
   | { type: 'invite'; email: string; orgRole: OrgRole; teamSlugs: string[]; thenTeamRoles?: TeamRoles }
   | { type: 'update'; memberId: string; orgRole?: OrgRole; teamRoles?: TeamRoles }
-  | { type: 'remove'; memberId: string };
+  | { type: 'remove'; memberId: string }
+  | { type: 'renewInvite'; memberId: string }
+  /** Carried out by the sync through the Sentry-side module, not the admin API (provisioning/offboard.ts). */
+  | { type: 'offboard'; sub: string; email: string; username: string; reason: OffboardReason };
 
 type TeamRoles = { teamSlug: string; role: SentryTeamRole | null }[];
 
@@ -60,6 +68,12 @@ export function planMembership(desired: DesiredMembership, current: SentryMember
   if (current.idpProvisioned) {
     plan.skipped.push('managed by SCIM in Sentry: left alone');
     return plan;
+  }
+  // Sentry refuses an invite token past its expiry (30 days); the module links only live invites, so an
+  // expired one is renewed (a new token), never linked as it is.
+  if (current.pending && current.expired) {
+    plan.changes.push({ kind: 'renewInvite' });
+    plan.actions.push({ type: 'renewInvite', memberId: current.id });
   }
 
   let orgRole: SentryOrgRole = current.orgRole;
@@ -135,5 +149,9 @@ export function describeChange(c: Change): string {
       return `team ${c.slug}: ${c.from} → ${c.to}`;
     case 'remove':
       return 'remove from the organization';
+    case 'renewInvite':
+      return 'renew the expired invite';
+    case 'offboard':
+      return `deactivate the Sentry user and revoke its API tokens (${c.reason} in AD)`;
   }
 }

@@ -7,6 +7,8 @@ import { SentryApiError, type SentryAdmin } from '../sentry/sentryAdmin.js';
 import type { AuditLog } from '../shared/audit.js';
 import type { Clock } from '../shared/clock.js';
 import { applyPlan, TeamDirectory } from './applyPlan.js';
+import { InviteLimit } from './inviteLimit.js';
+import { LinkStore } from './links.js';
 import { describeChange, planMembership, type MembershipPlan } from './planMembership.js';
 import type { RetryQueue } from './retryQueue.js';
 
@@ -17,6 +19,15 @@ export interface Person {
   email: string;
   username: string;
   groups: GroupRef[];
+  /** AD objectGUID, when known: the person is then remembered as linked (offboarding considers only those). */
+  sub?: string;
+}
+
+/** Sentry's daily invite limit holds this invite back until `until`. */
+export class InviteLimitedError extends SentryApiError {
+  constructor(readonly until: number) {
+    super('SENTRY_INVITE_LIMITED', `Sentry's daily invite limit is reached: invites wait until ${new Date(until).toISOString()}`, 429);
+  }
 }
 
 export interface ProvisionerDeps {
@@ -39,9 +50,32 @@ export class Provisioner {
   private readonly teams: TeamDirectory;
   private readonly memoryManaged = new Set<string>();
   private draining?: NodeJS.Timeout;
+  readonly inviteLimit: InviteLimit;
+  readonly links: LinkStore;
 
   constructor(private readonly d: ProvisionerDeps) {
     this.teams = new TeamDirectory(d.admin, () => d.clock.now());
+    this.inviteLimit = new InviteLimit(d.redis, d.organization, d.clock);
+    this.links = new LinkStore(d.redis, d.organization);
+  }
+
+  /** Applies a plan, holding invites back while Sentry's invite limit is reached; throws InviteLimitedError then. */
+  async applyWithinInviteLimit(plan: MembershipPlan, teams: TeamDirectory = this.teams): Promise<{ createdTeams: string[] }> {
+    const invites = plan.actions.some((a) => a.type === 'invite' || a.type === 'renewInvite');
+    if (invites) {
+      const until = await this.inviteLimit.waitUntil();
+      if (until) throw new InviteLimitedError(until);
+    }
+    try {
+      return await applyPlan(plan, this.d.admin, teams);
+    } catch (e) {
+      if (e instanceof SentryApiError && e.code === 'SENTRY_INVITE_LIMITED' && !(e instanceof InviteLimitedError)) {
+        const until = await this.inviteLimit.reached();
+        this.d.logger.warn({ until: new Date(until).toISOString() }, "Sentry's daily invite limit is reached: invites wait for the next window");
+        throw new InviteLimitedError(until);
+      }
+      throw e;
+    }
   }
 
   /** One reconcile: read Sentry, plan, write only what differs. Throws SentryApiError on failure. */
@@ -54,14 +88,15 @@ export class Provisioner {
     const managed = managedTeams(set.rules);
     let plan = planMembership(desired, await this.d.admin.findMemberByEmail(email), managed);
     try {
-      if (plan.actions.length) await applyPlan(plan, this.d.admin, this.teams);
+      if (plan.actions.length) await this.applyWithinInviteLimit(plan);
     } catch (e) {
       // Someone (another replica, an admin) invited them between our read and our write: read again and reconcile.
       if (!(e instanceof SentryApiError && e.code === 'SENTRY_CONFLICT')) throw e;
       plan = planMembership(desired, await this.d.admin.findMemberByEmail(email), managed);
-      if (plan.actions.length) await applyPlan(plan, this.d.admin, this.teams);
+      if (plan.actions.length) await this.applyWithinInviteLimit(plan);
     }
     await this.markManaged(email);
+    if (person.sub) await this.links.record(person.sub, email, person.username, this.d.clock.now());
     if (plan.actions.length === 0) return { status: 'unchanged', plan };
     this.d.audit.record({ kind: 'provision.change', user: person.username, actor, detail: { email, changes: plan.changes.map(describeChange), skipped: plan.skipped } });
     return { status: 'applied', plan };
@@ -84,17 +119,27 @@ export class Provisioner {
       this.d.onResult?.(r.status === 'applied' ? 'applied' : 'unchanged');
       return r;
     } catch (e) {
-      return await this.queue(person, (e as Error).message);
+      return await this.queue(person, (e as Error).message, e instanceof InviteLimitedError ? e.until : undefined);
     } finally {
       clearTimeout(timer);
     }
   }
 
-  private async queue(person: Person, error: string): Promise<ProvisionOutcome> {
+  private async queue(person: Person, error: string, dueAt?: number): Promise<ProvisionOutcome> {
     this.d.logger.warn({ user: person.username, err: error }, 'provisioning deferred to the retry queue');
-    await this.d.queue.enqueue({ email: person.email.toLowerCase(), username: person.username, groups: person.groups }, this.d.clock.now());
+    await this.enqueue(person, dueAt);
     this.d.onResult?.('queued');
     return { status: 'queued', error };
+  }
+
+  /** Puts the person in the durable retry queue, due at `dueAt` or after the usual short backoff. */
+  async enqueue(person: Person, dueAt?: number): Promise<void> {
+    await this.d.queue.enqueue(
+      { email: person.email.toLowerCase(), username: person.username, groups: person.groups, ...(person.sub ? { sub: person.sub } : {}) },
+      this.d.clock.now(),
+      0,
+      dueAt,
+    );
   }
 
   /** Runs due jobs; any replica may call this, the queue leases each job to one of them. */
@@ -106,9 +151,10 @@ export class Provisioner {
         await this.d.queue.done(job.email);
         this.d.onResult?.('applied');
       } catch (e) {
-        this.d.onResult?.('failed');
+        this.d.onResult?.(e instanceof InviteLimitedError ? 'queued' : 'failed');
         this.d.logger.warn({ user: job.username, attempts: job.attempts + 1, err: (e as Error).message }, 'provisioning retry failed');
-        await this.d.queue.retryLater(job, (e as Error).message, this.d.clock.now());
+        // Held back by Sentry's invite limit: due again when the next window opens, not in seconds.
+        await this.d.queue.retryLater(job, (e as Error).message, this.d.clock.now(), e instanceof InviteLimitedError ? e.until : undefined);
       }
     }
     return jobs.length;

@@ -8,6 +8,8 @@ export interface ProvisionJob {
   email: string;
   username: string;
   groups: { dn: string; name: string; sid: string }[];
+  /** AD objectGUID, when known. */
+  sub?: string;
   attempts: number;
   lastError?: string;
   enqueuedAt: number;
@@ -22,11 +24,12 @@ export function retryDelayMs(attempts: number): number {
 const LEASE_MS = 60_000;
 
 export interface RetryQueue {
-  enqueue(job: Omit<ProvisionJob, 'attempts' | 'enqueuedAt'>, now: number, attempts?: number): Promise<void>;
+  /** `dueAt` overrides the usual backoff (Sentry's invite limit: the next day). */
+  enqueue(job: Omit<ProvisionJob, 'attempts' | 'enqueuedAt'>, now: number, attempts?: number, dueAt?: number): Promise<void>;
   /** Leases up to `limit` due jobs to this replica. */
   claimDue(now: number, limit: number): Promise<ProvisionJob[]>;
   done(email: string): Promise<void>;
-  retryLater(job: ProvisionJob, error: string, now: number): Promise<void>;
+  retryLater(job: ProvisionJob, error: string, now: number, dueAt?: number): Promise<void>;
   depth(): Promise<number>;
 }
 
@@ -43,10 +46,10 @@ return out`;
 export class RedisRetryQueue implements RetryQueue {
   constructor(private readonly redis: RedisClient) {}
 
-  async enqueue(job: Omit<ProvisionJob, 'attempts' | 'enqueuedAt'>, now: number, attempts = 0): Promise<void> {
+  async enqueue(job: Omit<ProvisionJob, 'attempts' | 'enqueuedAt'>, now: number, attempts = 0, dueAt?: number): Promise<void> {
     const full: ProvisionJob = { ...job, attempts, enqueuedAt: now };
     // The newest desired state for an email replaces any older job for it.
-    await this.redis.multi().hset(JOBS_KEY, job.email, JSON.stringify(full)).zadd(QUEUE_KEY, now + retryDelayMs(Math.max(1, attempts)), job.email).exec();
+    await this.redis.multi().hset(JOBS_KEY, job.email, JSON.stringify(full)).zadd(QUEUE_KEY, dueAt ?? now + retryDelayMs(Math.max(1, attempts)), job.email).exec();
   }
 
   async claimDue(now: number, limit: number): Promise<ProvisionJob[]> {
@@ -58,9 +61,9 @@ export class RedisRetryQueue implements RetryQueue {
     await this.redis.multi().zrem(QUEUE_KEY, email).hdel(JOBS_KEY, email).exec();
   }
 
-  async retryLater(job: ProvisionJob, error: string, now: number): Promise<void> {
+  async retryLater(job: ProvisionJob, error: string, now: number, dueAt?: number): Promise<void> {
     const next: ProvisionJob = { ...job, attempts: job.attempts + 1, lastError: error.slice(0, 300) };
-    await this.redis.multi().hset(JOBS_KEY, job.email, JSON.stringify(next)).zadd(QUEUE_KEY, now + retryDelayMs(next.attempts), job.email).exec();
+    await this.redis.multi().hset(JOBS_KEY, job.email, JSON.stringify(next)).zadd(QUEUE_KEY, dueAt ?? now + retryDelayMs(next.attempts), job.email).exec();
   }
 
   async depth(): Promise<number> {
@@ -71,8 +74,8 @@ export class RedisRetryQueue implements RetryQueue {
 /** Development only (no Redis): the same behaviour, lost at restart. */
 export class MemoryRetryQueue implements RetryQueue {
   private readonly jobs = new Map<string, { job: ProvisionJob; due: number }>();
-  async enqueue(job: Omit<ProvisionJob, 'attempts' | 'enqueuedAt'>, now: number, attempts = 0): Promise<void> {
-    this.jobs.set(job.email, { job: { ...job, attempts, enqueuedAt: now }, due: now + retryDelayMs(Math.max(1, attempts)) });
+  async enqueue(job: Omit<ProvisionJob, 'attempts' | 'enqueuedAt'>, now: number, attempts = 0, dueAt?: number): Promise<void> {
+    this.jobs.set(job.email, { job: { ...job, attempts, enqueuedAt: now }, due: dueAt ?? now + retryDelayMs(Math.max(1, attempts)) });
   }
   async claimDue(now: number, limit: number): Promise<ProvisionJob[]> {
     const out: ProvisionJob[] = [];
@@ -88,9 +91,9 @@ export class MemoryRetryQueue implements RetryQueue {
   async done(email: string): Promise<void> {
     this.jobs.delete(email);
   }
-  async retryLater(job: ProvisionJob, error: string, now: number): Promise<void> {
+  async retryLater(job: ProvisionJob, error: string, now: number, dueAt?: number): Promise<void> {
     const next = { ...job, attempts: job.attempts + 1, lastError: error.slice(0, 300) };
-    this.jobs.set(job.email, { job: next, due: now + retryDelayMs(next.attempts) });
+    this.jobs.set(job.email, { job: next, due: dueAt ?? now + retryDelayMs(next.attempts) });
   }
   async depth(): Promise<number> {
     return this.jobs.size;

@@ -27,6 +27,7 @@ interface RawMember {
   teamRoles?: { teamSlug: string; role: SentryTeamRole | null }[];
   isOnlyOwner?: boolean;
   flags?: Record<string, boolean>;
+  expired?: boolean;
 }
 
 const IDEMPOTENT = new Set(['GET', 'PUT', 'DELETE']);
@@ -40,8 +41,17 @@ function toMember(raw: RawMember): SentryMember {
     ...(raw.teamRoles ? { teamRoles: raw.teamRoles } : {}),
     ...(raw.isOnlyOwner !== undefined ? { isOnlyOwner: raw.isOnlyOwner } : {}),
     idpProvisioned: raw.flags?.['idp:provisioned'] === true,
+    ...(raw.expired !== undefined ? { expired: raw.expired } : {}),
   };
 }
+
+/** Sentry's ERR_RATE_LIMITED (core/endpoints/organization_member_utils.py, organization_member_details.py). */
+const INVITE_RATE_LIMITED = /rate limited for too many invitations/i;
+/**
+ * MemberConflictValidationError (core/endpoints/organization_member_utils.py), raised by the invite
+ * serializer's validate_email as a 400: the address is a member's, an invite's or an invite request's.
+ */
+const MEMBER_CONFLICT = /is already a member|has already been invited|existing invite request/i;
 
 /** The `cursor="…"` of the next page when it has results; the Link host is Sentry's url-prefix and is never used. */
 export function nextCursor(link: string | null): string | undefined {
@@ -87,12 +97,12 @@ export class HttpSentryAdmin implements SentryAdmin {
         throw new SentryApiError('SENTRY_UNAVAILABLE', `${method} ${path}: ${(e as Error).name === 'TimeoutError' ? 'timed out' : (e as Error).message}`);
       }
       this.o.onCall?.(method, path, res.status);
-      if ((res.status === 429 || res.status >= 500) && attempt < retries) {
-        await res.arrayBuffer().catch(() => undefined);
+      const text = await res.text();
+      // The invite rate limit counts days, not seconds: its 429 is never retried here.
+      if ((res.status === 429 || res.status >= 500) && attempt < retries && !(res.status === 429 && INVITE_RATE_LIMITED.test(text))) {
         await sleep(retryDelay(res.headers, attempt));
         continue;
       }
-      const text = await res.text();
       let data: unknown = undefined;
       try {
         data = text ? JSON.parse(text) : undefined;
@@ -116,9 +126,16 @@ export class HttpSentryAdmin implements SentryAdmin {
   async findMemberByEmail(email: string): Promise<SentryMember | null> {
     const q = new URLSearchParams({ query: `email:${email}` });
     const { data } = await this.call<RawMember[]>('GET', `/organizations/${this.org}/members/?${q.toString()}`);
-    // The query is a search; only an exact, case-insensitive match is the member we mean.
-    const hit = data.find((m) => m.email.toLowerCase() === email.toLowerCase());
-    return hit ? this.getMember(String(hit.id)) : null;
+    // Sentry resolves `email:` itself (core/endpoints/organization_member_index.py): the invite's address, or
+    // any address of a member's user, while `email` in the answer is that user's primary address. One
+    // answer is the member Sentry means, whatever address it shows; with several, only an exact match is.
+    if (data.length === 1) return this.getMember(String(data[0]!.id));
+    const exact = data.filter((m) => m.email.toLowerCase() === email.toLowerCase());
+    if (exact.length === 1) return this.getMember(String(exact[0]!.id));
+    if (data.length > 1) {
+      throw new SentryApiError('SENTRY_REJECTED', `${data.length} Sentry members answer to ${email}: resolve the duplicate accounts in Sentry`);
+    }
+    return null;
   }
 
   async listMembers(): Promise<SentryMember[]> {
@@ -156,6 +173,13 @@ export class HttpSentryAdmin implements SentryAdmin {
       // Gone already is what we wanted.
       if (!(e instanceof SentryApiError && e.code === 'SENTRY_NOT_FOUND')) throw e;
     }
+  }
+
+  async renewInvite(id: string): Promise<SentryMember> {
+    // core/endpoints/organization_member_details.py: reinvite with regenerate makes a new token valid 30 days
+    // (member:admin scope); the body may hold nothing else; it passes the invite rate limit like an invite.
+    const { data } = await this.call<RawMember>('PUT', `/organizations/${this.org}/members/${encodeURIComponent(id)}/`, { reinvite: true, regenerate: true });
+    return toMember(data);
   }
 
   async listTeamSlugs(): Promise<string[]> {
@@ -204,7 +228,8 @@ function errorFor(method: string, path: string, status: number, data: unknown): 
   const msg = `${method} ${path}: HTTP ${status} ${detail}`;
   if (status === 401 || status === 403) return new SentryApiError('SENTRY_AUTH', msg, status);
   if (status === 404) return new SentryApiError('SENTRY_NOT_FOUND', msg, status);
-  if (status === 409 || (status === 400 && /already a member/i.test(detail))) return new SentryApiError('SENTRY_CONFLICT', msg, status);
+  if (status === 409 || (status === 400 && MEMBER_CONFLICT.test(detail))) return new SentryApiError('SENTRY_CONFLICT', msg, status);
+  if (status === 429 && INVITE_RATE_LIMITED.test(detail)) return new SentryApiError('SENTRY_INVITE_LIMITED', msg, status);
   if (status === 429 || status >= 500) return new SentryApiError('SENTRY_UNAVAILABLE', msg, status);
   return new SentryApiError('SENTRY_REJECTED', msg, status);
 }

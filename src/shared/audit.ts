@@ -13,6 +13,7 @@ export type AuditKind =
   | 'key.created'
   | 'config.warning'
   | 'provision.change'
+  | 'provision.offboard'
   | 'sync.run'
   | 'mapping.change'
   | 'key.rotated'

@@ -3,8 +3,14 @@
 // real server differs from its OpenAPI schema) and checks every request and response on the
 // documented paths against openapi-subset.json, so neither a client bug nor a fake bug can pass
 // silently: a mismatch is recorded in `violations` and the request is answered with a loud 500.
+//
+// Mirrors getsentry/sentry (master, commits 0c951a0b9ffe569196738fee5f9c4f41ec621d4a for
+// src/sentry/core/endpoints/organization_member_index.py, 08004c0338d897cfc28da55bcaa7ac7573c1d75f for
+// organization_member_details.py, 05c8a60ec1407fa6ae4dfe640a2646006f4c7c86 for organization_member_utils.py):
+// the file each behaviour copies is named beside it.
 import { AssertionError } from 'node:assert';
 import { randomBytes } from 'node:crypto';
+import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { loadOpenApiValidator, type OpenApiValidator } from './openapiValidator.js';
@@ -23,6 +29,41 @@ export interface FakeSentryOptions {
   saasMode?: boolean;
   /** Email of the service user the token belongs to. */
   tokenUserEmail?: string;
+  /** The fake's clock (ms since epoch): invite expiry and the invite rate-limit windows. Default Date.now. */
+  now?: () => number;
+  /**
+   * The feature `organizations:invite-members-rate-limits` (src/sentry/features/temporary.py registers it
+   * default on, so a self-hosted install has it unless sentry.conf.py turns it off). Default true.
+   */
+  inviteRateLimits?: boolean;
+  /** Where the Sentry-side module finds the gateway (its SENTRY_AD_GATEWAY settings); needed by the offboard endpoint. */
+  gateway?: FakeGatewaySettings;
+}
+
+/** The module's settings the offboard endpoint needs (config/sentry/sentry_ad_gateway_auth.py: JWKS_URL, ISSUER, AUDIENCE, HEADER). */
+export interface FakeGatewaySettings {
+  jwksUrl: string;
+  issuer: string;
+  /** The module's AUDIENCE; offboarding assertions carry `<audience>:offboard`. */
+  audience: string;
+  /** Default X-Sentry-Gateway-Assertion. */
+  header?: string;
+}
+
+/** One call the fake's offboard endpoint answered, for tests to inspect. */
+export interface OffboardCall {
+  status: number;
+  body: unknown;
+  claims?: JWTPayload;
+}
+
+export interface UserSnapshot {
+  id: string;
+  /** The primary address. */
+  email: string;
+  isActive: boolean;
+  emails: { email: string; verified: boolean; primary: boolean }[];
+  tokens: number;
 }
 
 export interface RecordedCall {
@@ -69,6 +110,8 @@ export interface AddMemberInput {
   name?: string;
   expired?: boolean;
   idpProvisioned?: boolean;
+  /** An invite request (REQUESTED_TO_BE_INVITED): hidden from the API's lists and lookups, replaced by a POST invite. */
+  inviteRequest?: boolean;
 }
 
 /** What a route answers before contract checking; test hooks may rewrite it. */
@@ -107,12 +150,32 @@ export interface FakeSentry {
   setSaasMode(on: boolean): void;
   /** Saas mode only: every API request gets the middleware's 429. */
   setRateLimited(on: boolean): void;
-  /** The invite rate limit (a feature flag in Sentry): 429 from POST /members/ and re-invite PUT. */
+  /** Forces the invite rate limit's 429 on every invite, whatever the counters say. */
   setInviteRateLimited(on: boolean): void;
+  /** Turns the feature `organizations:invite-members-rate-limits` on or off (as the module's snippet does). */
+  setInviteRateLimitFeature(on: boolean): void;
+  /** Invites answered 429 by the rate limit so far. */
+  inviteRateLimitHits(): number;
+  /** Where the offboard endpoint fetches the gateway's keys. */
+  setGateway(settings: FakeGatewaySettings): void;
+  /** Every answer of the offboard endpoint so far. */
+  offboardCalls: OffboardCall[];
+  /** Adds an address to a user (UserEmail), verified or not. */
+  addUserEmail(userId: string, email: string, verified: boolean): void;
+  /** A personal API token (ApiToken) of the user; returns the token string. */
+  addApiToken(userId: string): string;
+  user(id: string): UserSnapshot | undefined;
+  /** The user whose primary address is `email`. */
+  userByEmail(email: string): UserSnapshot | undefined;
+  /** Moves a pending invite's token expiry into the past (an invite older than 30 days). */
+  expireInvite(email: string): void;
   /** Test-only: rewrite replies before they are checked against the contract. */
   setResponseTamper(fn: ResponseTamper | null): void;
-  /** A Sentry user that exists without being a member (e.g. signed up earlier). Returns its id. */
-  addUser(email: string, name?: string): string;
+  /**
+   * A Sentry user that exists without being a member (e.g. signed up earlier). Returns its id.
+   * `email` is the primary address (a verified UserEmail); `emails` adds further UserEmails.
+   */
+  addUser(email: string, name?: string, opts?: { emails?: { email: string; verified: boolean }[]; isActive?: boolean }): string;
   addMember(input: AddMemberInput): MemberSnapshot;
   addTeam(slug: string, opts?: { name?: string; idpProvisioned?: boolean }): void;
   /** Links a pending invite to a user (created if needed), as accepting the invite link does. */
@@ -175,11 +238,19 @@ const isTeamRole = (v: unknown): v is TeamRole => v === 'contributor' || v === '
 // ---------------------------------------------------------------------------------------------
 // State
 
+// src/sentry/users/models/user.py and useremail.py: a user has one primary address (User.email) and
+// any number of UserEmail rows, each verified or not; is_active false is a deactivated account.
 interface User {
   id: string;
+  /** The primary address. */
   email: string;
   name: string;
   dateJoined: string;
+  isActive: boolean;
+  emails: { email: string; verified: boolean }[];
+  /** The module binds a user to the AD objectGUID (`sub`) it signed in or offboarded with. */
+  boundSub?: string;
+  isSuperuser?: boolean;
 }
 
 interface Member {
@@ -194,9 +265,17 @@ interface Member {
   dateCreated: string;
   inviterName: string | null;
   inviterUserId: string | null;
-  expired: boolean;
+  /**
+   * src/sentry/models/organizationmember.py: token_expires_at is now + INVITE_DAYS_VALID (30 days) when the
+   * token is made or regenerated; `token_expired` is token_expires_at <= now. null for accepted members.
+   */
+  tokenExpiresAt: number | null;
   idpProvisioned: boolean;
+  /** InviteStatus: APPROVED for ordinary invites and members; REQUESTED_TO_BE_INVITED for an invite request. */
+  inviteStatus: 'approved' | 'requested_to_be_invited';
 }
+
+const INVITE_DAYS_VALID_MS = 30 * 24 * 3600 * 1000;
 
 interface Team {
   id: number;
@@ -216,6 +295,7 @@ const ERR = {
   uninvitable: 'You cannot send an invitation to a user who is already a full member.',
   expired: 'You cannot resend an expired invitation without regenerating the token.',
   editWhenReinviting: 'You cannot modify member details when resending an invitation. Separate requests are required.',
+  // ERR_RATE_LIMITED in organization_member_utils.py and organization_member_details.py.
   inviteRateLimited: 'You are being rate limited for too many invitations.',
   ownRole: 'You cannot make changes to your own role.',
   idpMember: "This user is managed through your organization's identity provider.",
@@ -237,6 +317,9 @@ const UNLISTED_RATE_LIMIT = 'rate-limit middleware: 429 on any endpoint';
 const UNLISTED_BAD_PAGINATION = 'paginator: 400 for a malformed cursor or per_page';
 
 type Query = URLSearchParams;
+
+/** The module's offboarding endpoint, outside /api/0/ (config/sentry/sentry_ad_gateway_auth.py). */
+export const OFFBOARD_PATH = '/_sentry-ad-gateway/offboard/';
 
 interface Ctx {
   method: string;
@@ -292,6 +375,17 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
   let saasMode = opts.saasMode ?? false;
   let rateLimited = false;
   let inviteRateLimited = false;
+  let inviteRateLimitFeature = opts.inviteRateLimits ?? true;
+  let inviteRateLimitHits = 0;
+  const clock = opts.now ?? Date.now;
+  let gateway: FakeGatewaySettings | undefined = opts.gateway;
+  let jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
+  const seenJti = new Set<string>();
+  const offboardCalls: OffboardCall[] = [];
+  // Personal API tokens (src/sentry/models/apitoken.py): token string -> user id.
+  const apiTokens = new Map<string, string>();
+  // Redis rate limiter counters (src/sentry/ratelimits/redis.py): key + time bucket -> count.
+  const rateCounters = new Map<string, number>();
   let fault: Fault = null;
   let latencyMs = 0;
   let tamper: ResponseTamper | null = null;
@@ -307,17 +401,65 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
   const hung = new Set<ServerResponse>();
   const sockets = new Set<Socket>();
 
-  const now = () => new Date().toISOString();
+  const now = () => new Date(clock()).toISOString();
   const lower = (s: string) => s.toLowerCase();
 
   function ensureUser(email: string, name?: string): User {
     const existing = users.find((u) => lower(u.email) === lower(email));
     if (existing) return existing;
-    const u: User = { id: String(nextUserId++), email, name: name ?? email, dateJoined: now() };
+    const u: User = { id: String(nextUserId++), email, name: name ?? email, dateJoined: now(), isActive: true, emails: [{ email, verified: true }] };
     users.push(u);
     return u;
   }
-  const addUser = (email: string, name?: string): string => ensureUser(email, name).id;
+  const addUser = (email: string, name?: string, o: { emails?: { email: string; verified: boolean }[]; isActive?: boolean } = {}): string => {
+    if (users.some((u) => lower(u.email) === lower(email))) throw new Error(`fake Sentry: a user with primary address ${email} exists`);
+    const u = ensureUser(email, name);
+    for (const e of o.emails ?? []) u.emails.push({ ...e });
+    if (o.isActive === false) u.isActive = false;
+    return u.id;
+  };
+
+  /**
+   * user_service.get_many_by_email (src/sentry/users/services/user/impl.py): users with a UserEmail equal
+   * (case-insensitively) to one of `emails`, verified only when `isVerified`, active only when `isActive`,
+   * members of the organization only when `orgMembers`.
+   */
+  function usersByEmail(emails: string[], o: { isActive: boolean; isVerified: boolean; orgMembers: boolean }): User[] {
+    const wanted = new Set(emails.map(lower));
+    return users.filter(
+      (u) =>
+        u.emails.some((e) => wanted.has(lower(e.email)) && (!o.isVerified || e.verified)) &&
+        (!o.isActive || u.isActive) &&
+        (!o.orgMembers || members.some((m) => m.user === u)),
+    );
+  }
+
+  /** The Redis rate limiter's is_limited: counts every call in a fixed, epoch-aligned window; limited above `limit`. */
+  function isLimited(key: string, limit: number, windowS: number): boolean {
+    // src/sentry/ratelimits/redis.py: _time_bucket(request_time, window) = int(request_time / window).
+    const bucketKey = `${key}:${Math.floor(clock() / 1000 / windowS)}`;
+    const n = (rateCounters.get(bucketKey) ?? 0) + 1;
+    rateCounters.set(bucketKey, n);
+    return n > limit;
+  }
+
+  /**
+   * ratelimits.for_organization_member_invite (src/sentry/ratelimits/utils.py): behind the feature
+   * organizations:invite-members-rate-limits; 100 a day per inviting user, 100 a day per organization,
+   * 10 a day per email. The three checks sit in one tuple passed to any(), so every call counts against
+   * all three, refused calls included.
+   */
+  function inviteRateLimitedFor(email: string): boolean {
+    if (inviteRateLimited) return true;
+    if (!inviteRateLimitFeature) return false;
+    const day = 3600 * 24;
+    const results = [
+      isLimited(`members:invite-by-user:${requestUser.id}`, 100, day),
+      isLimited(`members:invite-by-org:${orgId}`, 100, day),
+      isLimited(`members:org-invite-to-email:${orgId}-${lower(email)}`, 10, day),
+    ];
+    return results.some(Boolean);
+  }
 
   const tokenUserEmail = opts.tokenUserEmail ?? 'sentry-provisioner@example.invalid';
   const tokenUser = ensureUser(tokenUserEmail, 'Provisioning service');
@@ -336,12 +478,16 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
     dateCreated: orgCreated,
     inviterName: null,
     inviterUserId: null,
-    expired: false,
+    tokenExpiresAt: null,
     idpProvisioned: false,
+    inviteStatus: 'approved',
   };
   members.push(tokenMember);
 
-  const callerMember = () => members.find((m) => m.user?.id === tokenUserId);
+  // The user the current request authenticated as: the provisioning token's user, or a personal token's.
+  let requestUser: User = tokenUser;
+  const callerMember = () => members.find((m) => m.user?.id === requestUser.id);
+  const isExpired = (m: Member) => m.tokenExpiresAt !== null && m.tokenExpiresAt <= clock();
 
   function findTeam(idOrSlug: string): Team | undefined {
     return teams.find((t) => t.slug === idOrSlug || String(t.id) === idOrSlug);
@@ -350,11 +496,16 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
   function findMember(idOrMe: string): Member | undefined {
     if (idOrMe === 'me') return callerMember();
     if (!/^\d+$/.test(idOrMe)) return undefined;
-    return members.find((m) => m.id === Number(idOrMe));
+    // organization_member_details.py _get_member: invite_status=APPROVED only.
+    return members.find((m) => m.id === Number(idOrMe) && m.inviteStatus === 'approved');
   }
 
+  /** Test lookups: the member whose invite address, or whose user's address (any UserEmail), is `email`. */
   function findByEmail(email: string): Member | undefined {
-    return members.find((m) => lower(m.email) === lower(email) || (m.user !== null && lower(m.user.email) === lower(email)));
+    return (
+      members.find((m) => lower(m.email) === lower(email)) ??
+      members.find((m) => m.user !== null && (lower(m.user.email) === lower(email) || m.user.emails.some((e) => lower(e.email) === lower(email))))
+    );
   }
 
   function snapshot(m: Member): MemberSnapshot {
@@ -375,8 +526,18 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
       sendInvite: m.sendInvite,
       invitesSent: m.invitesSent,
       inviteToken: m.inviteToken,
-      expired: m.expired,
+      expired: isExpired(m),
       idpProvisioned: m.idpProvisioned,
+    };
+  }
+
+  function userSnapshot(u: User): UserSnapshot {
+    return {
+      id: u.id,
+      email: u.email,
+      isActive: u.isActive,
+      emails: u.emails.map((e) => ({ email: e.email, verified: e.verified, primary: lower(e.email) === lower(u.email) })),
+      tokens: [...apiTokens.values()].filter((id) => id === u.id).length,
     };
   }
 
@@ -394,7 +555,7 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
       username: u.email,
       email: u.email,
       avatarUrl: '',
-      isActive: true,
+      isActive: u.isActive,
       isSuspended: false,
       hasPasswordAuth: false,
       isManaged: true,
@@ -405,7 +566,7 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
       isSuperuser: false,
       isStaff: false,
       experiments: {},
-      emails: [{ id: u.id, email: u.email, is_verified: true }],
+      emails: u.emails.map((e, i) => ({ id: `${u.id}${i}`, email: e.email, is_verified: e.verified })),
       avatar: { avatarType: 'letter_avatar', avatarUuid: null, avatarUrl: null },
     };
   }
@@ -413,12 +574,14 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
   function serializeMember(m: Member) {
     return {
       id: String(m.id),
-      email: m.email,
+      // src/sentry/api/serializers/models/organization_member/base.py: a member with a user shows the
+      // user's primary address, whatever address the invite went to; an invite shows its own.
+      email: m.user ? m.user.email : m.email,
       name: m.user?.name ?? m.email,
       user: m.user ? serializeUser(m.user) : null,
       orgRole: m.orgRole,
       pending: m.user === null,
-      expired: m.expired,
+      expired: isExpired(m),
       flags: {
         'idp:provisioned': m.idpProvisioned,
         'idp:role-restricted': false,
@@ -594,15 +757,23 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
   // --- handlers ------------------------------------------------------------------------------------
 
   function listMembers(ctx: Ctx): Reply {
-    let list = members.slice();
+    // organization_member_index.py get(): approved members whose user is active, and pending invites.
+    let list = members.filter((m) => m.inviteStatus === 'approved' && (m.user === null || m.user.isActive));
     const q = ctx.query.get('query');
     if (q) {
       // Sentry's tokenize_query: whitespace-separated key:value terms, all of which must match.
       for (const term of q.trim().split(/\s+/)) {
         const i = term.indexOf(':');
         const key = i > 0 ? term.slice(0, i) : 'query';
-        const values = (i > 0 ? term.slice(i + 1) : term).split(',').map(lower);
-        if (key === 'email') list = list.filter((m) => values.includes(lower(m.email)) || (m.user !== null && values.includes(lower(m.user.email))));
+        const rawValues = (i > 0 ? term.slice(i + 1) : term).split(',');
+        const values = rawValues.map(lower);
+        if (key === 'email') {
+          // organization_member_index.py: Q(email__in=value) | Q(user_id__in=get_many_by_email(emails=value,
+          // organization_id=…, is_verified=False)): the invite address exactly, or ANY address of a member's
+          // active user, verified or not, whatever its primary address is.
+          const viaUsers = usersByEmail(rawValues, { isActive: true, isVerified: false, orgMembers: true });
+          list = list.filter((m) => rawValues.includes(m.email) || (m.user !== null && viaUsers.includes(m.user)));
+        }
         else if (key === 'role') list = list.filter((m) => values.includes(m.orgRole));
         else if (key === 'user.id') list = list.filter((m) => m.user !== null && values.includes(m.user.id));
         else if (key === 'isInvited') list = list.filter((m) => (m.user === null) === (values[0] === 'true'));
@@ -615,14 +786,18 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
   function inviteMember(ctx: Ctx): Reply {
     const b = ctx.body;
     const email = String(b.email);
-    if (inviteRateLimited) {
-      // differs from schema: the invite rate limit answers 429, which POST /members/ does not list.
-      return { ...detail(429, ERR.inviteRateLimited), unlistedStatusReason: 'invite rate limit' };
-    }
     // differs from schema (notes §3.2, §6.2): every validation failure is 400, which the schema does
     // not list for POST /members/; in particular a duplicate email is 400 on `email`, never 409.
     const bad = (body: unknown): Reply => ({ status: 400, body, unlistedStatusReason: 'invite validation: 400' });
-    if (findByEmail(email)) return bad({ email: [`The user ${email} is already a member`] });
+    // OrganizationMemberRequestSerializer.validate_email (organization_member_index.py): a member row with this
+    // address, or whose active user has it as any UserEmail (verified or not), is a MemberConflictValidationError
+    // (organization_member_utils.py), a 400.
+    const viaUsers = usersByEmail([email], { isActive: true, isVerified: false, orgMembers: true });
+    const conflicting = members.filter((m) => m.email === email || (m.user !== null && viaUsers.includes(m.user)));
+    const approved = conflicting.filter((m) => m.inviteStatus === 'approved');
+    if (approved.some((m) => m.user === null)) return bad({ email: [`The user ${email} has already been invited`] });
+    if (approved.length) return bad({ email: [`The user ${email} is already a member`] });
+    // POST passes allow_existing_invite_request=True, so an invite request is no conflict here: it is deleted below.
     const role = b.orgRole ?? b.role ?? 'member';
     // differs from schema (notes §6.5): `billing` is in the schema's enum, but self-hosted has no
     // such role and rejects it as an unknown choice.
@@ -630,9 +805,17 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
     if (orgRoleDef(role).isRetired) return bad({ orgRole: [`The role '${role}' is deprecated and may no longer be assigned.`] });
     const assignments = parseTeamAssignments(b);
     if (assignments && 'status' in assignments) return { ...assignments, unlistedStatusReason: 'invite validation: 400' };
-    if (assignments?.length && !orgRoleDef(role).isTeamRolesAllowed) {
-      return bad({ detail: `The user with a '${role}' role cannot have team-level permissions.` });
+    // Rate limiting comes after validation (organization_member_index.py post()); a duplicate never counts.
+    if (inviteRateLimitedFor(email)) {
+      inviteRateLimitHits++;
+      // differs from schema: the invite rate limit answers 429, which POST /members/ does not list; no reset header.
+      return { ...detail(429, ERR.inviteRateLimited), unlistedStatusReason: 'invite rate limit' };
     }
+    if (assignments?.length && !orgRoleDef(role).isTeamRolesAllowed) {
+      return bad({ email: `The user with a '${role}' role cannot have team-level permissions.` });
+    }
+    // Invite requests for this address are deleted before the invite is made.
+    for (const r of members.filter((m) => m.inviteStatus !== 'approved' && m.email === email)) members.splice(members.indexOf(r), 1);
     const sendInvite = b.sendInvite !== false;
     // differs from schema (notes §6.4): `reinvite` is accepted on POST but does nothing.
     const m: Member = {
@@ -648,9 +831,10 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
       invitesSent: sendInvite ? 1 : 0,
       dateCreated: now(),
       inviterName: callerMember()?.user?.name ?? null,
-      inviterUserId: tokenUserId,
-      expired: false,
+      inviterUserId: requestUser.id,
+      tokenExpiresAt: clock() + INVITE_DAYS_VALID_MS,
       idpProvisioned: false,
+      inviteStatus: 'approved',
     };
     members.push(m);
     return { status: 201, body: serializeMember(m) };
@@ -675,14 +859,21 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
     if (b.reinvite === true) {
       // differs from schema: `reinvite` and `regenerate` are read by the code but absent from the PUT
       // body schema (which does not forbid extra properties, so no exemption is needed).
+      // organization_member_details.py put(), in its order: only reinvite/regenerate in the body; a pending
+      // member passes the invite rate limit (counted like a new invite), then regenerate (needs member:admin,
+      // which the Owner token has) makes a new token valid 30 days; an expired token without regenerate is
+      // refused; then the invite email goes out, whatever sendInvite the invite was made with.
       if (Object.keys(b).some((k) => k !== 'reinvite' && k !== 'regenerate')) return detail(403, ERR.editWhenReinviting);
       if (m.user !== null) return detail(400, ERR.uninvitable);
-      if (inviteRateLimited) return { ...detail(429, ERR.inviteRateLimited), unlistedStatusReason: 'invite rate limit' };
+      if (inviteRateLimitedFor(m.email)) {
+        inviteRateLimitHits++;
+        return { ...detail(429, ERR.inviteRateLimited), unlistedStatusReason: 'invite rate limit' };
+      }
       if (b.regenerate === true) {
         m.inviteToken = randomBytes(20).toString('hex');
-        m.expired = false;
+        m.tokenExpiresAt = clock() + INVITE_DAYS_VALID_MS;
       }
-      if (m.expired) return detail(400, ERR.expired);
+      if (isExpired(m)) return detail(400, ERR.expired);
       m.invitesSent += 1;
       return { status: 200, body: serializeMemberWithRoles(m) };
     }
@@ -904,8 +1095,14 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
       return { reply: { status: 429, body: 'You are attempting to use this endpoint too frequently. Limit is 40 requests in 1 seconds', unlistedStatusReason: UNLISTED_RATE_LIMIT }, checked: true };
     }
     if (!authz) return { reply: detail(401, ERR.noAuth, UNLISTED_AUTH), checked: true };
+    // UserAuthTokenAuthentication (src/sentry/api/authentication.py): an unknown token is "Invalid token";
+    // a token whose user is inactive is "User inactive or deleted"; both 401.
     const bearer = /^Bearer\s+(\S+)$/i.exec(authz);
-    if (!bearer || bearer[1] !== token) return { reply: detail(401, ERR.badToken, UNLISTED_AUTH), checked: true };
+    const userId = bearer ? (bearer[1] === token ? tokenUserId : apiTokens.get(bearer[1]!)) : undefined;
+    const authUser = userId ? users.find((u) => u.id === userId) : undefined;
+    if (!authUser) return { reply: detail(401, ERR.badToken, UNLISTED_AUTH), checked: true };
+    if (!authUser.isActive) return { reply: detail(401, 'User inactive or deleted', UNLISTED_AUTH), checked: true };
+    requestUser = authUser;
     const org = matched.params.org!;
     if (org !== organization && org !== orgId) return { reply: detail(404, ERR.notFound, UNLISTED_NOT_FOUND), checked: true };
     if (!callerMember()) return { reply: detail(403, ERR.forbidden, UNLISTED_FORBIDDEN), checked: true };
@@ -913,6 +1110,63 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
     // The request check above has already rejected bodies that are not JSON.
     const body = (rawBody.trim() ? JSON.parse(rawBody) : {}) as Record<string, unknown>;
     return { reply: matched.r.handler({ method, pathname, query, params: matched.params, body }), checked: true };
+  }
+
+  // --- the Sentry-side module's offboarding endpoint (config/sentry/sentry_ad_gateway_auth.py) --------------
+
+  /**
+   * Mirrors the module's offboard view (its contract: OFFBOARD-CONTRACT.md beside the module): the assertion
+   * header holds a JWT signed by one of the gateway's keys (fetched from its JWKS, ES256/EdDSA only),
+   * iss = the gateway, aud = `<AUDIENCE>:offboard` (a single string), a lifetime of at most 60 s, 30 s of
+   * skew, a jti never seen before, a reason of disabled/expired/deleted. The user is the one bound to `sub`,
+   * else the single active user holding `email` as a verified address (never a superuser), then bound. It is
+   * deactivated (User.is_active = False) and every ApiToken of it deleted. Idempotent.
+   */
+  async function offboard(headers: IncomingMessage['headers'], rawBody: string): Promise<OffboardCall> {
+    const invalid: OffboardCall = { status: 401, body: { error: 'invalid_assertion' } };
+    if (!gateway) return { status: 503, body: { error: 'keys_unavailable' } };
+    const raw = headers[(gateway.header ?? 'X-Sentry-Gateway-Assertion').toLowerCase()];
+    if (typeof raw !== 'string' || !raw) return invalid;
+    jwks ??= createRemoteJWKSet(new URL(gateway.jwksUrl));
+    let claims: JWTPayload;
+    try {
+      const [, payloadPart] = raw.split('.');
+      const aud = (JSON.parse(Buffer.from(payloadPart ?? '', 'base64url').toString('utf8')) as JWTPayload).aud;
+      if (typeof aud !== 'string') return invalid;
+      ({ payload: claims } = await jwtVerify(raw, jwks, {
+        issuer: gateway.issuer,
+        audience: `${gateway.audience}:offboard`,
+        algorithms: ['ES256', 'EdDSA'],
+        requiredClaims: ['sub', 'email', 'preferred_username', 'iat', 'nbf', 'exp', 'jti', 'reason'],
+        currentDate: new Date(clock()),
+        clockTolerance: 30,
+      }));
+    } catch {
+      return invalid;
+    }
+    const reason = claims['reason'];
+    if (typeof claims.exp !== 'number' || typeof claims.iat !== 'number' || claims.exp - claims.iat > 60) return invalid;
+    if (reason !== 'disabled' && reason !== 'expired' && reason !== 'deleted') return invalid;
+    if (seenJti.has(String(claims.jti))) return { ...invalid, claims };
+    seenJti.add(String(claims.jti));
+    void rawBody;
+    const email = String(claims['email']);
+    let u = users.find((x) => x.boundSub === claims.sub);
+    if (!u) {
+      const candidates = usersByEmail([email], { isActive: true, isVerified: true, orgMembers: false }).filter((x) => !x.isSuperuser);
+      if (candidates.length !== 1) return { status: 404, body: { found: false }, claims };
+      u = candidates[0]!;
+      u.boundSub = String(claims.sub);
+    }
+    const wasActive = u.isActive;
+    u.isActive = false;
+    let revoked = 0;
+    for (const [t, id] of [...apiTokens]) {
+      if (id !== u.id) continue;
+      apiTokens.delete(t);
+      revoked++;
+    }
+    return { status: 200, body: { found: true, userId: u.id, deactivated: wasActive, tokensRevoked: revoked }, claims };
   }
 
   function recordViolation(method: string, path: string, messages: string[]): void {
@@ -970,6 +1224,15 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
       return;
     }
 
+    if (method === 'POST' && url.pathname === OFFBOARD_PATH) {
+      const answer = await offboard(req.headers, rawBody);
+      offboardCalls.push(answer);
+      call.status = answer.status;
+      send(res, { status: answer.status, body: answer.body });
+      return;
+    }
+
+    requestUser = tokenUser;
     const { checked, reply: first } = dispatch(method, url.pathname, url.searchParams, rawBody, req.headers['content-type'], req.headers.authorization);
     let reply = first;
     if (checked) {
@@ -1061,6 +1324,39 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
     setInviteRateLimited: (on: boolean) => {
       inviteRateLimited = on;
     },
+    setInviteRateLimitFeature: (on: boolean) => {
+      inviteRateLimitFeature = on;
+    },
+    inviteRateLimitHits: () => inviteRateLimitHits,
+    setGateway: (settings: FakeGatewaySettings) => {
+      gateway = settings;
+      jwks = undefined;
+    },
+    offboardCalls,
+    addUserEmail(userId: string, email: string, verified: boolean) {
+      const u = users.find((x) => x.id === userId);
+      if (!u) throw new Error(`fake Sentry: no user ${userId}`);
+      u.emails.push({ email, verified });
+    },
+    addApiToken(userId: string): string {
+      if (!users.some((x) => x.id === userId)) throw new Error(`fake Sentry: no user ${userId}`);
+      const t = randomBytes(32).toString('hex');
+      apiTokens.set(t, userId);
+      return t;
+    },
+    user: (id: string) => {
+      const u = users.find((x) => x.id === id);
+      return u ? userSnapshot(u) : undefined;
+    },
+    userByEmail: (email: string) => {
+      const u = users.find((x) => lower(x.email) === lower(email));
+      return u ? userSnapshot(u) : undefined;
+    },
+    expireInvite(email: string) {
+      const m = members.find((x) => x.user === null && lower(x.email) === lower(email));
+      if (!m) throw new Error(`fake Sentry: no pending invite for ${email}`);
+      m.tokenExpiresAt = clock() - 1000;
+    },
     setResponseTamper: (fn) => {
       tamper = fn;
     },
@@ -1085,8 +1381,9 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
         dateCreated: now(),
         inviterName: null,
         inviterUserId: null,
-        expired: input.expired ?? false,
+        tokenExpiresAt: pending ? clock() + (input.expired ? -1000 : INVITE_DAYS_VALID_MS) : null,
         idpProvisioned: input.idpProvisioned ?? false,
+        inviteStatus: input.inviteRequest ? 'requested_to_be_invited' : 'approved',
       };
       members.push(m);
       return snapshot(m);
@@ -1098,8 +1395,10 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
     acceptInvite(email: string): MemberSnapshot {
       const m = members.find((x) => x.user === null && lower(x.email) === lower(email));
       if (!m) throw new Error(`fake Sentry: no pending invite for ${email}`);
-      m.user = ensureUser(email);
+      // An existing user who holds the address verified takes the invite; otherwise a new user is made.
+      m.user = usersByEmail([email], { isActive: true, isVerified: true, orgMembers: false })[0] ?? ensureUser(email);
       m.inviteToken = null;
+      m.tokenExpiresAt = null;
       return snapshot(m);
     },
     member: (email: string) => {

@@ -108,7 +108,75 @@ test('a duplicate email, member or pending invite, is 400 on `email`, never 409'
   assert.equal((await api(fake, 'POST', M, { email: 'carol@corp.example' })).status, 201);
   const dupInvite = await api(fake, 'POST', M, { email: 'carol@corp.example' });
   assert.equal(dupInvite.status, 400);
-  assert.deepEqual(dupInvite.body, { email: ['The user carol@corp.example is already a member'] });
+  // MemberConflictValidationError (organization_member_utils.py) words a pending invite differently.
+  assert.deepEqual(dupInvite.body, { email: ['The user carol@corp.example has already been invited'] });
+});
+
+test('a member is matched through any address of its user: the list query and the duplicate check', async () => {
+  const fake = await fakeSentry();
+  const uid = fake.addUser('dana.primary@corp.example', 'Dana', { emails: [{ email: 'dana@corp.example', verified: true }, { email: 'dana.old@corp.example', verified: false }] });
+  fake.addMember({ email: 'dana.primary@corp.example' });
+  assert.equal(fake.member('dana.primary@corp.example')?.userId, uid);
+  for (const address of ['dana@corp.example', 'DANA.OLD@corp.example', 'dana.primary@corp.example']) {
+    const res = await api(fake, 'GET', `${M}?query=${encodeURIComponent(`email:${address}`)}`);
+    // The answer names the user's primary address, not the one asked for.
+    assert.deepEqual(res.body.map((m: { email: string }) => m.email), ['dana.primary@corp.example'], address);
+  }
+  const dup = await api(fake, 'POST', M, { email: 'dana@corp.example' });
+  assert.equal(dup.status, 400);
+  assert.deepEqual(dup.body, { email: ['The user dana@corp.example is already a member'] });
+});
+
+test('invite rate limits: 100 a day per organization, 10 a day per email, 429 without a reset header; off with the feature', async () => {
+  let now = Date.UTC(2026, 0, 5, 12);
+  const fake = await fakeSentry({ now: () => now });
+  for (let i = 0; i < 100; i++) assert.equal((await api(fake, 'POST', M, { email: `p${i}@corp.example`, sendInvite: false })).status, 201);
+  const refused = await api(fake, 'POST', M, { email: 'p100@corp.example', sendInvite: false });
+  assert.equal(refused.status, 429);
+  assert.deepEqual(refused.body, { detail: 'You are being rate limited for too many invitations.' });
+  assert.equal(refused.headers.get('retry-after'), null);
+  assert.equal(refused.headers.get('x-sentry-rate-limit-reset'), null);
+  // A duplicate is refused by validation first and never reaches the limiter.
+  assert.equal((await api(fake, 'POST', M, { email: 'p1@corp.example' })).status, 400);
+  // Windows are whole UTC days since the epoch: the next day starts afresh.
+  now = Date.UTC(2026, 0, 6, 0, 0, 1);
+  assert.equal((await api(fake, 'POST', M, { email: 'p100@corp.example', sendInvite: false })).status, 201);
+  assert.equal(fake.inviteRateLimitHits(), 1);
+
+  const perEmail = await fakeSentry({ now: () => now, organization: 'acme' });
+  const inv = (await api(perEmail, 'POST', M, { email: 'q@corp.example', sendInvite: false })).body;
+  for (let i = 0; i < 9; i++) assert.equal((await api(perEmail, 'PUT', `${M}${inv.id}/`, { reinvite: true })).status, 200);
+  assert.equal((await api(perEmail, 'PUT', `${M}${inv.id}/`, { reinvite: true })).status, 429, 'the 11th invite of one address in a day');
+
+  const off = await fakeSentry({ inviteRateLimits: false });
+  for (let i = 0; i < 110; i++) assert.equal((await api(off, 'POST', M, { email: `r${i}@corp.example`, sendInvite: false })).status, 201);
+});
+
+test('an invite expires after 30 days; reinvite with regenerate renews it and sends the invitation email', async () => {
+  let now = Date.UTC(2026, 0, 5);
+  const fake = await fakeSentry({ now: () => now });
+  const inv = (await api(fake, 'POST', M, { email: 's@corp.example', sendInvite: false })).body;
+  assert.equal(inv.expired, false);
+  now += 31 * 24 * 3600_000;
+  assert.equal((await api(fake, 'GET', `${M}${inv.id}/`)).body.expired, true);
+  assert.equal((await api(fake, 'PUT', `${M}${inv.id}/`, { reinvite: true })).status, 400);
+  const renewed = await api(fake, 'PUT', `${M}${inv.id}/`, { reinvite: true, regenerate: true });
+  assert.equal(renewed.status, 200);
+  assert.equal(renewed.body.expired, false);
+  assert.equal(fake.member('s@corp.example')!.invitesSent, 1, 'Sentry emails the renewed invitation');
+});
+
+test('personal API tokens: a token of an active user works; an inactive user or an unknown token gets 401', async () => {
+  const fake = await fakeSentry();
+  fake.addMember({ email: 'tok@corp.example' });
+  const uid = fake.member('tok@corp.example')!.userId!;
+  const personal = fake.addApiToken(uid);
+  assert.equal((await api(fake, 'GET', '/api/0/organizations/acme/', undefined, personal)).status, 200);
+  assert.deepEqual((await api(fake, 'GET', '/api/0/organizations/acme/', undefined, 'nope')).body, { detail: 'Invalid token' });
+  const other = fake.addApiToken(fake.addUser('gone@corp.example', 'Gone', { isActive: false }));
+  const inactive = await api(fake, 'GET', '/api/0/organizations/acme/', undefined, other);
+  assert.equal(inactive.status, 401);
+  assert.deepEqual(inactive.body, { detail: 'User inactive or deleted' });
 });
 
 test('invite validation: retired admin, unknown team, billing only on sentry.io', async () => {

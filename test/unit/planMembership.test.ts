@@ -93,3 +93,12 @@ test('a retired admin role is replaced by the mapped one', () => {
   const p = planMembership(want('member'), member({ orgRole: 'admin' }), MANAGED);
   assert.deepEqual(p.changes.map(describeChange), ['role admin → member']);
 });
+
+test('a pending invite past its expiry is renewed before anything else, and only then', () => {
+  const expired = planMembership(want('member'), member({ pending: true, expired: true }), MANAGED);
+  assert.deepEqual(expired.actions, [{ type: 'renewInvite', memberId: '42' }]);
+  assert.deepEqual(expired.changes.map(describeChange), ['renew the expired invite']);
+  assert.deepEqual(planMembership(want('member'), member({ pending: true, expired: false }), MANAGED).actions, []);
+  // An accepted member has no invite to renew, whatever a stale flag says.
+  assert.deepEqual(planMembership(want('member'), member({ pending: false, expired: true }), MANAGED).actions, []);
+});

@@ -129,12 +129,18 @@ const en = {
   diff_teamRole: 'team {slug}: {from} → {to}',
   change_invite: 'invite as {role}',
   change_remove: 'remove from the organization',
+  change_renewInvite: 'renew the expired invite',
+  change_offboard: 'deactivate the Sentry user and revoke its API tokens ({reason})',
+  offboardReason_disabled: 'disabled in AD',
+  offboardReason_expired: 'expired in AD',
+  offboardReason_deleted: 'deleted from AD',
+  invitesWaiting: '{count} invites wait for Sentry’s daily invite limit; they are sent from {until}.',
 
   syncTitle: 'Sync with Sentry',
   syncLead: 'A full sync compares every AD user who has access, and every member the gateway manages, with Sentry. You see the changes first; nothing is applied until you confirm.',
   planButton: 'Preview the plan',
   planHeading: 'Plan',
-  planCounts: '{invite} to invite, {update} to update, {remove} to remove, {unchanged} unchanged.',
+  planCounts: '{invite} to invite, {update} to update, {remove} to remove, {offboard} to offboard, {unchanged} unchanged.',
   planSummary: 'Mapping rules version {version}: {allowed} of {directoryUsers} directory users have access; Sentry has {members} members, {managed} of them managed by the gateway.',
   colUser: 'User',
   colEmail: 'Email',
@@ -337,12 +343,18 @@ const zh: AdminMessages = {
   diff_teamRole: '团队 {slug}：{from} → {to}',
   change_invite: '邀请加入，角色为{role}',
   change_remove: '从组织中移除',
+  change_renewInvite: '续期已过期的邀请',
+  change_offboard: '停用 Sentry 用户并吊销其 API 令牌（{reason}）',
+  offboardReason_disabled: 'AD 中已禁用',
+  offboardReason_expired: 'AD 中已过期',
+  offboardReason_deleted: '已从 AD 删除',
+  invitesWaiting: '{count} 个邀请在等待 Sentry 的每日邀请上限；将从 {until} 起发送。',
 
   syncTitle: '与 Sentry 同步',
   syncLead: '完整同步会将所有有权访问的 AD 用户及网关管理的所有成员与 Sentry 进行比较。先显示变更，确认之后才会应用。',
   planButton: '预览同步计划',
   planHeading: '同步计划',
-  planCounts: '邀请 {invite} 人，更新 {update} 人，移除 {remove} 人，{unchanged} 人不变。',
+  planCounts: '邀请 {invite} 人，更新 {update} 人，移除 {remove} 人，停用 {offboard} 人，{unchanged} 人不变。',
   planSummary: '映射规则版本 {version}：{directoryUsers} 个目录用户中有 {allowed} 个有权访问；Sentry 共有 {members} 名成员，其中 {managed} 名由网关管理。',
   colUser: '用户',
   colEmail: '邮箱',
@@ -420,4 +432,4 @@ export function adminMessages(lang: Lang): AdminMessages {
 }
 
 /** The kinds the audit filter offers, families first; any other kind still shows in the table. */
-export const AUDIT_KINDS = ['login', 'login.success', 'login.failure', 'logout', 'session.ended', 'session.revoked', 'provision.change', 'sync.run', 'mapping.change', 'key', 'bind-password'] as const;
+export const AUDIT_KINDS = ['login', 'login.success', 'login.failure', 'logout', 'session.ended', 'session.revoked', 'provision.change', 'provision.offboard', 'sync.run', 'mapping.change', 'key', 'bind-password'] as const;

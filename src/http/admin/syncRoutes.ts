@@ -3,6 +3,8 @@
 import type { Request, Response } from 'express';
 import type { Deps } from '../../deps.js';
 import { planSync, type SyncDeps, type SyncPlan } from '../../provisioning/fullSync.js';
+import { buildOffboarder } from '../../provisioning/offboard.js';
+import { revokeSessions } from '../../session/sessionIndex.js';
 import type { Change } from '../../provisioning/planMembership.js';
 import { planFingerprint, startSyncRun, type SyncRun, type SyncRunStore } from '../../provisioning/syncRuns.js';
 import type { CsrfOptions } from '../csrfMiddleware.js';
@@ -13,7 +15,20 @@ import type { AdminMessages } from './adminMessages.js';
 function syncDeps(deps: Deps): SyncDeps | null {
   if (!deps.sentry || !deps.provisioner) return null;
   const { removeMembers, maxRemovalsPercent } = deps.config.sentry.sync;
-  return { directory: deps.directory, admin: deps.sentry, rules: deps.rules, provisioner: deps.provisioner, access: deps.config.access, removeMembers, maxRemovalsPercent, audit: deps.audit, logger: deps.logger };
+  return {
+    directory: deps.directory,
+    admin: deps.sentry,
+    rules: deps.rules,
+    provisioner: deps.provisioner,
+    access: deps.config.access,
+    removeMembers,
+    maxRemovalsPercent,
+    audit: deps.audit,
+    logger: deps.logger,
+    offboarder: buildOffboarder(deps.config, deps.keyring, deps.clock),
+    endSessions: async (username: string) => (await revokeSessions(deps.sessions, deps.store, username)).length,
+    clock: deps.clock,
+  };
 }
 
 function describe(a: AdminMessages, c: Change): string {
@@ -30,6 +45,10 @@ function describe(a: AdminMessages, c: Change): string {
       return format(a.diff_teamRole, { slug: c.slug, from: roleLabel(a, c.from), to: roleLabel(a, c.to) });
     case 'remove':
       return a.change_remove;
+    case 'renewInvite':
+      return a.change_renewInvite;
+    case 'offboard':
+      return format(a.change_offboard, { reason: (a as Record<string, string>)[`offboardReason_${c.reason}`] ?? c.reason });
   }
 }
 
@@ -69,6 +88,7 @@ function planModel(a: AdminMessages, plan: SyncPlan) {
   return {
     summary: format(a.planSummary, { version: plan.ruleVersion, ...plan.counts }),
     counts: format(a.planCounts, plan.counts),
+    invitesWaiting: plan.invitesWaitUntil ? format(a.invitesWaiting, { count: plan.counts.invite, until: formatTime(new Date(plan.invitesWaitUntil).toISOString()) }) : undefined,
     hasRows: rows.length > 0,
     rows: rows.map((r) => ({
       user: r.user,
@@ -130,7 +150,9 @@ export function showSyncRun(deps: Deps, csrf: CsrfOptions, runs: SyncRunStore) {
       refreshSeconds: m.running ? 2 : undefined,
       run: m,
       progress: m.running ? format(a.runProgress, { stage: run.stage, done: run.done, total: run.total ? ` / ${run.total}` : '' }) : undefined,
-      counts: run.counts ? format(a.planCounts, run.counts) : undefined,
+      // Runs recorded before offboarding existed have no such count.
+      counts: run.counts ? format(a.planCounts, { ...run.counts, offboard: run.counts.offboard ?? 0 }) : undefined,
+      invitesWaiting: run.result?.waitingInvites ? format(a.invitesWaiting, { count: run.result.waitingInvites, until: formatTime(run.result.invitesWaitUntil) }) : undefined,
       failures: run.result?.failed ?? [],
       createdTeams: run.result?.createdTeams.length ? format(a.createdTeamsLine, { teams: run.result.createdTeams.join(', ') }) : undefined,
       error: run.status === 'stale' ? a.stalePlan : run.status === 'refused' || (run.status === 'failed' && run.error) ? run.error : undefined,
