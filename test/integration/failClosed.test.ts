@@ -336,7 +336,7 @@ describe('a flood of sign-ins', () => {
         assert.equal(res.status, 503, `${who} while the slot is taken`);
         assert.equal(res.headers.get('retry-after'), '1');
         const html = await res.text();
-        assert.equal(alertOf(html), 'Too many sign-ins at once. Try again in a moment.');
+        assert.equal(alertOf(html), 'Too many sign-ins at once. Try again in 1 seconds.');
         assert.match(html, /data-code="directory_busy"/);
       }
       assert.equal(Number((await redis.hget(daveKey, 'n')) ?? 0), before, 'refused for load, not counted as a failure');

@@ -109,3 +109,20 @@ test('one IPv6 host rotating through its /64 shares one address allowance', asyn
   assert.equal(await outcome(throttle.takeAddress('2001:db8:1:3::1')), 'counted', 'the next /64 is another client');
   assert.equal(await outcome(throttle.takeAddress('::ffff:198.51.100.7')), 'counted');
 });
+
+test('explain names the policy that applies, both policies as read, and what the gateway allows', async () => {
+  const { describeLockout, explainLockout } = await import('../../src/auth/explainLockout.js');
+  const domain = { threshold: 10, observationWindowMs: 30 * 60_000 };
+  const pso = { name: 'Tier0 admins', dn: 'CN=Tier0 admins,CN=Password Settings Container', threshold: 4, observationWindowMs: 60 * 60_000 };
+  const strict = explainLockout({ ...stricter(domain, pso), domain, fineGrained: pso }, { perUser: 'auto', windowMs: 15 * 60_000 });
+  assert.deepEqual(strict.gateway, { failuresAllowed: 2, windowMs: 60 * 60_000 });
+  assert.deepEqual(describeLockout(strict), [
+    'Lockout:  the fine-grained policy applies (locks after 4 bad passwords within 1h)',
+    '  domain:       locks after 10 bad passwords within 30m',
+    '  fine-grained: "Tier0 admins": locks after 4 bad passwords within 1h',
+    '  gateway:      2 failed sign-ins, then 429 until 1h pass without a failure',
+  ]);
+  const hidden = describeLockout(explainLockout({ ...stricter(domain, 'unreadable'), domain, fineGrained: 'unreadable' }, { perUser: 'auto', windowMs: 15 * 60_000 }));
+  assert.match(hidden[0]!, /the domain policy applies/);
+  assert.match(hidden[2]!, /NOT READABLE by the service account/);
+});
