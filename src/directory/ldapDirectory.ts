@@ -92,6 +92,7 @@ export class LdapDirectory implements Directory {
       throw new DirectoryAuthError(found.length === 0 ? 'no_such_user' : 'invalid_credentials');
     }
     const dn = found[0]!;
+    // The PSO read costs a search the unknown-name path does not make; failures are padded to a floor (LoginService).
     await hooks.beforeBind?.(`dn:${dn.toLowerCase()}`, await this.#policies.forAccount(dn));
     await this.#binds.run(() => this.#bindAsUser(dn, password));
     const user = await this.#readUser(dn);
@@ -134,7 +135,6 @@ export class LdapDirectory implements Directory {
       .sort((a, b) => Number(!a.name.toLowerCase().startsWith(lower)) - Number(!b.name.toLowerCase().startsWith(lower)) || a.name.localeCompare(b.name))
       .slice(0, Math.max(0, limit));
   }
-
 
   async lockoutPolicy(): Promise<LockoutPolicy> {
     return this.#policies.domain();
