@@ -9,7 +9,7 @@ import { AssertionSigner } from './keys/assertionSigner.js';
 import { Keyring } from './keys/keyring.js';
 import type { AccessPolicy } from './mapping/resolveAccess.js';
 import { LoginService } from './auth/loginService.js';
-import { LoginThrottle, perUserLimit } from './auth/throttle.js';
+import { LoginThrottle } from './auth/throttle.js';
 import { buildIdentity } from './auth/buildIdentity.js';
 import { createRedis, type RedisClient } from './session/createRedis.js';
 import { createSessionStore } from './session/sessionStore.js';
@@ -21,6 +21,7 @@ import { AuditLog } from './shared/audit.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import type { Logger } from './shared/logger.js';
 import { SecretFile } from './shared/secretFile.js';
+import { NameHasher } from './shared/nameHasher.js';
 import { GatewayMetrics } from './shared/metrics.js';
 import { readPendingPassword } from './directory/bindPassword.js';
 import { hostname } from 'node:os';
@@ -48,6 +49,8 @@ export interface Deps {
   /** Which sessions each person holds (listing and revoking them). */
   sessions: SessionIndex;
   audit: AuditLog;
+  /** Hashes sign-in names that match no account, for the audit log and the console's filter. */
+  names: NameHasher;
   /** The access policy with the current mapping rules (from Redis, cached briefly). */
   policy: () => Promise<AccessPolicy>;
   rules: RuleStore;
@@ -247,23 +250,15 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
   closers.push(watchKeyring(keyring, metrics, logger));
 
   const store = createSessionStore(redis, { idleMs: config.session.idleTimeout, absoluteMs: config.session.absoluteTimeout });
-  let throttle: LoginThrottle | undefined;
-  const getThrottle = async (): Promise<LoginThrottle> => {
-    if (throttle) return throttle;
-    const lockout = await directory.lockoutPolicy();
-    const perUser = perUserLimit(config.throttle.perUser, lockout.threshold);
-    // Our count must outlive AD's, or failures could pile up there after they expired here.
-    const windowMs = Math.max(config.throttle.window, lockout.threshold > 0 ? lockout.observationWindowMs : 0);
-    logger.info({ lockoutThreshold: lockout.threshold, observationWindowMs: lockout.observationWindowMs, perUser, windowMs }, 'sign-in throttle ready');
-    throttle = new LoginThrottle({ perUser, perAddress: config.throttle.perAddress, windowMs }, redis);
-    return throttle;
-  };
+  const throttle = new LoginThrottle({ perUser: config.throttle.perUser, perAddress: config.throttle.perAddress, windowMs: config.throttle.window }, redis, clock);
+  const names = new NameHasher(() => sessionSecrets);
 
   const login = new LoginService({
     directory,
-    throttle: getThrottle,
+    throttle,
     policy,
     audit,
+    names,
     clock,
     onResult: (result) => metrics.loginResult(result),
     afterLogin: provisioner
@@ -336,6 +331,7 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     resolver,
     sessions,
     audit,
+    names,
     policy,
     rules,
     sentry,

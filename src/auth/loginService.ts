@@ -7,6 +7,7 @@ import type { AccessPolicy } from '../mapping/resolveAccess.js';
 import type { Identity } from '../session/identity.js';
 import type { AuditLog } from '../shared/audit.js';
 import type { Clock } from '../shared/clock.js';
+import type { NameHasher } from '../shared/nameHasher.js';
 import { buildIdentity } from './buildIdentity.js';
 import type { LoginThrottle } from './throttle.js';
 
@@ -15,11 +16,13 @@ export const MAX_PASSWORD = 1024;
 
 export interface LoginDeps {
   directory: Directory;
-  throttle: () => Promise<LoginThrottle>;
+  throttle: LoginThrottle;
   policy: () => Promise<AccessPolicy>;
   /** Runs after a successful sign-in (provisioning); it bounds its own time and never fails the sign-in. */
   afterLogin?: (identity: Identity) => Promise<void>;
   audit: AuditLog;
+  /** Keys names that match no account: they may be passwords typed into the wrong field. */
+  names: NameHasher;
   clock: Clock;
   /** Credential failures never answer faster than this, so an unknown user looks like a wrong password. */
   minFailureMs?: number;
@@ -31,21 +34,25 @@ export class LoginService {
 
   async login(username: string, password: string, address: string): Promise<Identity> {
     const started = this.d.clock.now();
-    const throttle = await this.d.throttle();
+    const throttle = this.d.throttle;
     let accountKey: string | undefined;
+    let knownAccount = false;
     let user: DirectoryUser;
     try {
       await throttle.takeAddress(address);
       user = await this.d.directory.authenticate(username, password, {
-        beforeBind: async (key) => {
-          accountKey = key;
-          await throttle.takeUser(key);
+        beforeBind: async (key, lockout) => {
+          knownAccount = key.startsWith('dn:');
+          // A name that matches no account is counted (and stored in Redis) only under its keyed hash.
+          accountKey = knownAccount ? key : `name:${this.d.names.hash(username)}`;
+          await throttle.takeUser(accountKey, lockout);
         },
       });
     } catch (e) {
       if (!isGatewayError(e)) throw e;
       const reason = (e as { reason?: string }).reason ?? (e.code === 'GW_THROTTLED' ? 'throttled' : e.code);
-      this.fail(username, address, reason);
+      // Until the name has matched an account (refused earlier, or matched nothing) it may be a password: keep only its hash.
+      this.fail(knownAccount ? username : this.d.names.hash(username), address, reason);
       if (e.code === 'GW_INVALID_CREDENTIALS') {
         // A wrong password or unknown name keeps its place in both counts; everything else hands it back.
         await this.pad(started);

@@ -1,12 +1,33 @@
-// Counts failed sign-ins per username and per client address in Redis, shared by every replica.
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+// Counts failed sign-ins per account and per client address in Redis, shared by every replica.
 import type { RedisClient } from '../session/createRedis.js';
 import { GatewayError } from '../errors.js';
+import type { Clock } from '../shared/clock.js';
+import type { LockoutPolicy } from '../directory/directory.js';
+import { addressKey } from './addressKey.js';
+import { MemoryThrottleStore, RedisThrottleStore, type ThrottleStore } from './throttleStore.js';
+
+export const THROTTLE_PREFIX = 'sag:throttle';
 
 export interface ThrottleSettings {
-  perUser: number;
+  /** throttle.perUser: a number, or 'auto' for min(5, lockoutThreshold − 2). */
+  perUser: number | 'auto';
   perAddress: number;
+  /** throttle.window: the quiet time after the last failure before a count is forgotten (at least AD's window for accounts). */
   windowMs: number;
+}
+
+/** The allowance of one account: failures before 429, and the quiet time after the last failure that clears them. */
+export interface AccountAllowance {
+  limit: number;
+  windowMs: number;
+}
+
+/** What the gateway allows an account under its lockout policy: below the threshold, and never forgetting sooner than AD. */
+export function accountAllowance(settings: Pick<ThrottleSettings, 'perUser' | 'windowMs'>, lockout: LockoutPolicy): AccountAllowance {
+  return {
+    limit: perUserLimit(settings.perUser, lockout.threshold),
+    windowMs: Math.max(settings.windowMs, lockout.threshold > 0 ? lockout.observationWindowMs : 0),
+  };
 }
 
 /** SPEC §7: stay below AD's lockout threshold so the gateway can never be used to lock an account out. */
@@ -16,18 +37,20 @@ export function perUserLimit(setting: number | 'auto', lockoutThreshold: number)
   return Math.max(1, Math.min(5, lockoutThreshold - 2));
 }
 
+/**
+ * Like AD's observation window, the count is forgotten only after a whole window with no failure:
+ * every failure restarts it. A window that started at the first failure would forget while AD
+ * still remembers, and a patient attacker could then push AD's count to its threshold.
+ */
 export class LoginThrottle {
-  private readonly byUser: RateLimiterAbstract;
-  private readonly byAddress: RateLimiterAbstract;
+  readonly #store: ThrottleStore;
 
-  constructor(settings: ThrottleSettings, redis: RedisClient | null) {
-    const duration = Math.ceil(settings.windowMs / 1000);
-    const make = (keyPrefix: string, points: number): RateLimiterAbstract =>
-      redis
-        ? new RateLimiterRedis({ storeClient: redis, keyPrefix, points, duration })
-        : new RateLimiterMemory({ keyPrefix, points, duration });
-    this.byUser = make('sag:throttle:user', settings.perUser);
-    this.byAddress = make('sag:throttle:addr', settings.perAddress);
+  constructor(
+    private readonly settings: ThrottleSettings,
+    redis: RedisClient | null,
+    private readonly clock: Clock,
+  ) {
+    this.#store = redis ? new RedisThrottleStore(redis, THROTTLE_PREFIX) : new MemoryThrottleStore();
   }
 
   /**
@@ -35,33 +58,34 @@ export class LoginThrottle {
    * checking) is atomic in Redis, so parallel requests cannot all slip under the limit.
    */
   async takeAddress(address: string): Promise<void> {
-    await this.take(this.byAddress, address);
+    await this.#take(`addr:${addressKey(address)}`, this.settings.perAddress, this.settings.windowMs);
   }
 
-  /** Takes one attempt from the account's allowance; called after the account is known, before AD sees the password. */
-  async takeUser(accountKey: string): Promise<void> {
-    await this.take(this.byUser, accountKey);
+  /** Takes one attempt from the account's allowance; called after the account and its lockout policy are known, before AD sees the password. */
+  async takeUser(accountKey: string, lockout: LockoutPolicy): Promise<void> {
+    const { limit, windowMs } = accountAllowance(this.settings, lockout);
+    await this.#take(`user:${accountKey}`, limit, windowMs);
   }
 
   /** The password was not the problem (success, directory outage, a refusal AD gives only to right passwords): give the attempt back. */
   async giveBack(accountKey: string | undefined, address: string): Promise<void> {
-    await Promise.all([accountKey ? this.byUser.reward(accountKey, 1) : undefined, this.byAddress.reward(address, 1)]).catch(() => undefined);
+    await Promise.all([accountKey ? this.#store.giveBack(`user:${accountKey}`) : undefined, this.#store.giveBack(`addr:${addressKey(address)}`)]).catch(() => undefined);
   }
 
   /** A successful sign-in clears the account's count. */
   async succeeded(accountKey: string, address: string): Promise<void> {
-    await Promise.all([this.byUser.delete(accountKey), this.byAddress.reward(address, 1)]).catch(() => undefined);
+    await Promise.all([this.#store.clear(`user:${accountKey}`), this.#store.giveBack(`addr:${addressKey(address)}`)]).catch(() => undefined);
   }
 
-  private async take(limiter: RateLimiterAbstract, key: string): Promise<void> {
+  async #take(key: string, limit: number, windowMs: number): Promise<void> {
+    let retryMs: number;
     try {
-      await limiter.consume(key, 1);
+      retryMs = await this.#store.take(key, limit, windowMs, this.clock.now());
     } catch (e) {
-      if (e instanceof RateLimiterRes) {
-        const retry = Math.max(1, Math.ceil(e.msBeforeNext / 1000));
-        throw new GatewayError('GW_THROTTLED', 'too many failed sign-ins', { headers: { 'Retry-After': String(retry) } });
-      }
       throw new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'throttle store unavailable', { cause: e });
+    }
+    if (retryMs > 0) {
+      throw new GatewayError('GW_THROTTLED', 'too many failed sign-ins', { headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryMs / 1000))) } });
     }
   }
 }

@@ -2,6 +2,7 @@
 import { buildBackends } from '../deps.js';
 import { isGatewayError } from '../errors.js';
 import { explainUser } from '../mapping/explainUser.js';
+import { describeLockout, explainLockout } from '../auth/explainLockout.js';
 import { cliLogger, loadOrExit, table, UsageError, type CommonFlags } from './common.js';
 
 async function readStdin(): Promise<string> {
@@ -35,8 +36,9 @@ export async function explainCommand(username: string | undefined, flags: Common
       return 1;
     }
     const { orgRole, teams, ...rest } = explainUser(user, config.access, await backends.rules.current());
+    const lockout = explainLockout(await directory.accountLockoutPolicy(user.dn), { perUser: config.throttle.perUser, windowMs: config.throttle.window });
     // The JSON keeps its documented shape: rule indexes are for the console's links.
-    const out = { ...rest, orgRole: { role: orgRole.role, from: orgRole.from }, teams: teams.map((t) => ({ slug: t.slug, role: t.role, from: t.from })) };
+    const out = { ...rest, orgRole: { role: orgRole.role, from: orgRole.from }, teams: teams.map((t) => ({ slug: t.slug, role: t.role, from: t.from })), lockout };
     if (flags.json) {
       process.stdout.write(JSON.stringify({ found: true, ...out, ...(passwordCheck ? { password: passwordCheck } : {}) }, null, 2) + '\n');
       return 0;
@@ -47,6 +49,7 @@ export async function explainCommand(username: string | undefined, flags: Common
       `  UPN:      ${out.user.upn}`,
       `  Account:  ${out.user.blocked ? `cannot sign in (${out.user.blocked})` : 'can sign in'}`,
       ...(passwordCheck ? [`  Password: ${passwordCheck}`] : []),
+      ...describeLockout(lockout),
       '',
       `Groups (${out.groups.length}):`,
       table([['  group', 'how'], ...out.groups.map((g) => [`  ${g.name}`, g.path.length <= 1 ? (g.path[0] === 'primary group' ? 'primary group' : 'direct member') : `via ${g.path.slice(0, -1).join(' → ')}`])]),

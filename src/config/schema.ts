@@ -69,6 +69,9 @@ export const configSchema = z.strictObject({
     netbiosDomain: z.string().default(''),
     upnSuffixes: z.array(z.string()).default([]),
     timeout: duration('5s'),
+    // User binds in flight at once, per process; past it a sign-in waits up to bindQueueTimeout, then gets 503.
+    maxConcurrentBinds: z.number().int().positive().max(1000).default(16),
+    bindQueueTimeout: duration('2s'),
   }),
   access: z
     .strictObject({

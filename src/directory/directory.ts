@@ -43,6 +43,23 @@ export interface LockoutPolicy {
   observationWindowMs: number;
 }
 
+/** A fine-grained password policy (PSO) as read from AD. */
+export interface FineGrainedPolicy extends LockoutPolicy {
+  name: string;
+  dn: string;
+}
+
+/**
+ * What applies to one account: the stricter of the domain's policy and the person's PSO (the numbers
+ * at the top level, and which one set the threshold), with both as read. `fineGrained` is 'none'
+ * when no PSO applies, 'unreadable' when the service account may not read it.
+ */
+export interface AccountLockoutPolicy extends LockoutPolicy {
+  source: 'domain' | 'fine-grained';
+  domain: LockoutPolicy;
+  fineGrained: FineGrainedPolicy | 'none' | 'unreadable';
+}
+
 export interface DcStatus {
   url: string;
   ok: boolean;
@@ -56,9 +73,10 @@ export interface DcStatus {
 export interface AuthHooks {
   /**
    * Called once the username has been resolved and before the password goes to AD, with a key for
-   * the account (`dn:…`, or `name:…` when no account matched). Throwing here stops the bind.
+   * the account (`dn:…`, or `name:…` when no account matched) and the lockout policy that applies to
+   * it (the domain's for an unknown name). Throwing here stops the bind.
    */
-  beforeBind?(accountKey: string): Promise<void>;
+  beforeBind?(accountKey: string, lockout: AccountLockoutPolicy): Promise<void>;
 }
 
 export interface Directory {
@@ -72,6 +90,8 @@ export interface Directory {
   searchGroups(text: string, limit: number): Promise<{ name: string; dn: string }[]>;
   /** The domain's lockout policy: threshold (0 = none) and the window AD counts bad passwords in. */
   lockoutPolicy(): Promise<LockoutPolicy>;
+  /** The lockout policy for one account (by DN): the domain's, its fine-grained policy, and the stricter of the two. */
+  accountLockoutPolicy(dn: string): Promise<AccountLockoutPolicy>;
   /** Per-DC health including whether the service account bind works. */
   health(): Promise<DcStatus[]>;
   close(): Promise<void>;

@@ -7,6 +7,8 @@ export type StoredAuditEvent = AuditEvent & { at: string };
 export interface AuditFilter {
   /** Case-insensitive; matches the user the event is about or the actor who caused it. */
   user?: string;
+  /** Other values the same user may be recorded as: the keyed hash an unknown name is kept under (NameHasher.matches). */
+  userAliases?: string[];
   /** A kind (`login.failure`) or a family (`login` matches `login.success` and `login.failure`). */
   kind?: string;
   /** Inclusive bounds, ms since the epoch. */
@@ -16,10 +18,11 @@ export interface AuditFilter {
 
 export function filterAudit(events: StoredAuditEvent[], f: AuditFilter, limit: number): StoredAuditEvent[] {
   const user = f.user?.trim().toLowerCase();
+  const users = new Set([...(user ? [user] : []), ...(f.userAliases ?? []).map((u) => u.toLowerCase())]);
   const kind = f.kind?.trim();
   const out: StoredAuditEvent[] = [];
   for (const e of events) {
-    if (user && e.user?.toLowerCase() !== user && e.actor?.toLowerCase() !== user) continue;
+    if (users.size && !users.has(e.user?.toLowerCase() ?? '') && !users.has(e.actor?.toLowerCase() ?? '')) continue;
     if (kind && e.kind !== kind && !e.kind.startsWith(`${kind}.`)) continue;
     const at = Date.parse(e.at);
     if (f.since !== undefined && at < f.since) continue;

@@ -200,6 +200,13 @@ describe('explain', () => {
     assert.match(textOf((await page(alice, '/_gateway/admin/explain?user=nobody-here')).html), /No user “nobody-here” in the directory\./);
   });
 
+  test('the account lockout policy that applies, and what the gateway allows under it', async () => {
+    const text = textOf((await page(alice, '/_gateway/admin/explain?user=alice')).html);
+    assert.match(text, /Account lockout The domain policy applies: locks after 10 bad passwords within 30m\./);
+    assert.match(text, /Fine-grained policy (none applies|not readable by the service account)/);
+    assert.match(text, /The gateway lets 5 failed sign-ins reach AD, then answers 429 until 30m pass without a failure\./);
+  });
+
   test('what if: unsaved rules in YAML are previewed on the user; invalid YAML is explained', async () => {
     const token = csrfOf((await page(alice, '/_gateway/admin/explain?user=bob')).html);
     let res = await post(alice, '/_gateway/admin/explain', { _csrf: token, user: 'bob', rules: 'rules:\n  - group: Sentry Users\n    orgRole: manager\n    teams: [{ slug: everyone }]\n' });
@@ -273,6 +280,18 @@ describe('audit log and sessions', () => {
     assert.match(textOf(future), /No events match\./);
     const bad = await page(alice, '/_gateway/admin/audit?since=yesterday');
     assert.equal(bad.status, 400);
+  });
+
+  test('a name that matched no account is listed only as its hash, and typing the name finds it', async () => {
+    const typed = 'Oops-My-Passw0rd-Here';
+    await new Client(s.t.url).login(typed, 'wrong');
+    const all = (await page(alice, '/_gateway/admin/audit?kind=login.failure')).html;
+    assert.ok(!all.includes(typed), 'the typed text is not on the page');
+    const found = (await page(alice, `/_gateway/admin/audit?user=${encodeURIComponent(typed)}`)).html;
+    const hashed = s.t.gw.deps.names.hash(typed);
+    assert.match(found, new RegExp(`>${hashed}<`), 'the entry is found by the name as typed');
+    assert.match(found, /<code>no_such_user<\/code>/);
+    assert.doesNotMatch(textOf((await page(alice, '/_gateway/admin/audit?user=some-other-typo')).html), new RegExp(hashed));
   });
 
   test('revoking ends bob’s sessions: his next request goes to the login page', async () => {

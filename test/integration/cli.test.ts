@@ -195,6 +195,17 @@ describe('explain', () => {
     assert.doesNotMatch(r.stdout, /Password:/, 'no password check without --password-stdin');
   });
 
+  test('explain shows the lockout policy that applies, and what the gateway allows under it', async () => {
+    const r = await cli(['explain', 'alice', '--config', configFile]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Lockout:\s+the domain policy applies \(locks after 10 bad passwords within 30m\)/);
+    assert.match(r.stdout, /gateway:\s+5 failed sign-ins, then 429 until 30m pass without a failure/);
+    const json = JSON.parse((await cli(['explain', 'alice', '--json', '--config', configFile])).stdout) as { lockout: { applies: string; domain: { threshold: number }; gateway: { failuresAllowed: number } } };
+    assert.equal(json.lockout.applies, 'domain');
+    assert.equal(json.lockout.domain.threshold, 10);
+    assert.equal(json.lockout.gateway.failuresAllowed, 5);
+  });
+
   test('every accepted name form finds the same person', async () => {
     for (const form of ['CORP\\alice', 'alice@corp.example.com', 'ALICE']) {
       const r = await cli(['explain', form, '--json', '--config', configFile]);

@@ -7,7 +7,8 @@ import { LdapDirectory, DirectoryAuthError } from '../../src/directory/ldapDirec
 import type { Config } from '../../src/config/schema.js';
 import { GatewayError } from '../../src/errors.js';
 import { silentLogger } from '../../src/shared/logger.js';
-import { readServicePassword, sambaTool, testDc, testLdapConfig } from '../support/dc.js';
+import { createPso, grantPsoRead, readServicePassword, sambaTool, testDc, testLdapConfig } from '../support/dc.js';
+import type { AccountLockoutPolicy } from '../../src/directory/directory.js';
 
 interface Op {
   url: string;
@@ -164,6 +165,41 @@ test('lockoutThreshold comes from the domain object', async () => {
   const policy = await dir.lockoutPolicy();
   assert.equal(policy.threshold, DOMAIN_POLICY.lockoutThreshold);
   assert.ok(policy.observationWindowMs >= 60_000, `observation window ${policy.observationWindowMs} ms`);
+});
+
+test("a person's fine-grained policy is read where the service account may, and the stricter policy applies", async () => {
+  const dc = testDc();
+  await sambaTool(['user', 'create', 'psoperson', DEMO_PASSWORD, '--userou=OU=People']).catch(() => undefined);
+  await createPso('sag-dir-strict', { precedence: 2, lockoutThreshold: 4, windowMinutes: 45, applyTo: ['psoperson'] });
+  const dn = `CN=psoperson,OU=People,${dc.baseDn}`;
+  // A plain account as the service account: AD names the PSO but hides its settings.
+  await sambaTool(['user', 'create', 'svc-noread', 'Svc!NoRead-Bind-1', '--userou=OU=People']).catch(() => undefined);
+  const { dir: plain } = makeDirectory({ bindDn: `CN=svc-noread,OU=People,${dc.baseDn}` }, async () => 'Svc!NoRead-Bind-1');
+  await grantPsoRead();
+  const { dir: granted } = makeDirectory();
+  try {
+    const hidden = await plain.accountLockoutPolicy(dn);
+    assert.equal(hidden.fineGrained, 'unreadable');
+    assert.deepEqual([hidden.source, hidden.threshold], ['domain', DOMAIN_POLICY.lockoutThreshold], 'unreadable: the domain policy, and nothing stricter invented');
+
+    const read = await granted.accountLockoutPolicy(dn);
+    assert.deepEqual(read.fineGrained, { name: 'sag-dir-strict', dn: `CN=sag-dir-strict,CN=Password Settings Container,CN=System,${dc.baseDn}`, threshold: 4, observationWindowMs: 45 * 60_000 });
+    assert.equal(read.source, 'fine-grained');
+    assert.equal(read.threshold, 4);
+    assert.equal(read.observationWindowMs, Math.max(45 * 60_000, read.domain.observationWindowMs));
+
+    const none = await granted.accountLockoutPolicy(USERS.alice.dn);
+    assert.deepEqual([none.fineGrained, none.source, none.threshold], ['none', 'domain', DOMAIN_POLICY.lockoutThreshold]);
+
+    // The sign-in hook gets the same policy before the password goes to AD.
+    let seen: AccountLockoutPolicy | undefined;
+    await refusal(granted.authenticate('psoperson', 'wrong-password', { beforeBind: async (_key, p) => void (seen = p) }));
+    assert.equal(seen?.threshold, 4);
+  } finally {
+    await plain.close();
+    await granted.close();
+    await sambaTool(['domain', 'passwordsettings', 'pso', 'delete', 'sag-dir-strict']).catch(() => undefined);
+  }
 });
 
 test('one service connection is bound once and reused', async () => {

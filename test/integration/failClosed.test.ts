@@ -67,6 +67,46 @@ async function startRelay(target: number): Promise<{ port: number; close(): Prom
   };
 }
 
+/**
+ * A relay that can hold new connections: while `holding`, a new connection is accepted but not
+ * passed on until `release()`, so a bind can be kept in flight for as long as a test needs.
+ */
+async function startHoldingRelay(target: number) {
+  const sockets = new Set<net.Socket>();
+  const held: (() => void)[] = [];
+  let onHeld: (() => void) | undefined;
+  const state = { holding: false };
+  const server = net.createServer((client) => {
+    sockets.add(client);
+    client.on('error', () => undefined);
+    const pass = () => {
+      const upstream = net.connect(target, '127.0.0.1');
+      sockets.add(upstream);
+      upstream.on('error', () => undefined);
+      client.pipe(upstream).pipe(client);
+    };
+    if (!state.holding) return pass();
+    client.pause();
+    held.push(pass);
+    onHeld?.();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    state,
+    /** Resolves once a connection is being held. */
+    held: () => (held.length ? Promise.resolve() : new Promise<void>((resolve) => (onHeld = resolve))),
+    release() {
+      state.holding = false;
+      for (const pass of held.splice(0)) pass();
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 describe('Redis goes away during traffic, then comes back', () => {
   let redis: RedisServer;
   let t: TestGateway;
@@ -178,7 +218,7 @@ describe('domain controllers that are down', () => {
   test('every DC unreachable: 503 "directory unavailable", and it does not count as a failed attempt', async () => {
     // Other suites may have counted failures for dave on this Redis: what matters is that none are added here.
     const daveKey = `sag:throttle:user:dn:${USERS.dave.dn.toLowerCase()}`;
-    const before = await redis.get(daveKey);
+    const before = await redis.hget(daveKey, 'n');
     const dead = await startTestGateway({ ldap: { urls: ['ldaps://127.0.0.1:1', 'ldaps://127.0.0.1:2'] } });
     try {
       for (let i = 0; i < 6; i++) {
@@ -192,7 +232,7 @@ describe('domain controllers that are down', () => {
     } finally {
       await dead.close();
     }
-    assert.equal(Number((await redis.get(daveKey)) ?? 0), Number(before ?? 0), 'no failure counted for dave');
+    assert.equal(Number((await redis.hget(daveKey, 'n')) ?? 0), Number(before ?? 0), 'no failure counted for dave');
     const c = new Client(healthy.url);
     assert.equal((await c.login('dave', DEMO_PASSWORD)).status, 303, 'dave is not throttled on a working gateway');
   });
@@ -210,7 +250,7 @@ describe('domain controllers that are down', () => {
         assert.equal(res.status, 503, `try ${i + 1} (a 429 would mean outages are counted)`);
         assert.equal(alertOf(await res.text()), DIRECTORY_DOWN);
       }
-      assert.equal(Number((await redis.get(`sag:throttle:user:dn:${USERS.carol.dn.toLowerCase()}`)) ?? 0), 0, 'no failure counted for carol');
+      assert.equal(Number((await redis.hget(`sag:throttle:user:dn:${USERS.carol.dn.toLowerCase()}`, 'n')) ?? 0), 0, 'no failure counted for carol');
       assert.equal((await new Client(healthy.url).login('carol', DEMO_PASSWORD)).status, 303);
     } finally {
       await t.close();
@@ -274,6 +314,40 @@ describe('domain controllers that are down', () => {
       await t.close();
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => hang.close(() => resolve()));
+    }
+  });
+});
+
+describe('a flood of sign-ins', () => {
+  test('past ldap.maxConcurrentBinds a sign-in gets 503 "busy" with a stable code, and it is not a failed attempt', async () => {
+    const relay = await startHoldingRelay(Number(new URL(testDc().ldapsUrl).port || 636));
+    const t = await startTestGateway({ ldap: { urls: [`ldaps://127.0.0.1:${relay.port}`], maxConcurrentBinds: 1, bindQueueTimeout: '0', timeout: '30s' } });
+    const redis = new Redis(testRedisUrl());
+    try {
+      assert.equal((await new Client(t.url).login('carol', DEMO_PASSWORD)).status, 303, 'works, and the service connection is open');
+      relay.state.holding = true;
+      // bob's bind goes out on a connection of its own, which the relay now holds: the one slot is taken.
+      const first = new Client(t.url).login('bob', DEMO_PASSWORD);
+      await relay.held();
+      const daveKey = `sag:throttle:user:dn:${USERS.dave.dn.toLowerCase()}`;
+      const before = Number((await redis.hget(daveKey, 'n')) ?? 0);
+      for (const [who, password] of [['dave', DEMO_PASSWORD], ['dave', 'wrong'], ['nobody-at-all', 'wrong']] as const) {
+        const res = await new Client(t.url).login(who, password);
+        assert.equal(res.status, 503, `${who} while the slot is taken`);
+        assert.equal(res.headers.get('retry-after'), '1');
+        const html = await res.text();
+        assert.equal(alertOf(html), 'Too many sign-ins at once. Try again in 1 seconds.');
+        assert.match(html, /data-code="directory_busy"/);
+      }
+      assert.equal(Number((await redis.hget(daveKey, 'n')) ?? 0), before, 'refused for load, not counted as a failure');
+      relay.release();
+      assert.equal((await first).status, 303, 'the held sign-in completes');
+      assert.equal((await new Client(t.url).login('dave', DEMO_PASSWORD)).status, 303, 'and the slot is free again');
+    } finally {
+      redis.disconnect();
+      relay.release();
+      await t.close();
+      await relay.close();
     }
   });
 });

@@ -4,9 +4,10 @@ import { after, before, describe, test } from 'node:test';
 import signature from 'cookie-signature';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { Redis } from 'ioredis';
-import { DEMO_PASSWORD, USERS } from '../../src/dev/fixtures.js';
-import { sambaTool } from '../support/dc.js';
+import { DEMO_PASSWORD, DOMAIN_POLICY, USERS } from '../../src/dev/fixtures.js';
+import { badPasswords, createPso, grantPsoRead, sambaTool } from '../support/dc.js';
 import { alertOf, Client, sessionSecretOf, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
+import { NameHasher } from '../../src/shared/nameHasher.js';
 
 let t: TestGateway;
 let redis: Redis;
@@ -235,7 +236,9 @@ describe('what AD says, and what the user sees', () => {
     await new Client(t.url).login('mustchange', DEMO_PASSWORD);
     const events = (await redis.lrange('sag:audit', 0, 50)).map((e) => JSON.parse(e) as { kind: string; user: string; reason?: string });
     assert.ok(events.some((e) => e.kind === 'login.failure' && e.user === 'mustchange' && e.reason === 'password_must_change'));
-    assert.ok(events.some((e) => e.kind === 'login.failure' && e.user === 'nobody-here' && /no_such_user|invalid_credentials/.test(e.reason ?? '')));
+    // A name that matches no account is recorded only as its keyed hash (it may be a mistyped password).
+    const nobody = t.gw.deps.names.hash('nobody-here');
+    assert.ok(events.some((e) => e.kind === 'login.failure' && e.user === nobody && e.reason === 'no_such_user'), 'the unknown name, hashed, with its reason');
   });
 });
 
@@ -277,6 +280,139 @@ describe('throttling holds under parallel and spread attacks', () => {
       for (const name of ['alice', 'bob', 'carol']) assert.equal((await from('198.51.100.7').login(name, 'wrong')).status, 401);
       assert.equal((await from('198.51.100.7').login('dave', 'wrong')).status, 429, 'the fourth name from the same address');
       assert.equal((await from('198.51.100.8').login('dave', DEMO_PASSWORD)).status, 303, 'another address is unaffected');
+    } finally {
+      await strict.close();
+    }
+  });
+});
+
+describe('a patient attacker cannot lock an account, whatever the timing', () => {
+  // The reported case: the domain locks after 5 bad passwords within a 1-minute observation window, and
+  // the gateway's window is 1 minute. The real DC counts in real time; the gateway in its injected clock.
+  let g: TestGateway;
+  let base: number;
+  const setTime = (seconds: number) => {
+    g.clock.offset = base + seconds * 1000 - Date.now();
+  };
+  const attempt = (seconds: number, password = 'not-the-password') => {
+    setTime(seconds);
+    return new Client(g.url).login('patient', password);
+  };
+
+  before(async () => {
+    await sambaTool(['user', 'create', 'patient', DEMO_PASSWORD, '--userou=OU=People']);
+    await sambaTool(['group', 'addmembers', 'Sentry Users', 'patient']);
+    await sambaTool(['domain', 'passwordsettings', 'set', '--account-lockout-threshold=5', '--reset-account-lockout-after=1']);
+    g = await startTestGateway({ throttle: { window: '1m' } });
+    base = Date.now();
+  });
+  after(async () => {
+    await g.close();
+    // Back to the fixtures' domain policy for the suites that follow.
+    await sambaTool(['domain', 'passwordsettings', 'set', `--account-lockout-threshold=${DOMAIN_POLICY.lockoutThreshold}`, '--reset-account-lockout-after=30']);
+  });
+
+  test('failures at 0, 30 and 31 s; at 32, 62 and 63 s the gateway answers 429 counting from the last failure, and AD stays below 5', async () => {
+    for (const s of [0, 30, 31]) assert.equal((await attempt(s)).status, 401, `the failure at ${s} s reaches AD`);
+    for (const [s, left] of [[32, 59], [62, 29], [63, 28]] as const) {
+      const res = await attempt(s);
+      assert.equal(res.status, 429, `at ${s} s`);
+      const retry = Number(res.headers.get('retry-after'));
+      assert.ok(retry >= left - 1 && retry <= left + 1, `Retry-After ${retry} s at ${s} s: the window runs from the last failure at 31 s (about ${left} s left)`);
+    }
+    const ad = await badPasswords('patient');
+    assert.equal(ad.count, 3, 'threshold 5 − 2 = 3 failures reached AD');
+    assert.equal(ad.locked, false);
+    // A whole quiet minute after the last failure AD has forgotten, and so has the gateway.
+    assert.equal((await attempt(92, DEMO_PASSWORD)).status, 303);
+  });
+
+  test('spread over many windows, no run of failures ever reaches AD\'s threshold', async () => {
+    // The DC forgets in real time, which this test does not wait for: once a simulated minute has
+    // passed since the last failure AD saw, the test makes the DC forget too, as it would have.
+    let t = 100;
+    let adLast = -Infinity;
+    let reached = 0;
+    for (const gap of [1, 58, 1, 1, 58, 1, 62, 2, 2, 2, 2, 57, 57, 57, 121, 0, 0, 0, 0, 0, 58, 58]) {
+      t += gap;
+      if (adLast !== -Infinity && t - adLast >= 60) {
+        const ad = await badPasswords('patient');
+        assert.ok(ad.count < 5 && !ad.locked, `before ${t} s AD counted ${ad.count}`);
+        await sambaTool(['user', 'unlock', 'patient']);
+        adLast = -Infinity;
+      }
+      const res = await attempt(t);
+      assert.ok(res.status === 401 || res.status === 429, `at ${t} s: ${res.status}`);
+      if (res.status === 401) {
+        adLast = t;
+        reached++;
+      }
+    }
+    const ad = await badPasswords('patient');
+    assert.ok(ad.count < 5 && !ad.locked, `AD counted ${ad.count}`);
+    assert.ok(reached >= 6, `the gateway lets failures through again once AD has forgotten (${reached})`);
+    await sambaTool(['user', 'unlock', 'patient']);
+  });
+});
+
+describe("a person's fine-grained password policy", () => {
+  // The domain locks after 10, but a PSO locks this person after 5: the gateway must keep below 5.
+  let g: TestGateway;
+  before(async () => {
+    await sambaTool(['user', 'create', 'pso-person', DEMO_PASSWORD, '--userou=OU=People']);
+    await sambaTool(['group', 'addmembers', 'Sentry Users', 'pso-person']);
+    await createPso('sag-login-strict', { precedence: 1, lockoutThreshold: 5, windowMinutes: 1, applyTo: ['pso-person'] });
+    await grantPsoRead();
+    g = await startTestGateway({ throttle: { window: '1m' } });
+  });
+  after(async () => {
+    await g.close();
+    await sambaTool(['domain', 'passwordsettings', 'pso', 'delete', 'sag-login-strict']).catch(() => undefined);
+  });
+
+  test('the stricter PSO sets the limit: 3 failures reach AD, then 429, and the account is not locked', async () => {
+    for (let i = 0; i < 3; i++) assert.equal((await new Client(g.url).login('pso-person', `wrong-${i}`)).status, 401, `failure ${i + 1}`);
+    for (let i = 0; i < 3; i++) assert.equal((await new Client(g.url).login('pso-person', `wrong-${i}`)).status, 429, 'the domain threshold of 10 would have allowed this');
+    const ad = await badPasswords('pso-person');
+    assert.equal(ad.count, 3);
+    assert.equal(ad.locked, false);
+  });
+});
+
+describe('names that match no account are not kept', () => {
+  test('a password typed as the username reaches the audit log, the logs and Redis only as a keyed hash', async () => {
+    const typed = 'Sp1ll-My-Password!';
+    await new Client(t.url).login(typed, 'whatever');
+    const events = (await redis.lrange('sag:audit', 0, 50)).map((e) => JSON.parse(e) as { kind: string; user: string; reason?: string });
+    assert.ok(!events.some((e) => JSON.stringify(e).includes(typed)), 'no audit entry holds the typed text');
+    const keys = await redis.keys('sag:throttle:*');
+    assert.ok(!keys.some((k) => k.toLowerCase().includes(typed.toLowerCase())), 'no Redis key holds the typed text');
+    assert.ok(!t.logs.some((l) => l.toLowerCase().includes(typed.toLowerCase())), 'no log line holds the typed text');
+    // Keyed with the session secret (HKDF), so an admin holding it can still match the name.
+    const expected = new NameHasher(() => [sessionSecretOf(t)]).hash(typed);
+    assert.ok(events.some((e) => e.kind === 'login.failure' && e.user === expected && e.reason === 'no_such_user'), 'the failure is recorded under the hash');
+    assert.ok(keys.includes(`sag:throttle:user:name:${expected}`), 'the throttle counts the hash');
+  });
+
+  test('a real account keeps its real name in the audit log', async () => {
+    await new Client(t.url).login('CORP\\bob', 'not-bobs-password');
+    const events = (await redis.lrange('sag:audit', 0, 20)).map((e) => JSON.parse(e) as { kind: string; user: string; reason?: string });
+    assert.ok(events.some((e) => e.kind === 'login.failure' && e.user === 'CORP\\bob' && e.reason === 'invalid_credentials'), 'bob is recorded by name');
+  });
+});
+
+describe('client addresses', () => {
+  test('IPv6 clients are throttled by their /64, and IPv4-mapped IPv6 counts as the IPv4 address', async () => {
+    const strict = await startTestGateway({ throttle: { perAddress: 2 } });
+    try {
+      const from = (ip: string) => new Client(strict.url, { accept: 'text/html', 'accept-language': 'en', 'x-forwarded-for': ip });
+      assert.equal((await from('2001:db8:77:1::1').login('alice', 'wrong')).status, 401);
+      assert.equal((await from('2001:db8:77:1::2').login('bob', 'wrong')).status, 401);
+      assert.equal((await from('2001:db8:77:1:ffff::3').login('carol', 'wrong')).status, 429, 'a new address in the same /64 is the same client');
+      assert.equal((await from('2001:db8:77:2::1').login('bob', DEMO_PASSWORD)).status, 303, 'the next /64 is unaffected');
+      assert.equal((await from('203.0.113.9').login('alice', 'wrong')).status, 401);
+      assert.equal((await from('::ffff:203.0.113.9').login('bob', 'wrong')).status, 401);
+      assert.equal((await from('203.0.113.9').login('carol', 'wrong')).status, 429, 'the IPv4-mapped form counted against the IPv4 address');
     } finally {
       await strict.close();
     }

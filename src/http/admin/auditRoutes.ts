@@ -31,7 +31,8 @@ export function showAudit(deps: Deps, csrf: CsrfOptions) {
     const untilText = q('until', 32);
     const since = parseUtc(sinceText, false);
     const until = parseUtc(untilText, true);
-    const filter: AuditFilter = { ...(user ? { user } : {}), ...(kind ? { kind } : {}), ...(since ? { since } : {}), ...(until ? { until } : {}) };
+    // A name that matched no account is stored as its keyed hash: typing it here finds those entries too.
+    const filter: AuditFilter = { ...(user ? { user, userAliases: deps.names.matches(user) } : {}), ...(kind ? { kind } : {}), ...(since ? { since } : {}), ...(until ? { until } : {}) };
     const events = filterAudit(await deps.audit.recent(SCAN), filter, SHOW);
     const kindLabel = (k: string) => (a as Record<string, string>)[`kind_${k}`];
     p.render('audit', {

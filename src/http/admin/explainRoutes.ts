@@ -2,6 +2,7 @@
 // behind each part, and a "what if" preview of unsaved rules on that user.
 import type { Request, Response } from 'express';
 import type { Deps } from '../../deps.js';
+import { explainLockout, formatWindow, type LockoutExplanation } from '../../auth/explainLockout.js';
 import { explainUser, whatIf, type Explanation } from '../../mapping/explainUser.js';
 import { formatRuleFile, parseRuleFile } from '../../mapping/ruleStore.js';
 import type { CsrfOptions } from '../csrfMiddleware.js';
@@ -34,6 +35,22 @@ function explanationModel(a: AdminMessages, e: Explanation) {
   };
 }
 
+function lockoutModel(a: AdminMessages, e: LockoutExplanation) {
+  const rule = (p: { threshold: number; observationWindowMs: number }) =>
+    p.threshold > 0 ? format(a.lockoutRule, { threshold: p.threshold, window: formatWindow(p.observationWindowMs) }) : a.lockoutNever;
+  const fg = e.fineGrained;
+  return {
+    applies:
+      e.applies === 'fine-grained' && typeof fg === 'object'
+        ? format(a.lockoutAppliesFineGrained, { name: fg.name, rule: rule(e) })
+        : format(a.lockoutAppliesDomain, { rule: rule(e) }),
+    domain: rule(e.domain),
+    fineGrained: fg === 'none' ? a.lockoutNone : fg === 'unreadable' ? a.lockoutUnreadable : `${fg.name}: ${rule(fg)}`,
+    unreadable: fg === 'unreadable',
+    gateway: format(a.lockoutGateway, { count: e.gateway.failuresAllowed, window: formatWindow(e.gateway.windowMs) }),
+  };
+}
+
 async function render(deps: Deps, p: AdminPage, username: string, rulesText: string | undefined, status = 200): Promise<void> {
   const { a } = p;
   const base = { section: 'explain' as const, title: a.explainTitle, action: p.url('/explain'), username };
@@ -48,6 +65,13 @@ async function render(deps: Deps, p: AdminPage, username: string, rulesText: str
   if (!user) return p.render('explain', { ...base, status: 404, error: format(a.noSuchUser, { user: username }) });
   const current = await deps.rules.current();
   const model = explanationModel(a, explainUser(user, deps.config.access, current));
+  const lockout = await deps.directory.accountLockoutPolicy(user.dn).then(
+    (policy) => lockoutModel(a, explainLockout(policy, { perUser: deps.config.throttle.perUser, windowMs: deps.config.throttle.window })),
+    (e: unknown) => {
+      deps.logger.warn({ err: (e as Error).message }, 'console: lockout policy read failed');
+      return undefined;
+    },
+  );
   let whatIfModel: Record<string, unknown> | undefined;
   if (rulesText !== undefined) {
     const parsed = parseRuleFile(rulesText);
@@ -66,6 +90,7 @@ async function render(deps: Deps, p: AdminPage, username: string, rulesText: str
     ...base,
     status: whatIfModel?.errors ? 400 : status,
     explained: model,
+    lockout,
     rulesText: rulesText ?? formatRuleFile(current),
     whatIf: whatIfModel,
   });
