@@ -6,7 +6,7 @@
 set -eu
 dir=$1
 adminpass=$2
-mkdir -p "$dir"
+mkdir -p "$dir/run"
 samba-tool domain provision \
   --realm=CORP.EXAMPLE.COM --domain=CORP --server-role=dc --dns-backend=NONE \
   --adminpass="$adminpass" --targetdir="$dir" --host-name=dc1 \

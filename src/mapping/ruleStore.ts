@@ -84,21 +84,20 @@ export class RedisRuleStore implements RuleStore {
       throw new RuleConflictError(cur.version);
     }
     const set: RuleSet = { version: cur.version + 1, ...next, updatedBy: actor, updatedAt: new Date(this.clock.now()).toISOString() };
-    // Compare-and-set in one script, so two admins saving at once cannot both win.
-    const ok = await this.redis.eval(
+    // Compare-and-set in one script, so two admins saving at once cannot both win. The script touches the current
+    // rules only (the history is another hash slot on Redis Cluster); only the winner records what it replaced.
+    const replaced = await this.redis.eval(
       `local cur = redis.call('GET', KEYS[1])
        if cur and cjson.decode(cur).version ~= tonumber(ARGV[2]) then return 0 end
        redis.call('SET', KEYS[1], ARGV[1])
-       if cur then redis.call('LPUSH', KEYS[2], cur) redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3])) end
-       return 1`,
-      2,
+       return cur or 1`,
+      1,
       RULES_KEY,
-      HISTORY_KEY,
       JSON.stringify(set),
       String(cur.version),
-      String(HISTORY_KEEP - 1),
     );
-    if (ok !== 1) throw new RuleConflictError(cur.version);
+    if (replaced === 0) throw new RuleConflictError(cur.version);
+    if (typeof replaced === 'string') await this.redis.multi().lpush(HISTORY_KEY, replaced).ltrim(HISTORY_KEY, 0, HISTORY_KEEP - 1).exec();
     this.cached = { set, at: this.clock.now() };
     return set;
   }

@@ -1,8 +1,13 @@
 // A durable retry queue for provisioning jobs in Redis: one job per email, leased while running, backed off on failure.
+import { Cluster } from 'ioredis';
 import type { RedisClient } from '../session/createRedis.js';
 
-export const QUEUE_KEY = 'sag:provision:queue';
-export const JOBS_KEY = 'sag:provision:jobs';
+/** One hash tag for both keys, so the claim script and the MULTIs may touch them together on Redis Cluster. */
+export const QUEUE_KEY = 'sag:provision:{retry}:queue';
+export const JOBS_KEY = 'sag:provision:{retry}:jobs';
+/** The names before Cluster support: a single Redis or Sentinel set may still hold jobs there (merged in at each claim). */
+export const LEGACY_QUEUE_KEY = 'sag:provision:queue';
+export const LEGACY_JOBS_KEY = 'sag:provision:jobs';
 
 export interface ProvisionJob {
   email: string;
@@ -43,6 +48,17 @@ for _, email in ipairs(due) do
 end
 return out`;
 
+/** Moves jobs from the old keys to the new ones (a newer job already there wins) and drops the old keys. */
+const MERGE_LEGACY = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local rows = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+for i = 1, #rows, 2 do
+  local job = redis.call('HGET', KEYS[2], rows[i])
+  if job and redis.call('HSETNX', KEYS[4], rows[i], job) == 1 then redis.call('ZADD', KEYS[3], rows[i + 1], rows[i]) end
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+return #rows / 2`;
+
 export class RedisRetryQueue implements RetryQueue {
   constructor(private readonly redis: RedisClient) {}
 
@@ -53,6 +69,8 @@ export class RedisRetryQueue implements RetryQueue {
   }
 
   async claimDue(now: number, limit: number): Promise<ProvisionJob[]> {
+    // Replicas not yet upgraded may still queue under the old names; a cluster never had them (they could not work there).
+    if (!(this.redis instanceof Cluster)) await this.redis.eval(MERGE_LEGACY, 4, LEGACY_QUEUE_KEY, LEGACY_JOBS_KEY, QUEUE_KEY, JOBS_KEY);
     const rows = (await this.redis.eval(CLAIM, 2, QUEUE_KEY, JOBS_KEY, String(now), String(now + LEASE_MS), String(limit))) as string[];
     return rows.map((r) => JSON.parse(r) as ProvisionJob);
   }

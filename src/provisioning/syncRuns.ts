@@ -47,9 +47,9 @@ export class SyncRunStore {
       this.memory.set(run.id, run);
       return;
     }
-    const m = this.redis.multi().set(RUN_PREFIX + run.id, JSON.stringify(run), 'EX', RUN_TTL_S);
-    if (isNew) m.lpush(SYNC_RUNS_KEY, run.id).ltrim(SYNC_RUNS_KEY, 0, KEEP_RUNS - 1);
-    await m.exec();
+    // The record, then the list: on Redis Cluster they live in different hash slots, so no MULTI spans both.
+    await this.redis.set(RUN_PREFIX + run.id, JSON.stringify(run), 'EX', RUN_TTL_S);
+    if (isNew) await this.redis.multi().lpush(SYNC_RUNS_KEY, run.id).ltrim(SYNC_RUNS_KEY, 0, KEEP_RUNS - 1).exec();
   }
 
   async get(id: string): Promise<SyncRun | null> {
@@ -63,7 +63,8 @@ export class SyncRunStore {
     if (!this.redis) return [...this.memory.values()].reverse().slice(0, limit);
     const ids = await this.redis.lrange(SYNC_RUNS_KEY, 0, limit - 1);
     if (ids.length === 0) return [];
-    const raws = await this.redis.mget(...ids.map((id) => RUN_PREFIX + id));
+    // One GET per run, not MGET: the records spread over hash slots on Redis Cluster.
+    const raws = await Promise.all(ids.map((id) => this.redis!.get(RUN_PREFIX + id)));
     return raws.filter((r): r is string => !!r).map((r) => JSON.parse(r) as SyncRun);
   }
 

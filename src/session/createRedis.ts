@@ -35,7 +35,9 @@ export function createRedis(url: string, extra: RedisOptions = {}): RedisClient 
   }
   if (url.startsWith('redis+cluster://')) {
     const authority = url.slice('redis+cluster://'.length).split('/')[0]!.replace(/^.*@/, '');
-    return new Cluster(hostsOf(authority), { enableOfflineQueue: false, redisOptions: { ...FAIL_FAST, ...extra, password, username } });
+    // The slot map is re-read every 5 s, not only after a MOVED: promoted replicas join the node list before the next
+    // failover, so the client (and its pub/sub connection) never holds a list of nodes that have all gone.
+    return new Cluster(hostsOf(authority), { enableOfflineQueue: false, slotsRefreshInterval: 5000, redisOptions: { ...FAIL_FAST, ...extra, password, username } });
   }
   return new Redis(url, { ...FAIL_FAST, ...extra });
 }

@@ -14,14 +14,20 @@ export async function announceEnded(redis: RedisClient | null, ids: readonly str
 
 /** Calls `onEnded` with the ids every announcement carries, on a connection of its own; returns a stop function. */
 export function listenForEnded(redis: RedisClient, onEnded: (ids: string[]) => void, logger: Logger): () => void {
-  const sub: RedisClient = redis instanceof Cluster ? redis.duplicate() : redis.duplicate();
+  // A cluster client keeps a subscriber connection of its own, which moves to another node when its node dies. It
+  // picks from the nodes the client knows: a duplicate client sends no commands, so it would only ever know the first
+  // masters and, once those had all failed over, never listen again. The shared client follows every failover.
+  const shared = redis instanceof Cluster;
+  const sub: RedisClient = shared ? redis : redis.duplicate();
   // The main connection already reports Redis being away; this one only needs to come back with it.
-  sub.on('error', (e: Error) => logger.debug({ err: e.message }, 'session announcements: redis connection error'));
+  if (!shared) sub.on('error', (e: Error) => logger.debug({ err: e.message }, 'session announcements: redis connection error'));
   // Subscribed once connected; ioredis subscribes again by itself after every reconnect.
-  sub.once('ready', () => {
+  const subscribe = () => {
     sub.subscribe(SESSIONS_ENDED_CHANNEL).catch((e: unknown) => logger.warn({ err: (e as Error).message }, 'session announcements unavailable'));
-  });
-  sub.on('message', (channel: string, message: string) => {
+  };
+  if (shared && sub.status === 'ready') subscribe();
+  else sub.once('ready', subscribe);
+  const onMessage = (channel: string, message: string) => {
     if (channel !== SESSIONS_ENDED_CHANNEL) return;
     let ids: unknown;
     try {
@@ -30,6 +36,12 @@ export function listenForEnded(redis: RedisClient, onEnded: (ids: string[]) => v
       return;
     }
     if (Array.isArray(ids)) onEnded(ids.filter((id): id is string => typeof id === 'string'));
-  });
-  return () => sub.disconnect();
+  };
+  sub.on('message', onMessage);
+  return () => {
+    sub.off('message', onMessage);
+    sub.off('ready', subscribe);
+    if (shared) void sub.unsubscribe(SESSIONS_ENDED_CHANNEL).catch(() => undefined);
+    else sub.disconnect();
+  };
 }

@@ -35,7 +35,10 @@ export class SessionIndex {
       this.memory.set(user, set);
       return;
     }
-    await this.redis.multi().sadd(keyOf(user), sessionId).sadd(SESSION_USERS_KEY, user).exec();
+    // Two commands, not one MULTI: the keys live in different hash slots on Redis Cluster. The person's own set
+    // first, so a sign-out or revocation by name finds the session even if the second write is lost.
+    await this.redis.sadd(keyOf(user), sessionId);
+    await this.redis.sadd(SESSION_USERS_KEY, user);
   }
 
   async remove(username: string, sessionIds: string[]): Promise<void> {
