@@ -16,11 +16,13 @@ import { createSessionStore } from './session/sessionStore.js';
 import { listenForEnded } from './session/sessionEvents.js';
 import { SessionIndex } from './session/sessionIndex.js';
 import { SessionResolver, type RevalidationResult } from './session/sessionResolver.js';
+import { SessionSockets } from './session/sessionSockets.js';
 import type { Identity } from './session/identity.js';
 import { AuditLog } from './shared/audit.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import type { Logger } from './shared/logger.js';
 import { SecretFile } from './shared/secretFile.js';
+import { gatewayCookieNames } from './shared/cookies.js';
 import { GatewayMetrics } from './shared/metrics.js';
 import { readPendingPassword } from './directory/bindPassword.js';
 import { hostname } from 'node:os';
@@ -47,6 +49,8 @@ export interface Deps {
   resolver: SessionResolver;
   /** Which sessions each person holds (listing and revoking them). */
   sessions: SessionIndex;
+  /** Open WebSockets by session, closed when their session ends. */
+  sockets: SessionSockets;
   audit: AuditLog;
   /** The access policy with the current mapping rules (from Redis, cached briefly). */
   policy: () => Promise<AccessPolicy>;
@@ -286,10 +290,12 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
   };
 
   const sessions = new SessionIndex(redis);
+  const sockets = new SessionSockets();
   const resolver = new SessionResolver({
     store,
     secrets: sessionSecrets,
-    cookieName: config.session.cookieName,
+    cookieName: gatewayCookieNames(config.session.cookieName, config.server.publicUrl).session,
+    legacyCookieName: config.session.cookieName,
     idleMs: config.session.idleTimeout,
     absoluteMs: config.session.absoluteTimeout,
     revalidateMs: config.session.revalidateInterval,
@@ -297,6 +303,7 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     onIdentityChanged: (sid) => signer.forget(sid),
     onEnded: (identity, reason, sid) => {
       signer.forget(sid);
+      sockets.close([sid]);
       audit.record({ kind: 'session.ended', user: identity.username, reason });
       void sessions.announceEnded([sid]).catch(() => undefined);
     },
@@ -313,11 +320,14 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
             resolver.forget(id);
             signer.forget(id);
           }
+          sockets.close(ids);
         },
         logger,
       ),
     );
   }
+  // What nobody announces (Redis expiring a record, a timeout passing) still closes a session's WebSockets within seconds.
+  closers.push(sockets.startChecks((sid) => resolver.check(sid), logger));
 
   return {
     config,
@@ -332,6 +342,7 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     login,
     resolver,
     sessions,
+    sockets,
     audit,
     policy,
     rules,

@@ -35,7 +35,10 @@ export class SessionIndex {
       this.memory.set(user, set);
       return;
     }
-    await this.redis.multi().sadd(keyOf(user), sessionId).sadd(SESSION_USERS_KEY, user).exec();
+    // Two commands, not one MULTI: the keys live in different cluster slots, and a MULTI's per-command
+    // errors (a refused write) resolve quietly instead of failing the sign-in that depends on them.
+    await this.redis.sadd(keyOf(user), sessionId);
+    await this.redis.sadd(SESSION_USERS_KEY, user);
   }
 
   async remove(username: string, sessionIds: string[]): Promise<void> {
