@@ -45,6 +45,9 @@ export function createGatewayApp(deps: Deps): express.Express {
     helmet({
       contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], styleSrc: ["'self'"], imgSrc: ["'self'", 'data:', ...logoOrigin], formAction: ["'self'"], frameAncestors: ["'none'"], baseUri: ["'none'"], upgradeInsecureRequests: secure ? [] : null } },
       strictTransportSecurity: secure,
+      // With no-referrer (helmet's default) a browser sends `Origin: null` on our own form posts, which
+      // are refused like any other null origin; same-origin still tells other sites nothing.
+      referrerPolicy: { policy: 'same-origin' },
     }),
   );
   // Sessions are written only at sign-in and sign-out; reading them for the proxy happens in session/sessionResolver.
