@@ -15,6 +15,7 @@ import { metricsHandler } from './http/routes/metricsRoute.js';
 import { showLogin, submitLogin } from './http/routes/loginRoutes.js';
 import { showLogout, submitLogout } from './http/routes/logoutRoutes.js';
 import type { Identity } from './session/identity.js';
+import { gatewayCookieNames } from './shared/cookies.js';
 
 type Handler = (req: Request, res: Response, next: NextFunction) => unknown;
 
@@ -29,6 +30,8 @@ export function createGatewayApp(deps: Deps): express.Express {
   const { config } = deps;
   const publicUrl = new URL(config.server.publicUrl);
   const secure = publicUrl.protocol === 'https:';
+  // `__Host-<session.cookieName>` on https, so no sibling subdomain can plant a session cookie.
+  const cookies = gatewayCookieNames(config.session.cookieName, config.server.publicUrl);
   const csrf: CsrfOptions = { secrets: deps.sessionSecrets, secure, publicOrigin: publicUrl.origin };
   const app = express();
   // The sign-in page may show a logo from another origin (server.logoUrl): allow exactly that origin, nothing wider.
@@ -42,11 +45,14 @@ export function createGatewayApp(deps: Deps): express.Express {
     helmet({
       contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], styleSrc: ["'self'"], imgSrc: ["'self'", 'data:', ...logoOrigin], formAction: ["'self'"], frameAncestors: ["'none'"], baseUri: ["'none'"], upgradeInsecureRequests: secure ? [] : null } },
       strictTransportSecurity: secure,
+      // With no-referrer (helmet's default) a browser sends `Origin: null` on our own form posts, which
+      // are refused like any other null origin; same-origin still tells other sites nothing.
+      referrerPolicy: { policy: 'same-origin' },
     }),
   );
   // Sessions are written only at sign-in and sign-out; reading them for the proxy happens in session/sessionResolver.
   const sessions = session({
-    name: config.session.cookieName,
+    name: cookies.session,
     secret: deps.sessionSecrets,
     store: deps.store,
     resave: false,
@@ -84,7 +90,7 @@ export function createGatewayApp(deps: Deps): express.Express {
   // The route table: every gateway route and its pipeline.
   app.get('/_gateway/static/gateway.css', (_req, res) => void res.type('css').setHeader('Cache-Control', 'public, max-age=3600').send(stylesheet()));
   app.get('/_gateway/login', safe(showLogin(deps, csrf)));
-  app.post('/_gateway/login', form, requireCsrf(csrf), submitLogin(deps, csrf, (name, done) => auth.authenticate(name, done) as RequestHandler));
+  app.post('/_gateway/login', form, requireCsrf(csrf, { preSession: true }), submitLogin(deps, csrf, (name, done) => auth.authenticate(name, done) as RequestHandler));
   app.get('/_gateway/logout', showLogout(deps, csrf));
   app.post('/_gateway/logout', form, requireCsrf(csrf), safe(submitLogout(deps, secure)));
   app.get('/_gateway/me', safe(me(deps)));

@@ -16,12 +16,14 @@ import { createSessionStore } from './session/sessionStore.js';
 import { listenForEnded } from './session/sessionEvents.js';
 import { SessionIndex } from './session/sessionIndex.js';
 import { SessionResolver, type RevalidationResult } from './session/sessionResolver.js';
+import { SessionSockets } from './session/sessionSockets.js';
 import type { Identity } from './session/identity.js';
 import { AuditLog } from './shared/audit.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import type { Logger } from './shared/logger.js';
 import { SecretFile } from './shared/secretFile.js';
 import { NameHasher } from './shared/nameHasher.js';
+import { gatewayCookieNames } from './shared/cookies.js';
 import { GatewayMetrics } from './shared/metrics.js';
 import { readPendingPassword } from './directory/bindPassword.js';
 import { hostname } from 'node:os';
@@ -48,6 +50,8 @@ export interface Deps {
   resolver: SessionResolver;
   /** Which sessions each person holds (listing and revoking them). */
   sessions: SessionIndex;
+  /** Open WebSockets by session, closed when their session ends. */
+  sockets: SessionSockets;
   audit: AuditLog;
   /** Hashes sign-in names that match no account, for the audit log and the console's filter. */
   names: NameHasher;
@@ -284,10 +288,12 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
   };
 
   const sessions = new SessionIndex(redis);
+  const sockets = new SessionSockets();
   const resolver = new SessionResolver({
     store,
     secrets: sessionSecrets,
-    cookieName: config.session.cookieName,
+    cookieName: gatewayCookieNames(config.session.cookieName, config.server.publicUrl).session,
+    legacyCookieName: config.session.cookieName,
     idleMs: config.session.idleTimeout,
     absoluteMs: config.session.absoluteTimeout,
     revalidateMs: config.session.revalidateInterval,
@@ -295,6 +301,7 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     onIdentityChanged: (sid) => signer.forget(sid),
     onEnded: (identity, reason, sid) => {
       signer.forget(sid);
+      sockets.close([sid]);
       audit.record({ kind: 'session.ended', user: identity.username, reason });
       void sessions.announceEnded([sid]).catch(() => undefined);
     },
@@ -311,11 +318,14 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
             resolver.forget(id);
             signer.forget(id);
           }
+          sockets.close(ids);
         },
         logger,
       ),
     );
   }
+  // What nobody announces (Redis expiring a record, a timeout passing) still closes a session's WebSockets within seconds.
+  closers.push(sockets.startChecks((sid) => resolver.check(sid), logger));
 
   return {
     config,
@@ -330,6 +340,7 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     login,
     resolver,
     sessions,
+    sockets,
     audit,
     names,
     policy,

@@ -1,5 +1,6 @@
 // Entry for `serve`: config → deps → Express app for /_gateway → raw proxy server → listen → graceful shutdown.
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { createGatewayApp } from './app.js';
 import type { Config } from './config/schema.js';
@@ -31,20 +32,29 @@ function splitListen(listen: string): { host: string; port: number } {
 export async function startGateway(config: Config, logger: Logger, opts: BuildOptions = {}): Promise<RunningGateway> {
   const deps = await buildDeps(config, logger, opts);
   const app = createGatewayApp(deps);
+  // Handshakes in progress: their socket stays open after the 101, so it is tracked under its session.
+  const handshakes = new WeakSet<IncomingMessage>();
   const proxy = createProxy({
     config,
     logger,
     gatewayApp: app,
     renderError: (req, res, err) => sendError(req, res, err),
     clientAddress: deps.addressOf,
-    lookupSession: (req) => deps.resolver.lookup(req),
+    lookupSession: async (req) => {
+      const found = await deps.resolver.lookup(req);
+      if (found.status === 'ok' && handshakes.has(req)) deps.sockets.track(found.sessionId, req.socket);
+      return found;
+    },
     assertionFor: (identity, sid) => deps.signer.assertionFor(identity, sid),
     onProxied: (routeClass, status, ms) => deps.metrics.proxied(routeClass, status, ms),
   });
   // No bound on a whole request (a 100 MiB upload on a slow link is fine); a body that goes silent is
   // cut off after server.bodyTimeout by the proxy (proxy/bodyTimeout.ts), slow headers after 30 s.
   const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, maxHeaderSize: 32 * 1024 }, proxy.onRequest);
-  server.on('upgrade', proxy.onUpgrade);
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    handshakes.add(req);
+    proxy.onUpgrade(req, socket, head);
+  });
   // Idle browser connections are cheap, but an open socket must not block shutdown forever.
   server.keepAliveTimeout = 65_000;
   const { host, port } = splitListen(config.server.listen);

@@ -12,7 +12,8 @@ const REQUEST_ONLY = new Set(['expect', 'host']);
 export interface RequestHeaderPolicy {
   /** Lower-case assertion header name. */
   assertionHeader: string;
-  cookieName: string;
+  /** The gateway's own cookies (session and CSRF, under every name they have had): never forwarded. */
+  cookieNames: readonly string[];
   /** Host (with port if any) and scheme of server.publicUrl. */
   publicHost: string;
   publicProto: string;
@@ -96,7 +97,8 @@ export function buildRequestHeaders(
     if (name === policy.assertionHeader || name.startsWith('x-auth-request-') || name.startsWith('x-forwarded-')) continue;
     if (name === 'cookie') {
       if (opts.anonymous) continue;
-      const cookie = removeCookie(String(value), policy.cookieName);
+      let cookie: string | undefined = String(value);
+      for (const own of policy.cookieNames) cookie = cookie === undefined ? undefined : removeCookie(cookie, own);
       if (cookie !== undefined) out.cookie = cookie;
       continue;
     }

@@ -2,6 +2,7 @@
 // re-parses a URL or rebuilds a set.
 import type { IncomingMessage } from 'node:http';
 import type { Config } from '../config/schema.js';
+import { gatewayCookieNames } from '../shared/cookies.js';
 import type { RouteClass } from './classifyRequest.js';
 import type { RequestHeaderPolicy } from './headers.js';
 import { createResponders, type Respond } from './respond.js';
@@ -38,7 +39,7 @@ export function createProxyContext(config: Config): ProxyContext {
     config,
     policy: {
       assertionHeader: config.assertion.header.toLowerCase(),
-      cookieName: config.session.cookieName,
+      cookieNames: gatewayCookieNames(config.session.cookieName, config.server.publicUrl).own,
       publicHost: publicUrl.host,
       publicProto: publicUrl.protocol.slice(0, -1),
     },

@@ -35,8 +35,9 @@ export class SessionIndex {
       this.memory.set(user, set);
       return;
     }
-    // Two commands, not one MULTI: the keys live in different hash slots on Redis Cluster. The person's own set
-    // first, so a sign-out or revocation by name finds the session even if the second write is lost.
+    // Two commands, not one MULTI: the keys live in different hash slots on Redis Cluster, and a MULTI's
+    // per-command errors (a refused write) resolve quietly instead of failing the sign-in that depends on them.
+    // The person's own set first, so a sign-out or revocation by name finds the session even if the second write is lost.
     await this.redis.sadd(keyOf(user), sessionId);
     await this.redis.sadd(SESSION_USERS_KEY, user);
   }

@@ -20,6 +20,8 @@ export interface ResolverOptions {
   store: Store;
   secrets: readonly string[];
   cookieName: string;
+  /** The cookie's name before `__Host-` was put in front of it (public URL moved to https): no longer read. */
+  legacyCookieName?: string;
   idleMs: number;
   absoluteMs: number;
   revalidateMs: number;
@@ -47,7 +49,8 @@ export class SessionResolver {
   /** The session id from a signed cookie, or undefined when absent or forged. */
   sessionIdFrom(cookieHeader: string | undefined): string | undefined {
     const raw = readCookie(cookieHeader, this.o.cookieName);
-    if (!raw || !raw.startsWith('s:')) return undefined;
+    if (!raw) return void this.noteLegacyCookie(cookieHeader);
+    if (!raw.startsWith('s:')) return undefined;
     const known = this.verified.get(raw);
     // A secret retired by rotation takes its cookies with it.
     if (known && this.o.secrets.includes(known.secret)) return known.sid;
@@ -62,6 +65,19 @@ export class SessionResolver {
     return undefined;
   }
 
+  private legacyNoted = false;
+
+  /**
+   * A sibling subdomain could plant a cookie under the old name, so it is never honoured; but the
+   * operator hears once that people are signing in again because of the move to https.
+   */
+  private noteLegacyCookie(cookieHeader: string | undefined): void {
+    const legacy = this.o.legacyCookieName;
+    if (this.legacyNoted || !legacy || legacy === this.o.cookieName || !readCookie(cookieHeader, legacy)) return;
+    this.legacyNoted = true;
+    this.o.logger.info({ cookie: legacy, now: this.o.cookieName }, 'a browser sent the session cookie under its name from before the public URL became https: it is not read, and that person signs in again');
+  }
+
   async lookup(req: IncomingMessage): Promise<SessionLookup> {
     const sid = this.sessionIdFrom(req.headers.cookie);
     if (!sid) return { status: 'none' };
@@ -74,6 +90,28 @@ export class SessionResolver {
 
   forget(sid: string): void {
     this.cache.delete(sid);
+  }
+
+  /**
+   * For connections that outlive a request (WebSockets): is the session still there and inside its
+   * timeouts? Never records activity, since an open socket is not a person using Sentry; a session
+   * found past a timeout is ended as a request would end it.
+   */
+  async check(sid: string): Promise<'ok' | 'ended' | 'unavailable'> {
+    let record: StoredSession | null;
+    try {
+      record = await this.read(sid);
+    } catch {
+      return 'unavailable';
+    }
+    const identity = record?.passport?.user;
+    if (!record || !identity) return 'ended';
+    const now = this.o.clock.now();
+    const started = record.authenticatedAt ?? 0;
+    const reason = now - started > this.o.absoluteMs ? 'absolute_timeout' : now - (record.lastSeenAt ?? started) > this.o.idleMs ? 'idle_timeout' : undefined;
+    if (!reason) return 'ok';
+    const ended = await this.end(sid, identity, reason);
+    return ended.status === 'unavailable' ? 'unavailable' : 'ended';
   }
 
   private async read(sid: string): Promise<StoredSession | null> {
@@ -122,13 +160,13 @@ export class SessionResolver {
     if (dirty) {
       record = { ...record, lastSeenAt: now };
       try {
-        // Our copy may be seconds old: a sign-out or revocation on another replica must not be written back to life.
-        if (!(await storeOps.get(this.o.store, sid))) {
+        // Our copy may be seconds old: a sign-out or revocation anywhere must not be written back to life,
+        // so the write itself checks that the record still exists (SET … XX), with nothing in between.
+        if (!(await storeOps.updateIfPresent(this.o.store, sid, record))) {
           this.cache.delete(sid);
           return { status: 'none', reason: 'ended_elsewhere' };
         }
         this.cache.set(sid, { record, at: now });
-        await storeOps.set(this.o.store, sid, record);
       } catch (e) {
         this.o.logger.warn({ err: (e as Error).message }, 'session store unavailable');
         return { status: 'unavailable', what: 'store' };

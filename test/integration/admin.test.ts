@@ -84,6 +84,30 @@ describe('who may use the console', () => {
   });
 });
 
+describe('forms an attacker could post', () => {
+  test('Origin: null (a sandboxed frame, a data: page) is refused even with a token', async () => {
+    const before = await s.t.gw.deps.rules.current();
+    const token = csrfOf((await page(alice, '/_gateway/admin/')).html);
+    const res = await alice.request('/_gateway/admin/mappings/default', {
+      method: 'POST',
+      body: new URLSearchParams({ _csrf: token, version: String(before.version), defaultOrgRole: 'owner' }),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'null' },
+    });
+    assert.equal(res.status, 403);
+    assert.equal((await s.t.gw.deps.rules.current()).version, before.version, 'nothing saved');
+  });
+
+  test("a CSRF cookie and token an attacker fetched for themselves are refused in an admin's browser", async () => {
+    const attacker = new Client(s.t.url);
+    const token = csrfOf(await (await attacker.get('/_gateway/logout')).text());
+    const planted = new Client(s.t.url);
+    for (const [k, v] of alice.cookies) planted.cookies.set(k, v);
+    planted.cookies.set('sag_csrf', attacker.cookies.get('sag_csrf')!);
+    const res = await post(planted, '/_gateway/admin/sessions/revoke', { _csrf: token, user: 'nobody' });
+    assert.equal(res.status, 403);
+  });
+});
+
 describe('mapping rules', () => {
   test('adding a rule: validation first, a missing team only with consent, then saved, versioned and audited', async () => {
     const { html } = await page(alice, '/_gateway/admin/mappings/rule');

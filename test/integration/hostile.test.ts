@@ -15,6 +15,7 @@ import { ANONYMOUS_CLASSES, classifyRequest } from '../../src/proxy/classifyRequ
 import { normalisePath } from '../../src/proxy/normalisePath.js';
 import { SESSION_PREFIX } from '../../src/session/sessionStore.js';
 import { sambaTool } from '../support/dc.js';
+import { runCli } from '../support/cli.js';
 import { Client, decodeHtml, sessionSecretOf, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
 import { hostilePath } from '../support/hostilePaths.js';
 import { startRecordingUpstream, type Arrival, type RecordingUpstream } from '../support/recordingUpstream.js';
@@ -600,5 +601,20 @@ describe('hostile sign-in forms', () => {
       assert.equal(ascii.status, 401, 'zoe is not zoë');
       assert.ok(![nfc, nfd, upper, ascii].some((r) => r.signedIn));
     });
+  });
+});
+
+describe('hostile names given to sessions revoke', () => {
+  test('a name of another domain, or a UPN pattern AD does not know, is an error that ends nobody', async () => {
+    const alice = new Client(t.url);
+    assert.equal((await alice.login('alice', DEMO_PASSWORD)).status, 303);
+    for (const name of ['*@corp.example.com', 'a*@corp.example.com', 'alice)(|(sAMAccountName=*@corp.example.com', 'EVIL\\alice', 'alice@evil.example']) {
+      const r = await runCli(['sessions', 'revoke', '--user', name, '--config', t.configFile]);
+      assert.equal(r.code, 1, `${name}: exit ${r.code} ${r.stdout}`);
+      assert.match(r.stderr, /not an account name of this domain|no account in the directory/, name);
+      assert.equal(r.stdout, '', `${name}: nothing claimed to be ended`);
+    }
+    const me = await alice.get('/_gateway/me', { accept: 'application/json' });
+    assert.equal(me.status, 200, 'alice is still signed in');
   });
 });

@@ -6,7 +6,7 @@ import { createLocalJWKSet, jwtVerify } from 'jose';
 import { Redis } from 'ioredis';
 import { DEMO_PASSWORD, DOMAIN_POLICY, USERS } from '../../src/dev/fixtures.js';
 import { badPasswords, createPso, grantPsoRead, sambaTool } from '../support/dc.js';
-import { alertOf, Client, sessionSecretOf, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
+import { alertOf, Client, decodeHtml, sessionSecretOf, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
 import { NameHasher } from '../../src/shared/nameHasher.js';
 
 let t: TestGateway;
@@ -184,6 +184,34 @@ describe('form protection', () => {
   test('a cross-origin post is refused even with a token', async () => {
     const res = await new Client(t.url).submitForm('/_gateway/login', '/_gateway/login', { username: 'alice', password: DEMO_PASSWORD }, { origin: 'https://evil.example' });
     assert.equal(res.status, 403);
+  });
+
+  test('Origin: null (a sandboxed frame, a data: page) is refused on sign-in and sign-out, even with a token', async () => {
+    const anon = new Client(t.url);
+    const res = await anon.submitForm('/_gateway/login', '/_gateway/login', { username: 'alice', password: DEMO_PASSWORD }, { origin: 'null' });
+    assert.equal(res.status, 403);
+    assert.equal(anon.cookies.has('sag_session'), false, 'not signed in');
+    const c = new Client(t.url);
+    assert.equal((await c.login('alice', DEMO_PASSWORD)).status, 303);
+    const out = await c.submitForm('/_gateway/logout', '/_gateway/logout', {}, { origin: 'null' });
+    assert.equal(out.status, 403);
+    assert.equal((await c.get('/_gateway/me', { accept: 'application/json' })).status, 200, 'still signed in');
+  });
+
+  test('a CSRF cookie and token an attacker fetched for themselves, planted in a signed-in browser, are refused', async () => {
+    // What a sibling subdomain can do over http: set our CSRF cookie to a value whose token it knows.
+    const attacker = new Client(t.url);
+    const token = /name="_csrf" value="([^"]+)"/.exec(await (await attacker.get('/_gateway/logout')).text())![1]!;
+    const victim = new Client(t.url);
+    assert.equal((await victim.login('alice', DEMO_PASSWORD)).status, 303);
+    victim.cookies.set('sag_csrf', attacker.cookies.get('sag_csrf')!);
+    const res = await victim.request('/_gateway/logout', {
+      method: 'POST',
+      body: new URLSearchParams({ _csrf: decodeHtml(token) }),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    assert.equal(res.status, 403);
+    assert.equal((await victim.get('/_gateway/me', { accept: 'application/json' })).status, 200, 'not signed out by someone else');
   });
 
   test('an empty username or password shows the form again with 400', async () => {
@@ -488,5 +516,53 @@ describe('secrets stay out of logs', () => {
     const secrets = [DEMO_PASSWORD, 'Secret-Wrong-Pw-123', decodeURIComponent(c.cookies.get('sag_session')!), seen.headers['x-sentry-gateway-assertion']!, sessionSecretOf(t)];
     for (const line of t.logs) for (const s of secrets) assert.ok(!line.includes(s), `a log line leaks a secret: ${line.slice(0, 120)}`);
     assert.ok(t.logs.some((l) => l.includes('login.success')));
+  });
+});
+
+describe('cookies when the public URL is https', () => {
+  let h: TestGateway;
+  before(async () => {
+    h = await startTestGateway({ server: { publicUrl: 'https://sentry.test' } });
+  });
+  after(() => h?.close());
+  // The TLS proxy in front says the browser spoke https (server.trustProxy trusts loopback).
+  const browser = () => new Client(h.url, { accept: 'text/html,application/xhtml+xml', 'accept-language': 'en', 'x-forwarded-proto': 'https' });
+
+  test('are __Host- prefixed (Secure, Path=/, no Domain), and none of them reaches Sentry', async () => {
+    const c = browser();
+    const page = await c.get('/_gateway/login');
+    const csrf = page.headers.getSetCookie().find((x) => x.startsWith('__Host-sag_csrf='));
+    assert.ok(csrf, `CSRF cookie: ${page.headers.getSetCookie().join(' | ')}`);
+    const res = await c.login('alice', DEMO_PASSWORD);
+    assert.equal(res.status, 303);
+    const session = res.headers.getSetCookie().find((x) => x.startsWith('__Host-sag_session='));
+    assert.ok(session, `session cookie: ${res.headers.getSetCookie().join(' | ')}`);
+    for (const cookie of [csrf, session]) {
+      assert.match(cookie, /; Secure/i);
+      assert.match(cookie, /; Path=\/(;|$)/i);
+      assert.doesNotMatch(cookie, /; Domain=/i);
+    }
+    // A cookie left from before the move to https rides along too: Sentry sees none of the gateway's.
+    c.cookies.set('sag_session', c.cookies.get('__Host-sag_session')!);
+    const seen = (await (await c.get('/organizations/acme/issues/', { accept: 'application/json' })).json()) as { headers: Record<string, string> };
+    assert.ok(seen.headers['x-sentry-gateway-assertion'], 'signed in');
+    assert.doesNotMatch(seen.headers.cookie ?? '', /sag_session|sag_csrf/);
+  });
+
+  test('a session cookie under the name it had before the move to https is not read: the person signs in again', async () => {
+    const c = browser();
+    assert.equal((await c.login('alice', DEMO_PASSWORD)).status, 303);
+    const value = c.cookies.get('__Host-sag_session');
+    assert.ok(value, 'the session cookie has its https name');
+    // The same valid, signed session id under the old name: a sibling subdomain could have planted it.
+    const old = browser();
+    old.cookies.set('sag_session', value);
+    const res = await old.get('/organizations/acme/issues/');
+    assert.equal(res.status, 302);
+    assert.match(res.headers.get('location') ?? '', /^\/_gateway\/login/);
+    // Not silent: the operator is told once why people are signing in again.
+    assert.equal(h.logs.filter((l) => l.includes('from before the public URL became https')).length, 1);
+    await old.get('/organizations/acme/issues/');
+    assert.equal(h.logs.filter((l) => l.includes('from before the public URL became https')).length, 1, 'said once, not per request');
   });
 });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
+import { WebSocket } from 'ws';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
 import { assertNoViolations, startFakeSentry, type FakeSentry } from '../support/fakeSentry.js';
 import { Client, startTestGateway, type TestGateway } from '../support/gateway.js';
@@ -69,6 +70,23 @@ describe('sessions', () => {
       after = (await onA.get('/organizations/acme/issues/', { accept: 'application/json' })).status;
     }
     assert.equal(after, 401, 'the session signed out on B is gone on A within a second');
+  });
+});
+
+describe('open WebSockets', () => {
+  test('signing out on one replica closes the WebSocket the session holds through the other', async () => {
+    const onA = new Client(a.url);
+    assert.equal((await onA.login('alice', DEMO_PASSWORD)).status, 303);
+    const ws = new WebSocket(`${b.url.replace(/^http/, 'ws')}/api/0/live/`, { headers: { cookie: onA.cookieHeader() } });
+    ws.on('error', () => {});
+    const closed = new Promise<true>((resolve) => ws.once('close', () => resolve(true)));
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('unexpected-response', (_q, res) => reject(new Error(`handshake through B answered ${res.statusCode}`)));
+    });
+    const out = await onA.submitForm('/_gateway/logout', '/_gateway/logout', {});
+    assert.ok(out.status < 400, `logout answered ${out.status}`);
+    assert.ok(await Promise.race([closed, sleep(10_000).then(() => false)]), 'B closed the WebSocket of the session signed out on A');
   });
 });
 

@@ -2,11 +2,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import signature from 'cookie-signature';
+import { WebSocket } from 'ws';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
+import { createRedis, type RedisClient } from '../../src/session/createRedis.js';
 import { USER_SESSIONS_PREFIX } from '../../src/session/sessionIndex.js';
+import { SessionResolver } from '../../src/session/sessionResolver.js';
+import { createSessionStore, SESSION_PREFIX, storeOps } from '../../src/session/sessionStore.js';
+import type { Identity } from '../../src/session/identity.js';
+import { silentLogger } from '../../src/shared/logger.js';
 import { signedIn } from '../support/adminHelpers.js';
 import { runCli, type CliRun } from '../support/cli.js';
-import { Client, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { Client, sessionSecretOf, startTestGateway, testRedisUrl, TestClock, type TestGateway } from '../support/gateway.js';
 
 let t: TestGateway;
 before(async () => {
@@ -81,5 +90,139 @@ describe('sessions list / revoke', () => {
     assert.equal((await cli(['sessions', 'revoke'])).code, 2);
     assert.equal((await cli(['sessions', 'frobnicate'])).code, 2);
     assert.ok(new Client(t.url));
+  });
+});
+
+describe('revocation', () => {
+  test('a revocation that reaches Redis just before the idle-time write is not undone by it', async () => {
+    const plain = createRedis(testRedisUrl());
+    const other = createRedis(testRedisUrl());
+    try {
+      await Promise.all([plain, other].map((r) => (r.status === 'ready' ? undefined : once(r, 'ready'))));
+      const sid = `race-${randomBytes(8).toString('hex')}`;
+      const key = SESSION_PREFIX + sid;
+      const clock = new TestClock();
+      const identity = { sub: 'guid-race', username: 'race', email: 'race@corp.example.com', name: 'Race', dn: 'CN=race', groups: [], orgRole: 'member', teams: [], isAdmin: false } satisfies Identity;
+      const timeouts = { idleMs: 30 * 60_000, absoluteMs: 8 * 3600_000 };
+      const now = clock.now();
+      await storeOps.set(createSessionStore(plain, timeouts), sid, { cookie: { originalMaxAge: null }, passport: { user: identity }, authenticatedAt: now, revalidatedAt: now, lastSeenAt: now });
+      // The resolver's Redis connection, except that a revocation (DEL on another connection) reaches
+      // Redis right before any write of this session's record: the worst moment a revoke can land.
+      const racing = new Proxy(plain, {
+        get(target, prop) {
+          if (prop === 'set') {
+            return async (...args: unknown[]) => {
+              if (args[0] === key) await other.del(key);
+              return (target.set as (...a: unknown[]) => unknown)(...args);
+            };
+          }
+          const v = Reflect.get(target, prop, target) as unknown;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      }) as RedisClient;
+      const secret = randomBytes(32).toString('base64url');
+      const resolver = new SessionResolver({
+        store: createSessionStore(racing, timeouts),
+        secrets: [secret],
+        cookieName: 'sag_session',
+        ...timeouts,
+        revalidateMs: 24 * 3600_000,
+        revalidate: async () => ({ ok: 'unavailable' }),
+        clock,
+        logger: silentLogger(),
+      });
+      // A minute later the request is due to record that the person was seen: the write the revoke races.
+      clock.advance(61_000);
+      const req = { headers: { cookie: `sag_session=s:${signature.sign(sid, secret)}` } } as Parameters<SessionResolver['lookup']>[0];
+      const found = await resolver.lookup(req);
+      assert.notEqual(found.status, 'ok', 'the revoked session is not served');
+      assert.equal(await plain.exists(key), 0, 'the revoked session stays gone');
+    } finally {
+      plain.disconnect();
+      other.disconnect();
+    }
+  });
+
+  test('revoke takes the name in every form sign-in takes: DOMAIN\\name, name@suffix, any case', async () => {
+    for (const form of ['CORP\\carol', 'corp\\CAROL', 'carol@corp.example.com', 'Carol@Corp.Example.Com']) {
+      const c = await signedIn(t.url, 'carol', DEMO_PASSWORD);
+      assert.equal((await c.get('/organizations/acme/')).status, 200);
+      const r = await cli(['sessions', 'revoke', '--user', form, '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok((JSON.parse(r.stdout) as { revoked: number }).revoked >= 1, `${form} ended carol's session: ${r.stdout}`);
+      let res = await c.get('/organizations/acme/');
+      for (let i = 0; i < 20 && res.status !== 302; i++) {
+        await sleep(50);
+        res = await c.get('/organizations/acme/');
+      }
+      assert.equal(res.status, 302, `signed out after revoke --user ${form}`);
+    }
+    const listed = await cli(['sessions', 'list', '--user', 'CORP\\carol', '--json']);
+    assert.equal(listed.code, 0, listed.stderr);
+    // A name from another domain names nobody here: said, not silently "0 sessions".
+    const foreign = await cli(['sessions', 'revoke', '--user', 'OTHER\\carol']);
+    assert.notEqual(foreign.code, 0);
+    assert.match(foreign.stderr, /OTHER\\carol/);
+  });
+
+  test('a session whose index write failed can still be revoked', async () => {
+    const redis = t.gw.deps.redis!;
+    const key = `${USER_SESSIONS_PREFIX}dave`;
+    const saved = await redis.smembers(key);
+    // Any failure of the index write will do; a key of the wrong type makes Redis refuse it.
+    await redis.del(key);
+    await redis.set(key, 'not a set');
+    let c: Client;
+    try {
+      c = new Client(t.url);
+      await c.login('dave', DEMO_PASSWORD);
+    } finally {
+      await redis.del(key);
+      if (saved.length) await redis.sadd(key, ...saved);
+    }
+    const r = await cli(['sessions', 'revoke', '--user', 'dave']);
+    assert.equal(r.code, 0, r.stderr);
+    let res = await c.get('/organizations/acme/');
+    for (let i = 0; i < 20 && res.status === 200; i++) {
+      await sleep(50);
+      res = await c.get('/organizations/acme/');
+    }
+    assert.notEqual(res.status, 200, 'no session of dave outlives revoke --user dave');
+  });
+});
+
+describe('open WebSockets', () => {
+  /** Opens a WebSocket with the client's cookies; `closed` is watched from the start, so no close is missed. */
+  async function openWs(c: Client): Promise<{ ws: WebSocket; closedWithin(ms: number): Promise<boolean> }> {
+    const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/api/0/live/`, { headers: { cookie: c.cookieHeader() } });
+    ws.on('error', () => {});
+    const closed = new Promise<true>((resolve) => ws.once('close', () => resolve(true)));
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('unexpected-response', (_q, res) => reject(new Error(`handshake answered ${res.statusCode}`)));
+    });
+    return { ws, closedWithin: (ms) => Promise.race([closed, sleep(ms).then(() => false)]) };
+  }
+
+  test('close when the session is revoked, signed out, or times out', async () => {
+    const revoked = await openWs(await signedIn(t.url, 'bob', DEMO_PASSWORD));
+    assert.equal((await cli(['sessions', 'revoke', '--user', 'bob'])).code, 0);
+    assert.ok(await revoked.closedWithin(10_000), 'the revoked session’s WebSocket closed');
+
+    const alice = await signedIn(t.url, 'alice', DEMO_PASSWORD);
+    const signedOut = await openWs(alice);
+    const bystander = await openWs(await signedIn(t.url, 'dave', DEMO_PASSWORD));
+    const bye = await alice.submitForm('/_gateway/logout', '/_gateway/logout', {});
+    assert.ok(bye.status < 400, `sign-out answered ${bye.status}`);
+    assert.ok(await signedOut.closedWithin(10_000), 'the signed-out session’s WebSocket closed');
+    assert.equal(bystander.ws.readyState, WebSocket.OPEN, 'another person’s WebSocket stays open');
+
+    // Idle past the timeout (the clock moves; nothing waits for it): the periodic check ends it.
+    t.clock.advance(t.config.session.idleTimeout + 1000);
+    try {
+      assert.ok(await bystander.closedWithin(15_000), 'the timed-out session’s WebSocket closed');
+    } finally {
+      t.clock.advance(-(t.config.session.idleTimeout + 1000));
+    }
   });
 });

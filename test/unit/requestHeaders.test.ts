@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import { buildRequestHeaders, connectionNamesDecidedHeader } from '../../src/proxy/headers.js';
 
 const ASSERTION = 'x-sentry-gateway-assertion';
-const policy = { assertionHeader: ASSERTION, cookieName: 'sag_session', publicHost: 'sentry.example.com', publicProto: 'https' };
+const policy = { assertionHeader: ASSERTION, cookieNames: ['sag_session'], publicHost: 'sentry.example.com', publicProto: 'https' };
 
 describe('connectionNamesDecidedHeader', () => {
   const table: [string | string[] | undefined, string | undefined][] = [

@@ -2,18 +2,22 @@
 import type { Request, Response } from 'express';
 import type { Deps } from '../../deps.js';
 import { listSessions, revokeSessions } from '../../session/sessionIndex.js';
+import { sessionUserOf } from '../../session/sessionUser.js';
 import type { CsrfOptions } from '../csrfMiddleware.js';
 import { format } from '../i18n.js';
 import { adminPage, field, formatTime } from './adminContext.js';
 
 /** Ends every session of `user` in Redis and in this replica's caches; the audit names the admin. */
-export async function revokeUserSessions(deps: Deps, user: string, actor: string): Promise<number> {
+export async function revokeUserSessions(deps: Deps, typed: string, actor: string): Promise<number> {
+  // Any form sign-in takes (CORP\alice, alice@upn-suffix) names the account its sessions are indexed under.
+  const user = await sessionUserOf(typed, deps.config.ldap, deps.directory);
   const ids = await revokeSessions(deps.sessions, deps.store, user);
   // revokeSessions announced them to every replica; this one does not wait for its own announcement.
   for (const id of ids) {
     deps.resolver.forget(id);
     deps.signer.forget(id);
   }
+  deps.sockets.close(ids);
   deps.audit.record({ kind: 'session.revoked', user, actor, detail: { sessions: ids.length } });
   return ids.length;
 }
@@ -23,7 +27,7 @@ export function showSessions(deps: Deps, csrf: CsrfOptions) {
     const p = adminPage(deps, csrf, req, res);
     const { a } = p;
     const user = typeof req.query.user === 'string' ? req.query.user.trim().slice(0, 256) : '';
-    const sessions = await listSessions(deps.sessions, deps.store, user ? { user } : {});
+    const sessions = await listSessions(deps.sessions, deps.store, user ? { user: await sessionUserOf(user, deps.config.ldap, deps.directory) } : {});
     const done = req.query.done === 'revoked' && typeof req.query.count === 'string' && typeof req.query.who === 'string';
     // One revoke button per person, on their first row: revoking is per person, not per browser.
     const seen = new Set<string>();

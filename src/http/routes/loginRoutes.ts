@@ -41,7 +41,7 @@ export function renderLogin(deps: Deps, csrf: CsrfOptions, req: Request, res: Re
       title: heading,
       heading,
       logo: deps.config.server.logoUrl ? { src: deps.config.server.logoUrl, alt: format(t.logoAlt, { org: deps.config.server.organizationName }) } : undefined,
-      csrfToken: csrfTokenForResponse(req, res, csrf),
+      csrfToken: csrfTokenForResponse(req, res, csrf, { preSession: true }),
       next: state.next,
       username: state.username ?? '',
       langQuery: queryLang,
@@ -90,26 +90,29 @@ export function submitLogin(deps: Deps, csrf: CsrfOptions, authenticate: Authent
       // passport regenerates the session id here, so an id planted before sign-in is worthless after it.
       req.logIn(identity, (loginErr) => {
         if (loginErr) return nextFn(new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'session not created', { cause: loginErr }));
-        const now = deps.clock.now();
-        Object.assign(req.session, {
-          authenticatedAt: now,
-          revalidatedAt: now,
-          lastSeenAt: now,
-          clientAddress: deps.addressOf(req),
-          userAgent: (req.headers['user-agent'] ?? '').slice(0, 200),
-        });
-        req.session.save((saveErr) => {
-          if (saveErr) return nextFn(new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'session not saved', { cause: saveErr }));
-          // Indexed only once saved, so the index never names a session that does not exist; a failed index
-          // write costs the admin listing one entry, never the sign-in.
-          deps.sessions.add(identity.username, req.session.id).then(
-            () => res.redirect(303, next),
-            (e: unknown) => {
-              deps.logger.warn({ err: (e as Error).message }, 'session not indexed');
+        // Indexed before the session is usable (the record passport just wrote has no authenticatedAt and
+        // counts as expired), so every session that works is one `sessions revoke` can find. The index may
+        // name a session that never completed: listing drops such ids.
+        deps.sessions.add(identity.username, req.session.id).then(
+          () => {
+            const now = deps.clock.now();
+            Object.assign(req.session, {
+              authenticatedAt: now,
+              revalidatedAt: now,
+              lastSeenAt: now,
+              clientAddress: deps.addressOf(req),
+              userAgent: (req.headers['user-agent'] ?? '').slice(0, 200),
+            });
+            req.session.save((saveErr) => {
+              if (saveErr) return nextFn(new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'session not saved', { cause: saveErr }));
               res.redirect(303, next);
-            },
-          );
-        });
+            });
+          },
+          (e: unknown) => {
+            deps.logger.warn({ err: (e as Error).message }, 'session not indexed: sign-in refused');
+            req.session.destroy(() => nextFn(new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'session not indexed', { cause: e })));
+          },
+        );
       });
     })(req, res, nextFn);
   };

@@ -6,6 +6,7 @@ import { csrfTokenForResponse, type CsrfOptions } from '../csrfMiddleware.js';
 import { format, messages } from '../i18n.js';
 import { langOf } from '../errorResponse.js';
 import { renderPage } from '../render.js';
+import { gatewayCookieNames } from '../../shared/cookies.js';
 
 /** Sentry's own session, CSRF, superuser and sudo cookies: cleared so nothing of the old sign-in lingers. */
 const SENTRY_COOKIES = ['sentrysid', 'sc', 'su', 'sudo'];
@@ -35,6 +36,7 @@ export function submitLogout(deps: Deps, secure: boolean) {
     if (sid) {
       deps.resolver.forget(sid);
       deps.signer.forget(sid);
+      deps.sockets.close([sid]);
     }
     const finish = (err?: unknown) => {
       if (err) return next(new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'session not ended', { cause: err }));
@@ -45,7 +47,7 @@ export function submitLogout(deps: Deps, secure: boolean) {
         // Other replicas drop it from their caches now rather than within 2 s.
         void deps.sessions.announceEnded([found.sessionId]).catch(() => undefined);
       }
-      res.clearCookie(deps.config.session.cookieName, { path: '/', httpOnly: true, sameSite: 'lax', secure });
+      res.clearCookie(gatewayCookieNames(deps.config.session.cookieName, deps.config.server.publicUrl).session, { path: '/', httpOnly: true, sameSite: 'lax', secure });
       for (const name of SENTRY_COOKIES) res.clearCookie(name, { path: '/' });
       const lang = langOf(req);
       const t = messages(lang);
