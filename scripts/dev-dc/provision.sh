@@ -6,13 +6,13 @@
 set -eu
 dir=$1
 adminpass=$2
-mkdir -p "$dir"
+mkdir -p "$dir" "$dir/run"
 samba-tool domain provision \
   --realm=CORP.EXAMPLE.COM --domain=CORP --server-role=dc --dns-backend=NONE \
   --adminpass="$adminpass" --targetdir="$dir" --host-name=dc1 \
   --option="interfaces=lo" --option="bind interfaces only=yes" \
   --option="server services = ldap" \
-  --option="log file = $dir/log.%m" \
+  --option="log file = $dir/log.%m" --option="pid directory = $dir/run" \
   >"$dir/provision.log" 2>&1 || { cat "$dir/provision.log" >&2; exit 1; }
 # A test that proves a rotated bind password stops working needs the old one refused at once
 # (AD and Samba otherwise keep accepting it for 60 minutes).
