@@ -128,6 +128,12 @@ export const configSchema = z.strictObject({
       paths: z.array(z.string().regex(/^\/[^\s]*$/, 'must be a path prefix starting with /')).default([]),
     })
     .prefault({}),
+  ui: z
+    .strictObject({
+      // The hint under the sign-in page's username field, per language; unset, it is built from ldap.netbiosDomain and ldap.upnSuffixes.
+      usernameHint: z.strictObject({ en: z.string().optional(), 'zh-CN': z.string().optional() }).prefault({}),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
