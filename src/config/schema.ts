@@ -38,6 +38,8 @@ export const configSchema = z.strictObject({
       publicUrl: httpUrl,
       trustProxy: z.union([z.string(), z.boolean(), z.number()]).default('loopback'),
       metricsListen: z.union([z.literal(''), listen]).default(''),
+      // Bearer token for metrics: required on /_gateway/metrics (off on the public port without it) and, when set, on metricsListen.
+      metricsTokenFile: filePath.optional(),
       workers: z.number().int().min(0).max(64).default(1),
       organizationName: z.string().default('Sentry'),
       // A site path (`/static/logo.svg`) or an https URL; empty shows no logo.

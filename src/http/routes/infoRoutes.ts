@@ -86,7 +86,7 @@ export function readyz(deps: Deps) {
     },
     (e) => ({ ok: false, error: e.message.slice(0, 200) }),
   );
-  return async (_req: Request, res: Response): Promise<void> => {
+  return async (req: Request, res: Response): Promise<void> => {
     const redisCheck = deps.redis
       ? timed(async () => {
           const pong = await Promise.race([deps.redis!.ping(), new Promise<never>((_r, rej) => setTimeout(() => rej(new Error('timeout')), 2000))]);
@@ -101,18 +101,27 @@ export function readyz(deps: Deps) {
     const bindCredential = directoryOk ? { ok: true } : refused ? { ok: false, error: 'the directory refuses the service account password (ldap.bindPasswordFile)' } : { ok: false, error: 'unknown: no domain controller reachable' };
     const ready = redis.ok && directoryOk;
     const degraded = ready && ((sentry && !sentry.ok) || !queue.ok);
+    const checks: Record<string, { ok: boolean; [detail: string]: unknown }> = {
+      redis: { ok: redis.ok, latencyMs: redis.latencyMs, ...(redis.error ? { error: redis.error } : {}), ...(deps.redis ? {} : { mode: 'memory' }) },
+      directory: { ok: directoryOk, controllers: dcs },
+      bindCredential,
+      ...(sentry ? { sentry } : {}),
+      retryQueue: queue.ok ? { ok: true, depth: queue.value } : { ok: false, error: queue.error },
+    };
     res.setHeader('Cache-Control', 'no-store');
     res.status(ready ? 200 : 503).json({
       status: !ready ? 'unavailable' : degraded ? 'degraded' : 'ready',
-      checks: {
-        redis: { ok: redis.ok, latencyMs: redis.latencyMs, ...(redis.error ? { error: redis.error } : {}), ...(deps.redis ? {} : { mode: 'memory' }) },
-        directory: { ok: directoryOk, controllers: dcs },
-        bindCredential,
-        ...(sentry ? { sentry } : {}),
-        retryQueue: queue.ok ? { ok: true, depth: queue.value } : { ok: false, error: queue.error },
-      },
+      // Anyone who reaches the port may ask: DC addresses, latencies and error text are for admins only.
+      checks: (await isAdmin(deps, req)) ? checks : Object.fromEntries(Object.entries(checks).map(([name, c]) => [name, { ok: c.ok }])),
     });
   };
+}
+
+/** A signed-in admin session; anything else (no cookie, an expired session, a store that cannot be read) is anonymous. */
+async function isAdmin(deps: Deps, req: Request): Promise<boolean> {
+  if (!req.headers.cookie) return false;
+  const found = await deps.resolver.lookup(req).catch(() => undefined);
+  return found?.status === 'ok' && found.identity.isAdmin;
 }
 
 export function jwks(deps: Deps) {
