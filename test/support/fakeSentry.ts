@@ -109,6 +109,8 @@ export interface FakeSentry {
   setRateLimited(on: boolean): void;
   /** The invite rate limit (a feature flag in Sentry): 429 from POST /members/ and re-invite PUT. */
   setInviteRateLimited(on: boolean): void;
+  /** Changes `system.url-prefix`, as an operator editing sentry/config.yml and restarting Sentry would. */
+  setUrlPrefix(prefix: string): void;
   /** Test-only: rewrite replies before they are checked against the contract. */
   setResponseTamper(fn: ResponseTamper | null): void;
   /** A Sentry user that exists without being a member (e.g. signed up earlier). Returns its id. */
@@ -1022,13 +1024,18 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
   await listen(0);
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
-  const urlPrefix = (opts.urlPrefix ?? url).replace(/\/+$/, '');
+  let urlPrefix = (opts.urlPrefix ?? url).replace(/\/+$/, '');
 
   const fake: FakeSentry = {
     url,
     organization,
     token,
-    urlPrefix,
+    get urlPrefix() {
+      return urlPrefix;
+    },
+    setUrlPrefix(prefix: string) {
+      urlPrefix = prefix.replace(/\/+$/, '');
+    },
     tokenUser: { userId: tokenUserId, email: tokenUserEmail, memberId: String(tokenMember.id) },
     calls,
     violations,

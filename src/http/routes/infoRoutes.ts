@@ -3,6 +3,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Deps } from '../../deps.js';
 import type { DcStatus } from '../../directory/directory.js';
 import { GatewayError } from '../../errors.js';
+import { urlPrefixMonitorFor } from '../urlPrefixMonitor.js';
 
 export function me(deps: Deps) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
@@ -109,11 +110,14 @@ export function readyz(deps: Deps) {
       retryQueue: queue.ok ? { ok: true, depth: queue.value } : { ok: false, error: queue.error },
     };
     res.setHeader('Cache-Control', 'no-store');
-    res.status(ready ? 200 : 503).json({
-      status: !ready ? 'unavailable' : degraded ? 'degraded' : 'ready',
-      // Anyone who reaches the port may ask: DC addresses, latencies and error text are for admins only.
-      checks: (await isAdmin(deps, req)) ? checks : Object.fromEntries(Object.entries(checks).map(([name, c]) => [name, { ok: c.ok }])),
-    });
+    const status = !ready ? 'unavailable' : degraded ? 'degraded' : 'ready';
+    // Anyone who reaches the port may ask: DC addresses, latencies, error text and warnings are for admins only.
+    if (!(await isAdmin(deps, req))) {
+      res.status(ready ? 200 : 503).json({ status, checks: Object.fromEntries(Object.entries(checks).map(([name, c]) => [name, { ok: c.ok }])) });
+      return;
+    }
+    const urlPrefix = await urlPrefixMonitorFor(deps)();
+    res.status(ready ? 200 : 503).json({ status, checks, warnings: urlPrefix ? [urlPrefix] : [] });
   };
 }
 
