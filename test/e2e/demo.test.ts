@@ -22,7 +22,9 @@ const open: OpenPage[] = [];
 before(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sag-test-demo-'));
   [demo, browser] = await startTogether<[Demo, Browser]>([
-    freePort().then((port) => startDemo({ dir, dc: testDc(), redisUrl: testRedisUrl(), port, logger: createLogger('silent') })),
+    // A Redis database of its own: the demo provisions, syncs and remembers managed members for organization
+    // "acme", which the other suites' fake Sentries also call theirs.
+    freePort().then((port) => startDemo({ dir, dc: testDc(), redisUrl: testRedisUrl().replace(/\/\d*$/, '/14'), port, logger: createLogger('silent') })),
     launchBrowser(),
   ]);
 });
