@@ -11,7 +11,7 @@ import { sendError } from './http/errorResponse.js';
 import { adminStylesheet, stylesheet } from './http/render.js';
 import { adminRouter } from './http/admin/adminRouter.js';
 import { healthz, jwks, me, readyz } from './http/routes/infoRoutes.js';
-import { metricsHandler } from './http/routes/metricsRoute.js';
+import { bearerCheck, metricsHandler } from './http/routes/metricsRoute.js';
 import { showLogin, submitLogin } from './http/routes/loginRoutes.js';
 import { showLogout, submitLogout } from './http/routes/logoutRoutes.js';
 import type { Identity } from './session/identity.js';
@@ -100,8 +100,9 @@ export function createGatewayApp(deps: Deps): express.Express {
   app.get('/_gateway/static/admin.css', (_req, res) => void res.type('css').setHeader('Cache-Control', 'public, max-age=3600').send(adminStylesheet()));
   // The admin console: its own route table, every route admin-only (http/admin/adminRouter.ts).
   app.use('/_gateway/admin', adminRouter(deps, csrf));
-  // With server.metricsListen set, metrics live only on that listener: this path falls through to 404.
-  if (!config.server.metricsListen) app.get('/_gateway/metrics', metricsHandler(deps.metrics));
+  // With server.metricsListen set, metrics live only on that listener; on the public port they need the bearer
+  // token from server.metricsTokenFile. Otherwise this path falls through to 404.
+  if (!config.server.metricsListen && config.server.metricsTokenFile) app.get('/_gateway/metrics', metricsHandler(deps.metrics, bearerCheck(config.server.metricsTokenFile)));
   app.use('/_gateway', (_req, _res, next) => next(new GatewayError('GW_NOT_FOUND')));
 
   // Anything that escaped a handler becomes a generic error; only GatewayErrors say more than "something went wrong".

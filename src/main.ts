@@ -12,7 +12,7 @@ import { applySync, planSync } from './provisioning/fullSync.js';
 import { startPeriodicSync } from './provisioning/syncScheduler.js';
 import { buildOffboarder } from './provisioning/offboard.js';
 import { revokeSessions } from './session/sessionIndex.js';
-import { startMetricsServer } from './http/routes/metricsRoute.js';
+import { bearerCheck, startMetricsServer } from './http/routes/metricsRoute.js';
 
 export interface RunningGateway {
   server: Server;
@@ -100,7 +100,7 @@ export async function startGateway(config: Config, logger: Logger, opts: BuildOp
     }
   }
   // Apart from the public port, so a scraper can reach it where users cannot (the app then 404s /_gateway/metrics).
-  const metricsServer = config.server.metricsListen ? await startMetricsServer(config.server.metricsListen, deps.metrics) : undefined;
+  const metricsServer = config.server.metricsListen ? await startMetricsServer(config.server.metricsListen, deps.metrics, config.server.metricsTokenFile ? bearerCheck(config.server.metricsTokenFile) : undefined) : undefined;
   const addr = server.address() as AddressInfo;
   const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
   logger.info({ listen: url, publicUrl: config.server.publicUrl, upstream: config.upstream.url }, 'gateway listening');

@@ -18,6 +18,12 @@ function testFiles(args: string[]): string[] {
   );
 }
 
+/** Minutes, from SAG_TEST_RUN_TIMEOUT; 30 by default (the whole suite takes about 6 on two cores). */
+function runLimitMs(): number {
+  const minutes = Number(process.env.SAG_TEST_RUN_TIMEOUT ?? 30);
+  return (Number.isFinite(minutes) && minutes > 0 ? minutes : 30) * 60_000;
+}
+
 async function main(): Promise<number> {
   const files = testFiles(process.argv.slice(2));
   const needsInfra = files.some((f) => !f.includes('test/unit/'));
@@ -37,9 +43,20 @@ async function main(): Promise<number> {
     env.SAG_TEST_DC = JSON.stringify(describeSambaDc(dc));
     process.stdout.write(`test infrastructure ready in ${((Date.now() - t0) / 1000).toFixed(1)} s (redis ${redis.url})\n`);
   }
+  const limitMs = runLimitMs();
   const code = await new Promise<number>((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: 'inherit', env });
-    child.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0)));
+    // --test-force-exit: a suite whose `before` failed may leave a server or a browser running; the file's
+    // process must end once its tests are done rather than wait on it.
+    const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-force-exit', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: 'inherit', env });
+    // The safety net: whatever hangs, the run ends (and fails) after SAG_TEST_RUN_TIMEOUT.
+    const limit = setTimeout(() => {
+      process.stderr.write(`\ntest run still going after ${limitMs / 60_000} minutes (SAG_TEST_RUN_TIMEOUT): stopping it\n`);
+      child.kill('SIGKILL');
+    }, limitMs);
+    child.on('exit', (c, sig) => {
+      clearTimeout(limit);
+      resolve(c ?? (sig ? 1 : 0));
+    });
     for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => child.kill(s));
   });
   for (const c of cleanups.reverse()) await c().catch(() => undefined);

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { LdapDirectory } from '../directory/ldapDirectory.js';
 import { createRedis } from '../session/createRedis.js';
+import { checkSentryUrlPrefix, urlPrefixAdvice } from '../sentry/urlPrefix.js';
 import { SecretFile } from '../shared/secretFile.js';
 import { cliLogger, loadOrExit, type CommonFlags } from './common.js';
 
@@ -49,6 +50,10 @@ export async function checkConfigCommand(flags: CommonFlags & { connect?: boolea
           signal: AbortSignal.timeout(10_000),
         });
         checks.push({ name: 'sentry api', ok: res.ok, detail: res.ok ? `organization "${config.sentry.organization}" reachable with the token` : `HTTP ${res.status}` });
+        // Said only when it is wrong (or cannot be read while the API answers): a match needs no line.
+        const prefix = await checkSentryUrlPrefix({ apiBase: base, organization: config.sentry.organization, token, publicUrl: config.server.publicUrl });
+        if (prefix.status === 'mismatch') checks.push({ name: 'sentry url-prefix', ok: false, detail: urlPrefixAdvice(prefix) });
+        else if (prefix.status === 'unknown' && res.ok) warnings.push(`could not read Sentry's system.url-prefix: ${prefix.reason}`);
       } catch (e) {
         checks.push({ name: 'sentry api', ok: false, detail: (e as Error).message });
       }

@@ -2,6 +2,7 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { startGateway } from '../main.js';
+import { serveClusterMetrics } from '../shared/clusterMetrics.js';
 import { createLogger } from '../shared/logger.js';
 import { loadOrExit, type CommonFlags } from './common.js';
 
@@ -12,6 +13,8 @@ export async function serveCommand(flags: CommonFlags): Promise<number> {
   if (workers > 1 && cluster.isPrimary) {
     for (const w of warnings) logger.warn(w);
     logger.info({ workers }, 'starting workers');
+    // A metrics scrape reaches one worker; that worker asks here for the sum over all of them.
+    serveClusterMetrics();
     for (let i = 0; i < workers; i++) cluster.fork();
     cluster.on('exit', (worker, code, signal) => {
       if (!stopping) {
@@ -33,6 +36,7 @@ export async function serveCommand(flags: CommonFlags): Promise<number> {
   }
   if (cluster.isPrimary) for (const w of warnings) logger.warn(w);
   const gw = await startGateway(config, logger);
+  if (cluster.isWorker) gw.deps.metrics.shareWithCluster();
   const shutdown = (signal: string) => {
     logger.info({ signal }, 'shutting down: finishing open requests');
     gw.close().then(

@@ -38,6 +38,8 @@ export const configSchema = z.strictObject({
       publicUrl: httpUrl,
       trustProxy: z.union([z.string(), z.boolean(), z.number()]).default('loopback'),
       metricsListen: z.union([z.literal(''), listen]).default(''),
+      // Bearer token for metrics: required on /_gateway/metrics (off on the public port without it) and, when set, on metricsListen.
+      metricsTokenFile: filePath.optional(),
       workers: z.number().int().min(0).max(64).default(1),
       // Longest silence between two reads of a request body (nginx's client_body_timeout): then 408 and close.
       bodyTimeout: duration('60s').refine((ms) => ms >= 1, 'must be longer than 0'),
@@ -133,6 +135,12 @@ export const configSchema = z.strictObject({
       ingestion: z.boolean().default(true),
       tokenApi: z.boolean().default(true),
       paths: z.array(z.string().regex(/^\/[^\s]*$/, 'must be a path prefix starting with /')).default([]),
+    })
+    .prefault({}),
+  ui: z
+    .strictObject({
+      // The hint under the sign-in page's username field, per language; unset, it is built from ldap.netbiosDomain and ldap.upnSuffixes.
+      usernameHint: z.strictObject({ en: z.string().optional(), 'zh-CN': z.string().optional() }).prefault({}),
     })
     .prefault({}),
   log: z

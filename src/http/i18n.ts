@@ -9,7 +9,8 @@ const en = {
   signInLead: 'Use your company (Active Directory) account.',
   logoAlt: '{org} logo',
   username: 'Username',
-  usernameHint: 'alice, CORP\\alice or alice@corp.example.com',
+  usernameHintOr: '{forms} or {last}',
+  usernameHintSep: ', ',
   password: 'Password',
   signIn: 'Sign in',
   signOutTitle: 'Sign out',
@@ -35,7 +36,8 @@ const zh: Messages = {
   signInLead: '请使用公司（Active Directory）账号登录。',
   logoAlt: '{org} 标志',
   username: '用户名',
-  usernameHint: 'alice、CORP\\alice 或 alice@corp.example.com',
+  usernameHintOr: '{forms} 或 {last}',
+  usernameHintSep: '、',
   password: '密码',
   signIn: '登录',
   signOutTitle: '退出登录',
@@ -115,6 +117,25 @@ export function messages(lang: Lang): Messages {
 
 export function errorMessage(lang: Lang, code: ErrorCode): string {
   return errorMessages[lang][code] ?? errorMessages[lang].GW_INTERNAL ?? 'Error';
+}
+
+/** The example account name the hint is built around; an override replaces the whole hint. */
+const EXAMPLE_ACCOUNT = 'alice';
+
+/**
+ * The hint under the username field: the forms this directory accepts, built from `ldap.netbiosDomain` and
+ * `ldap.upnSuffixes` (`alice, ACME\\alice or alice@ad.acme.example`), unless `ui.usernameHint` sets the text
+ * for this language.
+ */
+export function usernameHint(lang: Lang, ldap: { netbiosDomain: string; upnSuffixes: readonly string[] }, override: Partial<Record<Lang, string>> = {}): string {
+  const own = override[lang]?.trim();
+  if (own) return own;
+  const forms = [EXAMPLE_ACCOUNT];
+  if (ldap.netbiosDomain) forms.push(`${ldap.netbiosDomain}\\${EXAMPLE_ACCOUNT}`);
+  if (ldap.upnSuffixes[0]) forms.push(`${EXAMPLE_ACCOUNT}@${ldap.upnSuffixes[0]}`);
+  if (forms.length === 1) return forms[0]!;
+  const t = catalogues[lang];
+  return format(t.usernameHintOr, { forms: forms.slice(0, -1).join(t.usernameHintSep), last: forms.at(-1)! });
 }
 
 export function format(template: string, vars: Record<string, string | number>): string {

@@ -1,5 +1,6 @@
 // Prometheus metrics (SPEC §11): one registry per gateway instance, fed by the hooks the other parts expose.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { joinClusterMetrics } from './clusterMetrics.js';
 
 export type RotationKind = 'bind_password' | 'session_secret' | 'sentry_token' | 'signing_key';
 
@@ -27,6 +28,7 @@ export class GatewayMetrics {
   readonly #syncChanges: Counter<'outcome'>;
   readonly #rotations: Counter<'kind' | 'event'>;
   #sources: MetricsSources = {};
+  #cluster?: () => Promise<{ contentType: string; body: string }>;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -60,6 +62,8 @@ export class GatewayMetrics {
       name: 'sag_provisioning_queue_depth',
       help: 'Jobs in the provisioning retry queue (shared by replicas), read at scrape time; -1 when the queue cannot be read.',
       registers,
+      // Every worker reads the same shared queue: summing would count it once per worker.
+      aggregator: 'max',
       async collect() {
         const depth = sources().queueDepth;
         if (!depth) return this.set(0);
@@ -70,6 +74,7 @@ export class GatewayMetrics {
       name: 'sag_signing_keys_published',
       help: 'Public keys in the JWKS right now (2 during a rotation).',
       registers,
+      aggregator: 'max',
       collect() {
         const keys = sources().keys;
         this.set(keys ? keys().published : 0);
@@ -80,6 +85,7 @@ export class GatewayMetrics {
       help: 'Always 1, labelled with the kid this instance signs with now.',
       labelNames: ['kid'],
       registers,
+      aggregator: 'max',
       collect() {
         const keys = sources().keys;
         this.reset();
@@ -122,8 +128,14 @@ export class GatewayMetrics {
     this.#rotations.inc({ kind, event });
   }
 
+  /** In a cluster worker (server.workers > 1): from now on `text()` is the sum over every worker. */
+  shareWithCluster(): void {
+    this.#cluster = joinClusterMetrics(this.registry);
+  }
+
   /** Prometheus text exposition. */
   async text(): Promise<{ contentType: string; body: string }> {
+    if (this.#cluster) return this.#cluster();
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 }

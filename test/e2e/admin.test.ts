@@ -6,14 +6,14 @@ import type { Browser, Page } from 'playwright-core';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
 import { startConsole, type ConsoleSetup } from '../support/adminHelpers.js';
 import { assertNoViolations } from '../support/fakeSentry.js';
-import { launchBrowser, MOBILE, openPage, screenshot, type OpenPage, type PageOptions } from '../support/browser.js';
+import { launchBrowser, MOBILE, openPage, screenshot, startTogether, type OpenPage, type PageOptions } from '../support/browser.js';
 
 let s: ConsoleSetup;
 let browser: Browser;
 const open: OpenPage[] = [];
 
 before(async () => {
-  [s, browser] = await Promise.all([startConsole('console-e2e', { server: { logoUrl: '/_gateway/static/logo-test.svg' } }), launchBrowser()]);
+  [s, browser] = await startTogether<[ConsoleSetup, Browser]>([startConsole('console-e2e', { server: { logoUrl: '/_gateway/static/logo-test.svg' } }), launchBrowser()]);
 });
 after(async () => {
   await Promise.allSettled(open.map((p) => p.close()));

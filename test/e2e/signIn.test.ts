@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
-import { launchBrowser, MOBILE, openPage, screenshot, type OpenPage, type PageOptions } from '../support/browser.js';
+import { launchBrowser, MOBILE, openPage, screenshot, startTogether, type OpenPage, type PageOptions } from '../support/browser.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 
 let t: TestGateway;
@@ -14,7 +14,7 @@ const open: OpenPage[] = [];
 before(async () => {
   // Other suites in the same run fail sign-ins from 127.0.0.1 against the same Redis; a roomy per-address
   // limit keeps this suite independent of how many they left in the window.
-  [t, browser] = await Promise.all([startTestGateway({ throttle: { perAddress: 1000 } }), launchBrowser()]);
+  [t, browser] = await startTogether<[TestGateway, Browser]>([startTestGateway({ throttle: { perAddress: 1000 } }), launchBrowser()]);
 });
 after(async () => {
   await Promise.allSettled(open.map((p) => p.close()));

@@ -406,8 +406,10 @@ describe('without session.redisUrl', () => {
     assert.equal(me.username, 'alice');
   });
 
-  test('readyz is 200 and says the store is in memory', async () => {
-    const res = await new Client(t.url).get('/_gateway/readyz', { accept: 'application/json' });
+  test('readyz is 200 and says the store is in memory (to an admin)', async () => {
+    const admin = new Client(t.url);
+    assert.equal((await admin.login('alice', DEMO_PASSWORD)).status, 303);
+    const res = await admin.get('/_gateway/readyz', { accept: 'application/json' });
     assert.equal(res.status, 200);
     const body = (await res.json()) as { checks: { redis: { ok: boolean; mode?: string } } };
     assert.equal(body.checks.redis.ok, true);

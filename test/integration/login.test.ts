@@ -493,8 +493,10 @@ describe('sessions end', () => {
 });
 
 describe('health', () => {
-  test('readyz reports Redis and every DC', async () => {
-    const res = await new Client(t.url).get('/_gateway/readyz', { accept: 'application/json' });
+  test('readyz reports Redis and every DC to an admin', async () => {
+    const admin = new Client(t.url);
+    assert.equal((await admin.login('alice', DEMO_PASSWORD)).status, 303);
+    const res = await admin.get('/_gateway/readyz', { accept: 'application/json' });
     assert.equal(res.status, 200);
     const body = (await res.json()) as { status: string; checks: { redis: { ok: boolean }; directory: { controllers: { ok: boolean }[] } } };
     assert.equal(body.status, 'ready');

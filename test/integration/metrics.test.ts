@@ -12,7 +12,9 @@ import { join } from 'node:path';
 
 let t: TestGateway;
 let apart: TestGateway;
+let open: TestGateway;
 let fake: FakeSentry;
+let metricsTokenFile: string;
 const TOKEN = 'sntryu_' + 'm'.repeat(32);
 
 /** Parses Prometheus text into "name{labels}" → value, labels in the order written. */
@@ -43,8 +45,10 @@ function value(m: Map<string, number>, name: string, labels: Record<string, stri
   return found ? sum : NaN;
 }
 
-async function scrape(url: string): Promise<Map<string, number>> {
-  const res = await fetch(url);
+const METRICS_TOKEN = 'metrics-' + 'q'.repeat(32);
+
+async function scrape(url: string, token: string | undefined = METRICS_TOKEN): Promise<Map<string, number>> {
+  const res = await fetch(url, token ? { headers: { authorization: `Bearer ${token}` } } : {});
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type') ?? '', /text\/plain/);
   return parse(await res.text());
@@ -57,13 +61,17 @@ before(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sag-test-metrics-'));
   const tokenFile = join(dir, 'sentry_token');
   writeFileSync(tokenFile, TOKEN + '\n', { mode: 0o600 });
-  t = await startTestGateway({ sentry: { url: fake.url, organization: 'acme', tokenFile, loginTimeout: '10s', sync: { interval: '0' } } });
+  metricsTokenFile = join(dir, 'metrics_token');
+  writeFileSync(metricsTokenFile, METRICS_TOKEN + '\n', { mode: 0o600 });
+  t = await startTestGateway({ server: { metricsTokenFile }, sentry: { url: fake.url, organization: 'acme', tokenFile, loginTimeout: '10s', sync: { interval: '0' } } });
   apart = await startTestGateway({ server: { metricsListen: `127.0.0.1:${await freePort()}` } });
+  open = await startTestGateway();
 });
 
 after(async () => {
   await t?.close();
   await apart?.close();
+  await open?.close();
   await fake?.close();
 });
 
@@ -119,7 +127,7 @@ describe('metrics', () => {
   });
 
   test('each gateway in a process counts only its own traffic', async () => {
-    const m = await scrape(`${apart.gw.metricsUrl}/metrics`);
+    const m = await scrape(`${apart.gw.metricsUrl}/metrics`, undefined);
     assert.ok(Number.isNaN(value(m, 'sag_login_results_total', { result: 'success' })));
   });
 
@@ -127,13 +135,56 @@ describe('metrics', () => {
     assert.ok(apart.gw.metricsUrl);
     assert.equal((await fetch(`${apart.url}/_gateway/metrics`)).status, 404);
     assert.equal((await new Client(apart.url).login('alice', DEMO_PASSWORD)).status, 303);
-    const m = await scrape(`${apart.gw.metricsUrl}/metrics`);
+    const m = await scrape(`${apart.gw.metricsUrl}/metrics`, undefined);
     assert.equal(value(m, 'sag_login_results_total', { result: 'success' }), 1);
     assert.equal((await fetch(`${apart.gw.metricsUrl}/_gateway/login`)).status, 404, 'nothing else is served there');
   });
 
-  test('readiness reports each dependency, the bind credential and the queue depth', async () => {
+  test('on the public port, metrics need the bearer token from server.metricsTokenFile', async () => {
+    assert.equal((await fetch(`${t.url}/_gateway/metrics`)).status, 401, 'no token');
+    const wrong = await fetch(`${t.url}/_gateway/metrics`, { headers: { authorization: 'Bearer metrics-wrong' } });
+    assert.equal(wrong.status, 401);
+    assert.doesNotMatch(await wrong.text(), /sag_/, 'nothing of the metrics without the token');
+    assert.equal((await fetch(`${t.url}/_gateway/metrics`, { headers: { authorization: `Basic ${Buffer.from(`x:${METRICS_TOKEN}`).toString('base64')}` } })).status, 401, 'only as a bearer token');
+    assert.ok(value(await scrape(`${t.url}/_gateway/metrics`), 'sag_process_cpu_seconds_total') >= 0);
+    // A new token in the file is taken up without a restart; the old one stops working.
+    writeFileSync(metricsTokenFile, 'metrics-rotated-token\n');
+    const until = Date.now() + 10_000;
+    while (Date.now() < until && (await fetch(`${t.url}/_gateway/metrics`, { headers: { authorization: 'Bearer metrics-rotated-token' } })).status !== 200) await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await fetch(`${t.url}/_gateway/metrics`, { headers: { authorization: 'Bearer metrics-rotated-token' } })).status, 200);
+    assert.equal((await fetch(`${t.url}/_gateway/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).status, 401);
+  });
+
+  test('without server.metricsTokenFile or server.metricsListen, metrics are off on the public port', async () => {
+    const res = await fetch(`${open.url}/_gateway/metrics`);
+    assert.equal(res.status, 404);
+    assert.doesNotMatch(await res.text(), /sag_/);
+  });
+
+  test('anonymous readiness callers get the status and ok/not ok per dependency, nothing more', async () => {
     const res = await fetch(`${apart.url}/_gateway/readyz`);
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    const body = JSON.parse(text) as { status: string; checks: Record<string, Record<string, unknown>> };
+    assert.equal(body.status, 'ready');
+    for (const [name, check] of Object.entries(body.checks)) assert.deepEqual(Object.keys(check), ['ok'], `${name} says only ok`);
+    assert.equal(body.checks['directory']!['ok'], true);
+    const dcHost = new URL(apart.config.ldap.urls[0]!).host;
+    assert.ok(!text.includes(dcHost), 'no DC address');
+    assert.ok(!text.includes('ldaps://'), 'no DC address');
+  });
+
+  test('a signed-in non-admin is anonymous to readiness too', async () => {
+    const bob = new Client(apart.url);
+    assert.equal((await bob.login('bob', DEMO_PASSWORD)).status, 303);
+    const body = (await (await bob.get('/_gateway/readyz', { accept: 'application/json' })).json()) as { checks: Record<string, Record<string, unknown>> };
+    assert.deepEqual(Object.keys(body.checks['directory']!), ['ok']);
+  });
+
+  test('readiness reports each dependency, the bind credential and the queue depth to a signed-in admin', async () => {
+    const admin = new Client(apart.url);
+    assert.equal((await admin.login('alice', DEMO_PASSWORD)).status, 303);
+    const res = await admin.get('/_gateway/readyz', { accept: 'application/json' });
     assert.equal(res.status, 200);
     const body = (await res.json()) as { status: string; checks: Record<string, { ok: boolean; depth?: number; controllers?: unknown[] }> };
     assert.equal(body.status, 'ready');

@@ -22,16 +22,26 @@ export async function startConsole(organization: string, overrides: Record<strin
   const tokenFile = join(tmpdir(), `sag-console-token-${organization}-${process.pid}`);
   writeFileSync(tokenFile, ADMIN_TOKEN + '\n', { mode: 0o600 });
   fake.addTeam('backend');
-  const t = await startTestGateway({ sentry: { url: fake.url, organization, tokenFile, provisionOnLogin: false, sync: { interval: '0' } }, ...overrides });
-  const saved = await t.gw.deps.rules.current();
+  let t: TestGateway | undefined;
+  let saved: RuleSet;
+  try {
+    t = await startTestGateway({ sentry: { url: fake.url, organization, tokenFile, provisionOnLogin: false, sync: { interval: '0' } }, ...overrides });
+    saved = await t.gw.deps.rules.current();
+  } catch (e) {
+    // A half-started setup must not keep the test process alive after its `before` failed.
+    await t?.close();
+    await fake.close();
+    throw e;
+  }
+  const gateway = t;
   return {
-    t,
+    t: gateway,
     fake,
     saved,
     async close() {
-      const now = await t.gw.deps.rules.current();
-      if (now.version !== saved.version) await t.gw.deps.rules.save({ defaultOrgRole: saved.defaultOrgRole, rules: saved.rules }, 'test cleanup', now.version);
-      await t.close();
+      const now = await gateway.gw.deps.rules.current();
+      if (now.version !== saved.version) await gateway.gw.deps.rules.save({ defaultOrgRole: saved.defaultOrgRole, rules: saved.rules }, 'test cleanup', now.version);
+      await gateway.close();
       await fake.close();
     },
   };

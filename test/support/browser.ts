@@ -9,6 +9,27 @@ export const SCREENSHOT_DIR = join('test-artifacts', 'screenshots');
 export const LAPTOP = { width: 1280, height: 800 } as const;
 export const MOBILE = { width: 390, height: 844 } as const;
 
+/**
+ * Starts several pieces of a suite's setup at once. If any fails, the ones that did start are closed before the
+ * error is thrown: a browser or server left running after a failed `before` keeps the test process alive, and the
+ * whole run waits on it.
+ */
+export async function startTogether<T extends readonly unknown[]>(
+  starts: { readonly [K in keyof T]: Promise<T[K]> },
+  closeOf: (value: unknown) => Promise<unknown> | undefined = defaultClose,
+): Promise<T> {
+  const settled = await Promise.allSettled(starts as readonly Promise<unknown>[]);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (!failed) return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as unknown as T;
+  await Promise.allSettled(settled.flatMap((s) => (s.status === 'fulfilled' ? [closeOf(s.value)] : [])));
+  throw failed.reason;
+}
+
+function defaultClose(value: unknown): Promise<unknown> | undefined {
+  const close = (value as { close?: () => Promise<unknown> } | null)?.close;
+  return typeof close === 'function' ? close.call(value) : undefined;
+}
+
 /** Headless Chromium that never phones home: the sandbox is closed to the internet and we run as root. */
 export function launchBrowser(): Promise<Browser> {
   return chromium.launch({

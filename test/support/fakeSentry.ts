@@ -169,6 +169,8 @@ export interface FakeSentry {
   userByEmail(email: string): UserSnapshot | undefined;
   /** Moves a pending invite's token expiry into the past (an invite older than 30 days). */
   expireInvite(email: string): void;
+  /** Changes `system.url-prefix`, as an operator editing sentry/config.yml and restarting Sentry would. */
+  setUrlPrefix(prefix: string): void;
   /** Test-only: rewrite replies before they are checked against the contract. */
   setResponseTamper(fn: ResponseTamper | null): void;
   /**
@@ -1285,13 +1287,18 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
   await listen(0);
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
-  const urlPrefix = (opts.urlPrefix ?? url).replace(/\/+$/, '');
+  let urlPrefix = (opts.urlPrefix ?? url).replace(/\/+$/, '');
 
   const fake: FakeSentry = {
     url,
     organization,
     token,
-    urlPrefix,
+    get urlPrefix() {
+      return urlPrefix;
+    },
+    setUrlPrefix(prefix: string) {
+      urlPrefix = prefix.replace(/\/+$/, '');
+    },
     tokenUser: { userId: tokenUserId, email: tokenUserEmail, memberId: String(tokenMember.id) },
     calls,
     violations,

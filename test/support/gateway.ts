@@ -42,6 +42,16 @@ export function testRedisUrl(): string {
 
 export async function startTestGateway(overrides: Record<string, unknown> = {}, opts: { redisUrl?: string } = {}): Promise<TestGateway> {
   const upstream = await startEchoUpstream();
+  try {
+    return await startWithUpstream(upstream, overrides, opts);
+  } catch (e) {
+    // A half-started setup must not keep the test process alive after its `before` failed.
+    await upstream.close();
+    throw e;
+  }
+}
+
+async function startWithUpstream(upstream: EchoUpstream, overrides: Record<string, unknown>, opts: { redisUrl?: string }): Promise<TestGateway> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'sag-test-gw-'));
   const { config, file } = writeDevConfig({

@@ -7,6 +7,7 @@ import { csrfTokenForResponse, type CsrfOptions } from '../csrfMiddleware.js';
 import { langOf } from '../errorResponse.js';
 import { format, type Lang } from '../i18n.js';
 import { renderAdminPage, type AdminView } from '../render.js';
+import { urlPrefixMonitorFor } from '../urlPrefixMonitor.js';
 import { adminMessages, type AdminMessages } from './adminMessages.js';
 
 export const ADMIN_BASE = '/_gateway/admin';
@@ -32,6 +33,15 @@ export function requireAdmin(deps: Deps) {
     if (!found.identity.isAdmin) return next(new GatewayError('GW_FORBIDDEN', 'not an admin'));
     res.locals.admin = { identity: found.identity, sessionId: found.sessionId } satisfies AdminLocals;
     res.setHeader('Cache-Control', 'no-store');
+    next();
+  };
+}
+
+/** Warnings about the deployment (Sentry's url-prefix) for the page this request renders. */
+export function siteWarnings(deps: Deps) {
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    const w = await urlPrefixMonitorFor(deps)(langOf(req));
+    res.locals.siteWarnings = w ? [w.message] : [];
     next();
   };
 }
@@ -82,6 +92,7 @@ export function adminPage(deps: Deps, csrf: CsrfOptions, req: Request, res: Resp
       res.type('html').send(
         renderAdminPage(view, {
           ...model,
+          siteWarnings: (res.locals.siteWarnings as string[] | undefined) ?? [],
           lang,
           nav,
           org: deps.config.server.organizationName,

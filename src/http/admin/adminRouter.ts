@@ -3,7 +3,7 @@ import express, { Router } from 'express';
 import type { Deps } from '../../deps.js';
 import { SyncRunStore } from '../../provisioning/syncRuns.js';
 import { requireCsrf, type CsrfOptions } from '../csrfMiddleware.js';
-import { requireAdmin } from './adminContext.js';
+import { requireAdmin, siteWarnings } from './adminContext.js';
 import { showAudit } from './auditRoutes.js';
 import { showExplain, submitWhatIf } from './explainRoutes.js';
 import { deleteRule, moveRule, revertRules, saveDefaultRole, showHistory, showMappings, showRuleEditor, submitRule } from './mappingRoutes.js';
@@ -19,7 +19,8 @@ export function adminRouter(deps: Deps, csrf: CsrfOptions): Router {
   const post = [form, requireCsrf(csrf), admin];
   const runs = new SyncRunStore(deps.redis);
 
-  r.get('/', admin, showMappings(deps, csrf));
+  // The front page says what an admin must fix outside the gateway while it holds.
+  r.get('/', admin, siteWarnings(deps), showMappings(deps, csrf));
   r.get('/mappings/rule', admin, showRuleEditor(deps, csrf));
   r.post('/mappings/rule', ...post, submitRule(deps, csrf));
   r.post('/mappings/move', ...post, moveRule(deps, csrf));

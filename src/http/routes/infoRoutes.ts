@@ -3,6 +3,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Deps } from '../../deps.js';
 import type { DcStatus } from '../../directory/directory.js';
 import { GatewayError } from '../../errors.js';
+import { urlPrefixMonitorFor } from '../urlPrefixMonitor.js';
 
 export function me(deps: Deps) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
@@ -86,7 +87,7 @@ export function readyz(deps: Deps) {
     },
     (e) => ({ ok: false, error: e.message.slice(0, 200) }),
   );
-  return async (_req: Request, res: Response): Promise<void> => {
+  return async (req: Request, res: Response): Promise<void> => {
     const redisCheck = deps.redis
       ? timed(async () => {
           const pong = await Promise.race([deps.redis!.ping(), new Promise<never>((_r, rej) => setTimeout(() => rej(new Error('timeout')), 2000))]);
@@ -101,18 +102,30 @@ export function readyz(deps: Deps) {
     const bindCredential = directoryOk ? { ok: true } : refused ? { ok: false, error: 'the directory refuses the service account password (ldap.bindPasswordFile)' } : { ok: false, error: 'unknown: no domain controller reachable' };
     const ready = redis.ok && directoryOk;
     const degraded = ready && ((sentry && !sentry.ok) || !queue.ok);
+    const checks: Record<string, { ok: boolean; [detail: string]: unknown }> = {
+      redis: { ok: redis.ok, latencyMs: redis.latencyMs, ...(redis.error ? { error: redis.error } : {}), ...(deps.redis ? {} : { mode: 'memory' }) },
+      directory: { ok: directoryOk, controllers: dcs },
+      bindCredential,
+      ...(sentry ? { sentry } : {}),
+      retryQueue: queue.ok ? { ok: true, depth: queue.value } : { ok: false, error: queue.error },
+    };
     res.setHeader('Cache-Control', 'no-store');
-    res.status(ready ? 200 : 503).json({
-      status: !ready ? 'unavailable' : degraded ? 'degraded' : 'ready',
-      checks: {
-        redis: { ok: redis.ok, latencyMs: redis.latencyMs, ...(redis.error ? { error: redis.error } : {}), ...(deps.redis ? {} : { mode: 'memory' }) },
-        directory: { ok: directoryOk, controllers: dcs },
-        bindCredential,
-        ...(sentry ? { sentry } : {}),
-        retryQueue: queue.ok ? { ok: true, depth: queue.value } : { ok: false, error: queue.error },
-      },
-    });
+    const status = !ready ? 'unavailable' : degraded ? 'degraded' : 'ready';
+    // Anyone who reaches the port may ask: DC addresses, latencies, error text and warnings are for admins only.
+    if (!(await isAdmin(deps, req))) {
+      res.status(ready ? 200 : 503).json({ status, checks: Object.fromEntries(Object.entries(checks).map(([name, c]) => [name, { ok: c.ok }])) });
+      return;
+    }
+    const urlPrefix = await urlPrefixMonitorFor(deps)();
+    res.status(ready ? 200 : 503).json({ status, checks, warnings: urlPrefix ? [urlPrefix] : [] });
   };
+}
+
+/** A signed-in admin session; anything else (no cookie, an expired session, a store that cannot be read) is anonymous. */
+async function isAdmin(deps: Deps, req: Request): Promise<boolean> {
+  if (!req.headers.cookie) return false;
+  const found = await deps.resolver.lookup(req).catch(() => undefined);
+  return found?.status === 'ok' && found.identity.isAdmin;
 }
 
 export function jwks(deps: Deps) {

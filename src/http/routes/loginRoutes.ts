@@ -5,7 +5,7 @@ import { GatewayError, isGatewayError } from '../../errors.js';
 import { MAX_PASSWORD, MAX_USERNAME } from '../../auth/loginService.js';
 import type { Identity } from '../../session/identity.js';
 import { csrfTokenForResponse, type CsrfOptions } from '../csrfMiddleware.js';
-import { errorMessage, format, messages, type Lang } from '../i18n.js';
+import { errorMessage, format, messages, usernameHint, type Lang } from '../i18n.js';
 import { langOf, jsonCode } from '../errorResponse.js';
 import { renderPage } from '../render.js';
 import { safeNext } from '../safeNext.js';
@@ -44,6 +44,7 @@ export function renderLogin(deps: Deps, csrf: CsrfOptions, req: Request, res: Re
       csrfToken: csrfTokenForResponse(req, res, csrf, { preSession: true }),
       next: state.next,
       username: state.username ?? '',
+      usernameHint: usernameHint(lang, deps.config.ldap, deps.config.ui.usernameHint),
       langQuery: queryLang,
       otherLangHref: otherLangHref(req, lang, state.next),
       error: err

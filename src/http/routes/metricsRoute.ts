@@ -1,9 +1,30 @@
-// Prometheus text for this instance, on /_gateway/metrics or on server.metricsListen's own listener.
+// Prometheus text, on server.metricsListen's own listener, or on /_gateway/metrics behind a bearer token.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { GatewayMetrics } from '../../shared/metrics.js';
+import { SecretFile } from '../../shared/secretFile.js';
 
-export function metricsHandler(metrics: GatewayMetrics) {
-  return (_req: IncomingMessage, res: ServerResponse): void => {
+/** Checks `Authorization: Bearer <token>` against server.metricsTokenFile (re-read when the file changes). */
+export type BearerCheck = (req: IncomingMessage) => boolean;
+
+export function bearerCheck(tokenFile: string): BearerCheck {
+  const file = new SecretFile(tokenFile);
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  return (req) => {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+    const want = file.lines()[0];
+    // Equal-length digests: the comparison takes the same time whatever was sent.
+    return Boolean(m && want && timingSafeEqual(digest(m[1]!), digest(want)));
+  };
+}
+
+export function metricsHandler(metrics: GatewayMetrics, authorized?: BearerCheck) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    if (authorized && !authorized(req)) {
+      res.writeHead(401, { 'Content-Type': 'text/plain', 'WWW-Authenticate': 'Bearer realm="metrics"', 'Cache-Control': 'no-store' });
+      res.end('metrics need the bearer token from server.metricsTokenFile\n');
+      return;
+    }
     metrics.text().then(
       ({ contentType, body }) => {
         res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-store' });
@@ -21,8 +42,8 @@ export function metricsHandler(metrics: GatewayMetrics) {
  * The separate listener: /metrics only, no gateway pages and no proxying, so it can be bound to an
  * internal address that scrapers reach and users do not.
  */
-export async function startMetricsServer(listen: string, metrics: GatewayMetrics): Promise<{ server: Server; url: string }> {
-  const handle = metricsHandler(metrics);
+export async function startMetricsServer(listen: string, metrics: GatewayMetrics, authorized?: BearerCheck): Promise<{ server: Server; url: string }> {
+  const handle = metricsHandler(metrics, authorized);
   const server = createServer((req, res) => {
     const path = (req.url ?? '').split('?', 1)[0];
     if ((req.method === 'GET' || req.method === 'HEAD') && (path === '/metrics' || path === '/')) return handle(req, res);

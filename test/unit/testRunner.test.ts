@@ -1,0 +1,45 @@
+// The test command itself: a suite whose setup fails fails at once and the run ends; a run that hangs is stopped.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { describe, test } from 'node:test';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+/** Runs `tsx test/run.ts <file>`; a run still going after `killAfterMs` is killed and reported as hung. */
+function runSuite(file: string, env: NodeJS.ProcessEnv, killAfterMs: number): Promise<{ code: number | null; out: string; hung: boolean }> {
+  // Without NODE_TEST_CONTEXT the inner run reports for itself, as `npm test` does, not to this runner.
+  const { NODE_TEST_CONTEXT: _, ...outer } = process.env;
+  return new Promise((done) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/run.ts', file], { cwd: ROOT, env: { ...outer, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let out = '';
+    let hung = false;
+    child.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
+    child.stderr.on('data', (b: Buffer) => (out += b.toString('utf8')));
+    const timer = setTimeout(() => {
+      hung = true;
+      // The whole process group: the runner's own child would otherwise hold the pipes open.
+      process.kill(-child.pid!, 'SIGKILL');
+    }, killAfterMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      done({ code, out, hung });
+    });
+  });
+}
+
+describe('test/run.ts', () => {
+  test('a suite whose before hook fails (leaving a server open) fails and the run ends', async () => {
+    const r = await runSuite('test/unit/fixtures/failingSetup.fixture.ts', {}, 60_000);
+    assert.equal(r.hung, false, `the run did not end after its setup failed:\n${r.out.slice(-2000)}`);
+    assert.notEqual(r.code, 0, 'a failed setup fails the run');
+    assert.match(r.out, /setup failed on purpose/);
+  });
+
+  test('a run that hangs is stopped after SAG_TEST_RUN_TIMEOUT minutes and fails', async () => {
+    const r = await runSuite('test/unit/fixtures/hangingTest.fixture.ts', { SAG_TEST_RUN_TIMEOUT: '0.05' }, 60_000);
+    assert.equal(r.hung, false, `the run was not stopped:\n${r.out.slice(-2000)}`);
+    assert.notEqual(r.code, 0);
+    assert.match(r.out, /SAG_TEST_RUN_TIMEOUT/);
+  });
+});
