@@ -32,19 +32,23 @@ export class AssertionSigner {
     return createHash('sha256').update(sessionId).digest('base64url').slice(0, 32);
   }
 
-  async assertionFor(identity: Identity, sessionId: string): Promise<string> {
+  /**
+   * `authenticatedAt` (ms) is when AD last checked the person's password; the module reads it as
+   * `auth_time` to bound sudo and to reactivate only after a fresh sign-in.
+   */
+  async assertionFor(identity: Identity, sessionId: string, authenticatedAt?: number): Promise<string> {
     const now = this.clock.now();
     const cached = this.cache.get(sessionId);
     // Re-sign once less than half the lifetime is left, or when signing has moved to a new key.
     if (cached && cached.exp - now > this.opts.ttlMs / 2 && cached.kid === this.keyring.current().kid) return cached.token;
     const pending = this.inflight.get(sessionId);
     if (pending) return pending;
-    const p = this.sign(identity, sessionId).finally(() => this.inflight.delete(sessionId));
+    const p = this.sign(identity, sessionId, authenticatedAt).finally(() => this.inflight.delete(sessionId));
     this.inflight.set(sessionId, p);
     return p;
   }
 
-  private async sign(identity: Identity, sessionId: string): Promise<string> {
+  private async sign(identity: Identity, sessionId: string, authenticatedAt: number | undefined): Promise<string> {
     const { kid, alg, key } = await this.keyring.signingKey();
     const iat = Math.floor(this.clock.now() / 1000);
     const exp = iat + Math.round(this.opts.ttlMs / 1000);
@@ -53,6 +57,7 @@ export class AssertionSigner {
       name: identity.name,
       preferred_username: identity.username,
       sid: AssertionSigner.sessionHash(sessionId),
+      ...(authenticatedAt !== undefined ? { auth_time: Math.floor(authenticatedAt / 1000) } : {}),
     })
       .setProtectedHeader({ alg, kid, typ: 'JWT' })
       .setIssuer(this.opts.issuer)

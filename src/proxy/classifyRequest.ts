@@ -5,6 +5,7 @@ export type RouteClass =
   | 'gateway'
   | 'redirectLogin'
   | 'redirectLogout'
+  | 'moduleInternal'
   | 'ingestion'
   | 'tokenApi'
   | 'bypassPath'
@@ -58,6 +59,9 @@ export function classifyRequest(input: ClassifyInput, bypass: Config['bypass']):
   // Sentry's own password login must never be reachable through the gateway.
   if (isUnder(path, '/auth/login')) return 'redirectLogin';
   if (isUnder(path, '/auth/logout')) return 'redirectLogout';
+  // The Sentry-side module's own endpoints (offboarding) are for the gateway's calls on the inside
+  // network only; from outside they answer 404 whatever the request carries.
+  if (isUnder(path, '/_sentry-ad-gateway')) return 'moduleInternal';
   if (bypass.ingestion && isIngestion(path)) return 'ingestion';
   // /api/0/auth/ checks Sentry's own passwords (and makes Sentry sessions): it is never a token bypass.
   if (bypass.tokenApi && path.startsWith('/api/0/') && !isUnder(path, '/api/0/auth') && isTokenCredential(input.authorization)) return 'tokenApi';

@@ -125,6 +125,8 @@ export function createProxy(deps: ProxyDeps): Proxy {
         return redirect(res, loginUrlFromQuery(t.query));
       case 'redirectLogout':
         return redirect(res, LOGOUT_PATH);
+      case 'moduleInternal':
+        return renderError(req, res, new GatewayError('GW_NOT_FOUND'));
       case 'session':
         return void sendWithSession(req, res, t, requestId).catch((err: unknown) =>
           renderError(req, res, new GatewayError('GW_INTERNAL', undefined, { cause: err })),

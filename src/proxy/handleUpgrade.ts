@@ -38,8 +38,8 @@ export async function handleUpgrade(
     return reply(socket, 400, { error: 'bad_connection_header' });
   }
   const route = classifyRequest({ path: t.path, authorization: req.headers.authorization }, ctx.config.bypass);
-  // The gateway's own pages and Sentry's login have no WebSocket endpoints.
-  if (route === 'gateway' || route === 'redirectLogin' || route === 'redirectLogout') return reply(socket, 404, { error: 'not_found' });
+  // The gateway's own pages, Sentry's login and the module's internal endpoints have no WebSocket endpoints.
+  if (route === 'gateway' || route === 'redirectLogin' || route === 'redirectLogout' || route === 'moduleInternal') return reply(socket, 404, { error: 'not_found' });
   let assertion: string | undefined;
   if (route === 'session') {
     const outcome = await resolveAssertion(req, deps);

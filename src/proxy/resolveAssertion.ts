@@ -5,14 +5,15 @@ import { GatewayError } from '../errors.js';
 import type { Identity } from '../session/identity.js';
 
 export type SessionLookup =
-  | { status: 'ok'; identity: Identity; sessionId: string }
+  // authenticatedAt: when AD checked the password (ms), told to Sentry as `auth_time`.
+  | { status: 'ok'; identity: Identity; sessionId: string; authenticatedAt?: number | undefined }
   | { status: 'none' }
   // `what` says which dependency failed: the session store, or the directory a revalidation needed.
   | { status: 'unavailable'; what?: 'store' | 'directory' };
 
 export interface SessionDeps {
   lookupSession(req: IncomingMessage): Promise<SessionLookup>;
-  assertionFor(identity: Identity, sessionId: string): Promise<string>;
+  assertionFor(identity: Identity, sessionId: string, authenticatedAt?: number): Promise<string>;
 }
 
 export type AssertionOutcome = { kind: 'ok'; assertion: string } | { kind: 'none' } | { kind: 'error'; error: GatewayError };
@@ -29,7 +30,7 @@ export async function resolveAssertion(req: IncomingMessage, deps: SessionDeps):
     return { kind: 'error', error: new GatewayError(found.what === 'directory' ? 'GW_DIRECTORY_UNAVAILABLE' : 'GW_SESSION_STORE_UNAVAILABLE') };
   }
   try {
-    return { kind: 'ok', assertion: await deps.assertionFor(found.identity, found.sessionId) };
+    return { kind: 'ok', assertion: await deps.assertionFor(found.identity, found.sessionId, found.authenticatedAt) };
   } catch (cause) {
     return { kind: 'error', error: new GatewayError('GW_INTERNAL', 'could not sign the assertion', { cause }) };
   }

@@ -9,7 +9,7 @@ import type { Identity } from './identity.js';
 import { storeOps, type StoredSession } from './sessionStore.js';
 
 export type SessionLookup =
-  | { status: 'ok'; identity: Identity; sessionId: string; record: StoredSession }
+  | { status: 'ok'; identity: Identity; sessionId: string; record: StoredSession; authenticatedAt?: number | undefined }
   | { status: 'none'; reason?: string }
   | { status: 'unavailable'; what: 'store' | 'directory' };
 
@@ -172,7 +172,7 @@ export class SessionResolver {
         return { status: 'unavailable', what: 'store' };
       }
     }
-    return { status: 'ok', identity: current, sessionId: sid, record };
+    return { status: 'ok', identity: current, sessionId: sid, record, authenticatedAt: record.authenticatedAt };
   }
 
   private async end(sid: string, identity: Identity, reason: string): Promise<SessionLookup> {

@@ -213,6 +213,15 @@ describe('gateway-owned routes', () => {
     assert.equal(logout.headers.location, '/_gateway/logout');
   });
 
+  it("never forward the Sentry-side module's internal endpoints, signed in or with a token", async () => {
+    web.lastRequest = undefined;
+    for (const headers of [{}, { Cookie: 'sag_session=good' }, { Authorization: 'Bearer tok' }, { 'X-Sentry-Gateway-Assertion': 'forged' }]) {
+      const r = await call(gw.url, '/_sentry-ad-gateway/offboard/', { method: 'POST', headers });
+      assert.equal(r.status, 404, JSON.stringify(headers));
+    }
+    assert.equal(web.lastRequest, undefined, 'Sentry saw none of them');
+  });
+
   it('refuse paths that do not normalise to themselves', async () => {
     for (const path of ['/api/123/..%2f..%2fapi/0/', '/api/123/../0/projects/', '/api/%252e%252e/', '//evil/']) {
       const r = await call(gw.url, path, { headers: { Cookie: 'sag_session=good' } });

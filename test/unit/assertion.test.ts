@@ -23,12 +23,14 @@ for (const alg of ['ES256', 'EdDSA'] as const) {
     assert.equal(jwks.keys[0]!.d, undefined, 'no private material in the JWKS');
 
     const signer = new AssertionSigner(ring, { issuer: 'https://sentry.example.com', audience: 'sentry', ttlMs: 60_000 }, clock);
-    const token = await signer.assertionFor(alice, 'session-1');
+    const signedInAt = clock.t - 90_000;
+    const token = await signer.assertionFor(alice, 'session-1', signedInAt);
     const { payload } = await jwtVerify(token, createLocalJWKSet(jwks), { issuer: 'https://sentry.example.com', audience: 'sentry', currentDate: new Date(clock.t) });
     assert.equal(payload.sub, alice.sub);
     assert.equal(payload.preferred_username, 'alice');
     assert.equal(payload.exp! - payload.iat!, 60);
     assert.equal(payload.nbf, payload.iat);
+    assert.equal(payload.auth_time, Math.floor(signedInAt / 1000), 'when AD checked the password, for sudo and reactivation');
     assert.equal(payload.sid, AssertionSigner.sessionHash('session-1'));
     assert.notEqual(payload.sid, 'session-1');
     assert.equal(decodeProtectedHeader(token).kid, jwks.keys[0]!.kid);

@@ -20,6 +20,11 @@ const table: Row[] = [
   ['/auth/logout/', undefined, 'redirectLogout'],
   ['/auth/loginx/', undefined, 'session'],
   ['/auth/login/', 'Bearer tok', 'redirectLogin'],
+  // the Sentry-side module's internal endpoints are never forwarded from outside
+  ['/_sentry-ad-gateway/offboard/', undefined, 'moduleInternal'],
+  ['/_sentry-ad-gateway/offboard/', 'Bearer tok', 'moduleInternal'],
+  ['/_sentry-ad-gateway', undefined, 'moduleInternal'],
+  ['/_sentry-ad-gatewayx/', undefined, 'session'],
   // 2. ingestion
   ['/api/store/', undefined, 'ingestion'],
   ['/api/123/envelope/', undefined, 'ingestion'],
