@@ -20,8 +20,8 @@ import { assertNoViolations, startFakeSentry, type FakeSentry } from '../support
 import { Client, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
 
 const TOKEN = 'sntryu_cluster_test_token';
-/** rate-limiter-flexible's key for an unknown name's count (src/auth/throttle.ts prefix + the directory's account key). */
-const throttleKey = (name: string) => `sag:throttle:user:name:${name}`;
+/** The key of an unknown name's failure count (src/auth/throttle.ts prefix + the login's account key: the name's keyed hash). */
+const throttleKey = (name: string) => `sag:throttle:user:name:${a.gw.deps.names.hash(name)}`;
 
 let cluster: RedisCluster;
 /** The masters the cluster was made with: by the end of the suite every one of them has been killed. */
