@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { DEMO_PASSWORD, USERS } from '../../src/dev/fixtures.js';
-import { QUEUE_KEY } from '../../src/provisioning/retryQueue.js';
+import { JOBS_KEY, LEGACY_JOBS_KEY, LEGACY_QUEUE_KEY, QUEUE_KEY } from '../../src/provisioning/retryQueue.js';
 import { SYNC_LOCK_KEY } from '../../src/provisioning/syncScheduler.js';
 import { runCli, type CliRun } from '../support/cli.js';
 import { sambaTool } from '../support/dc.js';
@@ -19,13 +19,16 @@ let redis: Redis;
 const tokenFile = join(tmpdir(), `sag-sentry-token-${process.pid}`);
 
 function sentryConfig(extra: Record<string, unknown> = {}) {
-  return { sentry: { url: fake.url, organization: 'acme', tokenFile, loginTimeout: '2s', sync: { interval: '0' }, ...extra } };
+  return { sentry: { url: fake.url, organization: 'acme', tokenFile, loginTimeout: '10s', sync: { interval: '0' }, ...extra } };
 }
 
 before(async () => {
   fake = await startFakeSentry({ organization: 'acme', token: TOKEN, tokenUserEmail: 'svc-sentry@corp.example.com' });
   writeFileSync(tokenFile, TOKEN + '\n', { mode: 0o600 });
   redis = new Redis(testRedisUrl());
+  // The retry queue is shared through the run's one Redis: a job another suite left queued (its
+  // Sentry down on purpose) would be drained into this suite's Sentry and read as a write of ours.
+  await redis.del(QUEUE_KEY, JOBS_KEY, LEGACY_QUEUE_KEY, LEGACY_JOBS_KEY);
   fake.addTeam('backend');
 });
 afterEach(() => assertNoViolations(fake));
