@@ -140,3 +140,16 @@ def setup_django():
         logging.getLogger(name).propagate = False
     call_command("migrate", run_syncdb=True, verbosity=0)
     _ready = True
+
+
+def existing_user(verified=True, **fields):
+    """An account made in Sentry before the gateway: Sentry gives it an (unverified) UserEmail row.
+
+    Call after setup_django(); `verified` marks that row verified, as a confirmed address would be.
+    """
+    from sentry.models import User, UserEmail
+
+    user = User.objects.create(**fields)
+    if verified:
+        UserEmail.objects.filter(user=user, email=user.email).update(is_verified=True)
+    return user

@@ -26,12 +26,7 @@ ALICE_SUB = "6f1c2d3e-0000-4000-8000-000000000001"  # the default `sub` of env.S
 MALLORY_SUB = "6f1c2d3e-0000-4000-8000-0000000000ee"
 
 
-def existing_user(verified=True, **fields):
-    """An account made in Sentry before the gateway; Sentry gives it an unverified UserEmail row."""
-    user = User.objects.create(**fields)
-    if verified:
-        UserEmail.objects.filter(user=user, email=user.email).update(is_verified=True)
-    return user
+existing_user = env.existing_user
 
 
 class Browser:

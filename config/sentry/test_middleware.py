@@ -20,12 +20,7 @@ HEADER = "HTTP_X_SENTRY_GATEWAY_ASSERTION"
 BOB_SUB = "6f1c2d3e-0000-4000-8000-0000000000b0"
 
 
-def existing_user(verified=True, **fields):
-    """An account made in Sentry before the gateway: Sentry gives it an (unverified) UserEmail row."""
-    user = User.objects.create(**fields)
-    if verified:
-        UserEmail.objects.filter(user=user, email=user.email).update(is_verified=True)
-    return user
+existing_user = env.existing_user
 
 
 class StackTest(TestCase):
