@@ -47,17 +47,25 @@ async function main(): Promise<number> {
   const code = await new Promise<number>((resolve) => {
     // --test-force-exit: a suite whose `before` failed may leave a server or a browser running; the file's
     // process must end once its tests are done rather than wait on it.
-    const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-force-exit', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: 'inherit', env });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-force-exit', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: 'inherit', env, detached: true });
+    // The runner and each file's process form their own process group, so that stopping the run stops them all.
+    const stop = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(-child.pid!, sig);
+      } catch {
+        child.kill(sig);
+      }
+    };
     // The safety net: whatever hangs, the run ends (and fails) after SAG_TEST_RUN_TIMEOUT.
     const limit = setTimeout(() => {
       process.stderr.write(`\ntest run still going after ${limitMs / 60_000} minutes (SAG_TEST_RUN_TIMEOUT): stopping it\n`);
-      child.kill('SIGKILL');
+      stop('SIGKILL');
     }, limitMs);
     child.on('exit', (c, sig) => {
       clearTimeout(limit);
       resolve(c ?? (sig ? 1 : 0));
     });
-    for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => child.kill(s));
+    for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => stop(s));
   });
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
   return code;

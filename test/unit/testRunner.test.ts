@@ -1,10 +1,23 @@
 // The test command itself: a suite whose setup fails fails at once and the run ends; a run that hangs is stopped.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, test } from 'node:test';
 
 const ROOT = resolve(import.meta.dirname, '../..');
+
+/** Pids of processes whose command line names `fixture` (read from /proc). */
+function stillRunning(fixture: string): string[] {
+  return readdirSync('/proc').filter((pid) => {
+    if (!/^\d+$/.test(pid)) return false;
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(fixture);
+    } catch {
+      return false;
+    }
+  });
+}
 
 /** Runs `tsx test/run.ts <file>`; a run still going after `killAfterMs` is killed and reported as hung. */
 function runSuite(file: string, env: NodeJS.ProcessEnv, killAfterMs: number): Promise<{ code: number | null; out: string; hung: boolean }> {
@@ -41,5 +54,6 @@ describe('test/run.ts', () => {
     assert.equal(r.hung, false, `the run was not stopped:\n${r.out.slice(-2000)}`);
     assert.notEqual(r.code, 0);
     assert.match(r.out, /SAG_TEST_RUN_TIMEOUT/);
+    assert.deepEqual(stillRunning('hangingTest.fixture.ts'), [], 'the hanging test file was stopped with its run, not left behind');
   });
 });
