@@ -7,7 +7,7 @@ import { GatewayError } from '../errors.js';
 import type { Logger } from '../shared/logger.js';
 import { DirectoryAuthError, parseAdSubCode, reasonFromBindError } from './adErrors.js';
 import { BindSlots } from './bindSlots.js';
-import { DcConnections, mapAnswerError } from './dcConnections.js';
+import { DcConnections, mapAnswerError, type DcConnectionsOptions } from './dcConnections.js';
 import type { AccountLockoutPolicy, AuthFailureReason, AuthHooks, DcStatus, Directory, DirectoryGroup, DirectoryUser, LockoutPolicy } from './directory.js';
 import { indexGroups, resolveGroups } from './groupGraph.js';
 import { bigint, buffers, firstBuffer, str, strings } from './ldapValues.js';
@@ -19,18 +19,8 @@ export { DirectoryAuthError } from './adErrors.js';
 
 export const MAX_PASSWORD_LENGTH = 1024;
 
-export interface LdapDirectoryOptions {
-  ldap: Config['ldap'];
-  /** Reads the service account's password; called on every (re)bind, so a rotated file is picked up. */
-  readBindPassword: () => Promise<string>;
-  /**
-   * The password to try when the current one is refused twice: the new one a rotation has parked
-   * while AD already has it but the file does not yet (see directory/bindPassword.ts).
-   */
-  readPendingBindPassword?: () => Promise<string | undefined>;
-  logger: Logger;
-  /** Called after every LDAP operation, for metrics; ms is wall time including connect. */
-  onLdapOp?: (dcUrl: string, op: string, ms: number, ok: boolean) => void;
+/** What the connections need, plus the clock the account checks use. */
+export interface LdapDirectoryOptions extends DcConnectionsOptions {
   /** Current time in ms since the epoch (accountExpires checks, policy caching); Date.now by default. */
   now?: () => number;
 }
