@@ -1,6 +1,7 @@
 """Test environment: Sentry's models and helpers stood in by ./fakes, a real Django on in-memory SQLite,
 a JWKS served over real HTTP, and keys to sign assertions with. Imported by the test modules only."""
 
+import base64
 import json
 import logging
 import os
@@ -23,6 +24,10 @@ AUDIENCE = "sentry"
 HEADER = "X-Sentry-Gateway-Assertion"
 
 
+def _b64url(raw):
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
 class SigningKey:
     def __init__(self, alg, kid=None):
         self.alg = alg
@@ -31,8 +36,19 @@ class SigningKey:
         self.public = self.private.public_key()
 
     def jwk(self):
-        algo = jwt.algorithms.ECAlgorithm if self.alg == "ES256" else jwt.algorithms.OKPAlgorithm
-        return dict(json.loads(algo.to_jwk(self.public)), kid=self.kid, alg=self.alg, use="sig")
+        """The public key as the gateway's JWKS lists it.
+
+        EC coordinates are written at the curve's full 32 bytes, as RFC 7518 §6.2.1.2 requires and
+        the gateway's JOSE library does; PyJWT's own ``to_jwk`` (2.6) drops leading zero bytes, which
+        its ``from_jwk`` then refuses, so about one random P-256 key in 120 would not load.
+        """
+        if self.alg == "ES256":
+            numbers = self.public.public_numbers()
+            coords = {c: _b64url(getattr(numbers, c).to_bytes(32, "big")) for c in ("x", "y")}
+            base = {"kty": "EC", "crv": "P-256", **coords}
+        else:
+            base = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(self.public))
+        return dict(base, kid=self.kid, alg=self.alg, use="sig")
 
     def public_pem(self):
         return self.public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
