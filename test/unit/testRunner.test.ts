@@ -47,6 +47,15 @@ describe('test/run.ts', () => {
     assert.equal(r.hung, false, `the run did not end after its setup failed:\n${r.out.slice(-2000)}`);
     assert.notEqual(r.code, 0, 'a failed setup fails the run');
     assert.match(r.out, /setup failed on purpose/);
+    assert.match(r.out, /held open by .*TCPServerWrap/, 'the report names what kept the file running');
+  });
+
+  test('every result of a file reaches the report, up to its last one', async () => {
+    const r = await runSuite('test/unit/fixtures/manyResults.fixture.ts', {}, 60_000);
+    assert.equal(r.code, 0, r.out.slice(-2000));
+    assert.match(r.out, /^ℹ tests 400$/m);
+    assert.match(r.out, /^ℹ pass 400$/m);
+    assert.match(r.out, /result 19\.19/);
   });
 
   test('a run that hangs is stopped after SAG_TEST_RUN_TIMEOUT minutes and fails', async () => {
