@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { startGateway } from '../main.js';
 import { serveClusterMetrics } from '../shared/clusterMetrics.js';
 import { createLogger } from '../shared/logger.js';
+import { keepFreedBuffersMapped } from '../shared/mallocTuning.js';
 import { loadOrExit, type CommonFlags } from './common.js';
 
 export async function serveCommand(flags: CommonFlags): Promise<number> {
@@ -35,6 +36,7 @@ export async function serveCommand(flags: CommonFlags): Promise<number> {
     return new Promise(() => undefined);
   }
   if (cluster.isPrimary) for (const w of warnings) logger.warn(w);
+  keepFreedBuffersMapped();
   const gw = await startGateway(config, logger);
   if (cluster.isWorker) gw.deps.metrics.shareWithCluster();
   const shutdown = (signal: string) => {

@@ -1,0 +1,25 @@
+// The allocator setting `serve` makes at start-up (src/shared/mallocTuning.ts): made unless the operator tuned malloc.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { keepFreedBuffersMapped, operatorTunedMalloc } from '../../src/shared/mallocTuning.js';
+
+describe('keepFreedBuffersMapped', () => {
+  test("an operator's own malloc settings win", () => {
+    for (const env of [{ MALLOC_TRIM_THRESHOLD_: '0' }, { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '65536' }, { GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=1' }]) {
+      assert.equal(operatorTunedMalloc(env), true, JSON.stringify(env));
+      assert.equal(keepFreedBuffersMapped(env), false, `nothing is changed under ${JSON.stringify(env)}`);
+    }
+  });
+
+  test('other variables do not count as tuning', () => {
+    assert.equal(operatorTunedMalloc({ MALLOC: 'x', GLIBC_TUNABLES: 'glibc.pthread.rseq=0', NODE_OPTIONS: '--max-old-space-size=512' }), false);
+  });
+
+  test('on Linux it frees its priming block and the process carries on', { skip: process.platform !== 'linux' }, () => {
+    const before = process.memoryUsage().arrayBuffers;
+    assert.equal(keepFreedBuffersMapped({}), true);
+    // The 31 MiB block is gone again: it only told the allocator how much freed memory to keep.
+    assert.ok(process.memoryUsage().arrayBuffers - before < 16 * 1024 * 1024);
+    assert.equal(typeof (globalThis as { gc?: unknown }).gc, 'undefined', 'gc is not left exposed');
+  });
+});
