@@ -151,14 +151,17 @@ const f0 = (n: number) => Math.round(n).toLocaleString('en-US');
 const f1 = (n: number) => n.toFixed(1);
 const f2 = (n: number) => n.toFixed(2);
 
+/** The middle one of `xs` by `key` (the upper middle of an even count). */
+const medianBy = <T>(xs: T[], key: (x: T) => number): T => [...xs].sort((a, b) => key(a) - key(b))[Math.floor(xs.length / 2)]!;
+
+// USER_HZ: the unit of /proc/PID/stat times, 100 on every Linux the bench runs on.
+const CLOCK_TICKS = 100;
+
 /** A process's CPU time so far (user + system, ms) and its minor page faults, from /proc. */
 function procStat(pid: number): { cpuMs: number; faults: number } {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  const tick = 1000 / CLOCK_TICKS;
-  return { cpuMs: (Number(f[11]) + Number(f[12])) * tick, faults: Number(f[7]) };
+  return { cpuMs: ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS, faults: Number(f[7]) };
 }
-// USER_HZ: the unit of /proc/PID/stat times, 100 on every Linux the bench runs on.
-const CLOCK_TICKS = 100;
 
 function rssKiB(pid: number): number {
   const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -393,7 +396,7 @@ async function main(): Promise<void> {
       for (let round = 0; round < ROUNDS; round++) {
         for (const [i, t] of targets.entries()) runs[i]!.push(await wrk(t.url + path, c, { ...env, ...(t.env ?? {}) }, ROUND_SECONDS));
       }
-      return runs.map((rs) => [...rs].sort((a, b) => a.rps - b.rps)[Math.floor(rs.length / 2)]!);
+      return runs.map((rs) => medianBy(rs, (r) => r.rps));
     };
     const session = { BENCH_COOKIE: cookie };
 
@@ -490,12 +493,11 @@ async function main(): Promise<void> {
         log(`upload round ${round + 1}: ${(['direct', 'ngx', 'bare', 'gw'] as const).map(line).join(', ')}`);
       }
       await up.stop();
-      const mid = <T>(xs: T[], key: (x: T) => number): T => [...xs].sort((a, b) => key(a) - key(b))[Math.floor(xs.length / 2)]!;
       const median = (rs: Upload[]) => ({
-        seconds: mid(rs, (r) => r.seconds).seconds,
+        seconds: medianBy(rs, (r) => r.seconds).seconds,
         status: Math.max(...rs.map((r) => r.status)),
-        cpu: rs[0]!.cpuMs === undefined ? '–' : `${f2(mid(rs, (r) => r.cpuMs!).cpuMs! / 1000 / gib)} s`,
-        faults: rs[0]!.faults === undefined ? '–' : f0(mid(rs, (r) => r.faults!).faults! / gib),
+        cpu: rs[0]!.cpuMs === undefined ? '–' : `${f2(medianBy(rs, (r) => r.cpuMs!).cpuMs! / 1000 / gib)} s`,
+        faults: rs[0]!.faults === undefined ? '–' : f0(medianBy(rs, (r) => r.faults!).faults! / gib),
         // The first upload after start, on its own: nothing warmed up yet.
         first: rs[0]!,
       });

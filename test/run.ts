@@ -1,8 +1,7 @@
 // The test command: starts one Samba AD DC and one redis-server for the whole run, then node's test runner over every suite.
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { join, resolve as resolvePath } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { startRedisServer } from '../src/dev/redisServer.js';
 import { describeSambaDc, startSambaDc } from '../src/dev/sambaDc.js';
 import { rm } from 'node:fs/promises';
@@ -48,7 +47,7 @@ async function main(): Promise<number> {
   const code = await new Promise<number>((resolve) => {
     // endWhenDone: a suite whose `before` failed may leave a server or a browser running; the file's process
     // must end once its tests are done rather than wait on it (not --test-force-exit: it loses results on Node 24).
-    const preload = pathToFileURL(resolvePath(import.meta.dirname, 'support/endWhenDone.ts')).href;
+    const preload = new URL('./support/endWhenDone.ts', import.meta.url).href;
     const child = spawn(process.execPath, ['--import', 'tsx', '--import', preload, '--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: 'inherit', env, detached: true });
     // The runner and each file's process form their own process group, so that stopping the run stops them all.
     const stop = (sig: NodeJS.Signals) => {
