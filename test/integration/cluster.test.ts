@@ -4,7 +4,7 @@
 // while the cluster heals requests may get 503, never a login redirect or a 401, and they recover unaided.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -17,7 +17,7 @@ import { createRedis, type RedisClient } from '../../src/session/createRedis.js'
 import { SESSIONS_ENDED_CHANNEL } from '../../src/session/sessionEvents.js';
 import { SESSION_PREFIX } from '../../src/session/sessionStore.js';
 import { assertNoViolations, startFakeSentry, type FakeSentry } from '../support/fakeSentry.js';
-import { Client, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
+import { Client, sharedReplicaConfig, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
 
 const TOKEN = 'sntryu_cluster_test_token';
 /** The key of an unknown name's failure count (src/auth/throttle.ts prefix + the login's account key: the name's keyed hash). */
@@ -37,15 +37,7 @@ before(async () => {
   firstMasters = await cluster.masters();
   fake = await startFakeSentry({ organization: 'acme', token: TOKEN, tokenUserEmail: 'svc-sentry@corp.example.com' });
   dir = mkdtempSync(join(tmpdir(), 'sag-cluster-'));
-  const tokenFile = join(dir, 'sentry_token');
-  const secretFile = join(dir, 'session_secret');
-  writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
-  writeFileSync(secretFile, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
-  const shared = {
-    session: { secretFile },
-    assertion: { keysDir: join(dir, 'keys') },
-    sentry: { url: fake.url, organization: 'acme', tokenFile, loginTimeout: '2s', sync: { interval: '0' } },
-  };
+  const shared = sharedReplicaConfig(dir, { url: fake.url, token: TOKEN }, '0');
   a = await startTestGateway(shared, { redisUrl: cluster.url });
   b = await startTestGateway(shared, { redisUrl: cluster.url });
   redis = createRedis(cluster.url);

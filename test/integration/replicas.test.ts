@@ -1,7 +1,7 @@
 // Two replicas on one Redis (SPEC §11): a session made on one works on the other, sign-out on one
 // ends it on both, failed sign-ins are counted together, and only one replica runs each periodic sync.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { WebSocket } from 'ws';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
 import { assertNoViolations, startFakeSentry, type FakeSentry } from '../support/fakeSentry.js';
-import { Client, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { Client, sharedReplicaConfig, startTestGateway, type TestGateway } from '../support/gateway.js';
 
 const TOKEN = 'sntryu_replica_test_token';
 
@@ -21,16 +21,8 @@ let b: TestGateway;
 before(async () => {
   fake = await startFakeSentry({ organization: 'acme', token: TOKEN, tokenUserEmail: 'svc-sentry@corp.example.com' });
   const dir = mkdtempSync(join(tmpdir(), 'sag-replicas-'));
-  const tokenFile = join(dir, 'sentry_token');
-  const secretFile = join(dir, 'session_secret');
-  writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
   // Replicas share what a deployment shares: the Redis, the session secret and the signing keys.
-  writeFileSync(secretFile, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
-  const shared = {
-    session: { secretFile },
-    assertion: { keysDir: join(dir, 'keys') },
-    sentry: { url: fake.url, organization: 'acme', tokenFile, loginTimeout: '2s', sync: { interval: '1s' } },
-  };
+  const shared = sharedReplicaConfig(dir, { url: fake.url, token: TOKEN }, '1s');
   a = await startTestGateway(shared);
   b = await startTestGateway(shared);
 });

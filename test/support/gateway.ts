@@ -1,5 +1,6 @@
 // Starts a real gateway against the test DC, the run's redis-server and an echo upstream; plus a cookie-keeping client.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -38,6 +39,22 @@ export function testRedisUrl(): string {
   const url = process.env['SAG_TEST_REDIS_URL'];
   if (!url) throw new Error('SAG_TEST_REDIS_URL is not set: run the tests through `npm test`');
   return url;
+}
+
+/**
+ * The config replicas of one deployment share besides Redis: one session secret, one signing-key
+ * directory and one Sentry token, written under `dir`. Pass it to startTestGateway for each replica.
+ */
+export function sharedReplicaConfig(dir: string, sentry: { url: string; token: string }, syncInterval: string): Record<string, unknown> {
+  const tokenFile = join(dir, 'sentry_token');
+  const secretFile = join(dir, 'session_secret');
+  writeFileSync(tokenFile, `${sentry.token}\n`, { mode: 0o600 });
+  writeFileSync(secretFile, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
+  return {
+    session: { secretFile },
+    assertion: { keysDir: join(dir, 'keys') },
+    sentry: { url: sentry.url, organization: 'acme', tokenFile, loginTimeout: '2s', sync: { interval: syncInterval } },
+  };
 }
 
 export async function startTestGateway(overrides: Record<string, unknown> = {}, opts: { redisUrl?: string } = {}): Promise<TestGateway> {
