@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { test } from 'node:test';
+import { spawn } from 'node:child_process';
+import { describe, test } from 'node:test';
 import { logRequest } from '../../src/proxy/requestLog.js';
 import { createLogger } from '../../src/shared/logger.js';
 
@@ -45,4 +46,41 @@ test('a path that carries a secret is logged without it, in the same line shape'
   assert.equal(lines.length, 2);
   for (const l of lines) assert.ok(!l.includes(token), l);
   assert.deepEqual(lines.map((l) => (JSON.parse(l) as { path: string }).path), ['/accept/[redacted]/', '/api/0/wizard/[redacted]/']);
+});
+
+// The gateway's own stdout destination, in a process of its own: what an operator tailing the log sees.
+describe('the batched stdout log', () => {
+  const script = (body: string) =>
+    `import { createLogger } from ${JSON.stringify(new URL('../../src/shared/logger.ts', import.meta.url).pathname)};\n` +
+    `const logger = createLogger('info');\n${body}`;
+  const start = (body: string) => spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script(body)], { stdio: ['ignore', 'pipe', 'inherit'] });
+
+  test('a lone line on a quiet gateway shows up while the process keeps running', { timeout: 20_000 }, async () => {
+    const child = start(`logger.info({ reqId: 'quiet-1' }, 'request'); setTimeout(() => undefined, 60_000);`);
+    try {
+      let out = '';
+      for await (const chunk of child.stdout) {
+        out += String(chunk);
+        if (out.includes('\n')) break;
+      }
+      assert.equal(child.exitCode, null, 'the line came only when the process ended');
+      assert.equal((JSON.parse(out.split('\n')[0]!) as { reqId: string }).reqId, 'quiet-1');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  test('every line logged before exit is written, whole, however many are still waiting', async () => {
+    const child = start(
+      `for (let i = 0; i < 5000; i++) logger.info({ reqId: 'r-' + i, path: '/organizations/acme/issues/' }, 'request');\nprocess.exit(0);`,
+    );
+    let out = '';
+    for await (const chunk of child.stdout) out += String(chunk);
+    const lines = out.split('\n').filter((l) => l !== '');
+    assert.equal(lines.length, 5000);
+    assert.deepEqual(
+      lines.map((l) => (JSON.parse(l) as { reqId: string }).reqId),
+      Array.from({ length: 5000 }, (_, i) => `r-${i}`),
+    );
+  });
 });
