@@ -503,8 +503,7 @@ async function main(): Promise<void> {
       log(`${mib} MiB token-authenticated uploads…`);
       const path = '/api/0/projects/acme/web/files/';
       const up = await startGw({ workers: 1, upstream: sinkUrl, name: 'gwupload' });
-      const bareUp = await startBareProxy(sinkUrl);
-      const barePid = children[children.length - 1]!.pid!;
+      const { url: bareUp, pid: barePid } = await startBareProxy(sinkUrl);
       const pid = up.process.pid!;
       const base = rssKiB(pid);
       let peak = base;
