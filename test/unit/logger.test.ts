@@ -49,7 +49,7 @@ test('a path that carries a secret is logged without it, in the same line shape'
 });
 
 // The gateway's own stdout destination, in a process of its own: what an operator tailing the log sees.
-describe('the batched stdout log', () => {
+describe('the asynchronous stdout log', () => {
   const script = (body: string) =>
     `import { createLogger } from ${JSON.stringify(new URL('../../src/shared/logger.ts', import.meta.url).pathname)};\n` +
     `const logger = createLogger('info');\n${body}`;
