@@ -81,7 +81,7 @@ async function stopChild(p: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): P
   await Promise.race([exited, sleep(15_000).then(() => p.kill('SIGKILL'))]);
 }
 
-function nginxConf(dir: string, body: string, workers: number): string {
+function nginxConf(dir: string, body: string, workers: number, logRequests: boolean): string {
   mkdirSync(dir, { recursive: true });
   const file = join(dir, 'nginx.conf');
   writeFileSync(
@@ -92,7 +92,7 @@ pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 events { worker_connections 4096; }
 http {
-  access_log off;
+  access_log ${logRequests ? '/dev/null' : 'off'};
   client_body_temp_path ${dir}/body;
   proxy_temp_path ${dir}/proxy;
   fastcgi_temp_path ${dir}/fastcgi;
@@ -109,9 +109,16 @@ ${body}
   return file;
 }
 
-async function startNginx(name: string, body: string, workers: number, port: number): Promise<ChildProcess> {
+/** An nginx `location`'s lines for a keep-alive proxy to the named upstream block. */
+const proxyPass = (to: string): string => `      proxy_pass http://${to};\n      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n`;
+
+/**
+ * A proxy logs each request, as the gateway does (one line on stdout, /dev/null here): an access log
+ * line in nginx's default format, written to /dev/null, so both do that work. An upstream logs nothing.
+ */
+async function startNginx(name: string, body: string, workers: number, port: number, role: 'proxy' | 'upstream'): Promise<ChildProcess> {
   const dir = join(WORK, name);
-  const p = startChild('nginx', ['-c', nginxConf(dir, body, workers), '-p', dir, '-e', `${dir}/error.log`]);
+  const p = startChild('nginx', ['-c', nginxConf(dir, body, workers, role === 'proxy'), '-p', dir, '-e', `${dir}/error.log`]);
   await waitHttp(`http://127.0.0.1:${port}/`, name);
   return p;
 }
@@ -283,6 +290,15 @@ async function startBareProxy(upstream: string): Promise<{ url: string; pid: num
   return { url, pid: p.pid! };
 }
 
+/** Starts bench/nodeUpstream.ts (compiled); resolves with its URL. */
+async function startNodeUpstream(): Promise<string> {
+  const port = await freePort();
+  startChild(process.execPath, [join(BUILD_DIR, 'bench', 'nodeUpstream.js'), String(port)]);
+  const url = `http://127.0.0.1:${port}`;
+  await waitHttp(`${url}/`, 'node upstream');
+  return url;
+}
+
 // The gateway runs compiled, as in production (the Dockerfile runs dist/cli.js): tsx's loader thread would
 // otherwise show up in profiles. The build sits one level under the repo so views/ resolve as from dist/.
 const BUILD_DIR = join(ROOT, '.bench-build');
@@ -324,7 +340,7 @@ async function main(): Promise<void> {
   await run(join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json', '--outDir', BUILD_DIR], { cwd: ROOT });
   await run(
     join(ROOT, 'node_modules/.bin/tsc'),
-    ['--outDir', join(BUILD_DIR, 'bench'), '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--strict', '--skipLibCheck', 'bench/bareProxy.ts'],
+    ['--outDir', join(BUILD_DIR, 'bench'), '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--strict', '--skipLibCheck', 'bench/bareProxy.ts', 'bench/nodeUpstream.ts'],
     { cwd: ROOT },
   );
   cleanups.push(() => rmSync(BUILD_DIR, { recursive: true, force: true }));
@@ -355,6 +371,7 @@ async function main(): Promise<void> {
   }`,
     1,
     upPort,
+    'upstream',
   );
   const upstream = `http://127.0.0.1:${upPort}`;
   // Uploads need an upstream that reads the whole body before answering (nginx's `return` may answer
@@ -375,19 +392,14 @@ async function main(): Promise<void> {
   server {
     listen 127.0.0.1:${nginxPort};
     location / {
-      proxy_pass http://up;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
+${proxyPass('up')}    }
     location /api/0/ {
-      proxy_pass http://sink;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_request_buffering off;
+${proxyPass('sink')}      proxy_request_buffering off;
     }
   }`,
     2,
     nginxPort,
+    'proxy',
   );
   const nginx = `http://127.0.0.1:${nginxPort}`;
 
@@ -411,16 +423,59 @@ async function main(): Promise<void> {
       await new Promise<never>(() => undefined);
     }
 
-    const bareProxy = ONLY.has('get') || ONLY.has('ingest') ? await startBareProxy(upstream) : undefined;
-    const bare = bareProxy?.url ?? '';
-
-    // Every target gets a short unmeasured run first: JIT warm-up for the gateways, pools filled,
-    // and the machine settled before the first figure is taken.
+    // GET and ingestion are measured in two harnesses. In the first every proxy sits in front of the
+    // static nginx page, which costs the upstream next to nothing: a proxy's own cost is the whole
+    // story. In the second they sit in front of one node:http process (bench/nodeUpstream.ts), the
+    // kind of upstream issue 14's GET and ingestion figures were taken with, which costs CPU per
+    // request on the same cores as an app server would. Each harness has its own nginx proxy, bare
+    // node proxy and gateways (one worker and two); one session cookie serves every gateway.
+    interface Harness {
+      /** Appended to the section titles and verdicts; empty for the first harness. */
+      label: string;
+      upstream: string;
+      nginx: string;
+      pids: { nginx: number[]; bare: number[]; w1: number[]; w2: number[] };
+      bare: string;
+      w1: RunningGw;
+      w2: RunningGw;
+    }
+    const harnesses: Harness[] = [];
     if (ONLY.has('get') || ONLY.has('ingest')) {
+      const bareProxy = await startBareProxy(upstream);
+      harnesses.push({
+        label: '',
+        upstream,
+        nginx,
+        bare: bareProxy.url,
+        w1: gws.w1!,
+        w2: gws.w2!,
+        pids: { nginx: [nginxProxy.pid!], bare: [bareProxy.pid], w1: [gws.w1!.process.pid!], w2: [gws.w2!.process.pid!] },
+      });
+      const nodeUp = await startNodeUpstream();
+      const ngxPort = await freePort();
+      const ngxNode = await startNginx('proxy-node', `  upstream up { server ${nodeUp.slice(7)}; keepalive 64; }\n  server {\n    listen 127.0.0.1:${ngxPort};\n    location / {\n${proxyPass('up')}    }\n  }`, 2, ngxPort, 'proxy');
+      const bareNode = await startBareProxy(nodeUp);
+      const w1 = await startGw({ workers: 1, upstream: nodeUp, name: 'gwnode1' });
+      const w2 = await startGw({ workers: 2, upstream: nodeUp, name: 'gwnode2' });
+      gws.node1 = w1;
+      gws.node2 = w2;
+      harnesses.push({
+        label: ', node upstream (one node:http process)',
+        upstream: nodeUp,
+        nginx: `http://127.0.0.1:${ngxPort}`,
+        bare: bareNode.url,
+        w1,
+        w2,
+        pids: { nginx: [ngxNode.pid!], bare: [bareNode.pid], w1: [w1.process.pid!], w2: [w2.process.pid!] },
+      });
+      // Every target gets a short unmeasured run first: JIT warm-up for the gateways, pools filled,
+      // and the machine settled before the first figure is taken.
       log('warming up…');
-      for (const base of [upstream, nginx, bare, gws.w1!.url, gws.w2!.url]) {
-        await wrk(base + '/organizations/acme/issues/', 32, { BENCH_COOKIE: cookie }, 2);
-        await wrk(base + '/api/1/envelope/', 32, { BENCH_BODY_BYTES: String(20 * 1024) }, 2);
+      for (const h of harnesses) {
+        for (const base of [h.upstream, h.nginx, h.bare, h.w1.url, h.w2.url]) {
+          await wrk(base + '/organizations/acme/issues/', 32, { BENCH_COOKIE: cookie }, 2);
+          await wrk(base + '/api/1/envelope/', 32, { BENCH_BODY_BYTES: String(20 * 1024) }, 2);
+        }
       }
     }
 
@@ -442,61 +497,57 @@ async function main(): Promise<void> {
       }
       return runs.map((rs) => medianBy(rs, (r) => r.rps));
     };
-    const proxyPids = { nginx: [nginxProxy.pid!], bare: bareProxy ? [bareProxy.pid] : [], w1: [gws.w1!.process.pid!], w2: [gws.w2!.process.pid!] };
     const cpuCol = (r: Measured) => (r.cpuUsPerRequest === undefined ? '–' : f0(r.cpuUsPerRequest));
     const session = { BENCH_COOKIE: cookie };
 
-    if (ONLY.has('get')) {
-      for (const c of [32, 128]) {
-        const path = '/organizations/acme/issues/';
-        log(`GET, ${c} connections, ${ROUNDS} rounds…`);
-        const [direct, ngx, bareR, w1, w2] = await interleaved(
-          [
-            { what: 'direct to upstream (no proxy)', url: upstream },
-            { what: 'nginx proxy_pass, 2 workers, keep-alive upstream', url: nginx, pids: proxyPids.nginx },
-            { what: BARE_LABEL, url: bare, pids: proxyPids.bare },
-            { what: 'gateway, server.workers 1 (session cookie)', url: gws.w1!.url, env: session, pids: proxyPids.w1 },
-            { what: 'gateway, server.workers 2 (session cookie)', url: gws.w2!.url, env: session, pids: proxyPids.w2 },
-          ],
-          path,
-          c,
-        );
-        const add = (what: string, r: Measured) =>
-          rows.push({ section: `authenticated GET, 2 KB page, wrk -t2 -c${c}, median of ${ROUNDS} interleaved ${ROUND_SECONDS} s runs`, what, cols: [f0(r.rps), f2(r.p50ms), f2(r.p99ms), String(r.errors), cpuCol(r), f2(r.rps / ngx!.rps)] });
-        add('direct to upstream (no proxy)', direct!);
-        add('nginx proxy_pass, 2 workers, keep-alive upstream', ngx!);
-        add(BARE_LABEL, bareR!);
-        add('gateway, server.workers 1 (session cookie)', w1!);
-        add('gateway, server.workers 2 (session cookie)', w2!);
-        // The issue's target is for the default configuration (one worker) at c32; c128 is shown, not judged.
-        if (c === 32) notes.push(verdict(`authenticated GET at c${c}, default configuration (server.workers 1)`, ngx!, { ratio: 0.5, on: w1! }, bareR!, w1!, w2!));
-        else notes.push(verdict(`authenticated GET at c${c} (no target)`, ngx!, undefined, bareR!, w1!, w2!));
-      }
-    }
-
-    if (ONLY.has('ingest')) {
-      log(`ingestion, 20 KB envelopes, ${ROUNDS} rounds…`);
+    /** One interleaved set over a harness's five targets, its rows, and its verdict. */
+    const measure = async (h: Harness, kind: 'get' | 'ingest', c: number): Promise<void> => {
+      const get = kind === 'get';
       const [direct, ngx, bareR, w1, w2] = await interleaved(
         [
-          { what: 'direct', url: upstream },
-          { what: 'nginx', url: nginx, pids: proxyPids.nginx },
-          { what: 'bare', url: bare, pids: proxyPids.bare },
-          { what: 'w1', url: gws.w1!.url, pids: proxyPids.w1 },
-          { what: 'w2', url: gws.w2!.url, pids: proxyPids.w2 },
+          { what: 'direct', url: h.upstream },
+          { what: 'nginx', url: h.nginx, pids: h.pids.nginx },
+          { what: 'bare', url: h.bare, pids: h.pids.bare },
+          { what: 'w1', url: h.w1.url, pids: h.pids.w1, env: get ? session : {} },
+          { what: 'w2', url: h.w2.url, pids: h.pids.w2, env: get ? session : {} },
         ],
-        '/api/1/envelope/',
-        32,
-        { BENCH_BODY_BYTES: String(20 * 1024) },
+        get ? '/organizations/acme/issues/' : '/api/1/envelope/',
+        c,
+        get ? {} : { BENCH_BODY_BYTES: String(20 * 1024) },
       );
-      const add = (what: string, r: Measured) =>
-        rows.push({ section: `ingestion POST /api/1/envelope/, 20 KB body, wrk -t2 -c32, median of ${ROUNDS} interleaved ${ROUND_SECONDS} s runs`, what, cols: [f0(r.rps), f2(r.p50ms), f2(r.p99ms), String(r.errors), cpuCol(r), f2(r.rps / ngx!.rps)] });
-      add('direct to upstream', direct!);
-      add('nginx proxy_pass', ngx!);
+      const section = get
+        ? `authenticated GET, 2 KB page, wrk -t2 -c${c}${h.label}, median of ${ROUNDS} interleaved ${ROUND_SECONDS} s runs`
+        : `ingestion POST /api/1/envelope/, 20 KB body, wrk -t2 -c32${h.label}, median of ${ROUNDS} interleaved ${ROUND_SECONDS} s runs`;
+      const add = (what: string, r: Measured) => rows.push({ section, what, cols: [f0(r.rps), f2(r.p50ms), f2(r.p99ms), String(r.errors), cpuCol(r), f2(r.rps / ngx!.rps)] });
+      const gwWhat = (n: number) => `gateway, server.workers ${n}${get ? ' (session cookie)' : ''}`;
+      add('direct to upstream (no proxy)', direct!);
+      add('nginx proxy_pass, 2 workers, keep-alive upstream, access log on', ngx!);
       add(BARE_LABEL, bareR!);
-      add('gateway, server.workers 1', w1!);
-      add('gateway, server.workers 2', w2!);
-      // No worker count is named for ingestion: the better of one and two is judged.
-      notes.push(verdict('ingestion', ngx!, { ratio: 1.0, on: w1!.rps >= w2!.rps ? w1! : w2! }, bareR!, w1!, w2!));
+      add(gwWhat(1), w1!);
+      add(gwWhat(2), w2!);
+      if (!get) {
+        // No worker count is named for ingestion: the better of one and two is judged.
+        notes.push(verdict(`ingestion${h.label}`, ngx!, { ratio: 1.0, on: w1!.rps >= w2!.rps ? w1! : w2! }, bareR!, w1!, w2!));
+      } else if (c === 32) {
+        // The issue's target is for the default configuration (one worker) at c32; c128 is shown, not judged.
+        notes.push(verdict(`authenticated GET at c${c}${h.label}, default configuration (server.workers 1)`, ngx!, { ratio: 0.5, on: w1! }, bareR!, w1!, w2!));
+      } else {
+        notes.push(verdict(`authenticated GET at c${c}${h.label} (no target)`, ngx!, undefined, bareR!, w1!, w2!));
+      }
+    };
+
+    for (const h of harnesses) {
+      if (ONLY.has('get')) {
+        // c128 only against the static upstream: the node upstream's own limit would decide it.
+        for (const c of h.label ? [32] : [32, 128]) {
+          log(`GET, ${c} connections${h.label}, ${ROUNDS} rounds…`);
+          await measure(h, 'get', c);
+        }
+      }
+      if (ONLY.has('ingest')) {
+        log(`ingestion, 20 KB envelopes${h.label}, ${ROUNDS} rounds…`);
+        await measure(h, 'ingest', 32);
+      }
     }
 
     if (ONLY.has('upload')) {
@@ -806,7 +857,7 @@ async function finish(): Promise<void> {
 
 main()
   .then(async () => {
-    const text = `# Benchmark results\n\n\`npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}\` on ${await machine()}.\nAll targets in one run, same machine, same upstream (nginx, 1 worker, 2 KB static page, keep-alive). wrk and the proxies share the CPUs.\n${table()}\n${notes.length ? `\n${notes.map((n) => `- ${n}`).join('\n')}\n` : ''}`;
+    const text = `# Benchmark results\n\n\`npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}\` on ${await machine()}.\nAll targets in one run, same machine. The upstream is nginx (1 worker, 2 KB static page, keep-alive), and for the rows marked so, one node:http process serving the same page. Every proxy logs each request (nginx's access log and the gateway's stdout both go to /dev/null). wrk, the upstream and the proxies share the CPUs.\n${table()}\n${notes.length ? `\n${notes.map((n) => `- ${n}`).join('\n')}\n` : ''}`;
     process.stdout.write(text);
     // Only a complete, full-length run replaces the published results.
     if (!QUICK && ONLY.size === 5) writeFileSync(join(ROOT, 'bench/RESULTS.md'), text);
