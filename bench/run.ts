@@ -1,9 +1,10 @@
 // `npm run bench`: the gateway side by side with nginx on this machine, same upstream, same run.
 // Starts its own Samba AD DC (ports 389/636: run it only when no test run holds them), its own
 // redis-server, an nginx static upstream (2 KB page, keep-alive), an nginx proxy_pass in front of
-// it, and the gateway as a child process (`serve`, server.workers 1 and 2). Writes bench/RESULTS.md.
+// it, and the gateway as a child process (`serve`, server.workers 1 and 2); for GET and ingestion
+// the same again in front of one node:http upstream (bench/nodeUpstream.ts). Writes bench/RESULTS.md.
 //
-//   npm run bench                  everything (about 5 minutes)
+//   npm run bench                  everything (about 22 minutes here, 9 of them loading 10,000 users into the DC)
 //   npm run bench -- --quick       3 s wrk runs, 256 MiB upload, 2,000 users
 //   npm run bench -- --only=get,ingest,upload,signin,sync    a subset
 //   npm run bench -- --profile     also take a CPU profile of one gateway process under wrk
