@@ -5,9 +5,10 @@
 // static nginx page costs next to nothing, which makes the proxy's own cost the whole story.
 //   node nodeUpstream.js PORT
 import http from 'node:http';
+import { BENCH_PAGE } from './page.js';
 
 const [port] = process.argv.slice(2);
-const page = Buffer.from(`<!doctype html><title>bench</title>${'<p>sentry</p>'.repeat(145)}`.padEnd(2048, ' ').slice(0, 2048));
+const page = Buffer.from(BENCH_PAGE);
 const ok = Buffer.from('ok\n');
 
 http

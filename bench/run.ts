@@ -25,6 +25,7 @@ import { freePort, startRedisServer } from '../src/dev/redisServer.js';
 import { describeSambaDc, startSambaDc, type SambaDc } from '../src/dev/sambaDc.js';
 import { startFakeSentry } from '../test/support/fakeSentry.js';
 import { Client } from '../test/support/gateway.js';
+import { BENCH_PAGE } from './page.js';
 
 const run = promisify(execFile);
 const argv = process.argv.slice(2);
@@ -360,7 +361,7 @@ async function main(): Promise<void> {
   const upPort = await freePort();
   const pageDir = join(WORK, 'www');
   mkdirSync(pageDir, { recursive: true });
-  writeFileSync(join(pageDir, 'page.html'), `<!doctype html><title>bench</title>${'<p>sentry</p>'.repeat(145)}`.padEnd(2048, ' ').slice(0, 2048));
+  writeFileSync(join(pageDir, 'page.html'), BENCH_PAGE);
   await startNginx(
     'upstream',
     `  server {
@@ -434,28 +435,18 @@ ${proxyPass('sink')}      proxy_request_buffering off;
       /** Appended to the section titles and verdicts; empty for the first harness. */
       label: string;
       upstream: string;
-      nginx: string;
-      pids: { nginx: number[]; bare: number[]; w1: number[]; w2: number[] };
-      bare: string;
+      nginx: { url: string; pid: number };
+      bare: { url: string; pid: number };
       w1: RunningGw;
       w2: RunningGw;
     }
     const harnesses: Harness[] = [];
     if (ONLY.has('get') || ONLY.has('ingest')) {
-      const bareProxy = await startBareProxy(upstream);
-      harnesses.push({
-        label: '',
-        upstream,
-        nginx,
-        bare: bareProxy.url,
-        w1: gws.w1!,
-        w2: gws.w2!,
-        pids: { nginx: [nginxProxy.pid!], bare: [bareProxy.pid], w1: [gws.w1!.process.pid!], w2: [gws.w2!.process.pid!] },
-      });
+      harnesses.push({ label: '', upstream, nginx: { url: nginx, pid: nginxProxy.pid! }, bare: await startBareProxy(upstream), w1: gws.w1!, w2: gws.w2! });
       const nodeUp = await startNodeUpstream();
       const ngxPort = await freePort();
       const ngxNode = await startNginx('proxy-node', `  upstream up { server ${nodeUp.slice(7)}; keepalive 64; }\n  server {\n    listen 127.0.0.1:${ngxPort};\n    location / {\n${proxyPass('up')}    }\n  }`, 2, ngxPort, 'proxy');
-      const bareNode = await startBareProxy(nodeUp);
+      const bare = await startBareProxy(nodeUp);
       const w1 = await startGw({ workers: 1, upstream: nodeUp, name: 'gwnode1' });
       const w2 = await startGw({ workers: 2, upstream: nodeUp, name: 'gwnode2' });
       gws.node1 = w1;
@@ -463,17 +454,16 @@ ${proxyPass('sink')}      proxy_request_buffering off;
       harnesses.push({
         label: ', node upstream (one node:http process)',
         upstream: nodeUp,
-        nginx: `http://127.0.0.1:${ngxPort}`,
-        bare: bareNode.url,
+        nginx: { url: `http://127.0.0.1:${ngxPort}`, pid: ngxNode.pid! },
+        bare,
         w1,
         w2,
-        pids: { nginx: [ngxNode.pid!], bare: [bareNode.pid], w1: [w1.process.pid!], w2: [w2.process.pid!] },
       });
       // Every target gets a short unmeasured run first: JIT warm-up for the gateways, pools filled,
       // and the machine settled before the first figure is taken.
       log('warming up…');
       for (const h of harnesses) {
-        for (const base of [h.upstream, h.nginx, h.bare, h.w1.url, h.w2.url]) {
+        for (const base of [h.upstream, h.nginx.url, h.bare.url, h.w1.url, h.w2.url]) {
           await wrk(base + '/organizations/acme/issues/', 32, { BENCH_COOKIE: cookie }, 2);
           await wrk(base + '/api/1/envelope/', 32, { BENCH_BODY_BYTES: String(20 * 1024) }, 2);
         }
@@ -507,10 +497,10 @@ ${proxyPass('sink')}      proxy_request_buffering off;
       const [direct, ngx, bareR, w1, w2] = await interleaved(
         [
           { what: 'direct', url: h.upstream },
-          { what: 'nginx', url: h.nginx, pids: h.pids.nginx },
-          { what: 'bare', url: h.bare, pids: h.pids.bare },
-          { what: 'w1', url: h.w1.url, pids: h.pids.w1, env: get ? session : {} },
-          { what: 'w2', url: h.w2.url, pids: h.pids.w2, env: get ? session : {} },
+          { what: 'nginx', url: h.nginx.url, pids: [h.nginx.pid] },
+          { what: 'bare', url: h.bare.url, pids: [h.bare.pid] },
+          { what: 'w1', url: h.w1.url, pids: [h.w1.process.pid!], env: get ? session : {} },
+          { what: 'w2', url: h.w2.url, pids: [h.w2.process.pid!], env: get ? session : {} },
         ],
         get ? '/organizations/acme/issues/' : '/api/1/envelope/',
         c,
