@@ -4,8 +4,32 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { RequestHeaders } from './forward.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
-// Identity claims and forwarding facts only the gateway may state.
-const IDENTITY = new Set(['x-forwarded-user', 'x-remote-user', 'remote-user', 'forwarded', 'x-real-ip']);
+// Identity claims and forwarding facts only the gateway may state: who the user is, which address the
+// client has (Relay's forwarded_for extractor, relay-server/src/extractors/forwarded_for.rs, takes the
+// first of CF-Connecting-IP, X-Vercel-Forwarded-For, X-Sentry-Forwarded-For, X-Forwarded-For: a client
+// naming its own address would pass per-project IP filters and set `{{auto}}` user IPs and geo data),
+// and which URL or method a server behind us should use instead of the one we judged.
+const IDENTITY = new Set([
+  'x-forwarded-user',
+  'x-remote-user',
+  'remote-user',
+  'forwarded',
+  'x-real-ip',
+  'cf-connecting-ip',
+  'cf-connecting-ipv6',
+  'x-vercel-forwarded-for',
+  'x-sentry-forwarded-for',
+  'true-client-ip',
+  'x-client-ip',
+  'x-cluster-client-ip',
+  'fastly-client-ip',
+  'x-original-forwarded-for',
+  'x-original-url',
+  'x-rewrite-url',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+]);
 // We already answered any 100-continue ourselves; upstream must not be asked again.
 const REQUEST_ONLY = new Set(['expect', 'host']);
 
