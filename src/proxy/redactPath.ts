@@ -8,9 +8,11 @@ export const REDACTED = '[redacted]';
 
 // Each alternative ends where the secret begins; everything after it is dropped, whatever it is, so a
 // segment added after the secret (which Sentry would 404) cannot bring it back. Case-insensitive: a
-// link mis-cased by a mail client still carries the secret. One anchored test per logged request.
+// link mis-cased by a mail client still carries the secret. Not anchored: the pattern is found wherever
+// it occurs (`//accept/…`, `/./accept/…`, below a URL prefix, in an absolute-form target), since a path
+// refused for its shape is logged too, and a server that merges slashes would still take the secret.
 const SECRET_PATH = new RegExp(
-  '^(?:https?://[^/]*)?/(?:' +
+  '/(?:' +
     [
       // sentry-accept-invite, sentry-organization-accept-invite: /accept/[<org>/]<member id>/<token>/
       'accept/',
@@ -35,11 +37,41 @@ const SECRET_PATH = new RegExp(
   'i',
 );
 
-/** The path with every secret-bearing part replaced by `[redacted]` (a trailing slash is kept). */
-export function redactPath(path: string): string {
+// Characters that make a path read differently once a server decodes or merges it.
+const LOOSE = /[%\\;]|\/\/|\/\.{1,2}(?:\/|$)/;
+
+/**
+ * The path as the most forgiving server would read it: percent-escapes decoded (twice, for double
+ * encoding), backslashes as slashes, `;` parameters cut, empty, `.` and `..` segments gone.
+ */
+function loosen(path: string): string {
+  let text = path;
+  for (let i = 0; i < 2; i++) text = text.replace(/%([0-9a-f]{2})/gi, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+  const segments: string[] = [];
+  for (const segment of text.replace(/\\/g, '/').split('/')) {
+    const name = segment.split(';', 1)[0]!;
+    if (name === '' || name === '.') continue;
+    if (name === '..') segments.pop();
+    else segments.push(name);
+  }
+  return `/${segments.join('/')}${text.endsWith('/') && segments.length > 0 ? '/' : ''}`;
+}
+
+function redactMatch(path: string): string | undefined {
   const m = SECRET_PATH.exec(path);
-  if (m === null) return path;
-  const kept = m[0];
-  if (kept.length === path.length) return path;
-  return `${kept}${REDACTED}${path.endsWith('/') ? '/' : ''}`;
+  if (m === null) return undefined;
+  const end = m.index + m[0].length;
+  if (end === path.length) return undefined;
+  return `${path.slice(0, end)}${REDACTED}${path.endsWith('/') ? '/' : ''}`;
+}
+
+/**
+ * The path with every secret-bearing part replaced by `[redacted]` (a trailing slash is kept). A path
+ * that carries a secret only once decoded or merged is logged in that loosened form, redacted.
+ */
+export function redactPath(path: string): string {
+  const raw = redactMatch(path);
+  if (raw !== undefined) return raw;
+  if (!LOOSE.test(path)) return path;
+  return redactMatch(loosen(path)) ?? path;
 }

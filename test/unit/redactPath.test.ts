@@ -34,6 +34,19 @@ const redacted: [string, string, string][] = [
   ['a matrix parameter on the secret', `/accept/42/${SECRET};x=1/`, '/accept/[redacted]/'],
   ['mis-cased by a mail client', `/Accept/42/${SECRET}/`, '/Accept/[redacted]/'],
   ['absolute-form target', `http://sentry.example.com/accept/42/${SECRET}/`, 'http://sentry.example.com/accept/[redacted]/'],
+  // wherever the pattern occurs, in the path as sent and as a server that merges or decodes would read it
+  ['a leading repeated slash (refused, still logged)', `//accept/1/${SECRET}/`, '//accept/[redacted]/'],
+  ['a leading dot segment (refused, still logged)', `/./accept/1/${SECRET}/`, '/./accept/[redacted]/'],
+  ['a repeated slash inside the invite API', `/api/0//accept-invite/1/${SECRET}/`, '/api/0/accept-invite/[redacted]/'],
+  ['a dot segment inside the invite API', `/api/0/./accept-invite/1/${SECRET}/`, '/api/0/accept-invite/[redacted]/'],
+  ['a dot-dot segment before the wizard API', `/api/1/../0/wizard/${SECRET}/`, '/api/0/wizard/[redacted]/'],
+  ['below a URL prefix', `/sentry/accept/1/${SECRET}/`, '/sentry/accept/[redacted]/'],
+  ['an encoded letter in the route', `/%61ccept/1/${SECRET}/`, '/accept/[redacted]/'],
+  ['a double-encoded letter in the route', `/%2561ccept/1/${SECRET}/`, '/accept/[redacted]/'],
+  ['encoded slashes', `/accept%2f1%2F${SECRET}/`, '/accept/[redacted]/'],
+  ['backslashes', `/api/0\\accept-invite\\1\\${SECRET}`, '/api/0/accept-invite/[redacted]'],
+  ['a parameter on the route segment', `/api;x/0/wizard/${SECRET}/`, '/api/0/wizard/[redacted]/'],
+  ['a repeated slash in a shared issue in an organization', `/organizations/acme//share/issue/${SECRET}/`, '/organizations/acme//share/issue/[redacted]/'],
 ];
 
 const unchanged: [string, string][] = [
@@ -47,6 +60,8 @@ const unchanged: [string, string][] = [
   ['an invite page with nothing after it', '/accept/'],
   ['a team settings page', '/settings/acme/teams/'],
   ['Slack commands webhook', '/extensions/slack/commands/'],
+  ['an odd path without a secret', '/api/0//projects/%61/'],
+  ['dot segments without a secret', '/./api/../organizations/'],
 ];
 
 describe('redactPath', () => {
