@@ -41,7 +41,8 @@ const UPLOAD_ROUNDS = QUICK ? 3 : 5;
 const SYNC_USERS = QUICK ? 2_000 : 10_000;
 const SYNC_GROUPS = 200;
 const ROOT = new URL('..', import.meta.url).pathname;
-const TOKEN = 'sntryu_bench_token';
+// A user token in the shape Sentry issues (`sntryu_` + 64 hex): the gateway passes only those without a session.
+const TOKEN = `sntryu_${'be'.repeat(32)}`;
 
 const children: ChildProcess[] = [];
 const cleanups: (() => Promise<void> | void)[] = [];

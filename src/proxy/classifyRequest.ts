@@ -5,7 +5,7 @@ export type RouteClass =
   | 'gateway'
   | 'redirectLogin'
   | 'redirectLogout'
-  | 'moduleInternal'
+  | 'internalOnly'
   | 'ingestion'
   | 'tokenApi'
   | 'bypassPath'
@@ -21,20 +21,49 @@ export interface ClassifyInput {
 }
 
 const PROJECT_ID_PATH = /^\/api\/[1-9][0-9]*\//;
-// Sentry decides token auth by scheme; anything else (e.g. 'DSN') falls back to the session cookie.
-const TOKEN_AUTH = /^(bearer|basic)[ \t]+([^ \t]+)[ \t]*$/i;
+const INTERNAL_ONLY = ['/_sentry-ad-gateway', '/api/0/relays', '/api/0/internal'];
+
+// The credentials Sentry's own authentication classes take on /api/0/ (src/sentry/api/authentication.py),
+// by the shape Sentry issues them in. DRF's get_authorization_header(request).split() splits on
+// whitespace and each class compares the scheme lower-cased, so the scheme is case-insensitive and
+// the header must be exactly a scheme and one credential:
+// - UserAuthTokenAuthentication, `Bearer`: user, OAuth and integration tokens, made by
+//   apitoken.generate_token as `sntryu_` + token_hex(32), or bare token_hex(32) (tokens made before
+//   prefixes, and every token made without a type).
+// - OrgAuthTokenAuthentication, `Bearer`: `sntrys_` + base64 JSON payload + `_` + base64 secret of 32
+//   bytes without padding (utils/security/orgauthtoken_token.py generate_token).
+// - DSNAuthentication, `DSN <dsn>`: ProjectKey.from_dsn takes the URL's user as the public key (32 hex,
+//   optionally `:secret`) and the last path segment as the project id.
+// - ApiKeyAuthentication, `Basic base64(key:)`: DRF's BasicAuthentication decodes `key:password` and
+//   Sentry takes only an empty password; keys are uuid4().hex (models/apikey.py).
+// Anything else (a made-up `Bearer x`, a password in Basic) is no token Sentry could accept: it needs a
+// session like any other request, since Sentry endpoints without authentication would take it as anonymous.
+const AUTHORIZATION = /^([A-Za-z]+)[ \t]+([^ \t]+)$/;
+const BEARER_TOKEN = /^(?:sntryu_)?[0-9a-f]{64}$|^sntrys_[A-Za-z0-9+/]+={0,2}_[A-Za-z0-9+/]{43}$/;
+const DSN = /^https?:\/\/[0-9a-f]{32}(?::[0-9a-f]{32})?@[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:\/[A-Za-z0-9._~-]+)*\/[1-9][0-9]*$/;
+const API_KEY = /^[0-9a-f]{32}:$/;
 
 /**
- * A bearer token, or a legacy API key (Basic with the key as user and no password). Basic with a
+ * True for a credential of one of the shapes Sentry issues and accepts on /api/0/ (above). Basic with a
  * password is a person's Sentry password: that must go through AD sign-in, never straight to Sentry.
  */
 export function isTokenCredential(authorization: string | undefined): boolean {
-  const m = TOKEN_AUTH.exec(authorization ?? '');
+  const m = AUTHORIZATION.exec(authorization ?? '');
   if (!m) return false;
-  if (m[1]!.toLowerCase() === 'bearer') return true;
-  const decoded = Buffer.from(m[2]!, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  return colon > 0 && colon === decoded.length - 1;
+  const credential = m[2]!;
+  switch (m[1]!.toLowerCase()) {
+    case 'bearer':
+      return BEARER_TOKEN.test(credential);
+    case 'dsn':
+      return DSN.test(credential);
+    case 'basic': {
+      // Only the canonical encoding: what decodes leniently but re-encodes differently is not a key.
+      const decoded = Buffer.from(credential, 'base64');
+      return decoded.toString('base64') === credential && API_KEY.test(decoded.toString('latin1'));
+    }
+    default:
+      return false;
+  }
 }
 
 /** True when `path` is `prefix` or below it, never a sibling sharing the leading characters. */
@@ -59,9 +88,11 @@ export function classifyRequest(input: ClassifyInput, bypass: Config['bypass']):
   // Sentry's own password login must never be reachable through the gateway.
   if (isUnder(path, '/auth/login')) return 'redirectLogin';
   if (isUnder(path, '/auth/logout')) return 'redirectLogout';
-  // The Sentry-side module's own endpoints (offboarding) are for the gateway's calls on the inside
-  // network only; from outside they answer 404 whatever the request carries.
-  if (isUnder(path, '/_sentry-ad-gateway')) return 'moduleInternal';
+  // Endpoints for callers on the inside network only answer 404 from outside, whatever the request
+  // carries: the Sentry-side module's own (offboarding, called by the gateway), and Sentry's Relay and
+  // internal APIs. Relay reaches `web` directly in every supported layout, and some of its endpoints
+  // take no authentication at all (RelayRegisterChallengeEndpoint: `authentication_classes = ()`).
+  if (INTERNAL_ONLY.some((prefix) => isUnder(path, prefix))) return 'internalOnly';
   if (bypass.ingestion && isIngestion(path)) return 'ingestion';
   // /api/0/auth/ checks Sentry's own passwords (and makes Sentry sessions): it is never a token bypass.
   if (bypass.tokenApi && path.startsWith('/api/0/') && !isUnder(path, '/api/0/auth') && isTokenCredential(input.authorization)) return 'tokenApi';

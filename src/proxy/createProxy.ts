@@ -125,7 +125,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
         return redirect(res, loginUrlFromQuery(t.query));
       case 'redirectLogout':
         return redirect(res, LOGOUT_PATH);
-      case 'moduleInternal':
+      case 'internalOnly':
         return renderError(req, res, new GatewayError('GW_NOT_FOUND'));
       case 'session':
         return void sendWithSession(req, res, t, requestId).catch((err: unknown) =>

@@ -1,5 +1,6 @@
 // Gatekeeping for WebSocket handshakes: the same normalisation, classes and session rule as plain
-// requests, answered on the raw socket because no ServerResponse exists there.
+// requests, the Origin rule of forms for signed-in ones, answered on the raw socket because no
+// ServerResponse exists there.
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { classifyRequest, type RouteClass } from './classifyRequest.js';
@@ -39,9 +40,13 @@ export async function handleUpgrade(
   }
   const route = classifyRequest({ path: t.path, authorization: req.headers.authorization }, ctx.config.bypass);
   // The gateway's own pages, Sentry's login and the module's internal endpoints have no WebSocket endpoints.
-  if (route === 'gateway' || route === 'redirectLogin' || route === 'redirectLogout' || route === 'moduleInternal') return reply(socket, 404, { error: 'not_found' });
+  if (route === 'gateway' || route === 'redirectLogin' || route === 'redirectLogout' || route === 'internalOnly') return reply(socket, 404, { error: 'not_found' });
   let assertion: string | undefined;
   if (route === 'session') {
+    // The rule forms follow (csrfMiddleware): a browser's cookies ride on a WebSocket handshake from any
+    // page, so only our own origin may open one in a person's name. Browsers always send Origin on a
+    // WebSocket handshake; one without it is no page of ours, and is refused like a foreign one.
+    if (req.headers.origin !== ctx.publicOrigin) return reply(socket, 403, { error: 'cross_origin' });
     const outcome = await resolveAssertion(req, deps);
     if (outcome.kind === 'none') return reply(socket, 401, AUTH_REQUIRED_JSON);
     if (outcome.kind === 'error') return reply(socket, outcome.error.status, { error: outcome.error.code });

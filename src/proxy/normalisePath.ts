@@ -70,6 +70,9 @@ export function normalisePath(requestTarget: string, allowedHosts: readonly stri
 
   // '//host' would read as an authority to anything that re-parses the path as a URL.
   if (rawPath.startsWith('//')) throw bad('leading //');
+  // An empty segment anywhere else is merged away by some servers (nginx's merge_slashes) and kept by
+  // others: `/api/0//auth/` is not under /api/0/auth/ here but is Sentry's password check there.
+  if (rawPath.includes('//')) throw bad('empty path segment');
   if (FORBIDDEN_RAW.test(rawPath)) throw bad('character that must be percent-encoded');
   if (/%(2f|5c|00)/i.test(rawPath)) throw bad('encoded slash, backslash or NUL');
   if (ENCODED_UNRESERVED.test(rawPath)) throw bad('encoded unreserved character');

@@ -14,6 +14,8 @@ export interface ProxyContext {
   policy: RequestHeaderPolicy;
   /** Hosts an absolute-form request target may name (ours). */
   allowedHosts: string[];
+  /** The origin of server.publicUrl: the only Origin a signed-in WebSocket handshake may carry. */
+  publicOrigin: string;
   /** Sentry web, for signed-in traffic only. */
   web: Upstream;
   /** Sentry web again, on a pool of its own for anonymous traffic (token API, bypass paths). */
@@ -44,6 +46,7 @@ export function createProxyContext(config: Config): ProxyContext {
       publicProto: publicUrl.protocol.slice(0, -1),
     },
     allowedHosts: [publicUrl.host.toLowerCase(), publicUrl.hostname.toLowerCase()],
+    publicOrigin: publicUrl.origin,
     web,
     anonymous,
     ingest,

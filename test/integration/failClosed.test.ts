@@ -11,6 +11,7 @@ import { DEMO_PASSWORD, USERS } from '../../src/dev/fixtures.js';
 import { startRedisServer, type RedisServer } from '../../src/dev/redisServer.js';
 import { sambaTool, testDc } from '../support/dc.js';
 import { alertOf, Client, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
+import { USER_TOKEN } from '../support/sentryTokens.js';
 
 const DIRECTORY_DOWN = 'The directory is unavailable. Try again shortly.';
 const LOCKED = 'Your account is locked: try later or ask IT.';
@@ -173,8 +174,8 @@ describe('Redis goes away during traffic, then comes back', () => {
   });
 
   test('token API calls still reach Sentry, even from a browser holding a dead session cookie', async () => {
-    await upstreamReached(await fetch(`${t.url}/api/0/projects/`, { headers: { authorization: 'Bearer x', accept: 'application/json' } }));
-    await upstreamReached(await alice.get('/api/0/projects/', { authorization: 'Bearer x', accept: 'application/json' }));
+    await upstreamReached(await fetch(`${t.url}/api/0/projects/`, { headers: { authorization: `Bearer ${USER_TOKEN}`, accept: 'application/json' } }));
+    await upstreamReached(await alice.get('/api/0/projects/', { authorization: `Bearer ${USER_TOKEN}`, accept: 'application/json' }));
   });
 
   test('signing in answers 503 (not 401) with a plain message', async () => {

@@ -19,6 +19,7 @@ import { runCli } from '../support/cli.js';
 import { Client, decodeHtml, sessionSecretOf, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
 import { hostilePath } from '../support/hostilePaths.js';
 import { startRecordingUpstream, type Arrival, type RecordingUpstream } from '../support/recordingUpstream.js';
+import { API_KEY_BASIC, DSN, ORG_TOKEN, USER_TOKEN } from '../support/sentryTokens.js';
 
 const MAX_BODY = 1024 * 1024;
 const BYPASS_PREFIX = '/public-status/';
@@ -118,7 +119,7 @@ const statusLines = (text: string): number[] => [...text.matchAll(/HTTP\/1\.1 (\
 describe('generated paths over real HTTP, without a session', () => {
   test('nothing reaches the upstream unless its arrived path is ingestion, token API or a bypass path', async () => {
     const before = mark();
-    const auth = fc.constantFrom(undefined, 'Bearer sntrys_token', 'Basic a2V5Og==', 'Basic dXNlcjpwYXNz', 'DSN abc');
+    const auth = fc.constantFrom(undefined, `Bearer ${ORG_TOKEN}`, `bearer ${USER_TOKEN}`, API_KEY_BASIC, `DSN ${DSN}`, 'Bearer sntrys_token', 'Basic a2V5Og==', 'Basic dXNlcjpwYXNz', 'DSN abc');
     const accept = fc.constantFrom('text/html', 'application/json');
     const method = fc.constantFrom('GET', 'POST', 'HEAD', 'OPTIONS', 'DELETE');
     // Connection headers that name the credential the request is judged by must not strip it on the way.
@@ -143,7 +144,7 @@ describe('generated paths over real HTTP, without a session', () => {
         }
         assertOnlyAnonymousArrived(sent);
       }),
-      { numRuns: 600 },
+      { numRuns: 1200 },
     );
     assertOnlyAnonymousArrived(before);
     assert.ok(forwarded > 50, `the generator reached the anonymous routes (${forwarded} forwarded)`);
@@ -212,7 +213,7 @@ describe('request smuggling and malformed framing over a raw socket', () => {
 
 describe('a Connection header naming a header the gateway decides on', () => {
   const apiGet = (connection: string, extra = '') =>
-    `GET /api/0/projects/ HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\nAuthorization: Bearer sntrys_bogus\r\n${extra}Connection: ${connection}\r\n\r\n`;
+    `GET /api/0/projects/ HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\nAuthorization: Bearer ${ORG_TOKEN}\r\n${extra}Connection: ${connection}\r\n\r\n`;
   const cases: [string, string][] = [
     ['Connection: authorization', apiGet('authorization')],
     ['Connection: keep-alive, Authorization', apiGet('keep-alive, Authorization')],
@@ -236,7 +237,7 @@ describe('a Connection header naming a header the gateway decides on', () => {
   test('the same rule holds for a WebSocket handshake', async () => {
     const since = mark();
     const answer = await rawExchange(
-      'GET /api/0/projects/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sntrys_bogus\r\nUpgrade: websocket\r\nConnection: Upgrade, Authorization\r\n' +
+      `GET /api/0/projects/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ORG_TOKEN}\r\nUpgrade: websocket\r\nConnection: Upgrade, Authorization\r\n` +
         'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
     );
     assert.deepEqual(statusLines(answer), [400], answer.split('\r\n')[0]);
@@ -246,11 +247,11 @@ describe('a Connection header naming a header the gateway decides on', () => {
 
   test('Connection naming only hop-by-hop or unknown headers still passes, without them', async () => {
     const since = mark();
-    const answer = await rawExchange(`GET /api/0/projects/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sntrys_token\r\nX-Trace: 1\r\nConnection: close, X-Trace\r\n\r\n`);
+    const answer = await rawExchange(`GET /api/0/projects/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ORG_TOKEN}\r\nX-Trace: 1\r\nConnection: close, X-Trace\r\n\r\n`);
     assert.deepEqual(statusLines(answer), [200]);
     const arrived = web.arrivals.slice(since.web);
     assert.equal(arrived.length, 1);
-    assert.equal(arrived[0]!.headers.authorization, 'Bearer sntrys_token', 'the token Sentry gets is the one the request was judged by');
+    assert.equal(arrived[0]!.headers.authorization, `Bearer ${ORG_TOKEN}`, 'the token Sentry gets is the one the request was judged by');
     assert.equal(arrived[0]!.headers['x-trace'], undefined, 'a listed header stays on its hop');
   });
 });
@@ -362,14 +363,14 @@ describe('a body that stalls is cut off (server.bodyTimeout)', () => {
     const since = slowWeb.arrivals.length;
     const r = await untilClosed(
       gPort,
-      `POST /api/0/projects/acme/app/files/dsyms/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sntrys_bogus\r\nContent-Length: 1048576\r\n\r\n${'x'.repeat(1000)}`,
+      `POST /api/0/projects/acme/app/files/dsyms/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ORG_TOKEN}\r\nContent-Length: 1048576\r\n\r\n${'x'.repeat(1000)}`,
     );
     assert.ok(r.closedByGateway, 'the gateway closed the connection');
     assert.deepEqual(statusLines(r.answer), [408]);
     const arrived = slowWeb.arrivals.slice(since);
     assert.equal(arrived.length, 1, 'the upload had started streaming to Sentry');
     // The anonymous pool has one connection: this only passes if the stalled upload released it.
-    const next = await fetch(`${g.url}/api/0/projects/`, { headers: { authorization: 'Bearer sntrys_token' }, signal: AbortSignal.timeout(10_000) });
+    const next = await fetch(`${g.url}/api/0/projects/`, { headers: { authorization: `Bearer ${ORG_TOKEN}` }, signal: AbortSignal.timeout(10_000) });
     assert.equal(next.status, 200);
     assert.equal(arrived[0]!.complete, false, 'Sentry never got a complete body');
   });
@@ -426,7 +427,7 @@ describe('anonymous uploads cannot starve signed-in staff of upstream connection
     const gPort = Number(new URL(g.url).port);
     for (let i = 0; i < 2; i++) {
       const s = net.connect(gPort, '127.0.0.1', () =>
-        s.write(`POST /api/0/projects/acme/app/files/dsyms/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sntrys_bogus${i}\r\nContent-Length: 1048576\r\n\r\n${'x'.repeat(1000)}`),
+        s.write(`POST /api/0/projects/acme/app/files/dsyms/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ORG_TOKEN}\r\nContent-Length: 1048576\r\n\r\n${'x'.repeat(1000)}`),
       );
       s.on('error', () => undefined);
       held.push(s);
@@ -601,6 +602,101 @@ describe('hostile sign-in forms', () => {
       assert.equal(ascii.status, 401, 'zoe is not zoë');
       assert.ok(![nfc, nfd, upper, ascii].some((r) => r.signedIn));
     });
+  });
+});
+
+describe('what passes without a session, whose address Sentry believes, handshake origins, secrets in the log', () => {
+  const SECRET = 'c0ffee11d00d4bad9e5e7a1b2c3d4e5f';
+
+  test('a look-alike token opens nothing; Relay and internal APIs answer 404 to any credential; a repeated slash gets 400', async () => {
+    const since = mark();
+    const lookAlikes = ['Bearer x', 'Bearer sntrys_token', 'Bearer sntryu_abc', `Bearer ${USER_TOKEN}0`, 'Basic dXNlcjo=', 'DSN abc', 'Bearer  '];
+    for (const authorization of lookAlikes) {
+      const r = await call('/api/0/projects/', { method: 'POST', headers: { authorization, accept: 'application/json' }, body: '{}' });
+      assert.equal(r.status, 401, authorization);
+    }
+    const accepted = [`Bearer ${USER_TOKEN}`, `Bearer ${ORG_TOKEN}`, API_KEY_BASIC, `DSN ${DSN}`];
+    for (const path of ['/api/0/relays/register/challenge/', '/api/0/relays/register/response/', '/api/0/relays/projectconfigs/', '/api/0/internal/health/']) {
+      for (const authorization of [...accepted, ...lookAlikes, undefined]) {
+        const r = await call(path, { method: 'POST', headers: authorization ? { authorization } : {}, body: '{"relay_id":"x"}' });
+        assert.equal(r.status, 404, `${path} ${authorization ?? ''}`);
+      }
+    }
+    for (const path of ['/api/0//auth/', '/api/0//relays/register/challenge/', '/api/0/projects//', `/api/0//accept-invite/1/${SECRET}/`]) {
+      const r = await call(path, { method: 'PUT', headers: { authorization: `Bearer ${USER_TOKEN}`, accept: 'application/json' }, body: '{}' });
+      assert.equal(r.status, 400, path);
+    }
+    assert.deepEqual(mark(), since, 'nothing reached Sentry');
+  });
+
+  test('client-address and override headers never arrive, on token, ingestion and bypass requests', async () => {
+    const claimed = {
+      'cf-connecting-ip': '6.6.6.1',
+      'x-vercel-forwarded-for': '6.6.6.2',
+      'x-sentry-forwarded-for': '6.6.6.3',
+      'true-client-ip': '6.6.6.5',
+      'x-client-ip': '6.6.6.6',
+      'x-original-url': '/api/0/relays/register/challenge/',
+      'x-rewrite-url': '/api/0/internal/',
+      'x-http-method-override': 'DELETE',
+    };
+    const since = mark();
+    for (const [path, extra] of [['/api/1/envelope/', {}], ['/api/0/projects/', { authorization: `Bearer ${ORG_TOKEN}` }], [`${BYPASS_PREFIX}x`, {}]] as const) {
+      const r = await call(path, { method: 'POST', headers: { ...claimed, ...extra }, body: '{}' });
+      assert.equal(r.status, 200, path);
+    }
+    const arrived = [...web.arrivals.slice(since.web), ...ingest.arrivals.slice(since.ingest)];
+    assert.equal(arrived.length, 3);
+    for (const a of arrived) {
+      for (const name of Object.keys(claimed)) assert.equal(a.headers[name], undefined, `${a.url}: ${name}`);
+      assert.equal(a.headers['x-forwarded-for'], '127.0.0.1', a.url);
+    }
+  });
+
+  test('a signed-in WebSocket handshake from another origin, or with none, gets 403 and never arrives', async () => {
+    const alice = new Client(t.url);
+    assert.equal((await alice.login('alice', DEMO_PASSWORD)).status, 303);
+    const own = new URL(t.config.server.publicUrl).origin;
+    const handshake = (origin: string | undefined) =>
+      rawExchange(
+        `GET /api/0/live/ HTTP/1.1\r\nHost: x\r\nCookie: ${alice.cookieHeader()}\r\n${origin !== undefined ? `Origin: ${origin}\r\n` : ''}` +
+          'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      );
+    const since = mark();
+    for (const origin of ['https://evil.example', 'null', own.replace('127.0.0.1', 'localhost'), `${own}.evil`, `${own}/`, undefined]) {
+      const answer = await handshake(origin);
+      assert.deepEqual(statusLines(answer), [403], `Origin ${origin ?? '(none)'}: ${answer.split('\r\n')[0]}`);
+      assert.match(answer, /"error":"cross_origin"/);
+    }
+    assert.deepEqual(mark(), since, 'no refused handshake reached Sentry');
+    // The page's own origin still gets through (this upstream answers it as a plain request).
+    await handshake(own);
+    const arrived = web.arrivals.slice(since.web);
+    assert.equal(arrived.length, 1);
+    assert.notEqual(arrived[0]!.headers['x-sentry-gateway-assertion'], undefined);
+  });
+
+  test('secret path segments are redacted in the log wherever they occur, refused or forwarded', async () => {
+    const first = t.logs.length;
+    const paths = [
+      `//accept/1/${SECRET}/`,
+      `/./accept/1/${SECRET}/`,
+      `/api/0//accept-invite/1/${SECRET}/`,
+      `/api/0/./accept-invite/1/${SECRET}/`,
+      `/%61ccept/1/${SECRET}/`,
+      `/api/0/accept-invite/1/${SECRET}/`,
+      `/public-status/accept/1/${SECRET}/`,
+    ];
+    for (const path of paths) await call(path, { headers: { accept: 'application/json' } });
+    await fc.assert(
+      fc.asyncProperty(hostilePath, async (p) => void (await call(`${p}/accept/1/${SECRET}/`, { headers: { accept: 'application/json' } }))),
+      { numRuns: 150 },
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    const lines = t.logs.slice(first).filter((l) => l.includes('"msg":"request"'));
+    assert.ok(lines.length >= paths.length + 150, `${lines.length} request lines`);
+    const leaked = lines.filter((l) => l.includes(SECRET) || l.toLowerCase().includes(SECRET.slice(0, 12)));
+    assert.deepEqual(leaked, []);
   });
 });
 

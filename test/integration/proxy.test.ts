@@ -12,6 +12,7 @@ import type { GatewayError } from '../../src/errors.js';
 import { createProxy, type SessionLookup } from '../../src/proxy/createProxy.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { startEchoUpstream, type EchoRecord, type EchoUpstream } from '../support/echoUpstream.js';
+import { API_KEY_BASIC, DSN, LEGACY_TOKEN, ORG_TOKEN, USER_TOKEN } from '../support/sentryTokens.js';
 
 const PUBLIC = 'https://sentry.example.com';
 const INTERNAL = 'http://sentry-internal.corp:9000';
@@ -25,11 +26,14 @@ interface Gateway {
   close(): Promise<void>;
 }
 
+const BYPASS_PREFIX = '/public-status/';
+
 async function startGateway(upstream: Partial<ConfigInput['upstream']> & { url: string }): Promise<Gateway> {
   const config = configSchema.parse({
     server: { publicUrl: PUBLIC },
     upstream: { rewriteOrigins: [INTERNAL], ...upstream },
     ldap: { urls: ['ldaps://dc.test'], bindDn: 'CN=svc', bindPasswordFile: '/dev/null', baseDn: 'DC=test' },
+    bypass: { paths: [BYPASS_PREFIX] },
   });
   const logs: string[] = [];
   const logger = createLogger('info', new Writable({ write: (c, _e, done) => (logs.push(String(c)), done()) }));
@@ -187,14 +191,112 @@ describe('anonymous classes', () => {
   });
 
   it('token API keeps Authorization and drops Cookie', async () => {
-    const r = await call(gw.url, '/api/0/projects/', { headers: { Authorization: 'Bearer sntrys_abc', Cookie: 'sentrysid=abc; sag_session=good' } });
+    const r = await call(gw.url, '/api/0/projects/', { headers: { Authorization: `Bearer ${ORG_TOKEN}`, Cookie: 'sentrysid=abc; sag_session=good' } });
     assert.equal(r.status, 200);
     const seen = r.json();
-    assert.equal(seen.headers.authorization, 'Bearer sntrys_abc');
+    assert.equal(seen.headers.authorization, `Bearer ${ORG_TOKEN}`);
     assert.equal(seen.headers.cookie, undefined);
     assert.equal(seen.headers['x-sentry-gateway-assertion'], undefined);
   });
 });
+
+describe('which credentials open /api/0/ without a session', () => {
+  it('each shape Sentry issues and accepts goes to Sentry as token API, without the cookie', async () => {
+    for (const authorization of [`Bearer ${USER_TOKEN}`, `Bearer ${ORG_TOKEN}`, `bearer ${LEGACY_TOKEN}`, API_KEY_BASIC, `DSN ${DSN}`]) {
+      web.lastRequest = undefined;
+      const r = await call(gw.url, '/api/0/projects/', { headers: { Authorization: authorization, Cookie: 'sentrysid=abc' } });
+      assert.equal(r.status, 200, authorization);
+      const seen = r.json();
+      assert.equal(seen.headers.authorization, authorization);
+      assert.equal(seen.headers.cookie, undefined);
+      assert.equal(seen.headers['x-sentry-gateway-assertion'], undefined);
+    }
+  });
+
+  it('a string that only looks like a token needs a session: 401, and Sentry never sees it', async () => {
+    for (const authorization of ['Bearer x', 'Bearer sntrys_abc', 'Bearer sntryu_abc', `Bearer ${USER_TOKEN}-`, 'Basic dXNlcjo=', 'DSN abc', `Token ${USER_TOKEN}`]) {
+      web.lastRequest = undefined;
+      const r = await call(gw.url, '/api/0/projects/', {
+        method: 'POST',
+        headers: { Authorization: authorization, Accept: 'application/json' },
+        body: '{}',
+      });
+      assert.equal(r.status, 401, authorization);
+      assert.equal(web.lastRequest, undefined, `${authorization} reached Sentry`);
+    }
+  });
+
+  it("Relay's and Sentry's internal APIs answer 404 from outside, with a token, a session or nothing", async () => {
+    web.lastRequest = undefined;
+    const before = web.upgrades;
+    const paths = ['/api/0/relays/register/challenge/', '/api/0/relays/register/response/', '/api/0/relays/projectconfigs/?version=3', '/api/0/relays/', '/api/0/internal/health/', '/api/0/internal/'];
+    for (const path of paths) {
+      for (const headers of [{}, { Cookie: 'sag_session=good' }, { Authorization: `Bearer ${USER_TOKEN}` }, { Authorization: `Bearer ${ORG_TOKEN}` }]) {
+        const r = await call(gw.url, path, { method: 'POST', headers, body: '{"relay_id":"x","public_key":"y","version":"24.1.0"}' });
+        assert.equal(r.status, 404, `${path} ${JSON.stringify(headers)}`);
+      }
+      const ws = new WebSocket(`ws://127.0.0.1:${gw.port}${path}`, { origin: PUBLIC, headers: { Cookie: 'sag_session=good' } });
+      assert.equal(await handshakeStatus(ws), 404, `WebSocket ${path}`);
+    }
+    assert.equal(web.lastRequest, undefined, 'Sentry saw none of them');
+    assert.equal(web.upgrades, before);
+  });
+});
+
+describe('client-address and override headers', () => {
+  // Relay takes the first of CF-Connecting-IP, X-Vercel-Forwarded-For, X-Sentry-Forwarded-For and X-Forwarded-For.
+  const claimed = {
+    'CF-Connecting-IP': '6.6.6.1',
+    'X-Vercel-Forwarded-For': '6.6.6.2',
+    'X-Sentry-Forwarded-For': '6.6.6.3',
+    'X-Forwarded-For': '6.6.6.4',
+    'X-Real-IP': '6.6.6.5',
+    'True-Client-IP': '6.6.6.6',
+    'X-Client-IP': '6.6.6.7',
+    'X-Original-URL': '/api/0/relays/register/challenge/',
+    'X-Rewrite-URL': '/api/0/internal/',
+    'X-HTTP-Method-Override': 'DELETE',
+  };
+  const gone = (headers: http.IncomingHttpHeaders, what: string) => {
+    for (const name of Object.keys(claimed)) if (name !== 'X-Forwarded-For') assert.equal(headers[name.toLowerCase()], undefined, `${what}: ${name}`);
+    assert.equal(headers['x-forwarded-for'], '127.0.0.1', `${what}: the client's address is the one the gateway saw`);
+  };
+
+  it('never reach Sentry or Relay from a signed-in page, a token call, ingestion or a bypass path', async () => {
+    const cases: [string, string, OutgoingHttpHeaders, () => EchoRecord | undefined][] = [
+      ['signed-in', '/organizations/acme/', { Cookie: 'sag_session=good' }, () => web.lastRequest],
+      ['token API', '/api/0/projects/', { Authorization: `Bearer ${USER_TOKEN}` }, () => web.lastRequest],
+      ['ingestion', '/api/42/envelope/', {}, () => ingest.lastRequest],
+      ['bypass path', `${BYPASS_PREFIX}status.json`, {}, () => web.lastRequest],
+    ];
+    for (const [what, path, headers, seen] of cases) {
+      web.lastRequest = ingest.lastRequest = undefined;
+      const r = await call(gw.url, path, { method: 'POST', headers: { ...claimed, ...headers }, body: '{}' });
+      assert.equal(r.status, 200, what);
+      assert.equal(seen()?.url, path, what);
+      gone(seen()!.headers, what);
+    }
+  });
+
+  it('never reach Sentry on a WebSocket handshake', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/api/0/live/`, { origin: PUBLIC, headers: { Cookie: 'sag_session=good', ...claimed } });
+    const first = await new Promise<string>((resolve, reject) => {
+      ws.once('message', (data) => resolve(String(data)));
+      ws.on('error', reject);
+    });
+    ws.close();
+    gone((JSON.parse(first) as { headers: http.IncomingHttpHeaders }).headers, 'WebSocket');
+  });
+});
+
+/** The status a WebSocket handshake was answered with (101 once it opened). */
+function handshakeStatus(ws: WebSocket): Promise<number> {
+  return new Promise<number>((resolve) => {
+    ws.on('unexpected-response', (_req, res) => (resolve(res.statusCode ?? 0), res.resume(), ws.terminate()));
+    ws.on('open', () => (resolve(101), ws.close()));
+    ws.on('error', () => resolve(0));
+  });
+}
 
 describe('gateway-owned routes', () => {
   it('hand /_gateway/… to the gateway app', async () => {
@@ -215,7 +317,7 @@ describe('gateway-owned routes', () => {
 
   it("never forward the Sentry-side module's internal endpoints, signed in or with a token", async () => {
     web.lastRequest = undefined;
-    for (const headers of [{}, { Cookie: 'sag_session=good' }, { Authorization: 'Bearer tok' }, { 'X-Sentry-Gateway-Assertion': 'forged' }]) {
+    for (const headers of [{}, { Cookie: 'sag_session=good' }, { Authorization: `Bearer ${USER_TOKEN}` }, { 'X-Sentry-Gateway-Assertion': 'forged' }]) {
       const r = await call(gw.url, '/_sentry-ad-gateway/offboard/', { method: 'POST', headers });
       assert.equal(r.status, 404, JSON.stringify(headers));
     }
@@ -223,10 +325,12 @@ describe('gateway-owned routes', () => {
   });
 
   it('refuse paths that do not normalise to themselves', async () => {
-    for (const path of ['/api/123/..%2f..%2fapi/0/', '/api/123/../0/projects/', '/api/%252e%252e/', '//evil/']) {
-      const r = await call(gw.url, path, { headers: { Cookie: 'sag_session=good' } });
+    for (const path of ['/api/123/..%2f..%2fapi/0/', '/api/123/../0/projects/', '/api/%252e%252e/', '//evil/', '/api/0//auth/', '/api/0//relays/register/challenge/']) {
+      web.lastRequest = undefined;
+      const r = await call(gw.url, path, { headers: { Cookie: 'sag_session=good', Authorization: `Bearer ${USER_TOKEN}` } });
       assert.equal(r.status, 400, path);
       assert.deepEqual(r.json(), { error: 'GW_BAD_PATH' });
+      assert.equal(web.lastRequest, undefined, `${path} was forwarded`);
     }
   });
 });
@@ -253,8 +357,8 @@ describe('upstream answers', () => {
   it('rewrite the chunk-upload url on the token path and the session path, even gzipped', async () => {
     web.chunkUploadOrigin = INTERNAL;
     const variants: OutgoingHttpHeaders[] = [
-      { Authorization: 'Bearer sntrys_abc', 'Accept-Encoding': 'gzip' },
-      { Authorization: 'Bearer sntrys_abc', 'X-Echo-Force-Gzip': '1' },
+      { Authorization: `Bearer ${ORG_TOKEN}`, 'Accept-Encoding': 'gzip' },
+      { Authorization: `Bearer ${ORG_TOKEN}`, 'X-Echo-Force-Gzip': '1' },
       { ...SESSION, 'Accept-Encoding': 'gzip, br' },
     ];
     for (const headers of variants) {
@@ -314,10 +418,10 @@ describe('upstream failures and limits', () => {
     const gw = await startGateway({ url: `http://127.0.0.1:${(flaky.address() as AddressInfo).port}` });
     try {
       const statuses: number[] = [];
-      for (let i = 0; i < 6; i++) statuses.push((await call(gw.url, '/api/0/projects/', { headers: { Authorization: 'Bearer x' } })).status);
+      for (let i = 0; i < 6; i++) statuses.push((await call(gw.url, '/api/0/projects/', { headers: { Authorization: `Bearer ${USER_TOKEN}` } })).status);
       assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200]);
-      const post = await call(gw.url, '/api/0/projects/acme/', { method: 'POST', headers: { Authorization: 'Bearer x' }, body: '{}' });
-      const again = await call(gw.url, '/api/0/projects/acme/', { method: 'POST', headers: { Authorization: 'Bearer x' }, body: '{}' });
+      const post = await call(gw.url, '/api/0/projects/acme/', { method: 'POST', headers: { Authorization: `Bearer ${USER_TOKEN}` }, body: '{}' });
+      const again = await call(gw.url, '/api/0/projects/acme/', { method: 'POST', headers: { Authorization: `Bearer ${USER_TOKEN}` }, body: '{}' });
       assert.deepEqual([post.status, again.status].sort(), [200, 502], 'the POST that met a closed connection is answered 502, not sent twice');
       assert.equal(posts.length, 1);
     } finally {
@@ -336,7 +440,7 @@ describe('upstream failures and limits', () => {
     await new Promise<void>((resolve) => hinting.listen(0, '127.0.0.1', resolve));
     const gw = await startGateway({ url: `http://127.0.0.1:${(hinting.address() as AddressInfo).port}` });
     try {
-      const r = await call(gw.url, '/api/0/projects/', { headers: { Authorization: 'Bearer x' } });
+      const r = await call(gw.url, '/api/0/projects/', { headers: { Authorization: `Bearer ${USER_TOKEN}` } });
       assert.equal(r.status, 200);
       assert.equal(r.body.toString(), 'after hints');
     } finally {
@@ -347,7 +451,7 @@ describe('upstream failures and limits', () => {
   });
 
   it('502 when the upstream is unreachable', async () => {
-    const r = await call(down.url, '/api/0/projects/', { headers: { Authorization: 'Bearer x' } });
+    const r = await call(down.url, '/api/0/projects/', { headers: { Authorization: `Bearer ${USER_TOKEN}` } });
     assert.equal(r.status, 502);
     assert.deepEqual(r.json(), { error: 'GW_UPSTREAM_UNAVAILABLE' });
   });
@@ -375,7 +479,7 @@ describe('upstream failures and limits', () => {
       const req = http.request(`${small.url}/api/0/upload/`, {
         method: 'POST',
         agent: false,
-        headers: { Authorization: 'Bearer x', 'Content-Length': String(2 * 1024 * 1024) },
+        headers: { Authorization: `Bearer ${USER_TOKEN}`, 'Content-Length': String(2 * 1024 * 1024) },
       });
       req.on('response', (res) => (res.resume(), resolve(res.statusCode ?? 0)));
       req.on('error', reject);
@@ -389,7 +493,7 @@ describe('upstream failures and limits', () => {
     const body = Readable.from((function* () {
       for (let i = 0; i < 64; i++) yield Buffer.alloc(64 * 1024, 1);
     })());
-    const r = await call(small.url, '/api/0/upload/', { method: 'POST', headers: { Authorization: 'Bearer x', 'Transfer-Encoding': 'chunked' }, body }).catch(
+    const r = await call(small.url, '/api/0/upload/', { method: 'POST', headers: { Authorization: `Bearer ${USER_TOKEN}`, 'Transfer-Encoding': 'chunked' }, body }).catch(
       (e: Error) => ({ status: -1, error: e }),
     );
     assert.equal(r.status, 413);
@@ -410,14 +514,14 @@ describe('large uploads', () => {
       },
     });
     // Warm the path first so one-time costs (JIT, heap sizing) are not counted as upload growth.
-    await call(gw.url, '/api/0/warm/', { method: 'POST', headers: { Authorization: 'Bearer x' }, body: Readable.from([Buffer.alloc(16 * 1024 * 1024)]) });
+    await call(gw.url, '/api/0/warm/', { method: 'POST', headers: { Authorization: `Bearer ${USER_TOKEN}` }, body: Readable.from([Buffer.alloc(16 * 1024 * 1024)]) });
     const base = process.memoryUsage.rss();
     let peak = base;
     const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 5);
     const started = performance.now();
     const r = await call(gw.url, '/api/0/organizations/acme/releases/1.0/files/', {
       method: 'POST',
-      headers: { Authorization: 'Bearer sntrys_abc', 'Content-Length': String(ONE_GIB), 'Content-Type': 'application/octet-stream' },
+      headers: { Authorization: `Bearer ${ORG_TOKEN}`, 'Content-Length': String(ONE_GIB), 'Content-Type': 'application/octet-stream' },
       body,
     });
     clearInterval(sampler);
@@ -436,7 +540,7 @@ describe('WebSocket upgrades', () => {
   const wsUrl = () => `ws://127.0.0.1:${gw.port}/api/0/live/`;
 
   it('pass through with a session, carrying the assertion and not the gateway cookie', async () => {
-    const ws = new WebSocket(wsUrl(), { headers: { Cookie: 'sag_session=good; sentrysid=abc', 'X-Sentry-Gateway-Assertion': 'forged' } });
+    const ws = new WebSocket(wsUrl(), { origin: PUBLIC, headers: { Cookie: 'sag_session=good; sentrysid=abc', 'X-Sentry-Gateway-Assertion': 'forged' } });
     const messages: string[] = [];
     const done = new Promise<void>((resolve, reject) => {
       ws.on('message', (data) => {
@@ -455,8 +559,22 @@ describe('WebSocket upgrades', () => {
     assert.equal(messages[1], 'ping-through-gateway');
   });
 
+  it('refuse a signed-in handshake from another origin, or with none, as forms do: 403, and Sentry never sees it', async () => {
+    const before = web.upgrades;
+    for (const origin of ['https://evil.example', 'null', 'http://sentry.example.com', 'https://sentry.example.com:8443', 'https://sentry.example.com.evil', undefined]) {
+      const ws = new WebSocket(wsUrl(), { ...(origin !== undefined ? { origin } : {}), headers: { Cookie: 'sag_session=good' } });
+      assert.equal(await handshakeStatus(ws), 403, `Origin ${origin ?? '(none)'}`);
+    }
+    assert.equal(web.upgrades, before);
+  });
+
+  it('a token handshake carries no ambient credential and needs no Origin', async () => {
+    const ws = new WebSocket(wsUrl(), { headers: { Authorization: `Bearer ${USER_TOKEN}` } });
+    assert.equal(await handshakeStatus(ws), 101);
+  });
+
   it('refuse without a session', async () => {
-    const ws = new WebSocket(wsUrl());
+    const ws = new WebSocket(wsUrl(), { origin: PUBLIC });
     const status = await new Promise<number>((resolve, reject) => {
       ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
       ws.on('open', () => reject(new Error('opened without a session')));
@@ -469,7 +587,7 @@ describe('WebSocket upgrades', () => {
 describe('request log', () => {
   it('has one line per request with the path but never the query or headers', async () => {
     gw.logs.length = 0;
-    await call(gw.url, '/api/0/projects/?token=supersecret', { headers: { Authorization: 'Bearer supersecret', 'X-Request-Id': 'req-42' } });
+    await call(gw.url, '/api/0/projects/?token=supersecret', { headers: { Authorization: `Bearer ${USER_TOKEN}`, 'X-Request-Id': 'req-42' } });
     await new Promise((r) => setImmediate(r));
     const lines = gw.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request');
     assert.equal(lines.length, 1);
@@ -478,6 +596,7 @@ describe('request log', () => {
     assert.equal(lines[0]!.route, 'tokenApi');
     assert.equal(lines[0]!.status, 200);
     assert.ok(!gw.logs.join('').includes('supersecret'));
+    assert.ok(!gw.logs.join('').includes(USER_TOKEN));
   });
 });
 

@@ -23,6 +23,8 @@ export interface EchoUpstream {
   lastRequest: EchoRecord | undefined;
   /** Origin put into the chunk-upload `url` (default: this server's own url). */
   chunkUploadOrigin: string;
+  /** WebSocket handshakes that reached this upstream. */
+  upgrades: number;
   /** Emits 'hang' when a /__hang request arrives and 'hangClosed' when its connection goes away. */
   events: EventEmitter;
   close(): Promise<void>;
@@ -69,7 +71,7 @@ function generatedBody(size: number): Readable {
 export async function startEchoUpstream(): Promise<EchoUpstream> {
   const hanging = new Set<ServerResponse>();
   const events = new EventEmitter();
-  const state: EchoUpstream = { url: '', lastRequest: undefined, chunkUploadOrigin: '', events, close: async () => {} };
+  const state: EchoUpstream = { url: '', lastRequest: undefined, chunkUploadOrigin: '', upgrades: 0, events, close: async () => {} };
 
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://echo.invalid');
@@ -118,6 +120,7 @@ export async function startEchoUpstream(): Promise<EchoUpstream> {
   // WebSocket: first message is what the handshake looked like, then every message is echoed.
   const wss = new WebSocketServer({ noServer: true });
   server.on('upgrade', (req, socket, head) => {
+    state.upgrades++;
     const handshake = { url: req.url, headers: req.headers };
     wss.handleUpgrade(req, socket, head, (ws) => {
       ws.send(JSON.stringify(handshake));

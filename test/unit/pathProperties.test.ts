@@ -8,6 +8,7 @@ import { GatewayError } from '../../src/errors.js';
 import { ANONYMOUS_CLASSES, classifyRequest, type RouteClass } from '../../src/proxy/classifyRequest.js';
 import { normalisePath, type NormalisedTarget } from '../../src/proxy/normalisePath.js';
 import { hostilePath } from '../support/hostilePaths.js';
+import { API_KEY_BASIC, DSN, LEGACY_TOKEN, ORG_TOKEN, USER_TOKEN } from '../support/sentryTokens.js';
 
 const bypass = configSchema.parse({
   server: { publicUrl: 'https://sentry.example.com' },
@@ -17,7 +18,9 @@ const bypass = configSchema.parse({
 }).bypass;
 
 const query = fc.constantFrom('', '?next=/x', '?a=%2e%2e/%2f', '?/../../api/0/');
-const authorization = fc.constantFrom(undefined, 'Bearer abc', 'Basic a2V5Og==', 'Basic dXNlcjpwYXNz', 'DSN xyz', 'bearer  t ');
+// Credentials Sentry accepts, and look-alikes it does not issue.
+const ACCEPTED = [`Bearer ${USER_TOKEN}`, `bearer ${ORG_TOKEN}`, `Bearer ${LEGACY_TOKEN}`, API_KEY_BASIC, `DSN ${DSN}`];
+const authorization = fc.constantFrom(undefined, ...ACCEPTED, 'Bearer abc', 'Basic a2V5Og==', 'Basic dXNlcjpwYXNz', 'DSN xyz', 'bearer  t ');
 
 function tryNormalise(target: string): NormalisedTarget | GatewayError {
   try {
@@ -134,7 +137,7 @@ describe('classification of accepted paths', () => {
       ingestion: (path) =>
         path === '/api/store/' || /^\/api\/[1-9][0-9]*\//.test(path) || path.startsWith('/api/embed/error-page') || path.startsWith('/js-sdk-loader') || path === '/_health/',
       // Sentry's password endpoint is /api/0/auth/ (and below); a sibling such as /api/0/authapi is an ordinary API path.
-      tokenApi: (path, auth) => path.startsWith('/api/0/') && path !== '/api/0/auth' && !path.startsWith('/api/0/auth/') && /^(bearer|basic) /i.test(auth ?? ''),
+      tokenApi: (path, auth) => path.startsWith('/api/0/') && !/^\/api\/0\/(auth|relays|internal)(\/|$)/.test(path) && ACCEPTED.includes(auth ?? ''),
       bypassPath: (path) => path.startsWith('/public-status'),
     };
     fc.assert(
