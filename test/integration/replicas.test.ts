@@ -69,7 +69,7 @@ describe('open WebSockets', () => {
   test('signing out on one replica closes the WebSocket the session holds through the other', async () => {
     const onA = new Client(a.url);
     assert.equal((await onA.login('alice', DEMO_PASSWORD)).status, 303);
-    const ws = new WebSocket(`${b.url.replace(/^http/, 'ws')}/api/0/live/`, { headers: { cookie: onA.cookieHeader() } });
+    const ws = new WebSocket(`${b.url.replace(/^http/, 'ws')}/api/0/live/`, { origin: new URL(b.config.server.publicUrl).origin, headers: { cookie: onA.cookieHeader() } });
     ws.on('error', () => {});
     const closed = new Promise<true>((resolve) => ws.once('close', () => resolve(true)));
     await new Promise<void>((resolve, reject) => {

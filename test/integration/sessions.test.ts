@@ -196,7 +196,7 @@ describe('revocation', () => {
 describe('open WebSockets', () => {
   /** Opens a WebSocket with the client's cookies; `closed` is watched from the start, so no close is missed. */
   async function openWs(c: Client): Promise<{ ws: WebSocket; closedWithin(ms: number): Promise<boolean> }> {
-    const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/api/0/live/`, { headers: { cookie: c.cookieHeader() } });
+    const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/api/0/live/`, { origin: new URL(t.config.server.publicUrl).origin, headers: { cookie: c.cookieHeader() } });
     ws.on('error', () => {});
     const closed = new Promise<true>((resolve) => ws.once('close', () => resolve(true)));
     await new Promise<void>((resolve, reject) => {
