@@ -624,7 +624,8 @@ def attach_pending_invites(request, user, email):
     accept path does (``ApiInviteHelper.accept_invite``): the member row gets the user, a
     ``MEMBER_ACCEPT`` audit entry is written and ``member_joined`` is sent. An invite into an
     organization the user already belongs to is deleted. An expired invite is left alone (Sentry
-    refuses expired tokens; the gateway renews it) and logged. Returns how many were accepted.
+    refuses expired tokens; the gateway renews it) and logged, and so is one into an organization
+    that requires 2FA while the user has no Sentry authenticator. Returns how many were accepted.
     """
     from sentry import audit_log
     from sentry.signals import member_joined
@@ -636,7 +637,21 @@ def attach_pending_invites(request, user, email):
         email__iexact=email, user_id__isnull=True, invite_status=InviteStatus.APPROVED.value
     )
     linked = 0
+    has_sentry_2fa = None
     for member in list(pending):
+        if member.organization.flags.require_2fa:
+            # "Require 2FA" counts Sentry's own authenticators (user.has_2fa()), never the gateway's
+            # factor. Sentry turns a member without one back into an invite
+            # (src/sentry/tasks/auth.py remove_2fa_non_compliant_members) and its accept path asks
+            # for 2FA first; accepting it here would undo that.
+            if has_sentry_2fa is None:
+                has_sentry_2fa = bool(user.has_2fa())
+            if not has_sentry_2fa:
+                logger.info(
+                    "sentry_ad_gateway.invite_needs_sentry_2fa",
+                    extra={"user_id": user.pk, "organization_id": member.organization_id, "member_id": member.pk},
+                )
+                continue
         if member.token_expired:
             logger.info(
                 "sentry_ad_gateway.invite_expired",

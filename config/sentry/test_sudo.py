@@ -15,7 +15,7 @@ env.setup_django()
 
 from django.core.cache import cache  # noqa: E402
 from django.test import Client, TestCase, override_settings  # noqa: E402
-from sentry.models import ApiToken, User  # noqa: E402
+from sentry.models import ApiToken, Organization, OrganizationMember  # noqa: E402
 from sentry.users.models.authenticator import Authenticator  # noqa: E402
 from sentry.utils import auth as fake_login  # noqa: E402
 
@@ -252,6 +252,32 @@ class SentryTwoFactorTest(SudoCase):
         self.assertIn("sudo", r.cookies, "Sentry's 2FA login fired sudo's grant (a 3 h cookie)")
         self.assertFalse(thief.get().json()["sudo"])
         self.assertEqual(thief.create_token(), 401)
+
+
+class RequireTwoFactorTest(SudoCase):
+    def removed_for_2fa(self, org):
+        # What remove_2fa_non_compliant_members leaves: the membership turned back into an invite.
+        return OrganizationMember.objects.create(
+            organization=org, email=ALICE, token=OrganizationMember.generate_token(), role="member"
+        )
+
+    def test_a_member_sentry_removed_for_lacking_2fa_is_not_put_back(self):
+        org = Organization.objects.create(name="Strict", slug="strict", require_2fa=True)
+        invite = self.removed_for_2fa(org)
+        self.signed_in()
+        invite.refresh_from_db()
+        self.assertIsNone(invite.user_id, "a gateway sign-in is not a Sentry authenticator")
+
+    def test_with_a_sentry_authenticator_the_invite_is_accepted(self):
+        org = Organization.objects.create(name="Strict", slug="strict", require_2fa=True)
+        user = env.existing_user(username="alice", email=ALICE)
+        Authenticator.objects.create(user_id=user.pk, type=1, code="246810")
+        invite = self.removed_for_2fa(org)
+        # amr has mfa here only to get past Sentry's 2FA page in one request; Sentry's own
+        # authenticator is what satisfies "Require 2FA".
+        Browser(amr=["pwd", "otp", "mfa"], mfa_time=int(time.time())).get()
+        invite.refresh_from_db()
+        self.assertEqual(invite.user_id, user.pk)
 
 
 class ExpiredSentryPasswordTest(SudoCase):
