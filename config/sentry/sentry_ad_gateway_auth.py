@@ -807,7 +807,10 @@ class GatewayAssertionMiddleware:
     - valid assertion, session already this person for this gateway session: go on (pending
       invites re-checked every INVITE_RECHECK_SECONDS);
     - valid assertion, otherwise, on a safe method: find, adopt or create the user, accept
-      invites, log in with Sentry's helper, grant sudo once per gateway session;
+      invites, log in with Sentry's helper (Sentry's own 2FA unless ``amr`` has ``mfa``);
+    - while Sentry's 2FA waits for this person: its /auth/2fa/ page passes, the rest is sent there;
+    - every request of a session the module made: sudo decided here (``_sudo_allowed``), and
+      Sentry's sudo prompt (PUT /api/0/auth/) answered from the gateway's sign-in;
     - valid assertion, otherwise, on an unsafe method: 401, so the app reloads with a GET.
     """
 
