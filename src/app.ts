@@ -14,6 +14,8 @@ import { healthz, jwks, me, readyz } from './http/routes/infoRoutes.js';
 import { bearerCheck, metricsHandler } from './http/routes/metricsRoute.js';
 import { showLogin, submitLogin } from './http/routes/loginRoutes.js';
 import { showLogout, submitLogout } from './http/routes/logoutRoutes.js';
+import { showReauth, submitReauth } from './http/routes/reauthRoutes.js';
+import { noSecondFactorsYet } from './auth/secondFactorGate.js';
 import type { Identity } from './session/identity.js';
 import { gatewayCookieNames } from './shared/cookies.js';
 
@@ -91,6 +93,9 @@ export function createGatewayApp(deps: Deps): express.Express {
   app.get('/_gateway/static/gateway.css', (_req, res) => void res.type('css').setHeader('Cache-Control', 'public, max-age=3600').send(stylesheet()));
   app.get('/_gateway/login', safe(showLogin(deps, csrf)));
   app.post('/_gateway/login', form, requireCsrf(csrf, { preSession: true }), submitLogin(deps, csrf, (name, done) => auth.authenticate(name, done) as RequestHandler));
+  // The signed-in person types their AD password again (Sentry's sudo prompt links here): a new session id, a fresh auth_time.
+  app.get('/_gateway/reauth', safe(showReauth(deps, csrf)));
+  app.post('/_gateway/reauth', form, requireCsrf(csrf), safe(submitReauth(deps, csrf, deps.secondFactorGate ?? noSecondFactorsYet)));
   app.get('/_gateway/logout', showLogout(deps, csrf));
   app.post('/_gateway/logout', form, requireCsrf(csrf), safe(submitLogout(deps, secure)));
   app.get('/_gateway/me', safe(me(deps)));

@@ -9,6 +9,7 @@ import { AssertionSigner } from './keys/assertionSigner.js';
 import { Keyring } from './keys/keyring.js';
 import type { AccessPolicy } from './mapping/resolveAccess.js';
 import { LoginService } from './auth/loginService.js';
+import type { SecondFactorGate } from './auth/secondFactorGate.js';
 import { LoginThrottle } from './auth/throttle.js';
 import { buildIdentity } from './auth/buildIdentity.js';
 import { createRedis, type RedisClient } from './session/createRedis.js';
@@ -63,6 +64,8 @@ export interface Deps {
   provisioner?: Provisioner;
   queue: RetryQueue;
   addressOf: AddressOf;
+  /** Whether a second factor must follow the password (auth/secondFactorGate.ts); absent: none exists yet. */
+  secondFactorGate?: SecondFactorGate;
   /** This instance's Prometheus registry and the counters the hooks feed. */
   metrics: GatewayMetrics;
   /** Re-read every secret file now (SIGHUP). */

@@ -8,6 +8,8 @@ export type ErrorCode =
   | 'GW_CSRF'
   | 'GW_AUTH_REQUIRED'
   | 'GW_INVALID_CREDENTIALS'
+  | 'GW_REAUTH_ACCOUNT_MISMATCH'
+  | 'GW_SECOND_FACTOR_REQUIRED'
   | 'GW_ACCOUNT_DISABLED'
   | 'GW_ACCOUNT_EXPIRED'
   | 'GW_PASSWORD_EXPIRED'
@@ -34,6 +36,10 @@ const STATUS: Record<ErrorCode, number> = {
   GW_CSRF: 403,
   GW_AUTH_REQUIRED: 401,
   GW_INVALID_CREDENTIALS: 401,
+  // The password re-typed at /_gateway/reauth belongs to another AD account than the session's (objectGUID).
+  GW_REAUTH_ACCOUNT_MISMATCH: 403,
+  // A second factor must follow the password, and this gateway has no step for it yet: no session is made.
+  GW_SECOND_FACTOR_REQUIRED: 403,
   GW_ACCOUNT_DISABLED: 403,
   GW_ACCOUNT_EXPIRED: 403,
   GW_PASSWORD_EXPIRED: 403,

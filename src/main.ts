@@ -45,7 +45,7 @@ export async function startGateway(config: Config, logger: Logger, opts: BuildOp
       if (found.status === 'ok' && handshakes.has(req)) deps.sockets.track(found.sessionId, req.socket);
       return found;
     },
-    assertionFor: (identity, sid, authenticatedAt) => deps.signer.assertionFor(identity, sid, authenticatedAt),
+    assertionFor: (identity, sid, signIn) => deps.signer.assertionFor(identity, sid, signIn),
     onProxied: (routeClass, status, ms) => deps.metrics.proxied(routeClass, status, ms),
   });
   // No bound on a whole request (a 100 MiB upload on a slow link is fine); a body that goes silent is

@@ -67,6 +67,9 @@ class SigningKey:
             "exp": now + 60,
             "jti": uuid.uuid4().hex,
             "sid": "sid-1",
+            # As the gateway signs a password sign-in: when AD checked the password, and how.
+            "auth_time": now,
+            "amr": ["pwd"],
         }
         for k, v in overrides.items():
             if v is None:
@@ -125,7 +128,7 @@ def setup_django():
         SECRET_KEY="test-only-not-secret",
         ALLOWED_HOSTS=["testserver", "sentry.example.com"],
         USE_TZ=True,
-        INSTALLED_APPS=["django.contrib.auth", "django.contrib.contenttypes", "django.contrib.sessions", "sentry"],
+        INSTALLED_APPS=["django.contrib.auth", "django.contrib.contenttypes", "django.contrib.sessions", "sentry", "sudo"],
         AUTH_USER_MODEL="sentry.User",
         AUTHENTICATION_BACKENDS=["sentry.utils.auth.EmailAuthBackend"],
         # A fast hasher for tests only: the module sets random passwords on accounts it manages.
@@ -150,6 +153,8 @@ def setup_django():
         LOGGING_CONFIG=None,
     )
     django.setup()
+    # Sentry's own second factors (src/sentry/users/models/authenticator.py).
+    import sentry.users.models.authenticator  # noqa: F401
     # Refusals are expected in these tests; keep their log lines out of the test output.
     for name in ("sentry_ad_gateway", "django.request", "django.security.csrf"):
         logging.getLogger(name).addHandler(logging.NullHandler())

@@ -14,8 +14,9 @@ SENTRY_AD_GATEWAY = {
     "ISSUER": os.environ.get("SENTRY_AD_GATEWAY_ISSUER", "https://sentry.example.com"),
     # Fetched from inside the Sentry network; or "PUBLIC_KEY_FILE": "/etc/sentry/gateway-public.pem".
     "JWKS_URL": os.environ.get("SENTRY_AD_GATEWAY_JWKS_URL", "http://sentry-ad-gateway:8080/_gateway/jwks.json"),
-    # Sudo (creating API tokens, ...) for SUDO_MAX_AGE_SECONDS after an AD sign-in, once per
-    # gateway session; False: only with a Sentry password the person knows.
+    # Sudo (creating API tokens, ...) for SUDO_MAX_AGE_SECONDS after the sign-in that made the
+    # Sentry session, or after /_gateway/reauth; Sentry's sudo prompt points there. False: only
+    # Sentry's own prompt with a Sentry password the person knows.
     "GRANT_SUDO": True,
     # Superuser/staff accounts the gateway may sign in; any other one with an AD user's email is refused.
     "SUPERUSER_EMAILS": [],

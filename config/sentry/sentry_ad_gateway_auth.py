@@ -15,13 +15,14 @@ import os
 import secrets
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 import jwt
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, router, transaction
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 
 logger = logging.getLogger("sentry_ad_gateway")
 
@@ -39,6 +40,22 @@ OFFBOARD_MAX_LIFETIME_SECONDS = 60
 OFFBOARD_PATH = "/_sentry-ad-gateway/offboard/"
 SESSION_SID_KEY = "_sag_sid"  # the gateway session (hashed id) this Sentry session was made for
 SESSION_SUB_KEY = "_sag_sub"  # the AD objectGUID of the person this Sentry session was made for
+# The earliest gateway sign-in time (`auth_time`/`mfa_time`, s) that counts for sudo in this Sentry
+# session: that sign-in itself when the session was made right after it, else the session's own
+# login time + 1 (only a re-authentication after the login counts). Server-side, in the session.
+SESSION_SUDO_FROM_KEY = "_sag_sudo_from"
+# With GRANT_SUDO off: when Sentry's own check (PUT /api/0/auth/ with a Sentry password or key) passed.
+SESSION_SENTRY_SUDO_KEY = "_sag_sentry_sudo_at"
+# Sentry's own 2FA: login() parks the person in _pending_2fa, its 2FA view (/auth/2fa/) finishes
+# the login; get_pending_2fa_user (src/sentry/utils/auth.py) honours the mark for 5 minutes.
+PENDING_2FA_KEY = "_pending_2fa"
+PENDING_2FA_MAX_AGE_SECONDS = 300
+TWO_FACTOR_PATH = "/auth/2fa/"
+# Sentry's sudo modal (static/app/components/modals/sudoModal.tsx) sends PUT here
+# (src/sentry/api/endpoints/auth_index.py AuthIndexEndpoint.put).
+AUTH_INDEX_PATH = "/api/0/auth/"
+# The gateway's re-authentication page (AD password again, plus its second factor if enrolled).
+REAUTH_PATH = "/_gateway/reauth"
 LOGIN_SOURCE = "ad-gateway"
 # UserOption keys (global options: no project, no organization). See bound_user() for the choice.
 SUB_OPTION_KEY = "sentry_ad_gateway:sub"  # the AD objectGUID this Sentry user is bound to
@@ -50,6 +67,8 @@ ACTOR_LABEL = "sentry-ad-gateway"
 audit_logger = logging.getLogger("sentry.audit.user")  # the logger Sentry's user_details endpoint audits to
 # Sentry's User.email and OrganizationMember.email are EmailField(max_length=75).
 MAX_EMAIL_LENGTH = 75
+# The module's clock for sudo and 2FA decisions (tests move it).
+_now = time.time
 
 DEFAULTS = {
     "ISSUER": None,  # required: the gateway's server.publicUrl
@@ -353,7 +372,7 @@ def check_sentry_apis():
         ("sentry.audit_log", ("get_event_id",)),
         ("sentry.signals", ("member_joined",)),
         ("sentry.models.apitoken", ("ApiToken",)),
-        ("sudo.utils", ("grant_sudo_privileges",)),
+        ("sudo.utils", ("revoke_sudo_privileges",)),
     ):
         try:
             imported = __import__(module, fromlist=list(names))
@@ -605,7 +624,8 @@ def attach_pending_invites(request, user, email):
     accept path does (``ApiInviteHelper.accept_invite``): the member row gets the user, a
     ``MEMBER_ACCEPT`` audit entry is written and ``member_joined`` is sent. An invite into an
     organization the user already belongs to is deleted. An expired invite is left alone (Sentry
-    refuses expired tokens; the gateway renews it) and logged. Returns how many were accepted.
+    refuses expired tokens; the gateway renews it) and logged, and so is one into an organization
+    that requires 2FA while the user has no Sentry authenticator. Returns how many were accepted.
     """
     from sentry import audit_log
     from sentry.signals import member_joined
@@ -617,7 +637,21 @@ def attach_pending_invites(request, user, email):
         email__iexact=email, user_id__isnull=True, invite_status=InviteStatus.APPROVED.value
     )
     linked = 0
+    has_sentry_2fa = None
     for member in list(pending):
+        if member.organization.flags.require_2fa:
+            # "Require 2FA" counts Sentry's own authenticators (user.has_2fa()), never the gateway's
+            # factor. Sentry turns a member without one back into an invite
+            # (src/sentry/tasks/auth.py remove_2fa_non_compliant_members) and its accept path asks
+            # for 2FA first; accepting it here would undo that.
+            if has_sentry_2fa is None:
+                has_sentry_2fa = bool(user.has_2fa())
+            if not has_sentry_2fa:
+                logger.info(
+                    "sentry_ad_gateway.invite_needs_sentry_2fa",
+                    extra={"user_id": user.pk, "organization_id": member.organization_id, "member_id": member.pk},
+                )
+                continue
         if member.token_expired:
             logger.info(
                 "sentry_ad_gateway.invite_expired",
@@ -726,6 +760,36 @@ def offboard_user(claims, conf):
 # --- the middleware -------------------------------------------------------------------------
 
 
+def _has_mfa(claims):
+    amr = claims.get("amr")
+    return isinstance(amr, list) and "mfa" in amr
+
+
+def _sudo_clock_claim(claims):
+    """When the person last proved who they are at the gateway: `mfa_time` where the sign-in had a
+    second factor, else `auth_time`; None if absent or not a number (no sudo)."""
+    value = claims.get("mfa_time") if _has_mfa(claims) else claims.get("auth_time")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value
+
+
+def _same_origin_path(path):
+    """A path on this site, or None: never //host or /\\host, which browsers read as another site."""
+    if not isinstance(path, str) or not path.startswith("/") or path.startswith("//") or path.startswith("/\\"):
+        return None
+    return path
+
+
+def _referer_path(request, issuer):
+    """The page the person was on (this site only), for the re-authentication's `next`."""
+    parts = urllib.parse.urlsplit(request.META.get("HTTP_REFERER", ""))
+    if parts.netloc and parts.netloc not in (request.get_host(), urllib.parse.urlsplit(issuer).netloc):
+        return "/"
+    path = parts.path + ("?" + parts.query if parts.query else "")
+    return _same_origin_path(path) or "/"
+
+
 def _refusal(request, status, code, message):
     if "text/html" in request.META.get("HTTP_ACCEPT", ""):
         return HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8")
@@ -743,7 +807,10 @@ class GatewayAssertionMiddleware:
     - valid assertion, session already this person for this gateway session: go on (pending
       invites re-checked every INVITE_RECHECK_SECONDS);
     - valid assertion, otherwise, on a safe method: find, adopt or create the user, accept
-      invites, log in with Sentry's helper, grant sudo once per gateway session;
+      invites, log in with Sentry's helper (Sentry's own 2FA unless ``amr`` has ``mfa``);
+    - while Sentry's 2FA waits for this person: its /auth/2fa/ page passes, the rest is sent there;
+    - every request of a session the module made: sudo decided here (``_sudo_allowed``), and
+      Sentry's sudo prompt (PUT /api/0/auth/) answered from the gateway's sign-in;
     - valid assertion, otherwise, on an unsafe method: 401, so the app reloads with a GET.
     """
 
@@ -756,7 +823,23 @@ class GatewayAssertionMiddleware:
         self.offboard_verifier = build_offboard_verifier(self.conf, keys=keys)
 
     def __call__(self, request):
-        return self.process(request) or self.get_response(request)
+        response = self.process(request)
+        if response is not None:
+            return response
+        response = self.get_response(request)
+        self._after_sentry(request, response)
+        return response
+
+    def _after_sentry(self, request, response):
+        """With GRANT_SUDO off, Sentry's own sudo prompt decides: remember when it last passed."""
+        if (
+            not self.conf.grant_sudo
+            and getattr(request, "_sag_managed", False)
+            and request.method == "PUT"
+            and request.path == AUTH_INDEX_PATH
+            and response.status_code == 200
+        ):
+            request.session[SESSION_SENTRY_SUDO_KEY] = int(_now())
 
     def process(self, request):
         if request.path == OFFBOARD_PATH:
@@ -785,13 +868,18 @@ class GatewayAssertionMiddleware:
                 # The hot path: request.user is Sentry's RpcUser; no lookup needed.
                 check_account_allowed(current, self.conf)
                 self._recheck_invites(request, current, claims["email"])
-                return None
+                return self._managed(request, claims, current)
             if request.method not in SAFE_METHODS:
                 if same_person:
                     check_account_allowed(current, self.conf)
-                    return None  # new gateway session, same person: re-bound on the next safe request
+                    # New gateway session, same person: re-bound on the next safe request.
+                    return self._managed(request, claims, current)
+                if current is None and self._pending_2fa_for(request, claims):
+                    return self._sentry_two_factor(request)
                 self._end_session(request, "unsafe_method_without_session")
                 return _refusal(request, 401, "GW_SESSION_REQUIRED", "Your Sentry session must be renewed: reload the page.")
+            if current is None and self._pending_2fa_for(request, claims):
+                return self._sentry_two_factor(request)
             user = find_or_create_user(claims, self.conf)
         except AccountRefused as e:
             logger.warning("sentry_ad_gateway.account_refused", extra={"code": e.code, "reason": str(e)})
@@ -800,44 +888,119 @@ class GatewayAssertionMiddleware:
         return self._login(request, current, user, claims)
 
     def _login(self, request, current, user, claims):
-        from sentry.utils.auth import login
+        from sentry.utils.auth import AuthUserPasswordExpired, login
 
         attach_pending_invites(request, user, claims["email"].strip())
         if current is not None and current.pk != user.pk:
             self._end_session(request, "different_user")
-        # Sentry's helper, not Django's: it binds the session nonce and logs the sign-in;
-        # passed_2fa because AD (and its MFA policy) already authenticated the person. `user` is
-        # the database User: request.user is an RpcUser, which Django's login cannot store.
-        if not login(request, user, passed_2fa=True, source=LOGIN_SOURCE):
-            return _refusal(request, 403, "GW_LOGIN_REFUSED", "Sentry refused the sign-in.")
+        if getattr(user, "is_password_expired", False):
+            # The gateway's sign-in is this account's password now; Sentry's expiry would make
+            # login() raise from middleware, where no Sentry view turns it into a page (a 500).
+            user.is_password_expired = False
+            user.save(update_fields=["is_password_expired"])
+            logger.info("sentry_ad_gateway.password_expiry_cleared", extra={"user_id": user.pk})
+        # The earliest sign-in that counts for sudo in the Sentry session made now: the one that
+        # made it, if it is the first Sentry session of this gateway session; else only a later one.
+        first_for_sid = remember_sid(user.pk, claims["sid"])
+        sign_in_time = _sudo_clock_claim(claims)
+        now = _now()
+        if first_for_sid and sign_in_time is not None and now - sign_in_time <= self.conf.sudo_max_age_seconds:
+            sudo_from = sign_in_time
+        else:
+            sudo_from = int(now) + 1
+        # Sentry's helper, not Django's: it binds the session nonce and logs the sign-in. 2FA as
+        # Sentry's own login view does it (passed_2fa=None: a Sentry authenticator sends the person
+        # to Sentry's 2FA page), unless the gateway checked a second factor (`amr` has `mfa`).
+        # `user` is the database User: request.user is an RpcUser, which Django's login cannot store.
+        passed_2fa = True if _has_mfa(claims) else None
+        after_2fa = _same_origin_path(request.get_full_path()) if request.method in ("GET", "HEAD") else None
+        try:
+            logged_in = login(request, user, passed_2fa=passed_2fa, after_2fa=after_2fa, source=LOGIN_SOURCE)
+        except AuthUserPasswordExpired:
+            return _refusal(request, 403, "GW_LOGIN_REFUSED", "Sentry refused the sign-in: its password for this account has expired.")
         request.session[SESSION_SID_KEY] = claims["sid"]
         request.session[SESSION_SUB_KEY] = claims["sub"]
-        first_for_sid = remember_sid(user.pk, claims["sid"])
-        if first_for_sid and self._may_grant_sudo(claims):
-            from sudo.utils import grant_sudo_privileges
-
-            grant_sudo_privileges(request, max_age=self.conf.sudo_max_age_seconds)
+        request.session[SESSION_SUDO_FROM_KEY] = sudo_from
+        if not logged_in:
+            if self._pending_2fa_for(request, claims):
+                logger.info("sentry_ad_gateway.sentry_2fa", extra={"user_id": user.pk, "sub": claims["sub"]})
+                return self._sentry_two_factor(request)
+            return _refusal(request, 403, "GW_LOGIN_REFUSED", "Sentry refused the sign-in.")
         logger.info("sentry_ad_gateway.login", extra={"user_id": user.pk, "sub": claims["sub"]})
+        return self._managed(request, claims, request.user)
+
+    # --- Sentry's own 2FA -------------------------------------------------------------------
+
+    def _pending_2fa_for(self, request, claims):
+        """True while this session waits on Sentry's 2FA page for the person the assertion names."""
+        pending = request.session.get(PENDING_2FA_KEY)
+        if not isinstance(pending, (list, tuple)) or len(pending) < 2:
+            return False
+        if request.session.get(SESSION_SUB_KEY) != claims["sub"] or request.session.get(SESSION_SID_KEY) != claims["sid"]:
+            return False
+        try:
+            fresh = float(pending[1]) >= _now() - PENDING_2FA_MAX_AGE_SECONDS
+        except (TypeError, ValueError):
+            fresh = False
+        if not fresh:
+            # Sentry's 2FA view would send the person to its login page, and back here: start over.
+            del request.session[PENDING_2FA_KEY]
+            return False
+        return True
+
+    def _sentry_two_factor(self, request):
+        """Sentry's 2FA page passes untouched; everything else is sent (or pointed) there."""
+        if request.path == TWO_FACTOR_PATH:
+            return None  # its login(passed_2fa=True) fires user_logged_in: the next request decides sudo
+        if request.method in ("GET", "HEAD") and "application/json" not in request.META.get("HTTP_ACCEPT", ""):
+            return HttpResponseRedirect(TWO_FACTOR_PATH)
+        return JsonResponse(
+            {"detail": "Finish signing in with your Sentry authenticator at %s" % TWO_FACTOR_PATH, "error": "GW_SENTRY_2FA_REQUIRED"},
+            status=401,
+        )
+
+    # --- sudo -------------------------------------------------------------------------------
+
+    def _managed(self, request, claims, user):
+        """A request of a session the module made: sudo decided here, the sudo prompt answered."""
+        request._sag_managed = True
+        allowed = self._sudo_allowed(request, claims)
+        if allowed:
+            request._sudo = True  # read by sudo.utils.has_sudo_privileges; no cookie involved
+        else:
+            # Whatever sudo's user_logged_in receiver granted (a session token and a 3 h cookie)
+            # goes; the cookie is deleted on the way out (sudo.middleware, _sudo False).
+            from sudo.utils import revoke_sudo_privileges
+
+            revoke_sudo_privileges(request)
+        if self.conf.grant_sudo and request.method == "PUT" and request.path == AUTH_INDEX_PATH:
+            return self._answer_sudo_prompt(request, user, allowed)
         return None
 
-    def _may_grant_sudo(self, claims):
-        """Sudo once per gateway session, on the Sentry session made right after the AD sign-in.
-
-        A second Sentry session made from the same gateway session (a copied gateway cookie, or
-        a Sentry session that was lost) gets none: creating API tokens and the like then needs a
-        fresh AD sign-in. If the assertion says when the password was checked (``auth_time``),
-        that must be within SUDO_MAX_AGE_SECONDS too.
-        """
+    def _sudo_allowed(self, request, claims):
+        """Sudo only within SUDO_MAX_AGE_SECONDS of a gateway sign-in that counts for this session
+        (GRANT_SUDO), or of Sentry's own sudo check (GRANT_SUDO off). Never a cookie's age."""
+        now = _now()
+        max_age = self.conf.sudo_max_age_seconds
         if not self.conf.grant_sudo:
+            at = request.session.get(SESSION_SENTRY_SUDO_KEY)
+            return isinstance(at, (int, float)) and 0 <= now - at <= max_age
+        since = request.session.get(SESSION_SUDO_FROM_KEY)
+        at = _sudo_clock_claim(claims)
+        if at is None or not isinstance(since, (int, float)):
             return False
-        auth_time = claims.get("auth_time")
-        if auth_time is not None:
-            try:
-                if time.time() - int(auth_time) > self.conf.sudo_max_age_seconds:
-                    return False
-            except (TypeError, ValueError):
-                return False
-        return True
+        return since <= at <= now + self.conf.leeway_seconds and now - at <= max_age
+
+    def _answer_sudo_prompt(self, request, user, allowed):
+        """Sentry's sudo modal asks for a password the managed account does not have: answer it
+        from the gateway's sign-in, and otherwise point to the gateway's re-authentication."""
+        if allowed:
+            return JsonResponse({"id": str(user.pk), "username": user.username, "email": user.email}, status=200)
+        page = _referer_path(request, self.conf.issuer)
+        url = "%s?next=%s" % (REAUTH_PATH, urllib.parse.quote(page, safe="/"))
+        message = "Confirm it is you with your directory password at %s, then try again." % url
+        # 400 with the field error: Sentry's form shows it under the password field.
+        return JsonResponse({"password": [message], "detail": message, "error": "GW_REAUTH_REQUIRED", "reauthUrl": url}, status=400)
 
     def _recheck_invites(self, request, user, email):
         from django.core.cache import cache

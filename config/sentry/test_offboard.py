@@ -73,7 +73,8 @@ class OffboardTest(TestCase):
     def test_a_new_ad_sign_in_reactivates_a_user_the_gateway_deactivated(self):
         _, user_id = self.signed_in_browser(sid="sid-1")
         self.assertEqual(self.call(offboard_token()).status_code, 200)
-        _, again = self.signed_in_browser(sid="sid-after-ad-said-yes")
+        # A password check after the deactivation (assertions now always carry auth_time).
+        _, again = self.signed_in_browser(sid="sid-after-ad-said-yes", auth_time=int(time.time()) + 1)
         self.assertEqual(again, user_id)
         self.assertTrue(User.objects.get(pk=user_id).is_active)
 

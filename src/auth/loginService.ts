@@ -32,7 +32,12 @@ export interface LoginDeps {
 export class LoginService {
   constructor(private readonly d: LoginDeps) {}
 
-  async login(username: string, password: string, address: string): Promise<Identity> {
+  /**
+   * `reauth`: the signed-in person typing their password again (`/_gateway/reauth`). Throttled, padded
+   * and audited as a failure exactly like a sign-in; its success is audited as `reauth.success` and
+   * does not provision again.
+   */
+  async login(username: string, password: string, address: string, opts: { reauth?: boolean } = {}): Promise<Identity> {
     const started = this.d.clock.now();
     const throttle = this.d.throttle;
     let accountKey: string | undefined;
@@ -69,9 +74,9 @@ export class LoginService {
     }
     const identity = built.identity;
     await throttle.succeeded(accountKey ?? `dn:${user.dn.toLowerCase()}`, address);
-    this.d.audit.record({ kind: 'login.success', user: identity.username, address, detail: { orgRole: identity.orgRole, admin: identity.isAdmin } });
+    this.d.audit.record({ kind: opts.reauth ? 'reauth.success' : 'login.success', user: identity.username, address, detail: { orgRole: identity.orgRole, admin: identity.isAdmin } });
     this.d.onResult?.('success');
-    await this.d.afterLogin?.(identity).catch(() => undefined);
+    if (!opts.reauth) await this.d.afterLogin?.(identity).catch(() => undefined);
     return identity;
   }
 

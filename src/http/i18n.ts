@@ -26,6 +26,10 @@ const en = {
   missingFields: 'Enter your username and password.',
   tooLong: 'That username or password is too long.',
   retryAfter: 'Try again in {seconds} seconds.',
+  reauthTitle: 'Confirm it is you',
+  reauthLead: 'Type your company (Active Directory) password again to continue with what you were doing in {org}.',
+  reauthConfirm: 'Confirm',
+  reauthMissing: 'Enter your password.',
 } as const;
 
 type Messages = { [K in keyof typeof en]: string };
@@ -53,12 +57,18 @@ const zh: Messages = {
   missingFields: '请输入用户名和密码。',
   tooLong: '用户名或密码过长。',
   retryAfter: '请在 {seconds} 秒后重试。',
+  reauthTitle: '确认您的身份',
+  reauthLead: '请再次输入您的公司（Active Directory）密码，以继续您在 {org} 中的操作。',
+  reauthConfirm: '确认',
+  reauthMissing: '请输入密码。',
 };
 
 /** What the user is told for each error code: one message for every credential failure (no account enumeration). */
 const errorMessages: Record<Lang, Partial<Record<ErrorCode, string>>> = {
   en: {
     GW_INVALID_CREDENTIALS: 'Invalid username or password.',
+    GW_REAUTH_ACCOUNT_MISMATCH: 'That password belongs to another account. Type the password of the account you are signed in with.',
+    GW_SECOND_FACTOR_REQUIRED: 'Your account needs a second factor as well, which this page cannot check yet. Sign out and sign in again.',
     GW_ACCOUNT_DISABLED: 'Your account is disabled. Contact IT.',
     GW_ACCOUNT_EXPIRED: 'Your account has expired. Contact IT.',
     GW_PASSWORD_EXPIRED: 'Your password has expired: change it, then sign in.',
@@ -84,6 +94,8 @@ const errorMessages: Record<Lang, Partial<Record<ErrorCode, string>>> = {
   },
   'zh-CN': {
     GW_INVALID_CREDENTIALS: '用户名或密码错误。',
+    GW_REAUTH_ACCOUNT_MISMATCH: '该密码属于另一个账号，请输入您当前登录账号的密码。',
+    GW_SECOND_FACTOR_REQUIRED: '您的账号还需要第二重验证，此页面暂时无法完成。请退出后重新登录。',
     GW_ACCOUNT_DISABLED: '您的账号已被禁用，请联系 IT。',
     GW_ACCOUNT_EXPIRED: '您的账号已过期，请联系 IT。',
     GW_PASSWORD_EXPIRED: '您的密码已过期：请先修改密码，然后再登录。',

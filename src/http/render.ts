@@ -42,7 +42,7 @@ export function renderAdminPage(view: AdminView, model: PageModel): string {
   return Mustache.render(template('admin/layout.mustache'), { ...model, t, a: adminMessages(model.lang), otherLangCode }, { body: template(`admin/${view}.mustache`) });
 }
 
-export function renderPage(view: 'login' | 'message', model: PageModel): string {
+export function renderPage(view: 'login' | 'reauth' | 'message', model: PageModel): string {
   const t = messages(model.lang);
   const otherLangCode = model.lang === 'en' ? 'zh-CN' : 'en';
   return Mustache.render(template('layout.mustache'), { ...model, t, otherLangCode }, { body: template(`${view}.mustache`) });

@@ -1,5 +1,5 @@
 // Where to go after sign-in: only a path on this site, never another origin in disguise.
-const LOOPS = /^\/_gateway\/(login|logout)(\/|\?|$)/;
+const LOOPS = /^\/_gateway\/(login|logout|reauth)(\/|\?|$)/;
 
 export function safeNext(next: unknown, publicUrl: string): string {
   if (typeof next !== 'string' || next.length === 0 || next.length > 2048) return '/';

@@ -3,6 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import type { Clock } from '../shared/clock.js';
 import type { Identity } from '../session/identity.js';
+import type { SignInFacts } from '../session/signInFacts.js';
 import type { Keyring } from './keyring.js';
 
 interface Cached {
@@ -33,22 +34,24 @@ export class AssertionSigner {
   }
 
   /**
-   * `authenticatedAt` (ms) is when AD last checked the person's password; the module reads it as
-   * `auth_time` to bound sudo and to reactivate only after a fresh sign-in.
+   * `signIn` says how and when the person proved who they are: `auth_time` (when AD last checked the
+   * password), `mfa_time` (a second factor) and `amr`; the module bounds sudo by them, skips Sentry's
+   * own 2FA only when `amr` has `mfa`, and reactivates only after a fresh sign-in. A session id's
+   * facts never change (a re-authentication makes a new session id), so the per-session cache holds.
    */
-  async assertionFor(identity: Identity, sessionId: string, authenticatedAt?: number): Promise<string> {
+  async assertionFor(identity: Identity, sessionId: string, signIn: SignInFacts = {}): Promise<string> {
     const now = this.clock.now();
     const cached = this.cache.get(sessionId);
     // Re-sign once less than half the lifetime is left, or when signing has moved to a new key.
     if (cached && cached.exp - now > this.opts.ttlMs / 2 && cached.kid === this.keyring.current().kid) return cached.token;
     const pending = this.inflight.get(sessionId);
     if (pending) return pending;
-    const p = this.sign(identity, sessionId, authenticatedAt).finally(() => this.inflight.delete(sessionId));
+    const p = this.sign(identity, sessionId, signIn).finally(() => this.inflight.delete(sessionId));
     this.inflight.set(sessionId, p);
     return p;
   }
 
-  private async sign(identity: Identity, sessionId: string, authenticatedAt: number | undefined): Promise<string> {
+  private async sign(identity: Identity, sessionId: string, signIn: SignInFacts): Promise<string> {
     const { kid, alg, key } = await this.keyring.signingKey();
     const iat = Math.floor(this.clock.now() / 1000);
     const exp = iat + Math.round(this.opts.ttlMs / 1000);
@@ -57,7 +60,9 @@ export class AssertionSigner {
       name: identity.name,
       preferred_username: identity.username,
       sid: AssertionSigner.sessionHash(sessionId),
-      ...(authenticatedAt !== undefined ? { auth_time: Math.floor(authenticatedAt / 1000) } : {}),
+      ...(signIn.authTime !== undefined ? { auth_time: Math.floor(signIn.authTime / 1000) } : {}),
+      ...(signIn.mfaTime !== undefined ? { mfa_time: Math.floor(signIn.mfaTime / 1000) } : {}),
+      ...(signIn.amr ? { amr: [...signIn.amr] } : {}),
     })
       .setProtectedHeader({ alg, kid, typ: 'JWT' })
       .setIssuer(this.opts.issuer)

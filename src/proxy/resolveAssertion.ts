@@ -3,17 +3,18 @@
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors.js';
 import type { Identity } from '../session/identity.js';
+import type { SignInFacts } from '../session/signInFacts.js';
 
 export type SessionLookup =
-  // authenticatedAt: when AD checked the password (ms), told to Sentry as `auth_time`.
-  | { status: 'ok'; identity: Identity; sessionId: string; authenticatedAt?: number | undefined }
+  // signIn: how and when the person proved who they are (`amr`, `auth_time`, `mfa_time`), from the session record.
+  | { status: 'ok'; identity: Identity; sessionId: string; signIn?: SignInFacts | undefined }
   | { status: 'none' }
   // `what` says which dependency failed: the session store, or the directory a revalidation needed.
   | { status: 'unavailable'; what?: 'store' | 'directory' };
 
 export interface SessionDeps {
   lookupSession(req: IncomingMessage): Promise<SessionLookup>;
-  assertionFor(identity: Identity, sessionId: string, authenticatedAt?: number): Promise<string>;
+  assertionFor(identity: Identity, sessionId: string, signIn?: SignInFacts): Promise<string>;
 }
 
 export type AssertionOutcome = { kind: 'ok'; assertion: string } | { kind: 'none' } | { kind: 'error'; error: GatewayError };
@@ -30,7 +31,7 @@ export async function resolveAssertion(req: IncomingMessage, deps: SessionDeps):
     return { kind: 'error', error: new GatewayError(found.what === 'directory' ? 'GW_DIRECTORY_UNAVAILABLE' : 'GW_SESSION_STORE_UNAVAILABLE') };
   }
   try {
-    return { kind: 'ok', assertion: await deps.assertionFor(found.identity, found.sessionId, found.authenticatedAt) };
+    return { kind: 'ok', assertion: await deps.assertionFor(found.identity, found.sessionId, found.signIn) };
   } catch (cause) {
     return { kind: 'error', error: new GatewayError('GW_INTERNAL', 'could not sign the assertion', { cause }) };
   }

@@ -1,4 +1,5 @@
 // What a gateway session knows about the person: written at sign-in, refreshed on revalidation.
+import type { AuthMethod } from './signInFacts.js';
 
 export interface SessionGroup {
   dn: string;
@@ -22,8 +23,14 @@ export interface Identity {
 /** The record express-session stores under `sess:<id>`; the proxy fast path reads the same JSON. */
 export interface GatewaySessionFields {
   identity?: Identity;
-  /** ms since epoch when the person signed in (absolute timeout). */
+  /** ms since epoch when the person signed in (absolute timeout). Re-authenticating does not move it. */
   authenticatedAt?: number;
+  /** ms since epoch when AD last checked the password: the sign-in or a later `/_gateway/reauth` (`auth_time`). */
+  passwordCheckedAt?: number;
+  /** ms since epoch when a second factor was last checked (`mfa_time`); absent until one is. */
+  mfaAt?: number;
+  /** RFC 8176 methods of the last authentication (`amr`): `['pwd']` for a password sign-in. */
+  amr?: AuthMethod[];
   /** ms since epoch of the last successful AD re-check. */
   revalidatedAt?: number;
   /** ms since epoch of the last request seen (idle timeout), updated at most about once a minute. */

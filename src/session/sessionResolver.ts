@@ -6,10 +6,11 @@ import type { Logger } from 'pino';
 import type { Clock } from '../shared/clock.js';
 import { readCookie } from '../shared/cookies.js';
 import type { Identity } from './identity.js';
+import { signInFacts, type SignInFacts } from './signInFacts.js';
 import { storeOps, type StoredSession } from './sessionStore.js';
 
 export type SessionLookup =
-  | { status: 'ok'; identity: Identity; sessionId: string; record: StoredSession; authenticatedAt?: number | undefined }
+  | { status: 'ok'; identity: Identity; sessionId: string; record: StoredSession; signIn: SignInFacts }
   | { status: 'none'; reason?: string }
   | { status: 'unavailable'; what: 'store' | 'directory' };
 
@@ -172,7 +173,7 @@ export class SessionResolver {
         return { status: 'unavailable', what: 'store' };
       }
     }
-    return { status: 'ok', identity: current, sessionId: sid, record, authenticatedAt: record.authenticatedAt };
+    return { status: 'ok', identity: current, sessionId: sid, record, signIn: signInFacts(record) };
   }
 
   private async end(sid: string, identity: Identity, reason: string): Promise<SessionLookup> {

@@ -8,6 +8,8 @@ const KEEP = 10_000;
 export type AuditKind =
   | 'login.success'
   | 'login.failure'
+  | 'reauth.success'
+  | 'reauth.refused'
   | 'logout'
   | 'session.ended'
   | 'key.created'

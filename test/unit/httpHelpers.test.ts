@@ -27,6 +27,7 @@ test('safeNext keeps same-site paths and drops everything that could leave the s
     [['/a', '/b'], '/'],
     ['/_gateway/login?next=/x', '/'],
     ['/_gateway/logout', '/'],
+    ['/_gateway/reauth?next=/x', '/'],
     ['/_gateway/me', '/_gateway/me'],
     ['/' + 'a'.repeat(3000), '/'],
   ];

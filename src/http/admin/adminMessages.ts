@@ -202,6 +202,9 @@ const en = {
   kind_login: 'Sign-ins (all)',
   'kind_login.success': 'Signed in',
   'kind_login.failure': 'Sign-in failed',
+  kind_reauth: 'Re-authentications (all)',
+  'kind_reauth.success': 'Password confirmed again',
+  'kind_reauth.refused': 'Re-authentication refused',
   kind_logout: 'Signed out',
   'kind_session.ended': 'Session ended',
   'kind_session.revoked': 'Sessions revoked',
@@ -426,6 +429,9 @@ const zh: AdminMessages = {
   kind_login: '登录（全部）',
   'kind_login.success': '登录成功',
   'kind_login.failure': '登录失败',
+  kind_reauth: '重新验证（全部）',
+  'kind_reauth.success': '已再次确认密码',
+  'kind_reauth.refused': '重新验证被拒绝',
   kind_logout: '退出登录',
   'kind_session.ended': '会话结束',
   'kind_session.revoked': '会话被撤销',
@@ -452,4 +458,4 @@ export function adminMessages(lang: Lang): AdminMessages {
 }
 
 /** The kinds the audit filter offers, families first; any other kind still shows in the table. */
-export const AUDIT_KINDS = ['login', 'login.success', 'login.failure', 'logout', 'session.ended', 'session.revoked', 'provision.change', 'provision.offboard', 'sync.run', 'mapping.change', 'key', 'bind-password'] as const;
+export const AUDIT_KINDS = ['login', 'login.success', 'login.failure', 'reauth', 'reauth.success', 'reauth.refused', 'logout', 'session.ended', 'session.revoked', 'provision.change', 'provision.offboard', 'sync.run', 'mapping.change', 'key', 'bind-password'] as const;

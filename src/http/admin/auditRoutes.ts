@@ -53,7 +53,7 @@ export function showAudit(deps: Deps, csrf: CsrfOptions) {
         iso: e.at,
         kind: e.kind,
         kindLabel: kindLabel(e.kind) ?? e.kind,
-        failure: e.kind === 'login.failure',
+        failure: e.kind === 'login.failure' || e.kind === 'reauth.refused',
         user: e.user ?? '',
         userHref: e.user ? p.url('/audit', { user: e.user }) : undefined,
         actor: e.actor ?? '',

@@ -99,6 +99,8 @@ export function submitLogin(deps: Deps, csrf: CsrfOptions, authenticate: Authent
             const now = deps.clock.now();
             Object.assign(req.session, {
               authenticatedAt: now,
+              passwordCheckedAt: now,
+              amr: ['pwd'],
               revalidatedAt: now,
               lastSeenAt: now,
               clientAddress: deps.addressOf(req),

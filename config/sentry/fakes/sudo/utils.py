@@ -12,6 +12,7 @@ def grant_sudo_privileges(request, max_age=COOKIE_AGE):
         return None
     if not user.is_authenticated:
         raise ValueError("User needs to be logged in to be elevated to sudo")
+    # The real one calls get_random_string() (12 characters); newer Django wants the length.
     token = get_random_string(12)
     request.session[COOKIE_NAME] = token
     request._sudo = True

@@ -41,7 +41,10 @@ class RpcUser:
         return self.username
 
     def has_2fa(self):
-        return False
+        # The real one: len(self.authenticators) > 0 (the user's Authenticator rows, serialized).
+        from sentry.users.models.authenticator import Authenticator
+
+        return Authenticator.objects.user_has_2fa(self)
 
 
 def serialize_rpc_user(user):
