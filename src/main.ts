@@ -92,8 +92,9 @@ export async function startGateway(config: Config, logger: Logger, opts: BuildOp
             const plan = await planSync(syncDeps);
             if (plan.refused) return void logger.error({ reason: plan.refused }, 'periodic sync refused');
             const r = await applySync(plan, syncDeps, { actor: 'periodic sync' });
-            deps.metrics.syncChanges(r.applied, r.failed.length);
-            logger.info({ ...plan.counts, applied: r.applied, failed: r.failed.length }, 'periodic sync done');
+            deps.metrics.syncChanges(r.applied, r.failed.length, r.offboardRefused?.length ?? 0);
+            for (const x of r.offboardRefused ?? []) logger.error({ user: x.user, code: x.code, detail: x.detail }, 'Sentry refused an offboarding: nothing was taken away; retried at every sync');
+            logger.info({ ...plan.counts, applied: r.applied, failed: r.failed.length, offboardRefused: r.offboardRefused?.length ?? 0 }, 'periodic sync done');
           },
         }),
       );

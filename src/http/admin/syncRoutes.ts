@@ -49,6 +49,8 @@ function describe(a: AdminMessages, c: Change): string {
       return a.change_renewInvite;
     case 'offboard':
       return format(a.change_offboard, { reason: (a as Record<string, string>)[`offboardReason_${c.reason}`] ?? c.reason });
+    case 'reactivate':
+      return a.change_reactivate;
   }
 }
 
@@ -154,6 +156,10 @@ export function showSyncRun(deps: Deps, csrf: CsrfOptions, runs: SyncRunStore) {
       counts: run.counts ? format(a.planCounts, { ...run.counts, offboard: run.counts.offboard ?? 0 }) : undefined,
       invitesWaiting: run.result?.waitingInvites ? format(a.invitesWaiting, { count: run.result.waitingInvites, until: formatTime(run.result.invitesWaitUntil) }) : undefined,
       failures: run.result?.failed ?? [],
+      offboardRefused: (run.result?.offboardRefused ?? []).map((r) => format(a.offboardRefused, r)),
+      orgTokensKept: (run.result?.orgTokensKept ?? []).map((k) =>
+        format(a.orgTokensKept, { user: k.user, tokens: k.tokens.map((t) => `"${t.name}" (…${t.lastCharacters})`).join(', ') }),
+      ),
       createdTeams: run.result?.createdTeams.length ? format(a.createdTeamsLine, { teams: run.result.createdTeams.join(', ') }) : undefined,
       error: run.status === 'stale' ? a.stalePlan : run.status === 'refused' || (run.status === 'failed' && run.error) ? run.error : undefined,
       backHref: p.url('/sync'),
