@@ -14,6 +14,7 @@ import { linksKey } from '../../src/provisioning/links.js';
 import { runCli } from '../support/cli.js';
 import { sambaTool } from '../support/dc.js';
 import { assertNoViolations, startFakeSentry, type FakeSentry } from '../support/fakeSentry.js';
+import { csrfOf, post, signedIn, textOf } from '../support/adminHelpers.js';
 import { Client, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
 
 const TOKEN = 'sntryu_provisioner_token_for_offboarding_outcomes';
@@ -73,7 +74,7 @@ afterEach(() => assertNoViolations(fake));
 after(() => redis.disconnect());
 
 describe('offboarding outcomes an admin can see (sentry.sync.removeMembers on)', () => {
-  before(() => setup('offq', true, ['oq-amb', 'oq-root', 'oq-tok', 'oq-cache']));
+  before(() => setup('offq', true, ['oq-amb', 'oq-root', 'oq-tok', 'oq-cache', 'oq-con']));
   after(() => teardown());
 
   test('a refused offboarding is reported, kept open and retried; it never counts as done', async () => {
@@ -138,6 +139,30 @@ describe('offboarding outcomes an admin can see (sentry.sync.removeMembers on)',
     assert.match(run.stdout, /oq-tok created these org auth tokens, which stay valid: "ci deploys" \(…[0-9a-f]{4}, org 1\)\. Rotate them\./);
     const ev = (await audit('provision.offboard', 'oq-tok')).at(0);
     assert.deepEqual((ev?.detail?.orgTokensKept as { name: string }[]).map((x) => x.name), ['ci deploys']);
+  });
+
+  test("the console's run page lists the refused offboardings and the org tokens to rotate", async () => {
+    const id = await member('oq-con');
+    fake.addOrgAuthToken(id, 'release <script>');
+    await sambaTool(['user', 'disable', 'oq-con']);
+    const alice = await signedIn(t.url, 'alice', DEMO_PASSWORD);
+    const token = csrfOf(await (await alice.get('/_gateway/admin/sync')).text());
+    const plan = await (await post(alice, '/_gateway/admin/sync/plan', { _csrf: token })).text();
+    const fingerprint = /name="fingerprint" value="([^"]+)"/.exec(plan)![1]!;
+    const apply = await post(alice, '/_gateway/admin/sync/apply', { _csrf: token, fingerprint });
+    assert.equal(apply.status, 303);
+    let html = '';
+    for (let i = 0; i < 300; i++) {
+      html = await (await alice.get(apply.headers.get('location')!)).text();
+      if (!html.includes('http-equiv="refresh"')) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const text = textOf(html);
+    assert.match(text, /failed/);
+    assert.match(text, /oq-amb \(oq-amb@corp\.example\.com\): Sentry refused the offboarding \(GW_ACCOUNT_AMBIGUOUS\)/);
+    assert.match(text, /oq-root \(oq-root@corp\.example\.com\): Sentry refused the offboarding \(GW_ACCOUNT_PRIVILEGED\)/);
+    assert.match(text, /oq-con created these org auth tokens, which stay valid after offboarding: "release <script>" \(…[0-9a-f]{4}\)\. Rotate them\./);
+    assert.ok(html.includes('&quot;release &lt;script&gt;&quot;') || html.includes('"release &lt;script&gt;"'), 'escaped in the page');
   });
 });
 
