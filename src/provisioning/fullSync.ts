@@ -27,6 +27,8 @@ export interface SyncDeps {
   /** Ends every gateway session of a person (by username); returns how many there were. */
   endSessions?: (username: string) => Promise<number>;
   clock?: Clock;
+  /** Told every applied run's result (the gateway's metrics: periodic and console syncs). */
+  onApplied?: (result: SyncResult) => void;
 }
 
 export interface SyncRow {
@@ -324,6 +326,7 @@ export async function applySync(plan: SyncPlan, d: SyncDeps, opts: { force?: boo
   });
   opts.progress?.('changes applied', done, todo.length);
   if (waitUntil) result.invitesWaitUntil = new Date(waitUntil).toISOString();
+  d.onApplied?.(result);
   d.audit.record({
     kind: 'sync.run',
     actor: opts.actor,

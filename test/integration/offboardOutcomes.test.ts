@@ -163,6 +163,8 @@ describe('offboarding outcomes an admin can see (sentry.sync.removeMembers on)',
     assert.match(text, /oq-root \(oq-root@corp\.example\.com\): Sentry refused the offboarding \(GW_ACCOUNT_PRIVILEGED\)/);
     assert.match(text, /oq-con created these org auth tokens, which stay valid after offboarding: "release <script>" \(…[0-9a-f]{4}\)\. Rotate them\./);
     assert.ok(html.includes('&quot;release &lt;script&gt;&quot;') || html.includes('"release &lt;script&gt;"'), 'escaped in the page');
+    const metrics = (await t.gw.deps.metrics.text()).body;
+    assert.match(metrics, /sag_sync_changes_total\{outcome="offboard_refused"\} 2\b/, 'the metric counts the refusals');
   });
 });
 

@@ -28,6 +28,7 @@ function syncDeps(deps: Deps): SyncDeps | null {
     offboarder: buildOffboarder(deps.config, deps.keyring, deps.clock),
     endSessions: async (username: string) => (await revokeSessions(deps.sessions, deps.store, username)).length,
     clock: deps.clock,
+    onApplied: (r) => deps.metrics.syncChanges(r.applied, r.failed.length, r.offboardRefused?.length ?? 0),
   };
 }
 
