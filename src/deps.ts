@@ -31,6 +31,7 @@ import { hostname } from 'node:os';
 import { isGatewayError } from './errors.js';
 import { createAddressOf, type AddressOf } from './http/clientAddress.js';
 import { MemoryRuleStore, RedisRuleStore, type RuleStore } from './mapping/ruleStore.js';
+import { buildOffboarder } from './provisioning/offboard.js';
 import { Provisioner } from './provisioning/provisioner.js';
 import { MemoryRetryQueue, RedisRetryQueue, type RetryQueue } from './provisioning/retryQueue.js';
 import { HttpSentryAdmin } from './sentry/httpSentryAdmin.js';
@@ -252,6 +253,8 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
 
   const keysDir = isAbsolute(config.assertion.keysDir) ? config.assertion.keysDir : resolve(config.assertion.keysDir);
   const keyring = new Keyring(keysDir, config.assertion.algorithm, clock);
+  // On the sign-in path: bounded like provisioning there (sentry.loginTimeout).
+  if (provisioner) provisioner.reactivator = buildOffboarder(config, keyring, clock, config.sentry.loginTimeout);
   if (await keyring.load()) logger.warn({ keysDir }, 'no signing key found: generated a new one');
   const signer = new AssertionSigner(keyring, { issuer: config.server.publicUrl, audience: config.assertion.audience, ttlMs: config.assertion.ttl }, clock);
   closers.push(watchKeyring(keyring, metrics, logger));
@@ -270,9 +273,10 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     onResult: (result) => metrics.loginResult(result),
     afterLogin: provisioner
       ? async (identity) => {
-          // Everyone who signs in is remembered as linked (objectGUID -> email), so offboarding can find them later.
-          await provisioner.links.record(identity.sub, identity.email, identity.username, clock.now()).catch((e: Error) => logger.warn({ err: e.message }, 'link not recorded'));
-          if (config.sentry.provisionOnLogin) await provisioner.provisionOnLogin({ email: identity.email, username: identity.username, groups: identity.groups, sub: identity.sub });
+          // Everyone who signs in is remembered as linked (objectGUID -> email), so offboarding can find them later;
+          // someone the gateway offboarded is reactivated in Sentry first (no new invite).
+          const person = { email: identity.email, username: identity.username, groups: identity.groups, sub: identity.sub };
+          await provisioner.signedIn(person, config.sentry.provisionOnLogin).catch((e: Error) => logger.warn({ err: e.message }, 'link not recorded'));
         }
       : undefined,
   });

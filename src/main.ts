@@ -8,7 +8,7 @@ import { buildDeps, type BuildOptions, type Deps } from './deps.js';
 import { sendError } from './http/errorResponse.js';
 import { createProxy } from './proxy/createProxy.js';
 import type { Logger } from './shared/logger.js';
-import { applySync, planSync } from './provisioning/fullSync.js';
+import { applySync, planSync, type SyncResult } from './provisioning/fullSync.js';
 import { startPeriodicSync } from './provisioning/syncScheduler.js';
 import { buildOffboarder } from './provisioning/offboard.js';
 import { revokeSessions } from './session/sessionIndex.js';
@@ -82,6 +82,7 @@ export async function startGateway(config: Config, logger: Logger, opts: BuildOp
         offboarder: buildOffboarder(config, deps.keyring, deps.clock),
         endSessions: async (username: string) => (await revokeSessions(deps.sessions, deps.store, username)).length,
         clock: deps.clock,
+        onApplied: (r: SyncResult) => deps.metrics.syncChanges(r.applied, r.failed.length, r.offboardRefused?.length ?? 0),
       };
       stopBackground.push(
         startPeriodicSync({
@@ -92,8 +93,8 @@ export async function startGateway(config: Config, logger: Logger, opts: BuildOp
             const plan = await planSync(syncDeps);
             if (plan.refused) return void logger.error({ reason: plan.refused }, 'periodic sync refused');
             const r = await applySync(plan, syncDeps, { actor: 'periodic sync' });
-            deps.metrics.syncChanges(r.applied, r.failed.length);
-            logger.info({ ...plan.counts, applied: r.applied, failed: r.failed.length }, 'periodic sync done');
+            for (const x of r.offboardRefused ?? []) logger.error({ user: x.user, code: x.code, detail: x.detail }, 'Sentry refused an offboarding: nothing was taken away; retried at every sync');
+            logger.info({ ...plan.counts, applied: r.applied, failed: r.failed.length, offboardRefused: r.offboardRefused?.length ?? 0 }, 'periodic sync done');
           },
         }),
       );

@@ -1,11 +1,14 @@
 """Test environment: Sentry's models and helpers stood in by ./fakes, a real Django on in-memory SQLite,
 a JWKS served over real HTTP, and keys to sign assertions with. Imported by the test modules only."""
 
+import atexit
 import base64
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -112,6 +115,8 @@ JWKS = JwksServer()
 JWKS.keys = [ES_KEY, ED_KEY]
 
 _ready = False
+CACHE_DIR = tempfile.mkdtemp(prefix="sentry-ad-gateway-cache-")
+atexit.register(shutil.rmtree, CACHE_DIR, True)
 
 
 def setup_django():
@@ -134,7 +139,9 @@ def setup_django():
         # A fast hasher for tests only: the module sets random passwords on accounts it manages.
         PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
         DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
-        CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
+        # A cache Sentry's web workers could share, as the module requires (it refuses locmem and
+        # dummy at start): Django's file cache in a directory of this test run.
+        CACHES={"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": CACHE_DIR}},
         # Sentry's session and CSRF cookies: signed-cookie sessions named sentrysid, CSRF cookie sc.
         SESSION_ENGINE="django.contrib.sessions.backends.signed_cookies",
         SESSION_COOKIE_NAME="sentrysid",

@@ -38,6 +38,14 @@ OFFBOARD_REQUIRED_CLAIMS = ["iss", "aud", "sub", "email", "preferred_username", 
 OFFBOARD_REASONS = frozenset({"disabled", "expired", "deleted"})
 OFFBOARD_MAX_LIFETIME_SECONDS = 60
 OFFBOARD_PATH = "/_sentry-ad-gateway/offboard/"
+# The gateway's call when AD lets a person it offboarded in again: audience `<AUDIENCE>:reactivate`.
+REACTIVATE_PATH = "/_sentry-ad-gateway/reactivate/"
+REACTIVATE_REQUIRED_CLAIMS = ["iss", "aud", "sub", "email", "preferred_username", "iat", "nbf", "exp", "jti"]
+# Cache backends that cannot refuse a replayed offboarding token across Sentry's web workers:
+# the dummy cache stores nothing, locmem is per process (each uWSGI worker has its own).
+UNSHARED_CACHE_BACKENDS = frozenset(
+    {"django.core.cache.backends.dummy.DummyCache", "django.core.cache.backends.locmem.LocMemCache"}
+)
 SESSION_SID_KEY = "_sag_sid"  # the gateway session (hashed id) this Sentry session was made for
 SESSION_SUB_KEY = "_sag_sub"  # the AD objectGUID of the person this Sentry session was made for
 # The earliest gateway sign-in time (`auth_time`/`mfa_time`, s) that counts for sudo in this Sentry
@@ -95,6 +103,10 @@ class AssertionRejected(Exception):
     def __init__(self, code, message):
         super().__init__(message)
         self.code = code
+
+
+class ReplayCacheUnavailable(Exception):
+    """Sentry's cache neither stored the token id nor holds it: it is down, not a replay."""
 
 
 class AccountRefused(Exception):
@@ -334,18 +346,52 @@ def build_verifier(conf, clock=time.time, keys=None):
     return AssertionVerifier(keys, conf.issuer, conf.audience, conf.leeway_seconds, conf.max_token_lifetime_seconds, clock)
 
 
-def build_offboard_verifier(conf, clock=time.time, keys=None):
-    """Same keys and issuer as sign-in; audience `<sign-in audience>:offboard`; at most 60 s to live."""
+def build_offboard_verifier(conf, clock=time.time, keys=None, suffix=":offboard", required=OFFBOARD_REQUIRED_CLAIMS):
+    """Same keys and issuer as sign-in; audience `<sign-in audience><suffix>`; at most 60 s to live."""
     keys = keys or build_key_source(conf, clock)
     return AssertionVerifier(
         keys,
         conf.issuer,
-        conf.audience + ":offboard",
+        conf.audience + suffix,
         conf.leeway_seconds,
         OFFBOARD_MAX_LIFETIME_SECONDS,
         clock,
-        required=OFFBOARD_REQUIRED_CLAIMS,
+        required=required,
     )
+
+
+def check_replay_cache():
+    """Refuse at start a default cache that cannot keep an offboarding token from being used twice."""
+    backend = ((getattr(settings, "CACHES", None) or {}).get("default") or {}).get("BACKEND", "")
+    if backend in UNSHARED_CACHE_BACKENDS:
+        raise ImproperlyConfigured(
+            "sentry_ad_gateway_auth: CACHES['default'] is %s, which Sentry's web workers do not share: "
+            "it cannot refuse a replayed offboarding request. Use Sentry's memcached or Redis cache." % backend
+        )
+
+
+def claim_token_id(jti, ttl):
+    """Record an offboarding token's id in Sentry's (shared) cache; False if it was used before.
+
+    ``cache.add`` answers False both for a key that exists and, on a memcached client that
+    swallows errors (self-hosted sets ``ignore_exc: True``), for a cache that is down. A read of
+    the key and a write-then-read probe tell the two apart: a cache that cannot hold a value
+    raises ReplayCacheUnavailable, so the gateway retries instead of hearing "replayed".
+    """
+    from django.core.cache import cache
+
+    key = "sentry_ad_gateway:offboard-jti:" + hashlib.sha256(jti.encode("utf-8")).hexdigest()
+    if cache.add(key, 1, ttl):
+        return True
+    if cache.get(key) is not None:
+        return False
+    probe_key, probe = "sentry_ad_gateway:cache-probe:" + secrets.token_hex(8), secrets.token_hex(8)
+    cache.set(probe_key, probe, 10)
+    working = cache.get(probe_key) == probe
+    cache.delete(probe_key)
+    if not working:
+        raise ReplayCacheUnavailable("Sentry's cache does not keep values")
+    return False  # the cache works and the id came and went: never accept a token twice
 
 
 # --- accounts -------------------------------------------------------------------------------
@@ -471,7 +517,38 @@ def bind_user(user, sub):
     cache.set(_sub_cache_key(sub), user.pk, 86400)
 
 
-def resolve_adoptable_user(email, sub):
+def _address_holders(UserEmail, UserOption, User, email, sub):
+    """Accounts holding the address, not bound to another AD person: (verified by id, active unverified)."""
+    verified, unverified = {}, {}
+    for row in UserEmail.objects.filter(email__iexact=email).select_related("user"):
+        (verified if row.is_verified else unverified).setdefault(row.user_id, row.user)
+    for user in User.objects.filter(email__iexact=email):  # a primary address without a UserEmail row
+        if user.pk not in verified:
+            unverified.setdefault(user.pk, user)
+    unverified = {uid: u for uid, u in unverified.items() if uid not in verified and u.is_active}
+    every = list(verified) + list(unverified)
+    if every:
+        bound = dict(_global_options(UserOption, user_id__in=every, key=SUB_OPTION_KEY).values_list("user_id", "value"))
+        verified = {uid: u for uid, u in verified.items() if bound.get(uid) in (None, sub)}
+        unverified = {uid: u for uid, u in unverified.items() if bound.get(uid) in (None, sub)}
+    return verified, list(unverified.values())
+
+
+def _decide_unverified(accounts, email, conf):
+    if len(accounts) > 1:
+        raise AccountRefused("GW_ACCOUNT_AMBIGUOUS", "more than one Sentry account has this email")
+    user = accounts[0]
+    if user.is_superuser or user.is_staff:
+        if conf is not None and email.lower() in conf.superuser_emails:
+            return user
+        raise AccountRefused("GW_ACCOUNT_PRIVILEGED", "Sentry account %s is a superuser or staff" % user.pk)
+    raise AccountRefused(
+        "GW_ACCOUNT_UNVERIFIED",
+        "Sentry account %s holds this email unverified: an admin must verify or remove it" % user.pk,
+    )
+
+
+def resolve_adoptable_user(email, sub, conf=None):
     """The existing account an AD person may take over by address, as Sentry resolves an address.
 
     Like ``sentry.auth.email.resolve_email_to_user``: every ``UserEmail`` with the address, of
@@ -482,16 +559,18 @@ def resolve_adoptable_user(email, sub):
     the address verified but an inactive one does, that inactive account is returned (so the
     sign-in reactivates it if the gateway deactivated it, and is refused if an admin did): the
     gateway must not build a second account past an admin's decision.
+
+    An active account holding the address only unverified (``sentry createuser`` leaves it so,
+    as does a sign-up that never confirmed) is decided on too, never passed over for a new,
+    duplicate account: a superuser or staff account is refused as privileged unless its address
+    is listed in SUPERUSER_EMAILS (then it is adopted: the operator named it); any other one is
+    refused as unverified, since taking it over would hand the person's access to whoever made it.
     """
     User, UserEmail, UserOption, OrganizationMember, _ = _models()
-    rows = UserEmail.objects.filter(email__iexact=email, is_verified=True).select_related("user")
-    users = {}
-    for row in rows:
-        users.setdefault(row.user_id, row.user)
-    if users:
-        bound = dict(_global_options(UserOption, user_id__in=list(users), key=SUB_OPTION_KEY).values_list("user_id", "value"))
-        users = {uid: u for uid, u in users.items() if bound.get(uid) in (None, sub)}
+    users, unverified = _address_holders(UserEmail, UserOption, User, email, sub)
     active = [u for u in users.values() if u.is_active]
+    if not active and unverified:
+        return _decide_unverified(unverified, email, conf)
     if not active:
         inactive = list(users.values())
         if len(inactive) > 1:
@@ -520,7 +599,7 @@ def find_or_create_user(claims, conf):
     email = claims["email"].strip()
     user = bound_user(sub)
     if user is None:
-        user = resolve_adoptable_user(email, sub) or _create_user(User, email, claims)
+        user = resolve_adoptable_user(email, sub, conf) or _create_user(User, email, claims)
     reactivate_if_gateway_deactivated(user, claims)
     check_account_allowed(user, conf)
     bind_user(user, sub)
@@ -551,6 +630,25 @@ def reactivate_if_gateway_deactivated(user, claims):
         )
         logger.info("sentry_ad_gateway.user_reactivated", extra={"user_id": user.pk, "previous_reason": mark.get("reason")})
     _delete_option(user.pk, DEACTIVATED_OPTION_KEY)
+
+
+def forget_mark_on_activation(sender, instance, update_fields=None, **kwargs):
+    """post_save of User: an account saved active by anyone (an admin's "active" switch saves
+    the whole user) is no longer held inactive by the gateway, so the gateway's mark goes, and
+    a later deactivation is the admin's own, which a sign-in never undoes. The module's own
+    saves name their fields and never hit this with is_active True and a mark standing."""
+    if not instance.is_active or (update_fields is not None and "is_active" not in update_fields):
+        return
+    if _option(instance.pk, DEACTIVATED_OPTION_KEY) is not None:
+        _delete_option(instance.pk, DEACTIVATED_OPTION_KEY)
+        logger.info("sentry_ad_gateway.deactivation_mark_cleared", extra={"user_id": instance.pk})
+
+
+def connect_signals():
+    from django.db.models.signals import post_save
+
+    User = _models()[0]
+    post_save.connect(forget_mark_on_activation, sender=User, weak=False, dispatch_uid="sentry_ad_gateway_mark")
 
 
 def _create_user(User, email, claims):
@@ -711,28 +809,69 @@ def end_all_sessions(user):
     user.save(update_fields=["session_nonce"])
 
 
-def offboard_user(claims, conf):
+def org_tokens_created_by(user_id):
+    """The organization auth tokens (``sntrys_``) the user created that still work. Sentry keeps
+    them when their creator goes (``OrgAuthToken.created_by`` is SET_NULL, nothing deactivates
+    them), and so does the gateway: CI depends on them. They are named so an admin can rotate them."""
+    try:
+        from sentry.models.orgauthtoken import OrgAuthToken
+    except ImportError:  # a Sentry before organization auth tokens
+        return []
+    rows = OrgAuthToken.objects.filter(created_by_id=user_id, date_deactivated__isnull=True).order_by("id")
+    return [
+        {"id": str(t.id), "organizationId": str(t.organization_id), "name": t.name, "lastCharacters": t.token_last_characters or ""}
+        for t in rows
+    ]
+
+
+def remove_membership(user, organization_slug, request=None):
+    """Delete the user's membership of the organization, as Sentry's member DELETE does (with a
+    MEMBER_REMOVE audit entry). Sentry's own API cannot: its member list and member details skip
+    inactive users. Returns the removed member's id, or None."""
+    from sentry import audit_log
+    from sentry.utils.audit import create_audit_entry
+
+    _, _, _, OrganizationMember, _ = _models()
+    member = OrganizationMember.objects.filter(user_id=user.pk, organization__slug=organization_slug).first()
+    if member is None:
+        return None
+    metadata = member.get_audit_log_metadata() if hasattr(member, "get_audit_log_metadata") else member.get_audit_log_data()
+    member_id, organization_id = member.pk, member.organization_id
+    with transaction.atomic(router.db_for_write(OrganizationMember)):
+        member.delete()
+    create_audit_entry(
+        request,
+        actor=None,
+        actor_label=ACTOR_LABEL,
+        organization_id=organization_id,
+        target_object=member_id,
+        target_user_id=user.pk,
+        event=audit_log.get_event_id("MEMBER_REMOVE"),
+        data=metadata,
+    )
+    logger.info("sentry_ad_gateway.member_removed", extra={"user_id": user.pk, "organization_id": organization_id, "member_id": member_id})
+    return member_id
+
+
+def offboard_user(claims, conf, request=None):
     """Take Sentry access away from the person AD disabled, expired or deleted. None if not found.
 
-    The user bound to ``sub``; else the one active account the sign-in would adopt by a verified
+    The user bound to ``sub``; else the one active account the sign-in would adopt by its
     address, unless it is one the gateway may not sign in (superuser or staff not listed in
-    SUPERUSER_EMAILS): the gateway never deactivates an account it could not have signed in.
+    SUPERUSER_EMAILS, an account holding the address unverified, two accounts): the gateway
+    never deactivates an account it could not have signed in, and says so (AccountRefused).
     """
     from sentry.models.apitoken import ApiToken
 
     User, _, _, _, _ = _models()
     sub = claims["sub"]
-    try:
-        user = bound_user(sub)
-        if user is None:
-            user = resolve_adoptable_user(claims["email"].strip(), sub)
-            if user is None or not user.is_active:
-                return None
-            check_account_allowed(user, conf)
-            bind_user(user, sub)
-    except AccountRefused as e:
-        logger.warning("sentry_ad_gateway.offboard_refused", extra={"code": e.code, "reason": str(e), "sub": sub})
-        return None
+    user = bound_user(sub)
+    if user is None:
+        user = resolve_adoptable_user(claims["email"].strip(), sub, conf)
+        if user is None or not user.is_active:
+            return None
+        check_account_allowed(user, conf)
+        bind_user(user, sub)
     with transaction.atomic(router.db_for_write(User)):
         deactivated = bool(user.is_active)
         if deactivated:
@@ -750,11 +889,50 @@ def offboard_user(claims, conf):
             "user.edit",
             extra={"user_id": user.pk, "actor_id": None, "actor_label": ACTOR_LABEL, "form_data": {"isActive": False}},
         )
+    removed = None
+    remove_from = claims.get("remove_member_of")
+    if isinstance(remove_from, str) and remove_from:
+        removed = remove_membership(user, remove_from, request)
+    org_tokens = org_tokens_created_by(user.pk)
     logger.info(
         "sentry_ad_gateway.offboard",
-        extra={"user_id": user.pk, "sub": sub, "reason": claims["reason"], "deactivated": deactivated, "tokens_revoked": revoked},
+        extra={
+            "user_id": user.pk,
+            "sub": sub,
+            "reason": claims["reason"],
+            "deactivated": deactivated,
+            "tokens_revoked": revoked,
+            "org_tokens_kept": len(org_tokens),
+        },
     )
-    return {"found": True, "userId": str(user.pk), "deactivated": deactivated, "tokensRevoked": revoked}
+    answer = {"found": True, "userId": str(user.pk), "deactivated": deactivated, "tokensRevoked": revoked, "orgTokens": org_tokens}
+    if removed is not None:
+        answer["memberRemoved"] = str(removed)
+    return answer
+
+
+def reactivate_user(claims, conf):
+    """AD lets a person in again: reactivate the Sentry user the gateway deactivated, so their
+    membership shows in Sentry's member list again (which skips inactive users) and provisioning
+    updates it instead of inviting them anew. Only a user bound to ``sub`` whose deactivation
+    mark still stands (nobody activated it since): an account an admin deactivated stays so
+    (AccountRefused). None if no user is bound to ``sub``."""
+    user = bound_user(claims["sub"])
+    if user is None:
+        return None
+    was_inactive = not user.is_active
+    if was_inactive and not isinstance(_option(user.pk, DEACTIVATED_OPTION_KEY), dict):
+        raise AccountRefused("GW_ACCOUNT_DISABLED", "Sentry account %s was deactivated by an admin" % user.pk)
+    if was_inactive:
+        _delete_option(user.pk, DEACTIVATED_OPTION_KEY)
+        user.is_active = True
+        user.save(update_fields=["is_active"])
+        audit_logger.info(
+            "user.edit",
+            extra={"user_id": user.pk, "actor_id": None, "actor_label": ACTOR_LABEL, "form_data": {"isActive": True}},
+        )
+        logger.info("sentry_ad_gateway.user_reactivated", extra={"user_id": user.pk, "by": "gateway"})
+    return {"found": True, "userId": str(user.pk), "reactivated": was_inactive}
 
 
 # --- the middleware -------------------------------------------------------------------------
@@ -818,9 +996,12 @@ class GatewayAssertionMiddleware:
         self.get_response = get_response
         self.conf = GatewaySettings(getattr(settings, "SENTRY_AD_GATEWAY", None))
         check_sentry_apis()
+        check_replay_cache()
+        connect_signals()
         keys = build_key_source(self.conf)
         self.verifier = build_verifier(self.conf, keys=keys)
         self.offboard_verifier = build_offboard_verifier(self.conf, keys=keys)
+        self.reactivate_verifier = build_offboard_verifier(self.conf, keys=keys, suffix=":reactivate", required=REACTIVATE_REQUIRED_CLAIMS)
 
     def __call__(self, request):
         response = self.process(request)
@@ -844,6 +1025,8 @@ class GatewayAssertionMiddleware:
     def process(self, request):
         if request.path == OFFBOARD_PATH:
             return self.offboard(request)
+        if request.path == REACTIVATE_PATH:
+            return self.reactivate(request)
         if request.path.startswith(self.conf.exempt_path_prefixes):
             return None
         if getattr(request, "auth", None) is not None:
@@ -1024,39 +1207,73 @@ class GatewayAssertionMiddleware:
 
     # --- offboarding ------------------------------------------------------------------------
 
+    def _verify_internal_call(self, request, verifier, check=None):
+        """A gateway-to-module call: POST, a valid token of the call's audience, never seen before.
+        Returns (claims, None) or (None, the response to send)."""
+        if request.method != "POST":
+            response = JsonResponse({"error": "method_not_allowed"}, status=405)
+            response["Allow"] = "POST"
+            return None, response
+        token = request.META.get(self.conf.header_meta_key)
+        if not token:
+            return None, JsonResponse({"error": "invalid_assertion"}, status=401)
+        try:
+            claims = verifier.verify(token)
+            if check:
+                check(claims)
+            jti = claims.get("jti")
+            if not isinstance(jti, str) or not jti:
+                raise AssertionRejected("GW_ASSERTION_INVALID", "jti missing")
+            # Kept while the token could still verify; Sentry's cache is shared by its web workers.
+            ttl = max(1, int(claims["exp"]) + int(self.conf.leeway_seconds) - int(time.time()) + 1)
+            if not claim_token_id(jti, ttl):
+                raise AssertionRejected("GW_ASSERTION_REPLAYED", "jti already used")
+        except ReplayCacheUnavailable as e:
+            logger.error("sentry_ad_gateway.replay_cache_unavailable", extra={"reason": str(e)})
+            return None, JsonResponse({"error": "replay_cache_unavailable"}, status=503)
+        except AssertionRejected as e:
+            logger.warning("sentry_ad_gateway.offboard_rejected", extra={"code": e.code, "reason": str(e)})
+            if e.code in ("GW_JWKS_UNAVAILABLE", "GW_PUBLIC_KEY_UNAVAILABLE"):
+                return None, JsonResponse({"error": "keys_unavailable"}, status=503)
+            return None, JsonResponse({"error": "invalid_assertion"}, status=401)
+        return claims, None
+
     def offboard(self, request):
         """The gateway's call to take access away from a person AD disabled, expired or deleted.
 
         Contract: the README's module section. Token-only: no cookie, no
         CSRF (the response is produced before any view, so Django's CSRF check never runs).
         """
-        from django.core.cache import cache
 
-        if request.method != "POST":
-            response = JsonResponse({"error": "method_not_allowed"}, status=405)
-            response["Allow"] = "POST"
-            return response
-        token = request.META.get(self.conf.header_meta_key)
-        if not token:
-            return JsonResponse({"error": "invalid_assertion"}, status=401)
-        try:
-            claims = self.offboard_verifier.verify(token)
+        def check(claims):
             if claims.get("reason") not in OFFBOARD_REASONS:
                 raise AssertionRejected("GW_ASSERTION_INVALID", "reason must be one of %s" % sorted(OFFBOARD_REASONS))
-            jti = claims.get("jti")
-            if not isinstance(jti, str) or not jti:
-                raise AssertionRejected("GW_ASSERTION_INVALID", "jti missing")
-            # Kept while the token could still verify; Sentry's cache is shared by its web workers.
-            ttl = max(1, int(claims["exp"]) + int(self.conf.leeway_seconds) - int(time.time()) + 1)
-            if not cache.add("sentry_ad_gateway:offboard-jti:" + hashlib.sha256(jti.encode("utf-8")).hexdigest(), 1, ttl):
-                raise AssertionRejected("GW_ASSERTION_REPLAYED", "jti already used")
-        except AssertionRejected as e:
-            logger.warning("sentry_ad_gateway.offboard_rejected", extra={"code": e.code, "reason": str(e)})
-            if e.code in ("GW_JWKS_UNAVAILABLE", "GW_PUBLIC_KEY_UNAVAILABLE"):
-                return JsonResponse({"error": "keys_unavailable"}, status=503)
-            return JsonResponse({"error": "invalid_assertion"}, status=401)
-        result = offboard_user(claims, self.conf)
+
+        claims, response = self._verify_internal_call(request, self.offboard_verifier, check)
+        if response is not None:
+            return response
+        try:
+            result = offboard_user(claims, self.conf, request)
+        except AccountRefused as e:
+            # Not "not found": the person may hold an account the gateway must not touch; the
+            # gateway keeps asking and shows it to its admins.
+            logger.warning("sentry_ad_gateway.offboard_refused", extra={"code": e.code, "reason": str(e), "sub": claims["sub"]})
+            return JsonResponse({"found": True, "refused": e.code, "detail": str(e)}, status=409)
         if result is None:
             logger.info("sentry_ad_gateway.offboard_not_found", extra={"sub": claims["sub"], "reason": claims["reason"]})
+            return JsonResponse({"found": False}, status=404)
+        return JsonResponse(result, status=200)
+
+    def reactivate(self, request):
+        """The gateway's call when AD lets a person it offboarded in again (see reactivate_user)."""
+        claims, response = self._verify_internal_call(request, self.reactivate_verifier)
+        if response is not None:
+            return response
+        try:
+            result = reactivate_user(claims, self.conf)
+        except AccountRefused as e:
+            logger.warning("sentry_ad_gateway.reactivate_refused", extra={"code": e.code, "reason": str(e), "sub": claims["sub"]})
+            return JsonResponse({"found": True, "refused": e.code, "detail": str(e)}, status=409)
+        if result is None:
             return JsonResponse({"found": False}, status=404)
         return JsonResponse(result, status=200)

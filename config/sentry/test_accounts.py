@@ -81,15 +81,37 @@ class AddressResolutionTest(AccountsTest):
         self.assertEqual(user_id, existing.pk)
         self.assertEqual(User.objects.count(), 1)
 
-    def test_an_unverified_address_adopts_nothing(self):
-        primary = existing_user(verified=False, username="alice", email=ALICE)
+    def test_an_unverified_address_adopts_nothing_and_makes_no_second_account(self):
+        other = existing_user(verified=False, username="alice", email=ALICE)
+        r = Browser().get()
+        self.assertEqual(r.status_code, 403)
+        self.assertEqual(r.json()["error"], "GW_ACCOUNT_UNVERIFIED")
+        self.assertEqual(User.objects.count(), 1, "no duplicate account with the same address")
+        self.assertEqual(len(fake_login.CALLS), 0)
+        other.refresh_from_db()
+        self.assertEqual((other.email, other.username, other.is_active), (ALICE, "alice", True), "the other account is untouched")
+        # Two accounts holding it unverified: ambiguous, still no third one.
         secondary = existing_user(username="al", email="al@elsewhere.example")
         UserEmail.objects.create(user=secondary, email=ALICE, is_verified=False)
+        r = Browser().get(sid="sid-2")
+        self.assertEqual((r.status_code, r.json()["error"]), (403, "GW_ACCOUNT_AMBIGUOUS"))
+        self.assertEqual(User.objects.count(), 2)
+
+    def test_a_superuser_made_by_createuser_is_refused_not_duplicated(self):
+        # `sentry createuser --superuser` leaves the address unverified (src/sentry/runner/commands/createuser.py).
+        root = existing_user(verified=False, username=ALICE, email=ALICE, is_superuser=True, is_staff=True)
+        r = Browser().get()
+        self.assertEqual(r.status_code, 403)
+        self.assertEqual(r.json()["error"], "GW_ACCOUNT_PRIVILEGED")
+        self.assertEqual(list(User.objects.values_list("pk", flat=True)), [root.pk], "no second, ordinary account")
+        self.assertEqual(len(fake_login.CALLS), 0)
+
+    @override_settings(SENTRY_AD_GATEWAY={"ISSUER": env.ISSUER, "JWKS_URL": env.JWKS.url, "SUPERUSER_EMAILS": [ALICE]})
+    def test_a_listed_superuser_made_by_createuser_is_adopted(self):
+        root = existing_user(verified=False, username=ALICE, email=ALICE, is_superuser=True)
         _, user_id = self.signed_in()
-        self.assertNotIn(user_id, (primary.pk, secondary.pk))
-        self.assertEqual(User.objects.get(pk=user_id).email, ALICE)
-        primary.refresh_from_db()
-        self.assertEqual((primary.email, primary.username), (ALICE, "alice"), "the other account is untouched")
+        self.assertEqual(user_id, root.pk)
+        self.assertEqual(User.objects.count(), 1)
 
     def test_an_address_change_in_ad_keeps_the_same_user(self):
         _, user_id = self.signed_in(sid="sid-1")

@@ -102,6 +102,11 @@ export async function syncCommand(flags: SyncFlags): Promise<number> {
     else {
       process.stdout.write(`\nApplied ${result.applied} change${result.applied === 1 ? '' : 's'}${result.createdTeams.length ? `, created teams: ${result.createdTeams.join(', ')}` : ''}.\n`);
       if (result.offboarded) process.stdout.write(`Offboarded ${result.offboarded}: Sentry user deactivated and API tokens revoked.\n`);
+      if (result.reactivated) process.stdout.write(`Reactivated ${result.reactivated}: enabled in AD again; their Sentry user is active again, without a new invite.\n`);
+      for (const k of result.orgTokensKept ?? []) {
+        const names = k.tokens.map((t) => `"${t.name}" (…${t.lastCharacters}, org ${t.organizationId})`).join(', ');
+        process.stdout.write(`${k.user} created these org auth tokens, which stay valid: ${names}. Rotate them.\n`);
+      }
       if (result.waitingInvites) {
         process.stdout.write(
           `${result.waitingInvites} invite${result.waitingInvites === 1 ? '' : 's'} wait${result.waitingInvites === 1 ? 's' : ''} for Sentry's daily invite limit (100 a day): ` +
@@ -109,8 +114,11 @@ export async function syncCommand(flags: SyncFlags): Promise<number> {
         );
       }
       for (const f of result.failed) process.stderr.write(`FAILED ${f.email}: ${f.error}\n`);
+      for (const r of result.offboardRefused ?? []) {
+        process.stderr.write(`OFFBOARDING REFUSED ${r.user} ${r.email}: ${r.code}: ${r.detail}. Nothing was taken away; retried at every sync until resolved in Sentry.\n`);
+      }
     }
-    return result.failed.length ? 1 : 0;
+    return result.failed.length || result.offboardRefused?.length ? 1 : 0;
   } catch (e) {
     if (e instanceof SyncRefusedError) {
       process.stderr.write(`REFUSED: ${e.message}\n`);

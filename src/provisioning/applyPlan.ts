@@ -55,6 +55,7 @@ export async function applyPlan(plan: MembershipPlan, admin: SentryAdmin, teams:
         member = await admin.renewInvite(action.memberId);
         break;
       case 'offboard':
+      case 'reactivate':
         // Not an admin-API call: the sync hands these to the offboarder (provisioning/offboard.ts).
         break;
     }

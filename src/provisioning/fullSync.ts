@@ -8,7 +8,7 @@ import type { AuditLog } from '../shared/audit.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { TeamDirectory } from './applyPlan.js';
 import type { PersonLink } from './links.js';
-import type { Offboarder } from './offboard.js';
+import type { Offboarder, OrgTokenRef } from './offboard.js';
 import { describeChange, planMembership, planRemoval, type Action, type MembershipPlan, type OffboardReason } from './planMembership.js';
 import { InviteLimitedError, type Person, type Provisioner } from './provisioner.js';
 
@@ -27,6 +27,8 @@ export interface SyncDeps {
   /** Ends every gateway session of a person (by username); returns how many there were. */
   endSessions?: (username: string) => Promise<number>;
   clock?: Clock;
+  /** Told every applied run's result (the gateway's metrics: periodic and console syncs). */
+  onApplied?: (result: SyncResult) => void;
 }
 
 export interface SyncRow {
@@ -114,15 +116,25 @@ export async function planSync(d: SyncDeps, opts: { user?: string; progress?: Pr
 
   const rows: SyncRow[] = [];
   const entries = [...desired.entries()].filter(([email]) => email !== selfEmail);
+  const links = await d.provisioner.links.all();
+  // People the gateway offboarded whom AD lets in again: Sentry hides an inactive user's membership from its
+  // member list (organization_member_index.py: user_is_active=True), so an invite would be planned; the
+  // module reactivates the user instead and the membership is reconciled once it shows again.
+  const offboardedBySub = new Map(links.filter((l) => l.offboarded).map((l) => [l.sub, l]));
   let planned = 0;
   const plans = await mapLimit(entries, 8, async ([email, want]) => {
     const listed = byEmail.get(email);
     // The list has no team details: read the member only when there is one.
+    const u = want.user;
+    const person: Person = { email, username: u.sAMAccountName, groups: u.groups.map((g) => ({ dn: g.dn, name: g.name, sid: g.sid })), sub: u.guid };
+    const wasOffboarded = offboardedBySub.get(u.guid);
+    if (!listed && wasOffboarded && d.offboarder) {
+      const plan: MembershipPlan = { email, changes: [{ kind: 'reactivate' }], actions: [{ type: 'reactivate', sub: u.guid, email, username: u.sAMAccountName }], skipped: [] };
+      return { user: u.sAMAccountName, email, plan, person };
+    }
     const current: SentryMember | null = listed ? await d.admin.getMember(listed.id) : null;
     const plan = planMembership({ email, orgRole: want.orgRole, teams: want.teams }, current, managed);
     if (++planned % 500 === 0) progress('members planned', planned, entries.length);
-    const u = want.user;
-    const person: Person = { email, username: u.sAMAccountName, groups: u.groups.map((g) => ({ dn: g.dn, name: g.name, sid: g.sid })), sub: u.guid };
     return { user: u.sAMAccountName, email, plan, person };
   });
   progress('members planned', entries.length, entries.length);
@@ -152,8 +164,20 @@ export async function planSync(d: SyncDeps, opts: { user?: string; progress?: Pr
   let absent = 0;
   let linkedActive = 0;
   let offboards = 0;
-  for (const link of await d.provisioner.links.all()) {
-    if (link.offboarded) continue;
+  const listedEmails = new Set(byEmail.keys());
+  for (const link of links) {
+    if (link.offboarded) {
+      // Offboarded earlier (their Sentry user is inactive), still a managed member, and no longer allowed: Sentry's
+      // member list and member endpoints skip inactive users, so the removal above never sees them. The module
+      // removes that membership (the offboarding call again, idempotent, asking for the removal).
+      const hidden = d.removeMembers && managedEmails.has(link.email) && !listedEmails.has(link.email) && !desired.has(link.email);
+      if (!hidden || !d.offboarder || (onlyUserEmails && !onlyUserEmails.has(link.email))) continue;
+      removals++;
+      const change = { kind: 'remove' as const };
+      const action: Action = { type: 'offboard', sub: link.sub, email: link.email, username: link.username, reason: link.offboarded.reason };
+      rows.push({ user: link.username, email: link.email, changes: [describeChange(change)], skipped: [], plan: { email: link.email, changes: [change], actions: [action], skipped: [] }, link });
+      continue;
+    }
     linkedActive++;
     const u = byGuid.get(link.sub);
     let reason: OffboardReason | undefined;
@@ -213,6 +237,12 @@ export interface SyncResult {
   invitesWaitUntil?: string;
   /** People whose Sentry user was deactivated and tokens revoked (or who had no Sentry user). */
   offboarded?: number;
+  /** Offboardings the module refused (an account it must not touch holds the address): nothing done, retried every sync. */
+  offboardRefused?: { user: string; email: string; code: string; detail: string }[];
+  /** Org auth tokens offboarded people created: Sentry keeps them valid; an admin should rotate them. */
+  orgTokensKept?: { user: string; email: string; tokens: OrgTokenRef[] }[];
+  /** People AD let in again whose Sentry user the module reactivated (no new invite). */
+  reactivated?: number;
 }
 
 export async function applySync(plan: SyncPlan, d: SyncDeps, opts: { force?: boolean; actor: string; progress?: Progress }): Promise<SyncResult> {
@@ -220,13 +250,22 @@ export async function applySync(plan: SyncPlan, d: SyncDeps, opts: { force?: boo
   const todo = plan.rows.filter((r) => r.plan.actions.length > 0);
   const teams = new TeamDirectory(d.admin);
   const clock = d.clock ?? systemClock;
-  const result: SyncResult = { applied: 0, failed: [], createdTeams: [], waitingInvites: 0, offboarded: 0 };
+  const result: SyncResult = { applied: 0, failed: [], createdTeams: [], waitingInvites: 0, offboarded: 0, offboardRefused: [], orgTokensKept: [], reactivated: 0 };
   let waitUntil = 0;
   let done = 0;
   await mapLimit(todo, 4, async (row) => {
     const offboard = row.plan.actions.find((a): a is Extract<Action, { type: 'offboard' }> => a.type === 'offboard');
-    const membership: MembershipPlan = { ...row.plan, actions: row.plan.actions.filter((a) => a.type !== 'offboard') };
+    const reactivate = row.plan.actions.find((a): a is Extract<Action, { type: 'reactivate' }> => a.type === 'reactivate');
+    const membership: MembershipPlan = { ...row.plan, actions: row.plan.actions.filter((a) => a.type !== 'offboard' && a.type !== 'reactivate') };
     try {
+      if (reactivate && d.offboarder && row.person) {
+        const r = await d.offboarder.reactivate(reactivate);
+        if (r.refused) throw new Error(`Sentry refused to reactivate the user (${r.refused.code}): ${r.refused.detail}`);
+        if (r.reactivated) result.reactivated = (result.reactivated ?? 0) + 1;
+        d.audit.record({ kind: 'provision.change', user: row.user, actor: opts.actor, detail: { email: row.email, changes: row.changes, found: r.found, reactivated: r.reactivated === true } });
+        // The membership shows in Sentry's list again: reconcile it (no invite when it is there); this records the link afresh.
+        await d.provisioner.reconcile(row.person, opts.actor);
+      }
       if (membership.actions.length) {
         try {
           const r = await d.provisioner.applyWithinInviteLimit(membership, teams);
@@ -244,8 +283,17 @@ export async function applySync(plan: SyncPlan, d: SyncDeps, opts: { force?: boo
         // Their gateway sessions go first, so no request of theirs reaches Sentry while it is being done.
         const sessionsEnded = d.endSessions ? await d.endSessions(offboard.username) : 0;
         const r = await d.offboarder.offboard(offboard);
-        await d.provisioner.links.markOffboarded(row.link, offboard.reason, clock.now());
-        result.offboarded = (result.offboarded ?? 0) + 1;
+        // With removeMembers on, the module was asked to remove the membership: whatever it found, it is not ours to manage any more.
+        if (!r.refused && d.removeMembers) await d.provisioner.forgetManaged(row.email);
+        if (r.refused) {
+          // Not done: the link stays open, so every sync asks again until an admin resolves it in Sentry.
+          result.offboardRefused!.push({ user: row.user, email: row.email, code: r.refused.code, detail: r.refused.detail });
+          d.logger.warn({ user: row.user, code: r.refused.code, detail: r.refused.detail }, 'Sentry refused an offboarding: nothing was taken away');
+        } else {
+          await d.provisioner.links.markOffboarded(row.link, offboard.reason, clock.now());
+          result.offboarded = (result.offboarded ?? 0) + 1;
+          if (r.orgTokens?.length) result.orgTokensKept!.push({ user: row.user, email: row.email, tokens: r.orgTokens });
+        }
         d.audit.record({
           kind: 'provision.offboard',
           user: row.user,
@@ -256,7 +304,9 @@ export async function applySync(plan: SyncPlan, d: SyncDeps, opts: { force?: boo
             sub: offboard.sub,
             gatewaySessionsEnded: sessionsEnded,
             found: r.found,
-            ...(r.found ? { sentryUserId: r.userId, deactivated: r.deactivated, tokensRevoked: r.tokensRevoked } : {}),
+            ...(r.refused ? { refused: r.refused.code, refusedDetail: r.refused.detail } : {}),
+            ...(r.found && !r.refused ? { sentryUserId: r.userId, deactivated: r.deactivated, tokensRevoked: r.tokensRevoked, orgTokensKept: r.orgTokens ?? [] } : {}),
+            ...(r.memberRemoved ? { memberRemoved: r.memberRemoved } : {}),
           },
         });
       }
@@ -276,10 +326,21 @@ export async function applySync(plan: SyncPlan, d: SyncDeps, opts: { force?: boo
   });
   opts.progress?.('changes applied', done, todo.length);
   if (waitUntil) result.invitesWaitUntil = new Date(waitUntil).toISOString();
+  d.onApplied?.(result);
   d.audit.record({
     kind: 'sync.run',
     actor: opts.actor,
-    detail: { ...plan.counts, applied: result.applied, failed: result.failed.length, waitingInvites: result.waitingInvites, offboarded: result.offboarded, forced: !!opts.force, ruleVersion: plan.ruleVersion },
+    detail: {
+      ...plan.counts,
+      applied: result.applied,
+      failed: result.failed.length,
+      waitingInvites: result.waitingInvites,
+      offboarded: result.offboarded,
+      offboardRefused: result.offboardRefused?.length ?? 0,
+      reactivated: result.reactivated,
+      forced: !!opts.force,
+      ruleVersion: plan.ruleVersion,
+    },
   });
   return result;
 }

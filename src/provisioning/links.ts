@@ -30,6 +30,18 @@ export class LinkStore {
     else this.memory.set(sub, link);
   }
 
+  async get(sub: string): Promise<PersonLink | null> {
+    if (!sub) return null;
+    if (!this.redis) return this.memory.get(sub) ?? null;
+    const raw = await this.redis.hget(linksKey(this.organization), sub);
+    if (!raw) return null;
+    try {
+      return JSON.parse(raw) as PersonLink;
+    } catch {
+      return null;
+    }
+  }
+
   async all(): Promise<PersonLink[]> {
     if (!this.redis) return [...this.memory.values()];
     const raw = await this.redis.hgetall(linksKey(this.organization));

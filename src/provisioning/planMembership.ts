@@ -16,7 +16,9 @@ export type Change =
   | { kind: 'teamRole'; slug: string; from: TeamRole; to: TeamRole }
   | { kind: 'remove' }
   | { kind: 'renewInvite' }
-  | { kind: 'offboard'; reason: OffboardReason };
+  | { kind: 'offboard'; reason: OffboardReason }
+  /** AD lets an offboarded person in again: their Sentry user (hidden from Sentry's member list while inactive) is reactivated, not invited anew. */
+  | { kind: 'reactivate' };
 
 /** Why an AD account loses Sentry access altogether: disabled, past its accountExpires, or gone from AD. */
 export type OffboardReason = 'disabled' | 'expired' | 'deleted';
@@ -27,7 +29,9 @@ export type Action =
   | { type: 'remove'; memberId: string }
   | { type: 'renewInvite'; memberId: string }
   /** Carried out by the sync through the Sentry-side module, not the admin API (provisioning/offboard.ts). */
-  | { type: 'offboard'; sub: string; email: string; username: string; reason: OffboardReason };
+  | { type: 'offboard'; sub: string; email: string; username: string; reason: OffboardReason }
+  /** Also through the module: reactivate the user the gateway deactivated, then reconcile the membership it shows again. */
+  | { type: 'reactivate'; sub: string; email: string; username: string };
 
 type TeamRoles = { teamSlug: string; role: SentryTeamRole | null }[];
 
@@ -153,5 +157,7 @@ export function describeChange(c: Change): string {
       return 'renew the expired invite';
     case 'offboard':
       return `deactivate the Sentry user and revoke its API tokens (${c.reason} in AD)`;
+    case 'reactivate':
+      return 'reactivate the Sentry user the gateway deactivated (enabled in AD again), no new invite';
   }
 }

@@ -9,6 +9,7 @@ import type { Clock } from '../shared/clock.js';
 import { applyPlan, TeamDirectory } from './applyPlan.js';
 import { InviteLimit } from './inviteLimit.js';
 import { LinkStore } from './links.js';
+import type { Offboarder } from './offboard.js';
 import { describeChange, planMembership, type MembershipPlan } from './planMembership.js';
 import type { RetryQueue } from './retryQueue.js';
 
@@ -52,6 +53,8 @@ export class Provisioner {
   private draining?: NodeJS.Timeout;
   readonly inviteLimit: InviteLimit;
   readonly links: LinkStore;
+  /** The module's reactivation (needs the gateway's signing keys): set once the keyring exists. */
+  reactivator?: Pick<Offboarder, 'reactivate'>;
 
   constructor(private readonly d: ProvisionerDeps) {
     this.teams = new TeamDirectory(d.admin, () => d.clock.now());
@@ -100,6 +103,32 @@ export class Provisioner {
     if (plan.actions.length === 0) return { status: 'unchanged', plan };
     this.d.audit.record({ kind: 'provision.change', user: person.username, actor, detail: { email, changes: plan.changes.map(describeChange), skipped: plan.skipped } });
     return { status: 'applied', plan };
+  }
+
+  /**
+   * A person signed in through AD. If the gateway had offboarded them, their Sentry user is inactive and Sentry's
+   * member list hides its membership, so provisioning would invite them anew: the module reactivates the user
+   * first. Returns false when that did not happen (refused: an admin deactivated the account; or failed): the
+   * link then stays offboarded and no provisioning runs for this sign-in, so no invite is made.
+   */
+  async signedIn(person: Person & { sub: string }, provision: boolean): Promise<boolean> {
+    const before = await this.links.get(person.sub);
+    if (before?.offboarded && this.reactivator) {
+      try {
+        const r = await this.reactivator.reactivate({ sub: person.sub, email: person.email, username: person.username });
+        if (r.refused) {
+          this.d.logger.warn({ user: person.username, code: r.refused.code }, 'Sentry refused to reactivate an offboarded person: no provisioning');
+          return false;
+        }
+        if (r.reactivated) this.d.audit.record({ kind: 'provision.change', user: person.username, actor: 'sign-in', detail: { email: person.email.toLowerCase(), changes: ['reactivate the Sentry user the gateway deactivated'] } });
+      } catch (e) {
+        this.d.logger.warn({ user: person.username, err: (e as Error).message }, 'reactivation failed: no provisioning at this sign-in');
+        return false;
+      }
+    }
+    await this.links.record(person.sub, person.email, person.username, this.d.clock.now());
+    if (provision) await this.provisionOnLogin(person);
+    return true;
   }
 
   /** Sign-in path: waits at most loginTimeout; anything slower or failing goes to the durable queue. */

@@ -151,7 +151,8 @@ export async function startSyncRun(o: StartSyncOptions): Promise<SyncRun | null>
         Object.assign(run, { status: 'refused', error: plan.refused });
       } else {
         const result = await applySync(plan, o.deps, { force: o.force, actor: o.actor, progress });
-        Object.assign(run, { status: result.failed.length ? 'failed' : 'done', result });
+        // A refused offboarding is not done: the run says so, as the sync command's exit status does.
+        Object.assign(run, { status: result.failed.length || result.offboardRefused?.length ? 'failed' : 'done', result });
       }
     } catch (e) {
       Object.assign(run, { status: 'failed', error: (e as Error).message });

@@ -50,7 +50,7 @@ export class GatewayMetrics {
     });
     this.#upstreamErrors = new Counter({ name: 'sag_upstream_errors_total', help: 'Requests the upstream could not answer: kind unavailable (502) or timeout (504), by route class.', labelNames: ['route_class', 'kind'], registers });
     this.#provisioning = new Counter({ name: 'sag_provisioning_results_total', help: 'Provisioning attempts by result: applied, unchanged, queued (deferred to the retry queue), failed (a retry failed).', labelNames: ['result'], registers });
-    this.#syncChanges = new Counter({ name: 'sag_sync_changes_total', help: 'Membership changes made by full syncs, by outcome (applied, failed).', labelNames: ['outcome'], registers });
+    this.#syncChanges = new Counter({ name: 'sag_sync_changes_total', help: 'Membership changes made by full syncs, by outcome (applied, failed, offboard_refused: Sentry refused to offboard a person AD disabled, expired or deleted).', labelNames: ['outcome'], registers });
     this.#rotations = new Counter({
       name: 'sag_rotation_events_total',
       help: 'Rotations this instance took up: kind (bind_password, session_secret, sentry_token, signing_key) and event (reloaded: a new secret file read; published: a new public key; switched: signing moved to a new key).',
@@ -119,9 +119,10 @@ export class GatewayMetrics {
     this.#provisioning.inc({ result });
   }
 
-  syncChanges(applied: number, failed: number): void {
+  syncChanges(applied: number, failed: number, offboardRefused = 0): void {
     this.#syncChanges.inc({ outcome: 'applied' }, applied);
     this.#syncChanges.inc({ outcome: 'failed' }, failed);
+    this.#syncChanges.inc({ outcome: 'offboard_refused' }, offboardRefused);
   }
 
   rotation(kind: RotationKind, event: 'reloaded' | 'published' | 'switched'): void {

@@ -164,6 +164,16 @@ export interface FakeSentry {
   addUserEmail(userId: string, email: string, verified: boolean): void;
   /** A personal API token (ApiToken) of the user; returns the token string. */
   addApiToken(userId: string): string;
+  /** An organization auth token (OrgAuthToken, `sntrys_`) the user created; returns its id. */
+  addOrgAuthToken(userId: string, name: string): string;
+  /** An admin switches the user's "active" flag in Sentry (the user details endpoint saves the whole user). */
+  setUserActive(userId: string, active: boolean): void;
+  /** Makes the user a superuser (as `sentry createuser --superuser` does). */
+  setSuperuser(userId: string, on: boolean): void;
+  /** Sentry's cache (memcached with ignore_exc) is down: the module cannot guard replays and answers 503. */
+  setReplayCacheDown(on: boolean): void;
+  /** Every answer of the reactivate endpoint so far. */
+  reactivateCalls: OffboardCall[];
   user(id: string): UserSnapshot | undefined;
   /** The user whose primary address is `email`. */
   userByEmail(email: string): UserSnapshot | undefined;
@@ -253,6 +263,8 @@ interface User {
   /** The module binds a user to the AD objectGUID (`sub`) it signed in or offboarded with. */
   boundSub?: string;
   isSuperuser?: boolean;
+  /** The module's mark: the gateway deactivated this user and nobody activated it since. */
+  deactivatedByGateway?: boolean;
 }
 
 interface Member {
@@ -322,6 +334,7 @@ type Query = URLSearchParams;
 
 /** The module's offboarding endpoint, outside /api/0/ (config/sentry/sentry_ad_gateway_auth.py). */
 export const OFFBOARD_PATH = '/_sentry-ad-gateway/offboard/';
+export const REACTIVATE_PATH = '/_sentry-ad-gateway/reactivate/';
 
 interface Ctx {
   method: string;
@@ -384,6 +397,11 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
   let jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
   const seenJti = new Set<string>();
   const offboardCalls: OffboardCall[] = [];
+  const reactivateCalls: OffboardCall[] = [];
+  let replayCacheDown = false;
+  // Organization auth tokens (src/sentry/models/orgauthtoken.py): created_by is SET_NULL, they work while
+  // date_deactivated is null; only the last four characters are kept in clear.
+  const orgAuthTokens: { id: string; name: string; createdBy: string; lastCharacters: string }[] = [];
   // Personal API tokens (src/sentry/models/apitoken.py): token string -> user id.
   const apiTokens = new Map<string, string>();
   // Redis rate limiter counters (src/sentry/ratelimits/redis.py): key + time bucket -> count.
@@ -498,8 +516,10 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
   function findMember(idOrMe: string): Member | undefined {
     if (idOrMe === 'me') return callerMember();
     if (!/^\d+$/.test(idOrMe)) return undefined;
-    // organization_member_details.py _get_member: invite_status=APPROVED only.
-    return members.find((m) => m.id === Number(idOrMe) && m.inviteStatus === 'approved');
+    // organization_member_details.py _get_member: invite_status=APPROVED only; and, as the member
+    // endpoints' base (src/sentry/api/bases/organizationmember.py @ 008af598c5c946bce4e0f9e99c0478cd98dd5c9d:
+    // Q(user__is_active=True) | Q(user__isnull=True)), never the membership of an inactive user.
+    return members.find((m) => m.id === Number(idOrMe) && m.inviteStatus === 'approved' && (m.user === null || m.user.isActive));
   }
 
   /** Test lookups: the member whose invite address, or whose user's address (any UserEmail), is `email`. */
@@ -1117,58 +1137,145 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
   // --- the Sentry-side module's offboarding endpoint (config/sentry/sentry_ad_gateway_auth.py) --------------
 
   /**
-   * Mirrors the module's offboard view (its contract: OFFBOARD-CONTRACT.md beside the module): the assertion
-   * header holds a JWT signed by one of the gateway's keys (fetched from its JWKS, ES256/EdDSA only),
-   * iss = the gateway, aud = `<AUDIENCE>:offboard` (a single string), a lifetime of at most 60 s, 30 s of
-   * skew, a jti never seen before, a reason of disabled/expired/deleted. The user is the one bound to `sub`,
-   * else the single active user holding `email` as a verified address (never a superuser), then bound. It is
-   * deactivated (User.is_active = False) and every ApiToken of it deleted. Idempotent.
+   * Verifies a gateway-to-module call as the module does (config/sentry/sentry_ad_gateway_auth.py,
+   * _verify_internal_call): the assertion header holds a JWT signed by one of the gateway's keys (fetched
+   * from its JWKS, ES256/EdDSA only), iss = the gateway, aud = `<AUDIENCE><suffix>` (a single string), a
+   * lifetime of at most 60 s, 30 s of skew, a jti never seen before (claim_token_id: with the cache down, 503).
    */
-  async function offboard(headers: IncomingMessage['headers'], rawBody: string): Promise<OffboardCall> {
+  async function verifyInternal(headers: IncomingMessage['headers'], suffix: string, required: string[]): Promise<{ claims: JWTPayload } | { answer: OffboardCall }> {
     const invalid: OffboardCall = { status: 401, body: { error: 'invalid_assertion' } };
-    if (!gateway) return { status: 503, body: { error: 'keys_unavailable' } };
+    if (!gateway) return { answer: { status: 503, body: { error: 'keys_unavailable' } } };
     const raw = headers[(gateway.header ?? 'X-Sentry-Gateway-Assertion').toLowerCase()];
-    if (typeof raw !== 'string' || !raw) return invalid;
+    if (typeof raw !== 'string' || !raw) return { answer: invalid };
     jwks ??= createRemoteJWKSet(new URL(gateway.jwksUrl));
     let claims: JWTPayload;
     try {
       const [, payloadPart] = raw.split('.');
       const aud = (JSON.parse(Buffer.from(payloadPart ?? '', 'base64url').toString('utf8')) as JWTPayload).aud;
-      if (typeof aud !== 'string') return invalid;
+      if (typeof aud !== 'string') return { answer: invalid };
       ({ payload: claims } = await jwtVerify(raw, jwks, {
         issuer: gateway.issuer,
-        audience: `${gateway.audience}:offboard`,
+        audience: `${gateway.audience}${suffix}`,
         algorithms: ['ES256', 'EdDSA'],
-        requiredClaims: ['sub', 'email', 'preferred_username', 'iat', 'nbf', 'exp', 'jti', 'reason'],
+        requiredClaims: required,
         currentDate: new Date(clock()),
         clockTolerance: 30,
       }));
     } catch {
-      return invalid;
+      return { answer: invalid };
     }
-    const reason = claims['reason'];
-    if (typeof claims.exp !== 'number' || typeof claims.iat !== 'number' || claims.exp - claims.iat > 60) return invalid;
-    if (reason !== 'disabled' && reason !== 'expired' && reason !== 'deleted') return invalid;
-    if (seenJti.has(String(claims.jti))) return { ...invalid, claims };
+    if (typeof claims.exp !== 'number' || typeof claims.iat !== 'number' || claims.exp - claims.iat > 60) return { answer: invalid };
+    if (suffix === ':offboard') {
+      const reason = claims['reason'];
+      if (reason !== 'disabled' && reason !== 'expired' && reason !== 'deleted') return { answer: invalid };
+    }
+    // cache.add answers False with memcached down (ignore_exc); the module's probe tells that from a replay.
+    if (replayCacheDown) return { answer: { status: 503, body: { error: 'replay_cache_unavailable' }, claims } };
+    if (seenJti.has(String(claims.jti))) return { answer: { ...invalid, claims } };
     seenJti.add(String(claims.jti));
+    return { claims };
+  }
+
+  class Refused extends Error {
+    constructor(readonly code: string, message: string) {
+      super(message);
+    }
+  }
+
+  /**
+   * The module's resolve_adoptable_user for an unbound person: active users holding the address verified,
+   * not bound to another AD person (several: narrowed to organization members, then to the primary address;
+   * still several: ambiguous); none verified but an active account holds it unverified: refused, as
+   * privileged (a superuser) or unverified, never passed over. A superuser found verified is refused too
+   * (SUPERUSER_EMAILS is not modelled: it lists no one).
+   */
+  function resolveForModule(email: string, sub: string): User | null {
+    const free = (u: User) => u.boundSub === undefined || u.boundSub === sub;
+    let candidates = usersByEmail([email], { isActive: true, isVerified: true, orgMembers: false }).filter(free);
+    if (candidates.length === 0) {
+      const unverified = users.filter((u) => u.isActive && free(u) && (lower(u.email) === lower(email) || u.emails.some((e) => lower(e.email) === lower(email))));
+      if (unverified.length > 1) throw new Refused('GW_ACCOUNT_AMBIGUOUS', 'more than one Sentry account has this email');
+      if (unverified.length === 1) {
+        const u = unverified[0]!;
+        if (u.isSuperuser) throw new Refused('GW_ACCOUNT_PRIVILEGED', `Sentry account ${u.id} is a superuser or staff`);
+        throw new Refused('GW_ACCOUNT_UNVERIFIED', `Sentry account ${u.id} holds this email unverified: an admin must verify or remove it`);
+      }
+      return null;
+    }
+    for (const step of [(cs: User[]) => cs.filter((u) => members.some((m) => m.user === u)), (cs: User[]) => cs.filter((u) => lower(u.email) === lower(email))]) {
+      if (candidates.length === 1) break;
+      const narrowed = step(candidates);
+      if (narrowed.length) candidates = narrowed;
+    }
+    if (candidates.length > 1) throw new Refused('GW_ACCOUNT_AMBIGUOUS', 'more than one Sentry account has this verified email');
+    const u = candidates[0]!;
+    if (u.isSuperuser) throw new Refused('GW_ACCOUNT_PRIVILEGED', `Sentry account ${u.id} is a superuser or staff`);
+    return u;
+  }
+
+  /**
+   * The module's offboard view (offboard_user): the user bound to `sub`, else the one the sign-in would
+   * adopt, then bound. Deactivated (with the gateway's mark), every ApiToken deleted; the org auth tokens it
+   * created named (kept); with `remove_member_of` = this organization, its membership deleted. A refusal is
+   * 409 with the code, not 404. Idempotent.
+   */
+  async function offboard(headers: IncomingMessage['headers'], rawBody: string): Promise<OffboardCall> {
     void rawBody;
+    const v = await verifyInternal(headers, ':offboard', ['sub', 'email', 'preferred_username', 'iat', 'nbf', 'exp', 'jti', 'reason']);
+    if ('answer' in v) return v.answer;
+    const { claims } = v;
     const email = String(claims['email']);
     let u = users.find((x) => x.boundSub === claims.sub);
     if (!u) {
-      const candidates = usersByEmail([email], { isActive: true, isVerified: true, orgMembers: false }).filter((x) => !x.isSuperuser);
-      if (candidates.length !== 1) return { status: 404, body: { found: false }, claims };
-      u = candidates[0]!;
+      try {
+        const found = resolveForModule(email, String(claims.sub));
+        if (!found) return { status: 404, body: { found: false }, claims };
+        u = found;
+      } catch (e) {
+        if (!(e instanceof Refused)) throw e;
+        return { status: 409, body: { found: true, refused: e.code, detail: e.message }, claims };
+      }
       u.boundSub = String(claims.sub);
     }
     const wasActive = u.isActive;
     u.isActive = false;
+    if (wasActive) u.deactivatedByGateway = true;
     let revoked = 0;
     for (const [t, id] of [...apiTokens]) {
       if (id !== u.id) continue;
       apiTokens.delete(t);
       revoked++;
     }
-    return { status: 200, body: { found: true, userId: u.id, deactivated: wasActive, tokensRevoked: revoked }, claims };
+    let memberRemoved: string | undefined;
+    if (claims['remove_member_of'] === organization) {
+      const m = members.find((x) => x.user === u);
+      if (m) {
+        members.splice(members.indexOf(m), 1);
+        memberRemoved = String(m.id);
+      }
+    }
+    const orgTokens = orgAuthTokens.filter((t) => t.createdBy === u.id).map((t) => ({ id: t.id, organizationId: orgId, name: t.name, lastCharacters: t.lastCharacters }));
+    return {
+      status: 200,
+      body: { found: true, userId: u.id, deactivated: wasActive, tokensRevoked: revoked, orgTokens, ...(memberRemoved ? { memberRemoved } : {}) },
+      claims,
+    };
+  }
+
+  /** The module's reactivate view (reactivate_user): only a user bound to `sub` that the gateway's mark still holds. */
+  async function reactivate(headers: IncomingMessage['headers']): Promise<OffboardCall> {
+    const v = await verifyInternal(headers, ':reactivate', ['sub', 'email', 'preferred_username', 'iat', 'nbf', 'exp', 'jti']);
+    if ('answer' in v) return v.answer;
+    const { claims } = v;
+    const u = users.find((x) => x.boundSub === claims.sub);
+    if (!u) return { status: 404, body: { found: false }, claims };
+    const wasInactive = !u.isActive;
+    if (wasInactive && !u.deactivatedByGateway) {
+      return { status: 409, body: { found: true, refused: 'GW_ACCOUNT_DISABLED', detail: `Sentry account ${u.id} was deactivated by an admin` }, claims };
+    }
+    u.isActive = true;
+    u.deactivatedByGateway = false;
+    return { status: 200, body: { found: true, userId: u.id, reactivated: wasInactive }, claims };
   }
 
   function recordViolation(method: string, path: string, messages: string[]): void {
@@ -1229,6 +1336,13 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
     if (method === 'POST' && url.pathname === OFFBOARD_PATH) {
       const answer = await offboard(req.headers, rawBody);
       offboardCalls.push(answer);
+      call.status = answer.status;
+      send(res, { status: answer.status, body: answer.body });
+      return;
+    }
+    if (method === 'POST' && url.pathname === REACTIVATE_PATH) {
+      const answer = await reactivate(req.headers);
+      reactivateCalls.push(answer);
       call.status = answer.status;
       send(res, { status: answer.status, body: answer.body });
       return;
@@ -1340,6 +1454,28 @@ export async function startFakeSentry(opts: FakeSentryOptions = {}): Promise<Fak
       jwks = undefined;
     },
     offboardCalls,
+    reactivateCalls,
+    addOrgAuthToken(userId: string, name: string): string {
+      if (!users.some((x) => x.id === userId)) throw new Error(`fake Sentry: no user ${userId}`);
+      const id = String(orgAuthTokens.length + 1);
+      orgAuthTokens.push({ id, name, createdBy: userId, lastCharacters: randomBytes(2).toString('hex') });
+      return id;
+    },
+    setUserActive(userId: string, active: boolean) {
+      const u = users.find((x) => x.id === userId);
+      if (!u) throw new Error(`fake Sentry: no user ${userId}`);
+      u.isActive = active;
+      // The module's post_save receiver: a user saved active is no longer held by the gateway.
+      if (active) u.deactivatedByGateway = false;
+    },
+    setSuperuser(userId: string, on: boolean) {
+      const u = users.find((x) => x.id === userId);
+      if (!u) throw new Error(`fake Sentry: no user ${userId}`);
+      u.isSuperuser = on;
+    },
+    setReplayCacheDown(on: boolean) {
+      replayCacheDown = on;
+    },
     addUserEmail(userId: string, email: string, verified: boolean) {
       const u = users.find((x) => x.id === userId);
       if (!u) throw new Error(`fake Sentry: no user ${userId}`);

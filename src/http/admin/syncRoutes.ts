@@ -28,6 +28,7 @@ function syncDeps(deps: Deps): SyncDeps | null {
     offboarder: buildOffboarder(deps.config, deps.keyring, deps.clock),
     endSessions: async (username: string) => (await revokeSessions(deps.sessions, deps.store, username)).length,
     clock: deps.clock,
+    onApplied: (r) => deps.metrics.syncChanges(r.applied, r.failed.length, r.offboardRefused?.length ?? 0),
   };
 }
 
@@ -49,6 +50,8 @@ function describe(a: AdminMessages, c: Change): string {
       return a.change_renewInvite;
     case 'offboard':
       return format(a.change_offboard, { reason: (a as Record<string, string>)[`offboardReason_${c.reason}`] ?? c.reason });
+    case 'reactivate':
+      return a.change_reactivate;
   }
 }
 
@@ -154,6 +157,10 @@ export function showSyncRun(deps: Deps, csrf: CsrfOptions, runs: SyncRunStore) {
       counts: run.counts ? format(a.planCounts, { ...run.counts, offboard: run.counts.offboard ?? 0 }) : undefined,
       invitesWaiting: run.result?.waitingInvites ? format(a.invitesWaiting, { count: run.result.waitingInvites, until: formatTime(run.result.invitesWaitUntil) }) : undefined,
       failures: run.result?.failed ?? [],
+      offboardRefused: (run.result?.offboardRefused ?? []).map((r) => format(a.offboardRefused, r)),
+      orgTokensKept: (run.result?.orgTokensKept ?? []).map((k) =>
+        format(a.orgTokensKept, { user: k.user, tokens: k.tokens.map((t) => `"${t.name}" (…${t.lastCharacters})`).join(', ') }),
+      ),
       createdTeams: run.result?.createdTeams.length ? format(a.createdTeamsLine, { teams: run.result.createdTeams.join(', ') }) : undefined,
       error: run.status === 'stale' ? a.stalePlan : run.status === 'refused' || (run.status === 'failed' && run.error) ? run.error : undefined,
       backHref: p.url('/sync'),
