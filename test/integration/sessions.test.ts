@@ -88,6 +88,28 @@ describe('sessions list / revoke', () => {
     assert.equal(await t.gw.deps.redis!.sismember(key, 'expired-session-id'), 0, 'listing dropped the dead id');
   });
 
+  test("a browser's C1 control (0x9B, CSI; node itself refuses ESC in a header) reaches neither the admin's terminal nor the console page", async () => {
+    // Node accepts header bytes 0x80-0xFF (read as latin1): 0x9B arrives as U+009B, a CSI to many terminals.
+    const hostile = 'Mozilla/5.0 \u009b2J\u009b31mpwned';
+    const c = new Client(t.url, { accept: 'text/html', 'accept-language': 'en', 'user-agent': hostile });
+    assert.equal((await c.login('dave', DEMO_PASSWORD)).status, 303);
+    const stored = JSON.parse((await cli(['sessions', 'list', '--user', 'dave', '--json'])).stdout) as Listed;
+    assert.ok(stored.sessions.some((s) => s.userAgent === hostile), 'the JSON keeps the value (escaped as JSON) for scripts');
+
+    for (const args of [['sessions', 'list'], ['sessions', 'list', '--user', 'dave'], ['sessions', 'list', '--user', 'dave', '--json']]) {
+      const out = await cli(args);
+      assert.equal(out.code, 0, out.stderr);
+      // eslint-disable-next-line no-control-regex
+      assert.doesNotMatch(out.stdout, /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/, `${args.join(' ')} printed a control character`);
+      assert.ok(out.stdout.includes('Mozilla/5.0 \\u009b2J\\u009b31mpwned'), `${args.join(' ')} shows it escaped:\n${out.stdout}`);
+    }
+
+    const admin = await signedIn(t.url, 'alice', DEMO_PASSWORD);
+    const page = await (await admin.get('/_gateway/admin/sessions')).text();
+    assert.ok(!page.includes('\u009b'), 'the console page carries no C1 control');
+    assert.ok(page.includes('Mozilla&#x2F;5.0 \\u009b2J'), 'the console shows it escaped');
+  });
+
   test('usage errors exit 2', async () => {
     assert.equal((await cli(['sessions', 'revoke'])).code, 2);
     assert.equal((await cli(['sessions', 'frobnicate'])).code, 2);
