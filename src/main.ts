@@ -66,6 +66,11 @@ export async function startGateway(config: Config, logger: Logger, opts: BuildOp
     });
   });
   const stopBackground: (() => void)[] = [];
+  // Sessions an earlier version indexed by username move under their objectGUID (listing and revoking do it too).
+  void deps.sessions.migrateLegacy(deps.store).then(
+    (moved) => moved && logger.info({ moved }, 'sessions indexed by username moved under their objectGUID'),
+    (err: unknown) => logger.warn({ err: (err as Error).message }, 'could not move sessions indexed by username; listing and revoking retry'),
+  );
   const { provisioner, sentry } = deps;
   if (provisioner && sentry) {
     provisioner.startDraining();
@@ -80,7 +85,7 @@ export async function startGateway(config: Config, logger: Logger, opts: BuildOp
         audit: deps.audit,
         logger,
         offboarder: buildOffboarder(config, deps.keyring, deps.clock),
-        endSessions: async (username: string) => (await revokeSessions(deps.sessions, deps.store, username)).length,
+        endSessions: async (sub: string) => (await revokeSessions(deps.sessions, deps.store, sub)).length,
         clock: deps.clock,
       };
       stopBackground.push(

@@ -25,7 +25,8 @@ export interface SyncDeps {
   /** Takes Sentry access from disabled, expired and deleted AD accounts; without it they are only reported. */
   offboarder?: Offboarder;
   /** Ends every gateway session of a person (by username); returns how many there were. */
-  endSessions?: (username: string) => Promise<number>;
+  /** Ends the gateway sessions of the person with this objectGUID. */
+  endSessions?: (sub: string) => Promise<number>;
   clock?: Clock;
 }
 
@@ -242,7 +243,7 @@ export async function applySync(plan: SyncPlan, d: SyncDeps, opts: { force?: boo
       }
       if (offboard && d.offboarder && row.link) {
         // Their gateway sessions go first, so no request of theirs reaches Sentry while it is being done.
-        const sessionsEnded = d.endSessions ? await d.endSessions(offboard.username) : 0;
+        const sessionsEnded = d.endSessions ? await d.endSessions(offboard.sub) : 0;
         const r = await d.offboarder.offboard(offboard);
         await d.provisioner.links.markOffboarded(row.link, offboard.reason, clock.now());
         result.offboarded = (result.offboarded ?? 0) + 1;

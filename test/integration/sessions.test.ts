@@ -8,12 +8,13 @@ import signature from 'cookie-signature';
 import { WebSocket } from 'ws';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
 import { createRedis, type RedisClient } from '../../src/session/createRedis.js';
-import { USER_SESSIONS_PREFIX } from '../../src/session/sessionIndex.js';
+import { LEGACY_SESSION_USERS_KEY, LEGACY_USER_SESSIONS_PREFIX, PERSON_SESSIONS_PREFIX } from '../../src/session/sessionIndex.js';
 import { SessionResolver } from '../../src/session/sessionResolver.js';
 import { createSessionStore, SESSION_PREFIX, storeOps } from '../../src/session/sessionStore.js';
 import type { Identity } from '../../src/session/identity.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { signedIn } from '../support/adminHelpers.js';
+import { sambaTool } from '../support/dc.js';
 import { runCli, type CliRun } from '../support/cli.js';
 import { Client, sessionSecretOf, startTestGateway, testRedisUrl, TestClock, type TestGateway } from '../support/gateway.js';
 
@@ -24,6 +25,8 @@ before(async () => {
 after(() => t?.close());
 
 const cli = (args: string[]): Promise<CliRun> => runCli([...args, '--config', t.configFile]);
+/** The index key of a person's sessions: their objectGUID, as AD has it now. */
+const indexKeyOf = async (name: string) => PERSON_SESSIONS_PREFIX + (await t.gw.deps.directory.lookup(name))!.guid.toLowerCase();
 
 interface Listed {
   sessions: { username: string; clientAddress?: string; userAgent?: string; authenticatedAt: string; sessionId?: string }[];
@@ -66,7 +69,7 @@ describe('sessions list / revoke', () => {
     assert.equal((await carol.get('/_gateway/me', { accept: 'application/json' })).status, 200, 'carol is untouched');
     const after = JSON.parse((await cli(['sessions', 'list', '--user', 'bob', '--json'])).stdout) as Listed;
     assert.deepEqual(after.sessions, []);
-    assert.equal(await t.gw.deps.redis!.scard(`${USER_SESSIONS_PREFIX}bob`), 0, 'the index forgot them');
+    assert.equal(await t.gw.deps.redis!.scard(await indexKeyOf('bob')), 0, 'the index forgot them');
 
     const json = await cli(['sessions', 'revoke', '--user', 'bob', '--json']);
     assert.deepEqual(JSON.parse(json.stdout), { user: 'bob', revoked: 0 });
@@ -74,7 +77,7 @@ describe('sessions list / revoke', () => {
 
   test('signing out removes the session from the index; dead ids are dropped when listing', async () => {
     // Other suites in the run may have left dave sessions of their own: look only at this one.
-    const key = `${USER_SESSIONS_PREFIX}dave`;
+    const key = await indexKeyOf('dave');
     const before = new Set(await t.gw.deps.redis!.smembers(key));
     const c = await signedIn(t.url, 'dave', DEMO_PASSWORD);
     const mine = (await t.gw.deps.redis!.smembers(key)).filter((id) => !before.has(id));
@@ -189,9 +192,52 @@ describe('revocation', () => {
     assert.match(foreign.stderr, /OTHER\\carol/);
   });
 
+  test('an account renamed in AD: revoke --user NEWNAME ends the sessions it signed in with under its old name, an older index too', async () => {
+    // A throwaway account of this test, so no other suite's fixture user changes name.
+    const suffix = randomBytes(3).toString('hex');
+    const oldName = `ren-${suffix}`;
+    const newName = `renamed-${suffix}`;
+    await sambaTool(['user', 'create', oldName, DEMO_PASSWORD, '--userou=OU=People', `--mail-address=${oldName}@corp.example.com`]);
+    try {
+      await sambaTool(['group', 'addmembers', 'Sentry Users', oldName]);
+      const c = await signedIn(t.url, oldName, DEMO_PASSWORD);
+      const before = await signedIn(t.url, oldName, DEMO_PASSWORD);
+      assert.equal((await c.get('/organizations/acme/')).status, 200);
+      // `before` stands for a session an earlier version indexed under the account name: moved there by hand.
+      const redis = t.gw.deps.redis!;
+      const raw = decodeURIComponent(before.cookies.get(t.config.session.cookieName) ?? '');
+      const beforeSid = signature.unsign(raw.slice(2), sessionSecretOf(t));
+      assert.ok(beforeSid, 'a signed session cookie');
+      await redis.srem(await indexKeyOf(oldName), beforeSid);
+      await redis.sadd(`${LEGACY_USER_SESSIONS_PREFIX}${oldName}`, beforeSid);
+      await redis.sadd(LEGACY_SESSION_USERS_KEY, oldName);
+
+      await sambaTool(['user', 'rename', oldName, `--samaccountname=${newName}`, `--upn=${newName}@corp.example.com`]);
+
+      const listed = await cli(['sessions', 'list', '--user', newName, '--json']);
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.equal((JSON.parse(listed.stdout) as Listed).sessions.length, 2, 'both sessions, under the name they signed in with');
+      const revoked = await cli(['sessions', 'revoke', '--user', `CORP\\${newName.toUpperCase()}`]);
+      assert.equal(revoked.code, 0, revoked.stderr);
+      assert.match(revoked.stdout, new RegExp(`Ended 2 sessions of ${newName}`));
+      for (const client of [c, before]) {
+        let res = await client.get('/organizations/acme/');
+        for (let i = 0; i < 20 && res.status !== 302; i++) {
+          await sleep(50);
+          res = await client.get('/organizations/acme/');
+        }
+        assert.equal(res.status, 302, 'the proxied request needs a sign-in again');
+        assert.match(res.headers.get('location')!, /^\/_gateway\/login/);
+      }
+      assert.equal(await redis.scard(`${LEGACY_USER_SESSIONS_PREFIX}${oldName}`), 0, 'the older index entry was moved, then ended');
+    } finally {
+      await sambaTool(['user', 'delete', oldName]).catch(() => sambaTool(['user', 'delete', newName]));
+    }
+  });
+
   test('a session whose index write failed can still be revoked', async () => {
     const redis = t.gw.deps.redis!;
-    const key = `${USER_SESSIONS_PREFIX}dave`;
+    const key = await indexKeyOf('dave');
     const saved = await redis.smembers(key);
     // Any failure of the index write will do; a key of the wrong type makes Redis refuse it.
     await redis.del(key);

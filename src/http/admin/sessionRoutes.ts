@@ -2,16 +2,18 @@
 import type { Request, Response } from 'express';
 import type { Deps } from '../../deps.js';
 import { listSessions, revokeSessions } from '../../session/sessionIndex.js';
-import { sessionUserOf } from '../../session/sessionUser.js';
+import { sessionPeopleOf } from '../../session/sessionUser.js';
 import type { CsrfOptions } from '../csrfMiddleware.js';
 import { format } from '../i18n.js';
 import { adminPage, field, formatTime } from './adminContext.js';
 
 /** Ends every session of `user` in Redis and in this replica's caches; the audit names the admin. */
 export async function revokeUserSessions(deps: Deps, typed: string, actor: string): Promise<number> {
-  // Any form sign-in takes (CORP\alice, alice@upn-suffix) names the account its sessions are indexed under.
-  const user = await sessionUserOf(typed, deps.config.ldap, deps.directory);
-  const ids = await revokeSessions(deps.sessions, deps.store, user);
+  // Any form sign-in takes (CORP\alice, alice@upn-suffix) names the account; its objectGUID, the sessions.
+  const person = await sessionPeopleOf(typed, deps.config.ldap, deps.directory, { index: deps.sessions, store: deps.store });
+  const user = person.username;
+  const ids: string[] = [];
+  for (const sub of person.subs) ids.push(...(await revokeSessions(deps.sessions, deps.store, sub)));
   // revokeSessions announced them to every replica; this one does not wait for its own announcement.
   for (const id of ids) {
     deps.resolver.forget(id);
@@ -27,7 +29,8 @@ export function showSessions(deps: Deps, csrf: CsrfOptions) {
     const p = adminPage(deps, csrf, req, res);
     const { a } = p;
     const user = typeof req.query.user === 'string' ? req.query.user.trim().slice(0, 256) : '';
-    const sessions = await listSessions(deps.sessions, deps.store, user ? { user: await sessionUserOf(user, deps.config.ldap, deps.directory) } : {});
+    const person = user ? await sessionPeopleOf(user, deps.config.ldap, deps.directory, { index: deps.sessions, store: deps.store }) : undefined;
+    const sessions = await listSessions(deps.sessions, deps.store, person ? { subs: person.subs } : {});
     const done = req.query.done === 'revoked' && typeof req.query.count === 'string' && typeof req.query.who === 'string';
     // One revoke button per person, on their first row: revoking is per person, not per browser.
     const seen = new Set<string>();
