@@ -7,10 +7,13 @@ import type { CsrfOptions } from '../csrfMiddleware.js';
 import { format } from '../i18n.js';
 import { adminPage, field, formatTime } from './adminContext.js';
 
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** Ends every session of `user` in Redis and in this replica's caches; the audit names the admin. */
-export async function revokeUserSessions(deps: Deps, typed: string, actor: string): Promise<number> {
-  // Any form sign-in takes (CORP\alice, alice@upn-suffix) names the account; its objectGUID, the sessions.
-  const person = await sessionPeopleOf(typed, deps.config.ldap, deps.directory, { index: deps.sessions, store: deps.store });
+export async function revokeUserSessions(deps: Deps, typed: string, actor: string, sub?: string): Promise<number> {
+  // A row's button names the person by objectGUID: its name may have gone to someone else since a rename in AD.
+  // A typed name, in any form sign-in takes (CORP\alice, alice@upn-suffix), is resolved to the objectGUID.
+  const person = sub && GUID.test(sub) ? { username: typed.toLowerCase(), subs: [sub.toLowerCase()] } : await sessionPeopleOf(typed, deps.config.ldap, deps.directory, { index: deps.sessions, store: deps.store });
   const user = person.username;
   const ids: string[] = [];
   for (const sub of person.subs) ids.push(...(await revokeSessions(deps.sessions, deps.store, sub)));
@@ -43,10 +46,11 @@ export function showSessions(deps: Deps, csrf: CsrfOptions) {
       user,
       hasSessions: sessions.length > 0,
       sessions: sessions.map((s) => {
-        const first = !seen.has(s.username.toLowerCase());
-        seen.add(s.username.toLowerCase());
+        const first = !seen.has(s.sub);
+        seen.add(s.sub);
         return {
           username: s.username,
+          sub: s.sub,
           name: s.name ?? '',
           isYou: s.sessionId === p.admin.sessionId,
           since: formatTime(s.authenticatedAt),
@@ -65,7 +69,8 @@ export function submitRevoke(deps: Deps, csrf: CsrfOptions) {
     const p = adminPage(deps, csrf, req, res);
     const user = field(req.body, 'user', 256).trim();
     if (!user) return res.redirect(303, p.url('/sessions'));
-    const count = await revokeUserSessions(deps, user, p.admin.identity.username);
+    const sub = field(req.body, 'sub', 64).trim();
+    const count = await revokeUserSessions(deps, user, p.admin.identity.username, sub || undefined);
     res.redirect(303, p.url('/sessions', { done: 'revoked', count, who: user }));
   };
 }
