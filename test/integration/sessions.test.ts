@@ -13,10 +13,10 @@ import { SessionResolver } from '../../src/session/sessionResolver.js';
 import { createSessionStore, SESSION_PREFIX, storeOps } from '../../src/session/sessionStore.js';
 import type { Identity } from '../../src/session/identity.js';
 import { silentLogger } from '../../src/shared/logger.js';
-import { signedIn } from '../support/adminHelpers.js';
+import { csrfOf, post, signedIn } from '../support/adminHelpers.js';
 import { sambaTool } from '../support/dc.js';
 import { runCli, type CliRun } from '../support/cli.js';
-import { Client, sessionSecretOf, startTestGateway, testRedisUrl, TestClock, type TestGateway } from '../support/gateway.js';
+import { Client, decodeHtml, sessionSecretOf, startTestGateway, testRedisUrl, TestClock, type TestGateway } from '../support/gateway.js';
 
 let t: TestGateway;
 before(async () => {
@@ -232,6 +232,41 @@ describe('revocation', () => {
       assert.equal(await redis.scard(`${LEGACY_USER_SESSIONS_PREFIX}${oldName}`), 0, 'the older index entry was moved, then ended');
     } finally {
       await sambaTool(['user', 'delete', oldName]).catch(() => sambaTool(['user', 'delete', newName]));
+    }
+  });
+
+  test("the console's Revoke on a row ends that person's sessions, even when their old name now belongs to someone else", async () => {
+    const suffix = randomBytes(3).toString('hex');
+    const [first, moved] = [`reuse-${suffix}`, `moved-${suffix}`];
+    await sambaTool(['user', 'create', first, DEMO_PASSWORD, '--userou=OU=People']);
+    try {
+      await sambaTool(['group', 'addmembers', 'Sentry Users', first]);
+      const renamed = await signedIn(t.url, first, DEMO_PASSWORD);
+      // The account is renamed (its CN too), and a new account takes its old name.
+      await sambaTool(['user', 'rename', first, `--samaccountname=${moved}`, `--upn=${moved}@corp.example.com`, `--force-new-cn=${moved}`]);
+      await sambaTool(['user', 'create', first, DEMO_PASSWORD, '--userou=OU=People']);
+      await sambaTool(['group', 'addmembers', 'Sentry Users', first]);
+      const newcomer = await signedIn(t.url, first, DEMO_PASSWORD);
+
+      const admin = await signedIn(t.url, 'alice', DEMO_PASSWORD);
+      const page = await (await admin.get('/_gateway/admin/sessions')).text();
+      // Both rows show the name `first`: only the objectGUID in the row's form tells them apart.
+      const forms = [...page.matchAll(/<form method="post" action="[^"]*revoke"[^>]*>(.*?)<\/form>/gs)].map((m) => Object.fromEntries([...m[1]!.matchAll(/name="([^"]+)" value="([^"]*)"/g)].map((f) => [f[1]!, decodeHtml(f[2]!)])));
+      const renamedGuid = (await t.gw.deps.directory.lookup(moved))!.guid.toLowerCase();
+      const row = forms.find((f) => f['sub'] === renamedGuid);
+      assert.ok(row, `a row for the renamed person: ${JSON.stringify(forms)}`);
+      assert.equal(row['user'], first, 'shown under the name it signed in with');
+      assert.equal((await post(admin, '/_gateway/admin/sessions/revoke', { ...row, _csrf: csrfOf(page) })).status, 303);
+      let res = await renamed.get('/organizations/acme/');
+      for (let i = 0; i < 20 && res.status !== 302; i++) {
+        await sleep(50);
+        res = await renamed.get('/organizations/acme/');
+      }
+      assert.equal(res.status, 302, "the renamed person's session ended");
+      assert.equal((await newcomer.get('/organizations/acme/')).status, 200, 'the account that now has the name keeps its session');
+    } finally {
+      await sambaTool(['user', 'delete', moved]).catch(() => undefined);
+      await sambaTool(['user', 'delete', first]).catch(() => undefined);
     }
   });
 
