@@ -2,9 +2,7 @@
 // the bidirectional overrides become visible `\u00XX` escapes, so nothing stored can drive an admin's terminal
 // (ESC, 0x9B CSI) or reorder what a page shows. `\u00XX` is also a valid JSON escape for the same character, so
 // JSON output stays JSON with the same values.
-// eslint-disable-next-line no-control-regex
 const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-// eslint-disable-next-line no-control-regex
 const CONTROLS_BUT_LINES = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 const hex = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;

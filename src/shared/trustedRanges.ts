@@ -19,6 +19,12 @@ function bits(family: Family): number {
 
 function toBig(address: string, family: Family): bigint {
   if (family === 'ipv4') return address.split('.').reduce((n, o) => (n << 8n) + BigInt(Number(o)), 0n);
+  // An IPv4 tail (::ffff:10.0.0.1) is two groups.
+  const v4 = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(address);
+  if (v4) {
+    const n = Number(toBig(v4[2]!, 'ipv4'));
+    address = `${v4[1]}${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`;
+  }
   const [head = '', tail] = address.split('::') as [string, string | undefined];
   const part = (s: string) => (s ? s.split(':') : []);
   const h = part(head);

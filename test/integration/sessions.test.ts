@@ -102,7 +102,6 @@ describe('sessions list / revoke', () => {
     for (const args of [['sessions', 'list'], ['sessions', 'list', '--user', 'dave'], ['sessions', 'list', '--user', 'dave', '--json']]) {
       const out = await cli(args);
       assert.equal(out.code, 0, out.stderr);
-      // eslint-disable-next-line no-control-regex
       assert.doesNotMatch(out.stdout, /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/, `${args.join(' ')} printed a control character`);
       assert.ok(out.stdout.includes('Mozilla/5.0 \\u009b2J\\u009b31mpwned'), `${args.join(' ')} shows it escaped:\n${out.stdout}`);
     }

@@ -24,6 +24,7 @@ describe('server.trustProxy against the host\'s own networks', () => {
     assert.deepEqual(networkOf('172.18.0.5/16'), { family: 'ipv4', first: '172.18.0.0', last: '172.18.255.255', cidr: '172.18.0.0/16' });
     assert.equal(networkOf('10.1.2.3/255.255.255.0')?.cidr, '10.1.2.0/24');
     assert.equal(networkOf('fd00:dead:beef::5/64')?.last, 'fd00:dead:beef:0:ffff:ffff:ffff:ffff');
+    assert.equal(networkOf('::ffff:10.1.2.3/120')?.first, '0:0:0:0:0:ffff:a01:200');
     assert.equal(networkOf('not-an-address'), undefined);
   });
 
