@@ -2,7 +2,7 @@
 // The `sentry-ad-gateway` command: parses arguments and hands off to one file per command.
 import { parseArgs } from 'node:util';
 import { checkConfigCommand } from './cli/checkConfigCommand.js';
-import { UsageError } from './cli/common.js';
+import { guardTerminalOutput, UsageError } from './cli/common.js';
 import { demoCommand } from './cli/demoCommand.js';
 import { explainCommand } from './cli/explainCommand.js';
 import { serveCommand } from './cli/serveCommand.js';
@@ -57,6 +57,8 @@ async function run(argv: string[]): Promise<number> {
     return command || values.help ? 0 : 2;
   }
   const flags = { config: values.config, json: values.json };
+  // The gateway's own JSON log lines (serve) escape controls already; everything else a command prints is guarded.
+  if (command !== 'serve') guardTerminalOutput();
   switch (command) {
     case 'serve':
       return serveCommand(flags);

@@ -1,4 +1,5 @@
 // Entry for `serve`: config → deps → Express app for /_gateway → raw proxy server → listen → graceful shutdown.
+import { unprotectedPolicyWarnings } from './auth/explainLockout.js';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
@@ -66,6 +67,18 @@ export async function startGateway(config: Config, logger: Logger, opts: BuildOp
     });
   });
   const stopBackground: (() => void)[] = [];
+  // Lockout thresholds of 1 or 2 are beyond the gateway: said once at start (check-config --connect, explain and readyz say it too).
+  void deps.directory.allLockoutPolicies().then(
+    (all) => {
+      for (const w of unprotectedPolicyWarnings(all, { perUser: config.throttle.perUser })) logger.warn(w);
+    },
+    (err: unknown) => logger.warn({ err: (err as Error).message }, 'could not read the lockout policies at start'),
+  );
+  // Sessions an earlier version indexed by username move under their objectGUID (listing and revoking do it too).
+  void deps.sessions.migrateLegacy(deps.store).then(
+    (moved) => moved && logger.info({ moved }, 'sessions indexed by username moved under their objectGUID'),
+    (err: unknown) => logger.warn({ err: (err as Error).message }, 'could not move sessions indexed by username; listing and revoking retry'),
+  );
   const { provisioner, sentry } = deps;
   if (provisioner && sentry) {
     provisioner.startDraining();
@@ -80,7 +93,7 @@ export async function startGateway(config: Config, logger: Logger, opts: BuildOp
         audit: deps.audit,
         logger,
         offboarder: buildOffboarder(config, deps.keyring, deps.clock),
-        endSessions: async (username: string) => (await revokeSessions(deps.sessions, deps.store, username)).length,
+        endSessions: async (sub: string) => (await revokeSessions(deps.sessions, deps.store, sub)).length,
         clock: deps.clock,
         onApplied: (r: SyncResult) => deps.metrics.syncChanges(r.applied, r.failed.length, r.offboardRefused?.length ?? 0),
       };

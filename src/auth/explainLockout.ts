@@ -1,6 +1,6 @@
 // Which lockout policy applies to a person, and what the gateway allows them under it: for `explain` (CLI and console).
 import type { AccountLockoutPolicy, LockoutPolicy } from '../directory/directory.js';
-import { accountAllowance, type ThrottleSettings } from './throttle.js';
+import { accountAllowance, protectsFromLockout, type ThrottleSettings } from './throttle.js';
 
 export interface LockoutExplanation {
   /** Which policy set the threshold the gateway keeps below. */
@@ -11,7 +11,7 @@ export interface LockoutExplanation {
   domain: LockoutPolicy;
   fineGrained: { name: string; threshold: number; observationWindowMs: number } | 'none' | 'unreadable';
   /** Failed sign-ins the gateway lets reach AD before it answers 429, and the quiet time after the last one that clears them. */
-  gateway: { failuresAllowed: number; windowMs: number };
+  gateway: { failuresAllowed: number; windowMs: number; protectsFromLockout: boolean };
 }
 
 export function explainLockout(policy: AccountLockoutPolicy, settings: Pick<ThrottleSettings, 'perUser' | 'windowMs'>): LockoutExplanation {
@@ -23,7 +23,7 @@ export function explainLockout(policy: AccountLockoutPolicy, settings: Pick<Thro
     observationWindowMs: policy.observationWindowMs,
     domain: { threshold: policy.domain.threshold, observationWindowMs: policy.domain.observationWindowMs },
     fineGrained: typeof fg === 'object' ? { name: fg.name, threshold: fg.threshold, observationWindowMs: fg.observationWindowMs } : fg,
-    gateway: { failuresAllowed: allowance.limit, windowMs: allowance.windowMs },
+    gateway: { failuresAllowed: allowance.limit, windowMs: allowance.windowMs, protectsFromLockout: protectsFromLockout(settings, policy.threshold) },
   };
 }
 
@@ -58,5 +58,29 @@ export function describeLockout(e: LockoutExplanation): string[] {
     `  domain:       ${describePolicy(e.domain)}`,
     `  fine-grained: ${fg}`,
     `  gateway:      ${e.gateway.failuresAllowed} failed sign-ins, then 429 until ${formatWindow(e.gateway.windowMs)} pass without a failure`,
+    ...(e.gateway.protectsFromLockout ? [] : [`  WARNING:      ${unprotectedText(e.threshold)}`]),
   ];
+}
+
+/** Why a threshold of 1 or 2 is beyond the gateway, in English (CLI, logs, readyz). */
+export function unprotectedText(threshold: number): string {
+  return (
+    `a lockout threshold of ${threshold} leaves the gateway no room: ${threshold === 1 ? 'one wrong password' : 'one wrong password through the gateway and one elsewhere'} ` +
+    'locks the account, and the gateway cannot prevent it. Raise the threshold to 3 or more to have the gateway keep such accounts from being locked through it'
+  );
+}
+
+/** Every policy (the domain's, each fine-grained one) whose threshold the gateway cannot keep below, as warnings. */
+export function unprotectedPolicyWarnings(
+  all: { domain: LockoutPolicy; fineGrained: { name: string; threshold: number }[] | 'unreadable' },
+  settings: Pick<ThrottleSettings, 'perUser'>,
+): string[] {
+  const out: string[] = [];
+  if (!protectsFromLockout(settings, all.domain.threshold)) out.push(`lockout: the domain policy: ${unprotectedText(all.domain.threshold)}`);
+  if (all.fineGrained !== 'unreadable') {
+    for (const p of all.fineGrained) {
+      if (!protectsFromLockout(settings, p.threshold)) out.push(`lockout: the fine-grained policy "${p.name}" (and every account under it): ${unprotectedText(p.threshold)}`);
+    }
+  }
+  return out;
 }

@@ -30,7 +30,16 @@ export function accountAllowance(settings: Pick<ThrottleSettings, 'perUser' | 'w
   };
 }
 
-/** SPEC §7: stay below AD's lockout threshold so the gateway can never be used to lock an account out. */
+/**
+ * Whether the gateway keeps an account with this lockout threshold from being locked through it: the failures it
+ * lets reach AD stay at least 2 below the threshold (room for a typo on a workstation). Thresholds of 1 and 2 leave
+ * no such room (the gateway must let one attempt through), so accounts under them can be locked through the gateway.
+ */
+export function protectsFromLockout(settings: Pick<ThrottleSettings, 'perUser'>, lockoutThreshold: number): boolean {
+  return lockoutThreshold <= 0 || perUserLimit(settings.perUser, lockoutThreshold) <= lockoutThreshold - 2;
+}
+
+/** SPEC §7: stay below AD's lockout threshold so the gateway cannot be used to lock an account out (thresholds of 3 and up). */
 export function perUserLimit(setting: number | 'auto', lockoutThreshold: number): number {
   if (setting !== 'auto') return lockoutThreshold > 0 ? Math.max(1, Math.min(setting, lockoutThreshold - 2)) : setting;
   if (lockoutThreshold <= 0) return 5;

@@ -1,5 +1,6 @@
 // `check-config [--connect]`: validate everything at once; with --connect also try LDAP, Redis and Sentry for real.
 import { readFileSync } from 'node:fs';
+import { unprotectedPolicyWarnings } from '../auth/explainLockout.js';
 import { LdapDirectory } from '../directory/ldapDirectory.js';
 import { createRedis } from '../session/createRedis.js';
 import { checkSentryUrlPrefix, urlPrefixAdvice } from '../sentry/urlPrefix.js';
@@ -20,8 +21,19 @@ export async function checkConfigCommand(flags: CommonFlags & { connect?: boolea
     const bind = new SecretFile(config.ldap.bindPasswordFile);
     const directory = new LdapDirectory({ ldap: config.ldap, readBindPassword: async () => bind.get(), logger });
     try {
-      for (const dc of await directory.health()) {
+      const dcs = await directory.health();
+      for (const dc of dcs) {
         checks.push({ name: `ldap ${dc.url}`, ok: dc.ok, detail: dc.ok ? `service account bind ok (${dc.latencyMs} ms)` : (dc.error ?? 'failed') });
+      }
+      // Thresholds of 1 or 2 (domain or fine-grained): accounts under them can be locked through the gateway.
+      if (dcs.some((dc) => dc.ok)) {
+        try {
+          const all = await directory.allLockoutPolicies();
+          warnings.push(...unprotectedPolicyWarnings(all, { perUser: config.throttle.perUser }));
+          if (all.fineGrained === 'unreadable') warnings.push('lockout: fine-grained password policies are not readable by the service account: accounts under a stricter one may be locked through the gateway (see README, "Lockout policy")');
+        } catch (e) {
+          warnings.push(`lockout: could not read the lockout policies: ${(e as Error).message}`);
+        }
       }
     } finally {
       await directory.close();

@@ -2,6 +2,7 @@
 import { configPathFrom, loadConfig, type ConfigProblem } from '../config/loadConfig.js';
 import type { Config } from '../config/schema.js';
 import { createLogger, type Logger } from '../shared/logger.js';
+import { escapeControls, escapeControlsKeepLines } from '../shared/terminalText.js';
 
 export class UsageError extends Error {}
 
@@ -35,7 +36,20 @@ export function cliLogger(config: Config): Logger {
   return createLogger(config.log.level === 'info' ? 'warn' : config.log.level, process.stderr);
 }
 
+/** Every cell with its controls escaped (escapeControls), so a stored value cannot drive the admin's terminal. */
 export function table(rows: string[][]): string {
+  rows = rows.map((r) => r.map(escapeControls));
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => [...(r[i] ?? '')].length))) ?? [];
   return rows.map((r) => r.map((c, i) => c + ' '.repeat(Math.max(0, (widths[i] ?? 0) - [...c].length))).join('  ').trimEnd()).join('\n');
+}
+
+/**
+ * Every command's output, whatever printed it: controls other than newlines and tabs are escaped before they reach
+ * stdout or stderr (a value printed outside a table, a JSON string holding a C1 control, an error message).
+ */
+export function guardTerminalOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    const write = stream.write.bind(stream) as (chunk: unknown, ...rest: unknown[]) => boolean;
+    stream.write = ((chunk: unknown, ...rest: unknown[]) => write(typeof chunk === 'string' ? escapeControlsKeepLines(chunk) : chunk, ...rest)) as typeof stream.write;
+  }
 }

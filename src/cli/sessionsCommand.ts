@@ -2,7 +2,7 @@
 import { buildBackends } from '../deps.js';
 import { createSessionStore } from '../session/sessionStore.js';
 import { listSessions, revokeSessions, SessionIndex } from '../session/sessionIndex.js';
-import { sessionUserOf } from '../session/sessionUser.js';
+import { sessionPeopleOf, type SessionPeople } from '../session/sessionUser.js';
 import { cliLogger, loadOrExit, table, UsageError, type CommonFlags } from './common.js';
 
 const iso = (ms?: number) => (ms ? new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z') : '');
@@ -21,16 +21,16 @@ export async function sessionsCommand(sub: string | undefined, flags: CommonFlag
     }
     const store = createSessionStore(b.redis, { idleMs: config.session.idleTimeout, absoluteMs: config.session.absoluteTimeout });
     const index = new SessionIndex(b.redis);
-    // CORP\alice, alice@corp.example.com and Alice all name the one account sign-in would.
-    let user: string | undefined;
+    // CORP\alice, alice@corp.example.com and Alice all name the one account sign-in would, found by its objectGUID.
+    let person: SessionPeople | undefined;
     try {
-      user = flags.user === undefined ? undefined : await sessionUserOf(flags.user, config.ldap, b.directory);
+      person = flags.user === undefined ? undefined : await sessionPeopleOf(flags.user, config.ldap, b.directory, { index, store });
     } catch (e) {
       process.stderr.write(`${(e as Error).message}\n`);
       return 1;
     }
     if (sub === 'list') {
-      const sessions = await listSessions(index, store, user ? { user } : {});
+      const sessions = await listSessions(index, store, person ? { subs: person.subs } : {});
       if (flags.json) {
         const out = sessions.map((s) => ({ ...s, sessionId: undefined, authenticatedAt: iso(s.authenticatedAt), lastSeenAt: iso(s.lastSeenAt) }));
         process.stdout.write(JSON.stringify({ sessions: out }, null, 2) + '\n');
@@ -43,8 +43,10 @@ export async function sessionsCommand(sub: string | undefined, flags: CommonFlag
       }
       return 0;
     }
-    if (!user) throw new UsageError('sessions revoke needs --user USER');
-    const ids = await revokeSessions(index, store, user);
+    if (!person) throw new UsageError('sessions revoke needs --user USER');
+    const user = person.username;
+    const ids: string[] = [];
+    for (const sub of person.subs) ids.push(...(await revokeSessions(index, store, sub)));
     const actor = `cli:${process.env.USER ?? 'unknown'}`;
     b.audit.record({ kind: 'session.revoked', user, actor, detail: { sessions: ids.length } });
     if (flags.json) process.stdout.write(JSON.stringify({ user, revoked: ids.length }) + '\n');

@@ -59,7 +59,7 @@ export async function syncCommand(flags: SyncFlags): Promise<number> {
       audit: b.audit,
       logger,
       offboarder: buildOffboarder(config, keyring, systemClock),
-      ...(b.redis ? { endSessions: async (username: string) => (await revokeSessions(index, store, username)).length } : {}),
+      ...(b.redis ? { endSessions: async (sub: string) => (await revokeSessions(index, store, sub)).length } : {}),
     };
     // A run that writes takes the lock the periodic and console syncs take, so two never apply at once;
     // the plan is made under it too, so what is applied is what was printed.

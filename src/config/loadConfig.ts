@@ -1,7 +1,9 @@
 // Loads the YAML file, applies SAG_* environment overrides and validates everything at once (SPEC §4).
 import { readFileSync, accessSync, constants } from 'node:fs';
+import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
+import { trustedOwnNetworks, trustOverlapWarning } from '../shared/trustedRanges.js';
 import { configSchema, type Config } from './schema.js';
 
 export interface ConfigProblem {
@@ -16,6 +18,8 @@ export interface LoadOptions {
   env: Record<string, string | undefined>;
   /** Check that referenced files exist and are readable (off in unit tests of the schema alone). */
   checkFiles?: boolean;
+  /** This host's interfaces, for the server.trustProxy check (os.networkInterfaces() unless given). */
+  interfaces?: NodeJS.Dict<NetworkInterfaceInfo[]>;
 }
 
 type Leaf = 'string' | 'other';
@@ -112,6 +116,7 @@ export function loadConfig(opts: LoadOptions): LoadResult {
   const config = parsed.data;
   const warnings: string[] = [];
   problems.push(...crossChecks(config, warnings));
+  for (const o of trustedOwnNetworks(config.server.trustProxy, opts.interfaces ?? networkInterfaces())) warnings.push(trustOverlapWarning(o));
   if (opts.checkFiles !== false) problems.push(...fileChecks(merged));
   return problems.length ? { ok: false, problems } : { ok: true, config, warnings };
 }

@@ -90,6 +90,8 @@ export interface Directory {
   searchGroups(text: string, limit: number): Promise<{ name: string; dn: string }[]>;
   /** The domain's lockout policy: threshold (0 = none) and the window AD counts bad passwords in. */
   lockoutPolicy(): Promise<LockoutPolicy>;
+  /** The domain's policy and every fine-grained policy the service account may read ('unreadable' if none). */
+  allLockoutPolicies(): Promise<{ domain: LockoutPolicy; fineGrained: FineGrainedPolicy[] | 'unreadable' }>;
   /** The lockout policy for one account (by DN): the domain's, its fine-grained policy, and the stricter of the two. */
   accountLockoutPolicy(dn: string): Promise<AccountLockoutPolicy>;
   /** Per-DC health including whether the service account bind works. */

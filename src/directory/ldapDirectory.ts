@@ -8,7 +8,7 @@ import type { Logger } from '../shared/logger.js';
 import { DirectoryAuthError, parseAdSubCode, reasonFromBindError } from './adErrors.js';
 import { BindSlots } from './bindSlots.js';
 import { DcConnections, mapAnswerError, type DcConnectionsOptions } from './dcConnections.js';
-import type { AccountLockoutPolicy, AuthFailureReason, AuthHooks, DcStatus, Directory, DirectoryGroup, DirectoryUser, LockoutPolicy } from './directory.js';
+import type { AccountLockoutPolicy, AuthFailureReason, AuthHooks, DcStatus, Directory, DirectoryGroup, DirectoryUser, FineGrainedPolicy, LockoutPolicy } from './directory.js';
 import { indexGroups, resolveGroups } from './groupGraph.js';
 import { bigint, buffers, firstBuffer, str, strings } from './ldapValues.js';
 import { LockoutPolicies } from './lockoutPolicies.js';
@@ -128,6 +128,10 @@ export class LdapDirectory implements Directory {
 
   async lockoutPolicy(): Promise<LockoutPolicy> {
     return this.#policies.domain();
+  }
+
+  async allLockoutPolicies(): Promise<{ domain: LockoutPolicy; fineGrained: FineGrainedPolicy[] | 'unreadable' }> {
+    return this.#policies.all();
   }
 
   async accountLockoutPolicy(dn: string): Promise<AccountLockoutPolicy> {

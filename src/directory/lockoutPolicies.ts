@@ -19,6 +19,7 @@ export class LockoutPolicies {
   #domain?: Cached<LockoutPolicy>;
   readonly #psos = new Map<string, Cached<FineGrainedPolicy | 'unreadable'>>();
   #container?: Cached<boolean>;
+  #all?: Cached<FineGrainedPolicy[] | 'unreadable'>;
   #warned = false;
 
   constructor(
@@ -43,6 +44,30 @@ export class LockoutPolicies {
   async forAccount(dn: string): Promise<AccountLockoutPolicy> {
     const [domain, fineGrained] = await Promise.all([this.domain(), this.#fineGrained(dn)]);
     return { ...stricter(domain, fineGrained), domain, fineGrained };
+  }
+
+  /**
+   * The domain's policy and every fine-grained policy in the Password Settings Container ('unreadable' when the
+   * service account may not list them), for the warnings about thresholds the gateway cannot keep below.
+   */
+  async all(): Promise<{ domain: LockoutPolicy; fineGrained: FineGrainedPolicy[] | 'unreadable' }> {
+    const domain = await this.domain();
+    if (this.#all && this.now() - this.#all.at < CACHE_MS) return { domain, fineGrained: this.#all.value };
+    let fineGrained: FineGrainedPolicy[] | 'unreadable';
+    try {
+      const res = await this.conn.withService('read_pso', (c) =>
+        c.search(containerDn(this.baseDn), { scope: 'one', filter: '(objectClass=msDS-PasswordSettings)', attributes: ['cn', 'msDS-LockoutThreshold', 'msDS-LockoutObservationWindow'] }),
+      );
+      fineGrained = res.searchEntries
+        .filter((e) => e['msDS-LockoutThreshold'] !== undefined)
+        .map((e) => ({ name: str(e['cn']) || e.dn, dn: e.dn, threshold: threshold(first(e['msDS-LockoutThreshold'])), observationWindowMs: windowMs(e['msDS-LockoutObservationWindow']) }));
+      if (!fineGrained.length && !(await this.#containerReadable())) fineGrained = 'unreadable';
+    } catch (e) {
+      if (!isHidden(e)) throw e;
+      fineGrained = 'unreadable';
+    }
+    this.#all = { at: this.now(), value: fineGrained };
+    return { domain, fineGrained };
   }
 
   async #fineGrained(dn: string): Promise<FineGrainedPolicy | 'none' | 'unreadable'> {

@@ -4,6 +4,10 @@ import { fileURLToPath } from 'node:url';
 import Mustache from 'mustache';
 import { adminMessages } from './admin/adminMessages.js';
 import { messages, type Lang } from './i18n.js';
+import { escapeControlsKeepLines } from '../shared/terminalText.js';
+
+/** HTML-escaped as mustache does, and controls (C0, C1, bidi overrides) shown as `\u00XX` escapes. */
+const escape = (value: unknown) => Mustache.escape(escapeControlsKeepLines(String(value)));
 
 const VIEWS = fileURLToPath(new URL('../../views/', import.meta.url));
 const cache = new Map<string, string>();
@@ -39,11 +43,11 @@ export type AdminView = 'mappings' | 'rule' | 'history' | 'explain' | 'sync' | '
 export function renderAdminPage(view: AdminView, model: PageModel): string {
   const t = messages(model.lang);
   const otherLangCode = model.lang === 'en' ? 'zh-CN' : 'en';
-  return Mustache.render(template('admin/layout.mustache'), { ...model, t, a: adminMessages(model.lang), otherLangCode }, { body: template(`admin/${view}.mustache`) });
+  return Mustache.render(template('admin/layout.mustache'), { ...model, t, a: adminMessages(model.lang), otherLangCode }, { body: template(`admin/${view}.mustache`) }, { escape });
 }
 
 export function renderPage(view: 'login' | 'reauth' | 'message', model: PageModel): string {
   const t = messages(model.lang);
   const otherLangCode = model.lang === 'en' ? 'zh-CN' : 'en';
-  return Mustache.render(template('layout.mustache'), { ...model, t, otherLangCode }, { body: template(`${view}.mustache`) });
+  return Mustache.render(template('layout.mustache'), { ...model, t, otherLangCode }, { body: template(`${view}.mustache`) }, { escape });
 }

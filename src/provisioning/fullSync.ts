@@ -25,7 +25,8 @@ export interface SyncDeps {
   /** Takes Sentry access from disabled, expired and deleted AD accounts; without it they are only reported. */
   offboarder?: Offboarder;
   /** Ends every gateway session of a person (by username); returns how many there were. */
-  endSessions?: (username: string) => Promise<number>;
+  /** Ends the gateway sessions of the person with this objectGUID. */
+  endSessions?: (sub: string) => Promise<number>;
   clock?: Clock;
   /** Told every applied run's result (the gateway's metrics: periodic and console syncs). */
   onApplied?: (result: SyncResult) => void;
@@ -281,7 +282,7 @@ export async function applySync(plan: SyncPlan, d: SyncDeps, opts: { force?: boo
       }
       if (offboard && d.offboarder && row.link) {
         // Their gateway sessions go first, so no request of theirs reaches Sentry while it is being done.
-        const sessionsEnded = d.endSessions ? await d.endSessions(offboard.username) : 0;
+        const sessionsEnded = d.endSessions ? await d.endSessions(offboard.sub) : 0;
         const r = await d.offboarder.offboard(offboard);
         // With removeMembers on, the module was asked to remove the membership: whatever it found, it is not ours to manage any more.
         if (!r.refused && d.removeMembers) await d.provisioner.forgetManaged(row.email);

@@ -4,12 +4,25 @@ import type { RedisClient } from './createRedis.js';
 import { announceEnded } from './sessionEvents.js';
 import { storeOps, type StoredSession } from './sessionStore.js';
 
-/** One Redis set per person (`sag:user-sessions:<username>`) plus the set of people who have any. */
-export const USER_SESSIONS_PREFIX = 'sag:user-sessions:';
-export const SESSION_USERS_KEY = 'sag:session-users';
+/**
+ * One Redis set per person, keyed by their objectGUID (the assertion's `sub`), which survives a rename in AD:
+ * `sag:person-sessions:<guid>`, plus the set of people who have any.
+ */
+export const PERSON_SESSIONS_PREFIX = 'sag:person-sessions:';
+export const SESSION_PEOPLE_KEY = 'sag:session-people';
+/**
+ * The index before it was keyed by objectGUID: one set per lower-case username. Sessions found there are moved to
+ * the objectGUID index (read from each session's own record) at start and before every listing or revocation,
+ * so a session written by an earlier version, or by one still running beside this one, stays revocable.
+ */
+export const LEGACY_USER_SESSIONS_PREFIX = 'sag:user-sessions:';
+export const LEGACY_SESSION_USERS_KEY = 'sag:session-users';
 
 export interface SessionSummary {
   sessionId: string;
+  /** The person's objectGUID. */
+  sub: string;
+  /** The account name the session was signed in (or last re-checked) under. */
   username: string;
   name?: string;
   clientAddress?: string;
@@ -19,45 +32,48 @@ export interface SessionSummary {
   isAdmin: boolean;
 }
 
-/** Usernames are compared case-insensitively everywhere else (AD), so the index key is lower case. */
-const keyOf = (username: string) => USER_SESSIONS_PREFIX + username.trim().toLowerCase();
+/** objectGUIDs are compared in lower case. */
+const norm = (sub: string) => sub.trim().toLowerCase();
+const keyOf = (sub: string) => PERSON_SESSIONS_PREFIX + norm(sub);
 
 export class SessionIndex {
   private readonly memory = new Map<string, Set<string>>();
 
   constructor(private readonly redis: RedisClient | null) {}
 
-  async add(username: string, sessionId: string): Promise<void> {
-    const user = username.trim().toLowerCase();
+  async add(sub: string, sessionId: string): Promise<void> {
+    const person = norm(sub);
+    if (!person) throw new Error('a session is indexed under the person\'s objectGUID, and this one has none');
     if (!this.redis) {
-      const set = this.memory.get(user) ?? new Set<string>();
+      const set = this.memory.get(person) ?? new Set<string>();
       set.add(sessionId);
-      this.memory.set(user, set);
+      this.memory.set(person, set);
       return;
     }
     // Two commands, not one MULTI: the keys live in different hash slots on Redis Cluster, and a MULTI's
     // per-command errors (a refused write) resolve quietly instead of failing the sign-in that depends on them.
-    // The person's own set first, so a sign-out or revocation by name finds the session even if the second write is lost.
-    await this.redis.sadd(keyOf(user), sessionId);
-    await this.redis.sadd(SESSION_USERS_KEY, user);
+    // The person's own set first, so a sign-out or revocation finds the session even if the second write is lost.
+    await this.redis.sadd(keyOf(person), sessionId);
+    await this.redis.sadd(SESSION_PEOPLE_KEY, person);
   }
 
-  async remove(username: string, sessionIds: string[]): Promise<void> {
-    const user = username.trim().toLowerCase();
+  async remove(sub: string, sessionIds: string[]): Promise<void> {
+    const person = norm(sub);
     if (!this.redis) {
-      const set = this.memory.get(user);
+      const set = this.memory.get(person);
       for (const id of sessionIds) set?.delete(id);
-      if (set && set.size === 0) this.memory.delete(user);
+      if (set && set.size === 0) this.memory.delete(person);
       return;
     }
-    if (sessionIds.length) await this.redis.srem(keyOf(user), ...sessionIds);
+    if (sessionIds.length) await this.redis.srem(keyOf(person), ...sessionIds);
     // A person with no session left drops out of the listing; a sign-in racing this re-adds them.
-    if ((await this.redis.scard(keyOf(user))) === 0) await this.redis.srem(SESSION_USERS_KEY, user);
+    if ((await this.redis.scard(keyOf(person))) === 0) await this.redis.srem(SESSION_PEOPLE_KEY, person);
   }
 
-  async users(): Promise<string[]> {
+  /** The objectGUIDs of everyone with a session. */
+  async people(): Promise<string[]> {
     if (!this.redis) return [...this.memory.keys()].sort();
-    return (await this.redis.smembers(SESSION_USERS_KEY)).sort();
+    return (await this.redis.smembers(SESSION_PEOPLE_KEY)).sort();
   }
 
   /** Tells every replica these sessions have ended, so none serves them from its cache. */
@@ -65,18 +81,41 @@ export class SessionIndex {
     await announceEnded(this.redis, sessionIds);
   }
 
-  async ids(username: string): Promise<string[]> {
-    const user = username.trim().toLowerCase();
-    if (!this.redis) return [...(this.memory.get(user) ?? [])];
-    return this.redis.smembers(keyOf(user));
+  async ids(sub: string): Promise<string[]> {
+    if (!this.redis) return [...(this.memory.get(norm(sub)) ?? [])];
+    return this.redis.smembers(keyOf(sub));
+  }
+
+  /**
+   * Moves sessions indexed by username (an earlier version's index) under their person's objectGUID, read from
+   * each session's record; ids whose record is gone are dropped. Returns how many were moved.
+   */
+  async migrateLegacy(store: Store): Promise<number> {
+    if (!this.redis) return 0;
+    let moved = 0;
+    for (const user of await this.redis.smembers(LEGACY_SESSION_USERS_KEY)) {
+      const key = LEGACY_USER_SESSIONS_PREFIX + user;
+      const ids = await this.redis.smembers(key);
+      for (const id of ids) {
+        const sub = (await storeOps.get(store, id))?.passport?.user?.sub;
+        if (sub) {
+          await this.add(sub, id);
+          moved++;
+        }
+      }
+      if (ids.length) await this.redis.srem(key, ...ids);
+      if ((await this.redis.scard(key)) === 0) await this.redis.srem(LEGACY_SESSION_USERS_KEY, user);
+    }
+    return moved;
   }
 }
 
-function summarise(sessionId: string, username: string, s: StoredSession): SessionSummary {
+function summarise(sessionId: string, sub: string, s: StoredSession): SessionSummary {
   const identity = s.passport?.user;
   return {
     sessionId,
-    username: identity?.username ?? username,
+    sub,
+    username: identity?.username ?? '',
     ...(identity?.name ? { name: identity.name } : {}),
     ...(s.clientAddress ? { clientAddress: s.clientAddress } : {}),
     ...(s.userAgent ? { userAgent: s.userAgent } : {}),
@@ -87,33 +126,42 @@ function summarise(sessionId: string, username: string, s: StoredSession): Sessi
 }
 
 /**
- * Live sessions, newest sign-in first. Ids whose record is gone (expired, signed out, revoked) are
- * removed from the index as they are found, so the index never needs its own expiry.
+ * Live sessions, newest sign-in first, of everyone or of the people (objectGUIDs) given. Ids whose record is gone
+ * (expired, signed out, revoked) are removed from the index as they are found, so the index needs no expiry.
  */
-export async function listSessions(index: SessionIndex, store: Store, opts: { user?: string } = {}): Promise<SessionSummary[]> {
-  const users = opts.user ? [opts.user.trim().toLowerCase()] : await index.users();
+export async function listSessions(index: SessionIndex, store: Store, opts: { subs?: string[] } = {}): Promise<SessionSummary[]> {
+  await index.migrateLegacy(store);
+  const people = opts.subs ? opts.subs.map(norm) : await index.people();
   const out: SessionSummary[] = [];
-  for (const user of users) {
-    const ids = await index.ids(user);
+  for (const sub of people) {
+    const ids = await index.ids(sub);
     const dead: string[] = [];
     for (const id of ids) {
       const record = await storeOps.get(store, id);
       if (!record?.passport?.user) dead.push(id);
-      else out.push(summarise(id, user, record));
+      else out.push(summarise(id, sub, record));
     }
-    await index.remove(user, dead);
+    await index.remove(sub, dead);
   }
   return out.sort((a, b) => (b.authenticatedAt ?? 0) - (a.authenticatedAt ?? 0));
 }
 
+/** The objectGUIDs of people whose live sessions were signed in under `username` (when AD cannot name them). */
+export async function peopleWithSessionsNamed(index: SessionIndex, store: Store, username: string): Promise<string[]> {
+  const name = username.trim().normalize('NFC').toLowerCase();
+  const all = await listSessions(index, store);
+  return [...new Set(all.filter((s) => s.username.normalize('NFC').toLowerCase() === name).map((s) => s.sub))];
+}
+
 /**
- * Ends every session of `username` in the shared store, announces it to every replica (each drops
- * them from its cache at once) and returns their ids.
+ * Ends every session of the person with objectGUID `sub` in the shared store, announces it to every replica
+ * (each drops them from its cache at once) and returns their ids.
  */
-export async function revokeSessions(index: SessionIndex, store: Store, username: string): Promise<string[]> {
-  const ids = await index.ids(username);
+export async function revokeSessions(index: SessionIndex, store: Store, sub: string): Promise<string[]> {
+  await index.migrateLegacy(store);
+  const ids = await index.ids(sub);
   for (const id of ids) await storeOps.destroy(store, id);
-  await index.remove(username, ids);
+  await index.remove(sub, ids);
   // Without the announcement a replica still serves them from its cache for at most 2 s.
   await index.announceEnded(ids).catch(() => undefined);
   return ids;

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { parse as parseYaml, parseDocument, stringify, type ScalarTag, type CollectionTag } from 'yaml';
 import { loadConfig } from '../../src/config/loadConfig.js';
+import { networkOf, trustedOwnNetworks } from '../../src/shared/trustedRanges.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const DROP_IN = join(ROOT, 'deploy/self-hosted');
@@ -113,7 +114,7 @@ type Service = Record<string, unknown> & {
 };
 
 describe('deploy/self-hosted: the drop-in for getsentry/self-hosted', () => {
-  let merged: { services: Record<string, Service>; secrets: Record<string, { file?: string }>; volumes: Record<string, unknown> };
+  let merged: { services: Record<string, Service>; networks?: Record<string, { ipam?: { config?: { subnet?: string }[] } }>; secrets: Record<string, { file?: string }>; volumes: Record<string, unknown> };
   let resets: string[];
   let dir: string;
 
@@ -164,6 +165,25 @@ describe('deploy/self-hosted: the drop-in for getsentry/self-hosted', () => {
     assert.ok(merged.services['sentry-ad-gateway-redis'], 'its Redis is a service of the project');
     assert.ok(config.config.server.metricsListen, 'metrics on their own listener');
     assert.equal(merged.services['sentry-ad-gateway-redis']!.ports, undefined);
+  });
+
+  test("the project's network has a fixed subnet, and gateway.yaml trusts no address in it, docker-proxy's bridge above all", () => {
+    const subnet = merged.networks?.['default']?.ipam?.config?.[0]?.subnet;
+    assert.ok(subnet, 'the default network has a fixed subnet');
+    const net = networkOf(subnet);
+    assert.ok(net && net.family === 'ipv4', subnet);
+    // The gateway's own interface on that network, as os.networkInterfaces() shows it inside the container.
+    const address = net.first.replace(/\.0$/, '.5');
+    const iface = { eth0: [{ address, netmask: '255.255.255.0', family: 'IPv4' as const, mac: '02:42:00:00:00:05', internal: false, cidr: `${address}/${subnet.split('/')[1]}` }] };
+    const config = loadConfig({ file: join(dir, 'gateway-here.yaml'), env: {}, interfaces: iface });
+    assert.ok(config.ok);
+    const trustProxy = config.config.server.trustProxy;
+    assert.equal(typeof trustProxy, 'string', 'an address list, never true or a hop count');
+    for (const entry of String(trustProxy).split(',').map((e) => e.trim())) {
+      assert.ok(entry === 'loopback' || networkOf(entry)?.first === networkOf(entry)?.last, `"${entry}" is one address, not a range`);
+    }
+    assert.deepEqual(trustedOwnNetworks(trustProxy, iface), []);
+    assert.deepEqual(config.warnings.filter((w) => w.startsWith('server.trustProxy')), [], 'check-config stays quiet on the example');
   });
 
   test('secrets are files, and the paths in gateway.yaml are where compose mounts them', () => {

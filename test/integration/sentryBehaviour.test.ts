@@ -193,6 +193,8 @@ describe('offboarding: AD says no, Sentry follows', () => {
   let t: TestGateway;
   const people = { 'ofb-dis': 'disabled', 'ofb-exp': 'expired', 'ofb-del': 'deleted' } as const;
   const tokens = new Map<string, string>();
+  /** Each person's objectGUID: their sessions are indexed under it. */
+  const guids = new Map<string, string>();
   before(async () => {
     fake = await startFakeSentry({ organization: 'offb', token: TOKEN, tokenUserEmail: 'svc-sentry@corp.example.com' });
     for (const n of [...Object.keys(people), 'ofb-stay']) {
@@ -217,6 +219,7 @@ describe('offboarding: AD says no, Sentry follows', () => {
   test('a disabled, an expired and a deleted account lose their API tokens at the next sync; the audit shows it', async () => {
     for (const n of [...Object.keys(people), 'ofb-stay']) {
       assert.equal((await new Client(t.url).login(n, DEMO_PASSWORD)).status, 303);
+      guids.set(n, (await t.gw.deps.directory.lookup(n))!.guid);
       const email = `${n}@corp.example.com`;
       fake.acceptInvite(email);
       const token = fake.addApiToken(fake.member(email)!.userId!);
@@ -259,8 +262,8 @@ describe('offboarding: AD says no, Sentry follows', () => {
     }
     assert.equal((await viaGateway(tokens.get('ofb-stay')!)).status, 200, 'an account AD still lets in keeps its token');
     const sessions = new SessionIndex(redis);
-    for (const n of Object.keys(people)) assert.deepEqual(await sessions.ids(n), [], `${n}'s gateway sessions ended`);
-    assert.notDeepEqual(await sessions.ids('ofb-stay'), [], 'the others keep theirs');
+    for (const n of Object.keys(people)) assert.deepEqual(await sessions.ids(guids.get(n)!), [], `${n}'s gateway sessions ended`);
+    assert.notDeepEqual(await sessions.ids(guids.get('ofb-stay')!), [], 'the others keep theirs');
 
     // Once done, nothing more to do: the second sync writes nothing anywhere.
     fake.reset();

@@ -8,14 +8,15 @@ import signature from 'cookie-signature';
 import { WebSocket } from 'ws';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
 import { createRedis, type RedisClient } from '../../src/session/createRedis.js';
-import { USER_SESSIONS_PREFIX } from '../../src/session/sessionIndex.js';
+import { LEGACY_SESSION_USERS_KEY, LEGACY_USER_SESSIONS_PREFIX, PERSON_SESSIONS_PREFIX } from '../../src/session/sessionIndex.js';
 import { SessionResolver } from '../../src/session/sessionResolver.js';
 import { createSessionStore, SESSION_PREFIX, storeOps } from '../../src/session/sessionStore.js';
 import type { Identity } from '../../src/session/identity.js';
 import { silentLogger } from '../../src/shared/logger.js';
-import { signedIn } from '../support/adminHelpers.js';
+import { csrfOf, post, signedIn } from '../support/adminHelpers.js';
+import { sambaTool } from '../support/dc.js';
 import { runCli, type CliRun } from '../support/cli.js';
-import { Client, sessionSecretOf, startTestGateway, testRedisUrl, TestClock, type TestGateway } from '../support/gateway.js';
+import { Client, decodeHtml, sessionSecretOf, startTestGateway, testRedisUrl, TestClock, type TestGateway } from '../support/gateway.js';
 
 let t: TestGateway;
 before(async () => {
@@ -24,6 +25,8 @@ before(async () => {
 after(() => t?.close());
 
 const cli = (args: string[]): Promise<CliRun> => runCli([...args, '--config', t.configFile]);
+/** The index key of a person's sessions: their objectGUID, as AD has it now. */
+const indexKeyOf = async (name: string) => PERSON_SESSIONS_PREFIX + (await t.gw.deps.directory.lookup(name))!.guid.toLowerCase();
 
 interface Listed {
   sessions: { username: string; clientAddress?: string; userAgent?: string; authenticatedAt: string; sessionId?: string }[];
@@ -66,7 +69,7 @@ describe('sessions list / revoke', () => {
     assert.equal((await carol.get('/_gateway/me', { accept: 'application/json' })).status, 200, 'carol is untouched');
     const after = JSON.parse((await cli(['sessions', 'list', '--user', 'bob', '--json'])).stdout) as Listed;
     assert.deepEqual(after.sessions, []);
-    assert.equal(await t.gw.deps.redis!.scard(`${USER_SESSIONS_PREFIX}bob`), 0, 'the index forgot them');
+    assert.equal(await t.gw.deps.redis!.scard(await indexKeyOf('bob')), 0, 'the index forgot them');
 
     const json = await cli(['sessions', 'revoke', '--user', 'bob', '--json']);
     assert.deepEqual(JSON.parse(json.stdout), { user: 'bob', revoked: 0 });
@@ -74,7 +77,7 @@ describe('sessions list / revoke', () => {
 
   test('signing out removes the session from the index; dead ids are dropped when listing', async () => {
     // Other suites in the run may have left dave sessions of their own: look only at this one.
-    const key = `${USER_SESSIONS_PREFIX}dave`;
+    const key = await indexKeyOf('dave');
     const before = new Set(await t.gw.deps.redis!.smembers(key));
     const c = await signedIn(t.url, 'dave', DEMO_PASSWORD);
     const mine = (await t.gw.deps.redis!.smembers(key)).filter((id) => !before.has(id));
@@ -86,6 +89,27 @@ describe('sessions list / revoke', () => {
     const listed = await cli(['sessions', 'list', '--user', 'dave', '--json']);
     assert.equal(listed.code, 0, listed.stderr);
     assert.equal(await t.gw.deps.redis!.sismember(key, 'expired-session-id'), 0, 'listing dropped the dead id');
+  });
+
+  test("a browser's C1 control (0x9B, CSI; node itself refuses ESC in a header) reaches neither the admin's terminal nor the console page", async () => {
+    // Node accepts header bytes 0x80-0xFF (read as latin1): 0x9B arrives as U+009B, a CSI to many terminals.
+    const hostile = 'Mozilla/5.0 \u009b2J\u009b31mpwned';
+    const c = new Client(t.url, { accept: 'text/html', 'accept-language': 'en', 'user-agent': hostile });
+    assert.equal((await c.login('dave', DEMO_PASSWORD)).status, 303);
+    const stored = JSON.parse((await cli(['sessions', 'list', '--user', 'dave', '--json'])).stdout) as Listed;
+    assert.ok(stored.sessions.some((s) => s.userAgent === hostile), 'the JSON keeps the value (escaped as JSON) for scripts');
+
+    for (const args of [['sessions', 'list'], ['sessions', 'list', '--user', 'dave'], ['sessions', 'list', '--user', 'dave', '--json']]) {
+      const out = await cli(args);
+      assert.equal(out.code, 0, out.stderr);
+      assert.doesNotMatch(out.stdout, /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/, `${args.join(' ')} printed a control character`);
+      assert.ok(out.stdout.includes('Mozilla/5.0 \\u009b2J\\u009b31mpwned'), `${args.join(' ')} shows it escaped:\n${out.stdout}`);
+    }
+
+    const admin = await signedIn(t.url, 'alice', DEMO_PASSWORD);
+    const page = await (await admin.get('/_gateway/admin/sessions')).text();
+    assert.ok(!page.includes('\u009b'), 'the console page carries no C1 control');
+    assert.ok(page.includes('Mozilla&#x2F;5.0 \\u009b2J'), 'the console shows it escaped');
   });
 
   test('usage errors exit 2', async () => {
@@ -167,9 +191,87 @@ describe('revocation', () => {
     assert.match(foreign.stderr, /OTHER\\carol/);
   });
 
+  test('an account renamed in AD: revoke --user NEWNAME ends the sessions it signed in with under its old name, an older index too', async () => {
+    // A throwaway account of this test, so no other suite's fixture user changes name.
+    const suffix = randomBytes(3).toString('hex');
+    const oldName = `ren-${suffix}`;
+    const newName = `renamed-${suffix}`;
+    await sambaTool(['user', 'create', oldName, DEMO_PASSWORD, '--userou=OU=People', `--mail-address=${oldName}@corp.example.com`]);
+    try {
+      await sambaTool(['group', 'addmembers', 'Sentry Users', oldName]);
+      const c = await signedIn(t.url, oldName, DEMO_PASSWORD);
+      const before = await signedIn(t.url, oldName, DEMO_PASSWORD);
+      assert.equal((await c.get('/organizations/acme/')).status, 200);
+      // `before` stands for a session an earlier version indexed under the account name: moved there by hand.
+      const redis = t.gw.deps.redis!;
+      const raw = decodeURIComponent(before.cookies.get(t.config.session.cookieName) ?? '');
+      const beforeSid = signature.unsign(raw.slice(2), sessionSecretOf(t));
+      assert.ok(beforeSid, 'a signed session cookie');
+      await redis.srem(await indexKeyOf(oldName), beforeSid);
+      await redis.sadd(`${LEGACY_USER_SESSIONS_PREFIX}${oldName}`, beforeSid);
+      await redis.sadd(LEGACY_SESSION_USERS_KEY, oldName);
+
+      await sambaTool(['user', 'rename', oldName, `--samaccountname=${newName}`, `--upn=${newName}@corp.example.com`]);
+
+      const listed = await cli(['sessions', 'list', '--user', newName, '--json']);
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.equal((JSON.parse(listed.stdout) as Listed).sessions.length, 2, 'both sessions, under the name they signed in with');
+      const revoked = await cli(['sessions', 'revoke', '--user', `CORP\\${newName.toUpperCase()}`]);
+      assert.equal(revoked.code, 0, revoked.stderr);
+      assert.match(revoked.stdout, new RegExp(`Ended 2 sessions of ${newName}`));
+      for (const client of [c, before]) {
+        let res = await client.get('/organizations/acme/');
+        for (let i = 0; i < 20 && res.status !== 302; i++) {
+          await sleep(50);
+          res = await client.get('/organizations/acme/');
+        }
+        assert.equal(res.status, 302, 'the proxied request needs a sign-in again');
+        assert.match(res.headers.get('location')!, /^\/_gateway\/login/);
+      }
+      assert.equal(await redis.scard(`${LEGACY_USER_SESSIONS_PREFIX}${oldName}`), 0, 'the older index entry was moved, then ended');
+    } finally {
+      await sambaTool(['user', 'delete', oldName]).catch(() => sambaTool(['user', 'delete', newName]));
+    }
+  });
+
+  test("the console's Revoke on a row ends that person's sessions, even when their old name now belongs to someone else", async () => {
+    const suffix = randomBytes(3).toString('hex');
+    const [first, moved] = [`reuse-${suffix}`, `moved-${suffix}`];
+    await sambaTool(['user', 'create', first, DEMO_PASSWORD, '--userou=OU=People']);
+    try {
+      await sambaTool(['group', 'addmembers', 'Sentry Users', first]);
+      const renamed = await signedIn(t.url, first, DEMO_PASSWORD);
+      // The account is renamed (its CN too), and a new account takes its old name.
+      await sambaTool(['user', 'rename', first, `--samaccountname=${moved}`, `--upn=${moved}@corp.example.com`, `--force-new-cn=${moved}`]);
+      await sambaTool(['user', 'create', first, DEMO_PASSWORD, '--userou=OU=People']);
+      await sambaTool(['group', 'addmembers', 'Sentry Users', first]);
+      const newcomer = await signedIn(t.url, first, DEMO_PASSWORD);
+
+      const admin = await signedIn(t.url, 'alice', DEMO_PASSWORD);
+      const page = await (await admin.get('/_gateway/admin/sessions')).text();
+      // Both rows show the name `first`: only the objectGUID in the row's form tells them apart.
+      const forms = [...page.matchAll(/<form method="post" action="[^"]*revoke"[^>]*>(.*?)<\/form>/gs)].map((m) => Object.fromEntries([...m[1]!.matchAll(/name="([^"]+)" value="([^"]*)"/g)].map((f) => [f[1]!, decodeHtml(f[2]!)])));
+      const renamedGuid = (await t.gw.deps.directory.lookup(moved))!.guid.toLowerCase();
+      const row = forms.find((f) => f['sub'] === renamedGuid);
+      assert.ok(row, `a row for the renamed person: ${JSON.stringify(forms)}`);
+      assert.equal(row['user'], first, 'shown under the name it signed in with');
+      assert.equal((await post(admin, '/_gateway/admin/sessions/revoke', { ...row, _csrf: csrfOf(page) })).status, 303);
+      let res = await renamed.get('/organizations/acme/');
+      for (let i = 0; i < 20 && res.status !== 302; i++) {
+        await sleep(50);
+        res = await renamed.get('/organizations/acme/');
+      }
+      assert.equal(res.status, 302, "the renamed person's session ended");
+      assert.equal((await newcomer.get('/organizations/acme/')).status, 200, 'the account that now has the name keeps its session');
+    } finally {
+      await sambaTool(['user', 'delete', moved]).catch(() => undefined);
+      await sambaTool(['user', 'delete', first]).catch(() => undefined);
+    }
+  });
+
   test('a session whose index write failed can still be revoked', async () => {
     const redis = t.gw.deps.redis!;
-    const key = `${USER_SESSIONS_PREFIX}dave`;
+    const key = await indexKeyOf('dave');
     const saved = await redis.smembers(key);
     // Any failure of the index write will do; a key of the wrong type makes Redis refuse it.
     await redis.del(key);

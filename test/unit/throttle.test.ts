@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { addressKey } from '../../src/auth/addressKey.js';
-import { LoginThrottle } from '../../src/auth/throttle.js';
+import { LoginThrottle, protectsFromLockout } from '../../src/auth/throttle.js';
+import { unprotectedPolicyWarnings } from '../../src/auth/explainLockout.js';
 import { stricter } from '../../src/directory/lockoutPolicies.js';
 import { GatewayError } from '../../src/errors.js';
 
@@ -115,7 +116,7 @@ test('explain names the policy that applies, both policies as read, and what the
   const domain = { threshold: 10, observationWindowMs: 30 * 60_000 };
   const pso = { name: 'Tier0 admins', dn: 'CN=Tier0 admins,CN=Password Settings Container', threshold: 4, observationWindowMs: 60 * 60_000 };
   const strict = explainLockout({ ...stricter(domain, pso), domain, fineGrained: pso }, { perUser: 'auto', windowMs: 15 * 60_000 });
-  assert.deepEqual(strict.gateway, { failuresAllowed: 2, windowMs: 60 * 60_000 });
+  assert.deepEqual(strict.gateway, { failuresAllowed: 2, windowMs: 60 * 60_000, protectsFromLockout: true });
   assert.deepEqual(describeLockout(strict), [
     'Lockout:  the fine-grained policy applies (locks after 4 bad passwords within 1h)',
     '  domain:       locks after 10 bad passwords within 30m',
@@ -125,4 +126,17 @@ test('explain names the policy that applies, both policies as read, and what the
   const hidden = describeLockout(explainLockout({ ...stricter(domain, 'unreadable'), domain, fineGrained: 'unreadable' }, { perUser: 'auto', windowMs: 15 * 60_000 }));
   assert.match(hidden[0]!, /the domain policy applies/);
   assert.match(hidden[2]!, /NOT READABLE by the service account/);
+});
+
+test('thresholds of 1 and 2 are beyond the gateway (it must let one attempt through); 3 and up, and none, are not', () => {
+  for (const perUser of ['auto', 5, 1] as const) {
+    assert.deepEqual([0, 1, 2, 3, 4, 10].map((th) => protectsFromLockout({ perUser }, th)), [true, false, false, true, true, true], `perUser ${perUser}`);
+  }
+  const w = unprotectedPolicyWarnings(
+    { domain: { threshold: 2, observationWindowMs: 60_000 }, fineGrained: [{ name: 'strict', threshold: 1 }, { name: 'fine', threshold: 5 }] },
+    { perUser: 'auto' },
+  );
+  assert.equal(w.length, 2);
+  assert.match(w[0]!, /^lockout: the domain policy: a lockout threshold of 2 .*one wrong password through the gateway and one elsewhere locks/);
+  assert.match(w[1]!, /^lockout: the fine-grained policy "strict" .*threshold of 1 .*one wrong password locks/);
 });

@@ -48,6 +48,7 @@ function lockoutModel(a: AdminMessages, e: LockoutExplanation) {
     fineGrained: fg === 'none' ? a.lockoutNone : fg === 'unreadable' ? a.lockoutUnreadable : `${fg.name}: ${rule(fg)}`,
     unreadable: fg === 'unreadable',
     gateway: format(a.lockoutGateway, { count: e.gateway.failuresAllowed, window: formatWindow(e.gateway.windowMs) }),
+    unprotected: e.gateway.protectsFromLockout ? undefined : format(a.lockoutUnprotected, { threshold: e.threshold }),
   };
 }
 

@@ -2,16 +2,21 @@
 import type { Request, Response } from 'express';
 import type { Deps } from '../../deps.js';
 import { listSessions, revokeSessions } from '../../session/sessionIndex.js';
-import { sessionUserOf } from '../../session/sessionUser.js';
+import { sessionPeopleOf } from '../../session/sessionUser.js';
 import type { CsrfOptions } from '../csrfMiddleware.js';
 import { format } from '../i18n.js';
 import { adminPage, field, formatTime } from './adminContext.js';
 
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** Ends every session of `user` in Redis and in this replica's caches; the audit names the admin. */
-export async function revokeUserSessions(deps: Deps, typed: string, actor: string): Promise<number> {
-  // Any form sign-in takes (CORP\alice, alice@upn-suffix) names the account its sessions are indexed under.
-  const user = await sessionUserOf(typed, deps.config.ldap, deps.directory);
-  const ids = await revokeSessions(deps.sessions, deps.store, user);
+export async function revokeUserSessions(deps: Deps, typed: string, actor: string, sub?: string): Promise<number> {
+  // A row's button names the person by objectGUID: its name may have gone to someone else since a rename in AD.
+  // A typed name, in any form sign-in takes (CORP\alice, alice@upn-suffix), is resolved to the objectGUID.
+  const person = sub && GUID.test(sub) ? { username: typed.toLowerCase(), subs: [sub.toLowerCase()] } : await sessionPeopleOf(typed, deps.config.ldap, deps.directory, { index: deps.sessions, store: deps.store });
+  const user = person.username;
+  const ids: string[] = [];
+  for (const sub of person.subs) ids.push(...(await revokeSessions(deps.sessions, deps.store, sub)));
   // revokeSessions announced them to every replica; this one does not wait for its own announcement.
   for (const id of ids) {
     deps.resolver.forget(id);
@@ -27,7 +32,8 @@ export function showSessions(deps: Deps, csrf: CsrfOptions) {
     const p = adminPage(deps, csrf, req, res);
     const { a } = p;
     const user = typeof req.query.user === 'string' ? req.query.user.trim().slice(0, 256) : '';
-    const sessions = await listSessions(deps.sessions, deps.store, user ? { user: await sessionUserOf(user, deps.config.ldap, deps.directory) } : {});
+    const person = user ? await sessionPeopleOf(user, deps.config.ldap, deps.directory, { index: deps.sessions, store: deps.store }) : undefined;
+    const sessions = await listSessions(deps.sessions, deps.store, person ? { subs: person.subs } : {});
     const done = req.query.done === 'revoked' && typeof req.query.count === 'string' && typeof req.query.who === 'string';
     // One revoke button per person, on their first row: revoking is per person, not per browser.
     const seen = new Set<string>();
@@ -40,10 +46,11 @@ export function showSessions(deps: Deps, csrf: CsrfOptions) {
       user,
       hasSessions: sessions.length > 0,
       sessions: sessions.map((s) => {
-        const first = !seen.has(s.username.toLowerCase());
-        seen.add(s.username.toLowerCase());
+        const first = !seen.has(s.sub);
+        seen.add(s.sub);
         return {
           username: s.username,
+          sub: s.sub,
           name: s.name ?? '',
           isYou: s.sessionId === p.admin.sessionId,
           since: formatTime(s.authenticatedAt),
@@ -62,7 +69,8 @@ export function submitRevoke(deps: Deps, csrf: CsrfOptions) {
     const p = adminPage(deps, csrf, req, res);
     const user = field(req.body, 'user', 256).trim();
     if (!user) return res.redirect(303, p.url('/sessions'));
-    const count = await revokeUserSessions(deps, user, p.admin.identity.username);
+    const sub = field(req.body, 'sub', 64).trim();
+    const count = await revokeUserSessions(deps, user, p.admin.identity.username, sub || undefined);
     res.redirect(303, p.url('/sessions', { done: 'revoked', count, who: user }));
   };
 }

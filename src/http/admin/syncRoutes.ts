@@ -26,7 +26,7 @@ function syncDeps(deps: Deps): SyncDeps | null {
     audit: deps.audit,
     logger: deps.logger,
     offboarder: buildOffboarder(deps.config, deps.keyring, deps.clock),
-    endSessions: async (username: string) => (await revokeSessions(deps.sessions, deps.store, username)).length,
+    endSessions: async (sub: string) => (await revokeSessions(deps.sessions, deps.store, sub)).length,
     clock: deps.clock,
     onApplied: (r) => deps.metrics.syncChanges(r.applied, r.failed.length, r.offboardRefused?.length ?? 0),
   };

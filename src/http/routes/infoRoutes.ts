@@ -1,4 +1,5 @@
 // Small JSON endpoints: who am I, liveness, readiness, and the public keys for the assertion.
+import { unprotectedPolicyWarnings } from '../../auth/explainLockout.js';
 import type { NextFunction, Request, Response } from 'express';
 import type { Deps } from '../../deps.js';
 import type { DcStatus } from '../../directory/directory.js';
@@ -87,6 +88,11 @@ export function readyz(deps: Deps) {
     },
     (e) => ({ ok: false, error: e.message.slice(0, 200) }),
   );
+  // Lockout policies whose threshold (1 or 2) the gateway cannot keep below: said to admins, never a readiness failure.
+  const lockoutWarnings = cachedCheck(
+    async () => unprotectedPolicyWarnings(await deps.directory.allLockoutPolicies(), { perUser: deps.config.throttle.perUser }),
+    (): string[] => [],
+  );
   return async (req: Request, res: Response): Promise<void> => {
     const redisCheck = deps.redis
       ? timed(async () => {
@@ -117,7 +123,8 @@ export function readyz(deps: Deps) {
       return;
     }
     const urlPrefix = await urlPrefixMonitorFor(deps)();
-    res.status(ready ? 200 : 503).json({ status, checks, warnings: urlPrefix ? [urlPrefix] : [] });
+    const lockout = (directoryOk ? await lockoutWarnings() : []).map((message) => ({ code: 'lockout_unprotected' as const, message }));
+    res.status(ready ? 200 : 503).json({ status, checks, warnings: [...(urlPrefix ? [urlPrefix] : []), ...lockout] });
   };
 }
 

@@ -94,7 +94,7 @@ export function submitLogin(deps: Deps, csrf: CsrfOptions, authenticate: Authent
         // Indexed before the session is usable (the record passport just wrote has no authenticatedAt and
         // counts as expired), so every session that works is one `sessions revoke` can find. The index may
         // name a session that never completed: listing drops such ids.
-        deps.sessions.add(identity.username, req.session.id).then(
+        deps.sessions.add(identity.sub, req.session.id).then(
           () => {
             const now = deps.clock.now();
             Object.assign(req.session, {

@@ -43,7 +43,7 @@ export function submitLogout(deps: Deps, secure: boolean) {
       if (found.status === 'ok') {
         deps.audit.record({ kind: 'logout', user: found.identity.username, address: deps.addressOf(req) });
         // Best effort: a stale index entry is also dropped the next time sessions are listed.
-        void deps.sessions.remove(found.identity.username, [found.sessionId]).catch(() => undefined);
+        void deps.sessions.remove(found.identity.sub, [found.sessionId]).catch(() => undefined);
         // Other replicas drop it from their caches now rather than within 2 s.
         void deps.sessions.announceEnded([found.sessionId]).catch(() => undefined);
       }
