@@ -1,5 +1,6 @@
 // Loads the YAML file, applies SAG_* environment overrides and validates everything at once (SPEC §4).
 import { readFileSync, accessSync, constants } from 'node:fs';
+import { isIP } from 'node:net';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
@@ -134,6 +135,9 @@ function crossChecks(c: Config, warnings: string[]): ConfigProblem[] {
     if (!c.session.redisUrl) out.push({ path: 'mfa', message: 'a second factor needs session.redisUrl: factors are credentials and are never kept in process memory' });
     if (c.mfa.require === 'outside' && c.mfa.trustedNetworks.length === 0) out.push({ path: 'mfa.trustedNetworks', message: 'mfa.require "outside" needs at least one trusted network (or use "always")' });
     // Trusting every hop lets any client write the X-Forwarded-For the trusted-network test reads.
+    if (c.mfa.methods.includes('webauthn') && isIP(new URL(c.server.publicUrl).hostname.replace(/^\[|\]$/g, ''))) {
+      out.push({ path: 'server.publicUrl', message: 'WebAuthn needs a host name here (its RP ID), not an IP address: use a name, or leave webauthn out of mfa.methods' });
+    }
     if (c.mfa.require === 'outside' && c.server.trustProxy === true) out.push({ path: 'server.trustProxy', message: 'true trusts a forged X-Forwarded-For, so anyone could claim a trusted network and skip the second factor: name the load balancer\'s address or CIDR' });
   }
   for (const [i, p] of c.bypass.paths.entries()) {

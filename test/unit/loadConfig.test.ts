@@ -352,6 +352,14 @@ describe('mfa', () => {
     ok(doc);
   });
 
+  test('WebAuthn with an IP address in publicUrl is refused (no RP ID); without webauthn in methods it loads', () => {
+    const doc = withRedis({ require: 'always' });
+    doc.server = { ...doc.server, publicUrl: 'https://10.0.0.5' };
+    assert.ok(paths(doc).includes('server.publicUrl'));
+    doc.mfa = { ...doc.mfa, methods: ['totp'] };
+    ok(doc);
+  });
+
   test('a second factor without Redis is refused: factors are never kept in process memory', () => {
     const doc = { ...minimal(), mfa: { keyFile, require: 'always' } };
     const p = problems(doc).find((x) => x.path === 'mfa');
