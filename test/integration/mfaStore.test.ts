@@ -11,6 +11,14 @@ const newKey = () => randomBytes(32).toString('base64');
 const SEED = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
 const credential = (id = randomBytes(16).toString('base64url')) => ({ credentialId: id, publicKey: randomBytes(77).toString('base64url'), counter: 0, transports: [] as string[] });
 
+/** People this file creates: removed at the end, so the shared Redis holds no factor another suite's `serve` would see. */
+const made: string[] = [];
+const person = () => {
+  const g = randomUUID();
+  made.push(g);
+  return g;
+};
+
 let redis: Redis;
 let keyLines: string[];
 let store: FactorStore;
@@ -29,11 +37,14 @@ before(async () => {
   keyLines = [newKey()];
   store = new FactorStore(redis, new SecretBox(() => keyLines), clock);
 });
-after(() => redis?.disconnect());
+after(async () => {
+  for (const g of made) await store?.reset(g).catch(() => undefined);
+  redis?.disconnect();
+});
 
 describe('factors keyed by objectGUID', () => {
   test('added, listed with kind, name, added and last used; renamed; removed; the last removal takes the recovery codes', async () => {
-    const guid = randomUUID();
+    const guid = person();
     const totp = await store.addTotp(guid.toUpperCase(), { name: 'Phone', secret: SEED });
     clock.advance(1000);
     const key = await store.addWebauthn(guid, { name: 'YubiKey', credential: credential() });
@@ -65,7 +76,7 @@ describe('factors keyed by objectGUID', () => {
   });
 
   test('the same security key cannot be enrolled twice by one person', async () => {
-    const guid = randomUUID();
+    const guid = person();
     const c = credential();
     await store.addWebauthn(guid, { name: 'Key', credential: c });
     await assert.rejects(store.addWebauthn(guid, { name: 'Again', credential: c }), { code: 'GW_BAD_REQUEST' });
@@ -74,7 +85,7 @@ describe('factors keyed by objectGUID', () => {
 
 describe('TOTP seeds at rest', () => {
   test('the seed is not in Redis in clear, and carries the id of the key that sealed it', async () => {
-    const guid = randomUUID();
+    const guid = person();
     const f = await store.addTotp(guid, { name: 'Phone', secret: SEED });
     const raw = (await redis.hget(personKey(guid, 'factors'), f.id)) as string;
     assert.ok(!raw.includes(SEED));
@@ -83,8 +94,8 @@ describe('TOTP seeds at rest', () => {
   });
 
   test('a sealed seed copied to another person, or to another factor, does not open', async () => {
-    const alice = randomUUID();
-    const mallory = randomUUID();
+    const alice = person();
+    const mallory = person();
     const fa = await store.addTotp(alice, { name: 'Phone', secret: SEED });
     const fm = await store.addTotp(mallory, { name: 'Phone', secret: 'KRSXG5CTMVRXEZLU' });
     const aliceRaw = (await redis.hget(personKey(alice, 'factors'), fa.id)) as string;
@@ -103,7 +114,7 @@ describe('TOTP seeds at rest', () => {
   test('rotation: a new first key seals, the old one still opens until reencryptAll, then the old key may go', async () => {
     const localKeys = [newKey()];
     const s = new FactorStore(redis, new SecretBox(() => localKeys), clock);
-    const guid = randomUUID();
+    const guid = person();
     const f = await s.addTotp(guid, { name: 'Phone', secret: SEED });
     const oldId = s.box.currentKeyId();
     localKeys.unshift(newKey());
@@ -136,7 +147,7 @@ describe('TOTP seeds at rest', () => {
 
 describe('replay and clone refusal, in one atomic Redis step', () => {
   test('a TOTP time step is accepted once, and never one not later than the last', async () => {
-    const guid = randomUUID();
+    const guid = person();
     const f = await store.addTotp(guid, { name: 'Phone', secret: SEED });
     const results = await Promise.all(Array.from({ length: 8 }, () => store.acceptTotpStep(guid, f.id, 1000)));
     assert.equal(results.filter((r) => r === 'accepted').length, 1, 'eight replicas racing: one wins');
@@ -148,7 +159,7 @@ describe('replay and clone refusal, in one atomic Redis step', () => {
   });
 
   test('a WebAuthn signature counter must grow where it is used; 0 stays allowed for keys that keep none', async () => {
-    const guid = randomUUID();
+    const guid = person();
     const f = await store.addWebauthn(guid, { name: 'Key', credential: { ...credential(), counter: 5 } });
     assert.equal(await store.acceptWebauthnCounter(guid, f.id, 5), 'cloned');
     assert.equal(await store.acceptWebauthnCounter(guid, f.id, 6), 'accepted');
@@ -161,7 +172,7 @@ describe('replay and clone refusal, in one atomic Redis step', () => {
 
 describe('recovery codes', () => {
   test('ten codes, stored hashed, each works once (also when replicas race), any case or dash', async () => {
-    const guid = randomUUID();
+    const guid = person();
     await store.addTotp(guid, { name: 'Phone', secret: SEED });
     const codes = await store.regenerateRecoveryCodes(guid);
     assert.equal(new Set(codes).size, 10);
@@ -175,13 +186,13 @@ describe('recovery codes', () => {
     assert.equal(await store.consumeRecoveryCode(guid, codes[1] as string), null, 'not twice');
     assert.equal(await store.consumeRecoveryCode(guid, 'aaaaa-aaaaa'), null);
     // Another person's code is not this person's.
-    const other = randomUUID();
+    const other = person();
     await store.addTotp(other, { name: 'Phone', secret: SEED });
     assert.equal(await store.consumeRecoveryCode(other, codes[2] as string), null);
   });
 
   test('regenerating replaces the old codes; without a factor there are none to have', async () => {
-    const guid = randomUUID();
+    const guid = person();
     await assert.rejects(store.regenerateRecoveryCodes(guid), { code: 'GW_BAD_REQUEST' });
     await store.addTotp(guid, { name: 'Phone', secret: SEED });
     const first = await store.regenerateRecoveryCodes(guid);
@@ -191,8 +202,8 @@ describe('recovery codes', () => {
   });
 
   test('reset removes every factor and code of the person and no one else’s', async () => {
-    const a = randomUUID();
-    const b = randomUUID();
+    const a = person();
+    const b = person();
     await store.addTotp(a, { name: 'Phone', secret: SEED });
     await store.addWebauthn(a, { name: 'Key', credential: credential() });
     await store.regenerateRecoveryCodes(a);

@@ -22,6 +22,14 @@ const clock = {
 const WINDOW = 15 * 60_000;
 const codeAt = (secret: string, ms: number) => generate({ secret, epoch: Math.floor(ms / 1000) });
 
+/** People this file creates: removed at the end, so the shared Redis holds no factor another suite's `serve` would see. */
+const made: string[] = [];
+const person = () => {
+  const g = randomUUID();
+  made.push(g);
+  return g;
+};
+
 let redis: Redis;
 let store: FactorStore;
 let totp: Totp;
@@ -32,11 +40,14 @@ before(async () => {
   store = new FactorStore(redis, new SecretBox(() => keys), clock);
   totp = replica();
 });
-after(() => redis?.disconnect());
+after(async () => {
+  for (const g of made) await store?.reset(g).catch(() => undefined);
+  redis?.disconnect();
+});
 
 /** A person with a confirmed authenticator app; the clock moved past the step that confirmed it. */
 async function enrolled(): Promise<{ guid: string; secret: string }> {
-  const guid = randomUUID();
+  const guid = person();
   const { secret } = await totp.begin(guid, 'alice@corp.example.com');
   await totp.confirm(guid, await codeAt(secret, clock.now()), 'Phone');
   clock.advance(30_000);
@@ -45,7 +56,7 @@ async function enrolled(): Promise<{ guid: string; secret: string }> {
 
 describe('enrolment', () => {
   test('a new seed with its otpauth URI; the first code confirms it once; that code cannot sign in afterwards', async () => {
-    const guid = randomUUID();
+    const guid = person();
     const { secret, uri } = await totp.begin(guid, 'alice@corp.example.com');
     assert.match(uri, /^otpauth:\/\/totp\/ACME%20Sentry:alice%40corp\.example\.com\?/);
     assert.ok(uri.includes(`secret=${secret}`));

@@ -14,6 +14,14 @@ import { systemClock } from '../../src/shared/clock.js';
 import { launchBrowser, openPage, startTogether, type OpenPage } from '../support/browser.js';
 import { testRedisUrl } from '../support/gateway.js';
 
+/** People this file creates: removed at the end, so the shared Redis holds no factor another suite's `serve` would see. */
+const made: string[] = [];
+const person = () => {
+  const g = randomUUID();
+  made.push(g);
+  return g;
+};
+
 let redis: Redis;
 let store: FactorStore;
 let server: Server;
@@ -29,6 +37,7 @@ before(async () => {
   origin = `http://localhost:${(server.address() as AddressInfo).port}`;
 });
 after(async () => {
+  for (const g of made) await store?.reset(g).catch(() => undefined);
   await browser?.close();
   server?.close();
   redis?.disconnect();
@@ -61,7 +70,7 @@ const get = (page: Page, options: unknown) =>
 
 /** A person with one security key enrolled through the browser. */
 async function enrolled(page: Page, w = webauthn()) {
-  const guid = randomUUID();
+  const guid = person();
   const options = await w.registrationOptions(guid, { userName: 'alice', displayName: 'Alice Example' });
   const factor = await w.verifyRegistration(guid, (await create(page, options)) as never, 'YubiKey');
   return { guid, factor };
@@ -78,7 +87,7 @@ describe('WebAuthn with a virtual authenticator', () => {
     const { open, page } = await withAuthenticator();
     try {
       const w = webauthn();
-      const guid = randomUUID();
+      const guid = person();
       const options = await w.registrationOptions(guid, { userName: 'alice', displayName: 'Alice Example' });
       assert.equal(options.rp.id, 'localhost');
       assert.equal(options.rp.name, 'ACME Sentry');
