@@ -11,6 +11,7 @@ import { mappingsCommand } from './cli/mappingsCommand.js';
 import { sessionsCommand } from './cli/sessionsCommand.js';
 import { keysCommand } from './cli/keysCommand.js';
 import { bindPasswordCommand } from './cli/bindPasswordCommand.js';
+import { mfaCommand } from './cli/mfaCommand.js';
 
 const USAGE = `usage: sentry-ad-gateway <command> [--config FILE] [--json]
 
@@ -29,6 +30,11 @@ commands:
   bind-password rotate [--generate]
                                  change the LDAP service account's password in AD (new one on stdin, or
                                  generated), verify it, write ldap.bindPasswordFile; replicas follow
+  mfa list [--user USER]         second factors of USER (kind, name, added, last used), or who has any
+  mfa reset --user USER          remove USER's factors and recovery codes and end their sessions
+  mfa enrol-link --user USER     a one-time link (24 h) with which USER may enrol a first factor from anywhere
+  mfa export FILE | import FILE  every factor, encrypted with a passphrase read from stdin (moving Redis)
+  mfa reencrypt                  re-encrypt factor secrets under the first key of mfa.keyFile (after adding one)
   demo [--port N]                throwaway Samba DC, Redis, stand-in Sentry and gateway on this machine
 
 --config FILE defaults to $SAG_CONFIG, then config/gateway.yaml.
@@ -74,6 +80,8 @@ async function run(argv: string[]): Promise<number> {
       return keysCommand(rest[0], flags);
     case 'bind-password':
       return bindPasswordCommand(rest[0], { ...flags, generate: values.generate });
+    case 'mfa':
+      return mfaCommand(rest[0], rest[1], { ...flags, user: values.user });
     case 'demo':
       return demoCommand({ port: values.port ? Number(values.port) : undefined });
     default:

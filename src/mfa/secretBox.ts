@@ -25,18 +25,25 @@ export function parseKeyLines(lines: readonly string[]): SecretKey[] {
 export const factorAad = (guid: string, factorId: string) => `sag-mfa:${guid}:${factorId}`;
 
 export class SecretBox {
-  #keys: SecretKey[];
+  #keys: SecretKey[] | undefined;
 
-  /** `lines` is re-read on every use, so a rotated key file takes effect without a restart. */
-  constructor(private readonly lines: () => readonly string[]) {
-    this.#keys = parseKeyLines(lines());
+  /**
+   * `lines` is re-read on every use, so a rotated key file takes effect without a restart. With `lazy`, nothing is
+   * read until a secret is sealed or opened (commands that never touch a secret need no key file).
+   */
+  constructor(
+    private readonly lines: () => readonly string[],
+    opts: { lazy?: boolean } = {},
+  ) {
+    if (!opts.lazy) this.#keys = parseKeyLines(lines());
   }
 
   #current(): SecretKey[] {
     try {
       this.#keys = parseKeyLines(this.lines());
-    } catch {
-      // A half-written key file keeps the keys last read; the start-up check has already refused a bad one.
+    } catch (e) {
+      // A half-written key file keeps the keys last read; with none read yet, the problem is the answer.
+      if (!this.#keys) throw e;
     }
     return this.#keys;
   }
