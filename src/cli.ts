@@ -18,7 +18,8 @@ const USAGE = `usage: sentry-ad-gateway <command> [--config FILE] [--json]
 commands:
   serve                          run the gateway
   check-config [--connect]       validate the config; --connect also binds to LDAP, pings Redis, calls Sentry
-  explain USER [--password-stdin] groups, access, org role and teams for USER, and why
+  explain USER [--password-stdin] [--from ADDRESS]
+                                 groups, access, org role, teams and second-factor decision for USER, and why
   sync [--dry-run] [--force] [--user USER]
                                  reconcile Sentry memberships with AD: print the plan, then apply it
   mappings export                print the mapping rules as YAML
@@ -54,6 +55,7 @@ async function run(argv: string[]): Promise<number> {
       generate: { type: 'boolean' },
       force: { type: 'boolean' },
       user: { type: 'string' },
+      from: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -69,7 +71,7 @@ async function run(argv: string[]): Promise<number> {
     case 'check-config':
       return checkConfigCommand({ ...flags, connect: values.connect });
     case 'explain':
-      return explainCommand(rest[0], { ...flags, passwordStdin: values['password-stdin'] });
+      return explainCommand(rest[0], { ...flags, passwordStdin: values['password-stdin'], from: values.from });
     case 'sync':
       return syncCommand({ ...flags, dryRun: values['dry-run'], force: values.force, user: values.user });
     case 'mappings':

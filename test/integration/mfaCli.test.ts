@@ -115,6 +115,24 @@ describe('mfa list / reset', () => {
   });
 });
 
+describe('explain', () => {
+  test('shows the second-factor decision with its reason code, judged from --from', async () => {
+    const env = { SAG_MFA__REQUIRE: 'outside', SAG_MFA__TRUSTED_NETWORKS: '["10.0.0.0/8"]', SAG_MFA__METHODS: '["totp"]' };
+    const run = async (from: string) => {
+      const r = await runCli(['explain', 'alice', '--from', from, '--json', '--config', t.configFile], { env, timeoutMs: 60_000 });
+      assert.equal(r.code, 0, r.stderr);
+      return (JSON.parse(r.stdout) as { mfa: { required: boolean; reason: Record<string, unknown>; enrolment: Record<string, unknown> } }).mfa;
+    };
+    const outside = await run('203.0.113.9');
+    assert.deepEqual([outside.required, outside.reason], [true, { code: 'outside', address: '203.0.113.9' }]);
+    assert.deepEqual(outside.enrolment, { kind: 'first', withoutLink: false, address: '203.0.113.9' });
+    const inside = await run('10.1.2.3');
+    assert.deepEqual([inside.required, inside.reason], [false, { code: 'trusted_network', address: '10.1.2.3', network: '10.0.0.0/8' }]);
+    const human = await runCli(['explain', 'alice', '--from', '203.0.113.9', '--config', t.configFile], { env, timeoutMs: 60_000 });
+    assert.match(human.stdout, /^2nd factor: REQUIRED from 203\.0\.113\.9 \(203\.0\.113\.9 is in no mfa\.trustedNetworks network\)/m);
+  });
+});
+
 describe('mfa enrol-link', () => {
   test('prints a one-time link for the person; it works once, for them', async () => {
     const r = await cli(['mfa', 'enrol-link', '--user', 'bob', '--json']);
