@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
+import { parseKeyLines } from '../mfa/secretBox.js';
 
 export interface ConfigProblem {
   path: string;
@@ -176,6 +177,15 @@ function fileChecks(doc: Record<string, unknown>): ConfigProblem[] {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       out.push({ path, message: code === 'ENOENT' ? `file not found: ${file}` : `file not readable: ${file} (${code})` });
+      continue;
+    }
+    // The factor key file is checked for what it holds too, so a bad one stops `serve` at start, not at the first enrolment.
+    if (path === 'mfa.keyFile') {
+      try {
+        parseKeyLines(readFileSync(file, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter(Boolean));
+      } catch (e) {
+        out.push({ path, message: `${(e as Error).message.replace(/^mfa\.keyFile /, '')} (${file})` });
+      }
     }
   }
   return out;

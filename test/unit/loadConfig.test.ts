@@ -375,6 +375,15 @@ describe('mfa', () => {
     assert.ok(problems(doc).some((p) => p.path === 'mfa.keyFile' && p.message.includes('/run/secrets/mfa_key')));
   });
 
+  test('a key file that holds no 32-byte base64 key is refused at mfa.keyFile, naming the line and never its content', () => {
+    const bad = join(dir, 'bad_mfa_key');
+    writeFileSync(bad, 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\nsecret-but-not-a-key\n', { mode: 0o600 });
+    const p = problems(withRedis({ require: 'always', keyFile: bad })).find((x) => x.path === 'mfa.keyFile');
+    assert.ok(p && /line 2/.test(p.message) && !p.message.includes('secret-but-not-a-key'), JSON.stringify(p));
+    writeFileSync(bad, '\n');
+    assert.ok(problems(withRedis({ require: 'always', keyFile: bad })).some((x) => x.path === 'mfa.keyFile' && /no key/.test(x.message)));
+  });
+
   test('with the second factor off, the default key file need not exist', () => {
     ok(minimal());
   });
