@@ -43,6 +43,11 @@ export function relyingParty(publicUrl: string): { id: string; origin: string } 
 }
 
 type Purpose = 'reg' | 'auth';
+// GET and DEL in one step (GETDEL needs Redis 6.2): of two requests with one challenge, one gets it.
+const TAKE = `
+local v = redis.call('GET', KEYS[1])
+if v then redis.call('DEL', KEYS[1]) end
+return v`;
 const challengeKey = (guid: string, purpose: Purpose, challenge: string) => personKey(guid, `challenge:${purpose}:${challenge}`);
 
 /** The challenge the browser signed, read from clientDataJSON, only to find the stored one (the library checks it again). */
@@ -69,7 +74,7 @@ export class Webauthn {
   async #takeChallenge(guid: string, purpose: Purpose, clientDataJSON: unknown): Promise<string> {
     const challenge = challengeOf(clientDataJSON);
     if (!challenge) throw new GatewayError('GW_MFA_CHALLENGE_INVALID', 'no challenge in the response');
-    const stored = (await this.d.redis.getdel(challengeKey(guid, purpose, challenge))) as string | null;
+    const stored = (await this.d.redis.eval(TAKE, 1, challengeKey(guid, purpose, challenge))) as string | null;
     if (stored !== '1') throw new GatewayError('GW_MFA_CHALLENGE_INVALID', 'unknown, expired or used challenge');
     return challenge;
   }
