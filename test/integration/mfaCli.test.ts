@@ -147,6 +147,15 @@ describe('mfa enrol-link', () => {
     await assert.rejects(links.consume(token, out.guid), { code: 'GW_MFA_LINK_INVALID' });
     const audit = (await redis.lrange(AUDIT_KEY, 0, 50)).join('\n');
     assert.ok(!audit.includes(token), 'the token is not in the audit log');
+    // The console's audit page offers the family and names each event, in both languages.
+    const admin = await signedIn(t.url, 'alice', DEMO_PASSWORD);
+    const en = await (await admin.get('/_gateway/admin/audit?kind=mfa&user=bob')).text();
+    assert.match(en, /Second factor \(links, resets, export\)/);
+    assert.match(en, /Enrolment link issued/);
+    assert.match(en, /Enrolment link used/);
+    assert.ok(!en.includes(token));
+    const zh = await (await admin.get('/_gateway/admin/audit?kind=mfa&user=bob&lang=zh-CN')).text();
+    assert.match(zh, /已签发注册链接/);
   });
 });
 
