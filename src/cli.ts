@@ -11,13 +11,15 @@ import { mappingsCommand } from './cli/mappingsCommand.js';
 import { sessionsCommand } from './cli/sessionsCommand.js';
 import { keysCommand } from './cli/keysCommand.js';
 import { bindPasswordCommand } from './cli/bindPasswordCommand.js';
+import { mfaCommand } from './cli/mfaCommand.js';
 
 const USAGE = `usage: sentry-ad-gateway <command> [--config FILE] [--json]
 
 commands:
   serve                          run the gateway
   check-config [--connect]       validate the config; --connect also binds to LDAP, pings Redis, calls Sentry
-  explain USER [--password-stdin] groups, access, org role and teams for USER, and why
+  explain USER [--password-stdin] [--from ADDRESS]
+                                 groups, access, org role, teams and second-factor decision for USER, and why
   sync [--dry-run] [--force] [--user USER]
                                  reconcile Sentry memberships with AD: print the plan, then apply it
   mappings export                print the mapping rules as YAML
@@ -29,6 +31,11 @@ commands:
   bind-password rotate [--generate]
                                  change the LDAP service account's password in AD (new one on stdin, or
                                  generated), verify it, write ldap.bindPasswordFile; replicas follow
+  mfa list [--user USER]         second factors of USER (kind, name, added, last used), or who has any
+  mfa reset --user USER          remove USER's factors and recovery codes and end their sessions
+  mfa enrol-link --user USER     a one-time link (24 h) with which USER may enrol a first factor from anywhere
+  mfa export FILE | import FILE  every factor, encrypted with a passphrase read from stdin (moving Redis)
+  mfa reencrypt                  re-encrypt factor secrets under the first key of mfa.keyFile (after adding one)
   demo [--port N]                throwaway Samba DC, Redis, stand-in Sentry and gateway on this machine
 
 --config FILE defaults to $SAG_CONFIG, then config/gateway.yaml.
@@ -48,6 +55,7 @@ async function run(argv: string[]): Promise<number> {
       generate: { type: 'boolean' },
       force: { type: 'boolean' },
       user: { type: 'string' },
+      from: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -65,7 +73,7 @@ async function run(argv: string[]): Promise<number> {
     case 'check-config':
       return checkConfigCommand({ ...flags, connect: values.connect });
     case 'explain':
-      return explainCommand(rest[0], { ...flags, passwordStdin: values['password-stdin'] });
+      return explainCommand(rest[0], { ...flags, passwordStdin: values['password-stdin'], from: values.from });
     case 'sync':
       return syncCommand({ ...flags, dryRun: values['dry-run'], force: values.force, user: values.user });
     case 'mappings':
@@ -76,6 +84,8 @@ async function run(argv: string[]): Promise<number> {
       return keysCommand(rest[0], flags);
     case 'bind-password':
       return bindPasswordCommand(rest[0], { ...flags, generate: values.generate });
+    case 'mfa':
+      return mfaCommand(rest[0], rest[1], { ...flags, user: values.user });
     case 'demo':
       return demoCommand({ port: values.port ? Number(values.port) : undefined });
     default:

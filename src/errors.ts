@@ -26,6 +26,12 @@ export type ErrorCode =
   | 'GW_PAYLOAD_TOO_LARGE'
   | 'GW_NOT_FOUND'
   | 'GW_CONFIG_INVALID'
+  | 'GW_MFA_CODE_INVALID'
+  | 'GW_MFA_CHALLENGE_INVALID'
+  | 'GW_MFA_LINK_INVALID'
+  | 'GW_MFA_SECRET_UNREADABLE'
+  | 'GW_MFA_EXPORT_INVALID'
+  | 'GW_REDIS_NOT_DURABLE'
   | 'GW_INTERNAL';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -56,6 +62,18 @@ const STATUS: Record<ErrorCode, number> = {
   GW_PAYLOAD_TOO_LARGE: 413,
   GW_NOT_FOUND: 404,
   GW_CONFIG_INVALID: 500,
+  // A wrong, reused or expired TOTP or recovery code, or a WebAuthn response that does not verify.
+  GW_MFA_CODE_INVALID: 401,
+  // A WebAuthn or enrolment challenge that is unknown, expired or already used.
+  GW_MFA_CHALLENGE_INVALID: 400,
+  // An enrolment link that is unknown, expired or already used.
+  GW_MFA_LINK_INVALID: 403,
+  // A stored factor secret no key in mfa.keyFile opens (wrong key file, or a record moved between people).
+  GW_MFA_SECRET_UNREADABLE: 500,
+  // An `mfa import` file that is not an export, was altered, or needs another passphrase.
+  GW_MFA_EXPORT_INVALID: 400,
+  // Factors are credentials: a Redis that may drop them (no persistence, eviction) is refused.
+  GW_REDIS_NOT_DURABLE: 500,
   GW_INTERNAL: 500,
 };
 

@@ -6,6 +6,7 @@ import { createRedis } from '../session/createRedis.js';
 import { checkSentryUrlPrefix, urlPrefixAdvice } from '../sentry/urlPrefix.js';
 import { SecretFile } from '../shared/secretFile.js';
 import { cliLogger, loadOrExit, type CommonFlags } from './common.js';
+import { checkRedisDurability } from '../mfa/redisDurability.js';
 
 interface Check {
   name: string;
@@ -50,6 +51,9 @@ export async function checkConfigCommand(flags: CommonFlags & { connect?: boolea
       } finally {
         redis.disconnect();
       }
+      const durability = await checkRedisDurability(config);
+      if (!Array.isArray(durability)) checks.push({ name: 'redis durability', ok: false, detail: durability.unreachable });
+      else for (const p of durability) checks.push({ name: `redis ${p.setting}`, ok: false, detail: p.message });
     } else {
       checks.push({ name: 'redis', ok: true, detail: 'not configured: in-memory sessions (development only)' });
     }

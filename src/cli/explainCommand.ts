@@ -4,6 +4,10 @@ import { isGatewayError } from '../errors.js';
 import { explainUser } from '../mapping/explainUser.js';
 import { describeLockout, explainLockout } from '../auth/explainLockout.js';
 import { cliLogger, loadOrExit, table, UsageError, type CommonFlags } from './common.js';
+import { FactorStore } from '../mfa/factorStore.js';
+import { compileMfaPolicy, describeMfaReason } from '../mfa/mfaPolicy.js';
+import { SecretBox } from '../mfa/secretBox.js';
+import { systemClock } from '../shared/clock.js';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -11,7 +15,7 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
-export async function explainCommand(username: string | undefined, flags: CommonFlags & { passwordStdin?: boolean }): Promise<number> {
+export async function explainCommand(username: string | undefined, flags: CommonFlags & { passwordStdin?: boolean; from?: string }): Promise<number> {
   if (!username) throw new UsageError('explain needs a username: explain USER [--password-stdin]');
   const { config } = loadOrExit(flags);
   const backends = buildBackends(config, cliLogger(config));
@@ -37,8 +41,12 @@ export async function explainCommand(username: string | undefined, flags: Common
     }
     const { orgRole, teams, ...rest } = explainUser(user, config.access, await backends.rules.current());
     const lockout = explainLockout(await directory.accountLockoutPolicy(user.dn), { perUser: config.throttle.perUser, windowMs: config.throttle.window });
+    // Listing factors reads no secret: the key file is never opened here.
+    const factors = backends.redis ? await new FactorStore(backends.redis, new SecretBox(() => [], { lazy: true }), systemClock).kinds(user.guid) : [];
+    const decision = compileMfaPolicy(config.mfa)({ groups: user.groups, address: flags.from, factors });
+    const mfa = { required: decision.required, reason: decision.reason, enrolment: decision.enrolment, factors: factors.length, ...(flags.from ? { from: flags.from } : {}) };
     // The JSON keeps its documented shape: rule indexes are for the console's links.
-    const out = { ...rest, orgRole: { role: orgRole.role, from: orgRole.from }, teams: teams.map((t) => ({ slug: t.slug, role: t.role, from: t.from })), lockout };
+    const out = { ...rest, orgRole: { role: orgRole.role, from: orgRole.from }, teams: teams.map((t) => ({ slug: t.slug, role: t.role, from: t.from })), lockout, mfa };
     if (flags.json) {
       process.stdout.write(JSON.stringify({ found: true, ...out, ...(passwordCheck ? { password: passwordCheck } : {}) }, null, 2) + '\n');
       return 0;
@@ -56,6 +64,7 @@ export async function explainCommand(username: string | undefined, flags: Common
       '',
       `Access:   ${out.access.allowed ? 'ALLOWED' : 'DENIED'} (${out.access.reason}${'matchedGroup' in out.access && out.access.matchedGroup ? `: ${out.access.matchedGroup}` : ''})`,
       `Admin:    ${out.admin ? 'yes' : 'no'}`,
+      `2nd factor: ${mfa.required ? 'REQUIRED' : 'not required'}${flags.from ? ` from ${flags.from}` : ''} (${describeMfaReason(mfa.reason)}); ${mfa.factors} enrolled`,
       `Org role: ${out.orgRole.role} — ${out.orgRole.from}`,
       `Teams:    ${out.teams.length ? '' : '(none)'}`,
       ...(out.teams.length ? [table([['  team', 'role', 'from'], ...out.teams.map((t) => [`  ${t.slug}`, t.role, t.from.join(', ')])])] : []),

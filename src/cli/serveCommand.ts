@@ -5,12 +5,23 @@ import { startGateway } from '../main.js';
 import { serveClusterMetrics } from '../shared/clusterMetrics.js';
 import { createLogger } from '../shared/logger.js';
 import { keepFreedBuffersMapped } from '../shared/mallocTuning.js';
+import { checkRedisDurability } from '../mfa/redisDurability.js';
 import { loadOrExit, type CommonFlags } from './common.js';
 
 export async function serveCommand(flags: CommonFlags): Promise<number> {
   const { config, warnings } = loadOrExit(flags);
   const logger = createLogger(config.log.level);
   const workers = config.server.workers === 0 ? availableParallelism() : config.server.workers;
+  if (cluster.isPrimary) {
+    // Second factors are credentials: a Redis that may lose them is refused before anything listens.
+    const durability = await checkRedisDurability(config);
+    const problems = Array.isArray(durability) ? durability.map((p) => p.message) : [durability.unreachable];
+    if (problems.length) {
+      for (const p of problems) logger.fatal(`refusing to start: ${p}`);
+      process.stderr.write(problems.map((p) => `refusing to start: ${p}\n`).join(''));
+      return 1;
+    }
+  }
   if (workers > 1 && cluster.isPrimary) {
     for (const w of warnings) logger.warn(w);
     logger.info({ workers }, 'starting workers');

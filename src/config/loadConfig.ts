@@ -1,10 +1,12 @@
 // Loads the YAML file, applies SAG_* environment overrides and validates everything at once (SPEC §4).
 import { readFileSync, accessSync, constants } from 'node:fs';
+import { isIP } from 'node:net';
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { trustedOwnNetworks, trustOverlapWarning } from '../shared/trustedRanges.js';
 import { configSchema, type Config } from './schema.js';
+import { parseKeyLines } from '../mfa/secretBox.js';
 
 export interface ConfigProblem {
   path: string;
@@ -135,25 +137,60 @@ function crossChecks(c: Config, warnings: string[]): ConfigProblem[] {
   if (!c.session.redisUrl) warnings.push('session.redisUrl is empty: sessions live in memory (one instance, development only)');
   else if (!/^(rediss?|redis\+sentinel|redis\+cluster):\/\//.test(c.session.redisUrl)) out.push({ path: 'session.redisUrl', message: 'must be redis://, rediss://, redis+sentinel:// or redis+cluster://' });
   if (!c.session.secretFile) warnings.push('session.secretFile is not set: a random secret is used and sessions end at restart');
+  if (mfaConfigured(c)) {
+    if (!c.session.redisUrl) out.push({ path: 'mfa', message: 'a second factor needs session.redisUrl: factors are credentials and are never kept in process memory' });
+    if (c.mfa.require === 'outside' && c.mfa.trustedNetworks.length === 0) out.push({ path: 'mfa.trustedNetworks', message: 'mfa.require "outside" needs at least one trusted network (or use "always")' });
+    // Trusting every hop lets any client write the X-Forwarded-For the trusted-network test reads.
+    if (c.mfa.methods.includes('webauthn') && isIP(new URL(c.server.publicUrl).hostname.replace(/^\[|\]$/g, ''))) {
+      out.push({ path: 'server.publicUrl', message: 'WebAuthn needs a host name here (its RP ID), not an IP address: use a name, or leave webauthn out of mfa.methods' });
+    }
+    if (c.mfa.require === 'outside' && c.server.trustProxy === true) out.push({ path: 'server.trustProxy', message: 'true trusts a forged X-Forwarded-For, so anyone could claim a trusted network and skip the second factor: name the load balancer\'s address or CIDR' });
+  }
   for (const [i, p] of c.bypass.paths.entries()) {
     if (p.startsWith('/_gateway')) out.push({ path: `bypass.paths.${i}`, message: 'may not cover /_gateway' });
   }
   return out;
 }
 
-const FILE_KEYS = ['ldap.bindPasswordFile', 'ldap.caFile', 'session.secretFile', 'sentry.tokenFile'];
+/** A second factor is asked of someone: by `require`, or for members of `requireForGroups`. */
+export function mfaConfigured(c: Pick<Config, 'mfa'>): boolean {
+  return c.mfa.require !== 'never' || c.mfa.requireForGroups.length > 0;
+}
+
+const FILE_KEYS = ['ldap.bindPasswordFile', 'ldap.caFile', 'session.secretFile', 'sentry.tokenFile', 'mfa.keyFile'];
+/** Secret files that have a default path: checked only where the feature that reads them is on. */
+const DEFAULT_FILE_KEYS: Record<string, { fallback: string; on: (doc: Record<string, unknown>) => boolean }> = {
+  'mfa.keyFile': {
+    fallback: '/run/secrets/mfa_key',
+    on: (doc) => {
+      const m = doc.mfa as { require?: unknown; requireForGroups?: unknown } | undefined;
+      return (m?.require !== undefined && m.require !== 'never') || (Array.isArray(m?.requireForGroups) && m.requireForGroups.length > 0);
+    },
+  },
+};
 
 /** Runs on the raw document so missing files are reported alongside schema problems. */
 function fileChecks(doc: Record<string, unknown>): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   for (const path of FILE_KEYS) {
-    const file = path.split('.').reduce<unknown>((n, k) => (typeof n === 'object' && n !== null ? (n as Record<string, unknown>)[k] : undefined), doc);
+    let file = path.split('.').reduce<unknown>((n, k) => (typeof n === 'object' && n !== null ? (n as Record<string, unknown>)[k] : undefined), doc);
+    const dflt = DEFAULT_FILE_KEYS[path];
+    if (file === undefined && dflt?.on(doc)) file = dflt.fallback;
     if (typeof file !== 'string' || !file) continue;
     try {
       accessSync(file, constants.R_OK);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       out.push({ path, message: code === 'ENOENT' ? `file not found: ${file}` : `file not readable: ${file} (${code})` });
+      continue;
+    }
+    // The factor key file is checked for what it holds too, so a bad one stops `serve` at start, not at the first enrolment.
+    if (path === 'mfa.keyFile') {
+      try {
+        parseKeyLines(readFileSync(file, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter(Boolean));
+      } catch (e) {
+        out.push({ path, message: `${(e as Error).message.replace(/^mfa\.keyFile /, '')} (${file})` });
+      }
     }
   }
   return out;

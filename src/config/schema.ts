@@ -1,6 +1,7 @@
 // The configuration contract: every key, its default and its meaning (SPEC §4). Unknown keys are errors.
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { parseCidr } from '../mfa/networks.js';
 
 const duration = (def: string) =>
   z
@@ -23,6 +24,7 @@ const listen = z
   .string()
   .refine((s) => /^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/.test(s), 'must be HOST:PORT, e.g. 0.0.0.0:8080');
 const filePath = z.string().min(1, 'must be a file path');
+const cidr = z.string().refine((s) => parseCidr(s) !== undefined, 'must be a CIDR (10.0.0.0/8, 2001:db8::/32) or a single address');
 
 const teamRef = z.strictObject({ slug: z.string().regex(/^[a-z0-9_-]+$/, 'team slugs are lowercase letters, digits, - and _'), role: z.enum(['contributor', 'admin']).optional() });
 export const mappingRuleSchema = z.strictObject({
@@ -135,6 +137,28 @@ export const configSchema = z.strictObject({
       ingestion: z.boolean().default(true),
       tokenApi: z.boolean().default(true),
       paths: z.array(z.string().regex(/^\/[^\s]*$/, 'must be a path prefix starting with /')).default([]),
+    })
+    .prefault({}),
+  mfa: z
+    .strictObject({
+      // never | always | outside (= from client addresses not in trustedNetworks).
+      require: z.enum(['never', 'always', 'outside']).default('never'),
+      trustedNetworks: z.array(cidr).default([]),
+      // AD groups (sAMAccountName, DN or SID; nested) whose members always need a second factor.
+      requireForGroups: z.array(z.string().min(1, 'must name a sAMAccountName, DN or SID')).default([]),
+      // Where a first factor may be enrolled without a link; unset = trustedNetworks.
+      enrolFrom: z.array(cidr).optional(),
+      methods: z
+        .array(z.enum(['webauthn', 'totp']))
+        .min(1, 'list at least one of webauthn, totp')
+        .refine((m) => new Set(m).size === m.length, 'lists a method twice')
+        .default(['webauthn', 'totp']),
+      keyFile: filePath.default('/run/secrets/mfa_key'),
+      webauthn: z
+        .strictObject({
+          userVerification: z.enum(['required', 'preferred', 'discouraged']).default('preferred'),
+        })
+        .prefault({}),
     })
     .prefault({}),
   ui: z

@@ -29,13 +29,17 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startRedisServer(): Promise<RedisServer> {
+/**
+ * `args` replace the default settings (no persistence: `--save "" --appendonly no`), e.g. to start one with AOF on,
+ * another eviction policy, or CONFIG renamed away.
+ */
+export async function startRedisServer(opts: { args?: string[] } = {}): Promise<RedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'sag-redis-'));
   let proc!: ChildProcess;
   const url = `redis://127.0.0.1:${port}/0`;
   const start = async (): Promise<void> => {
-    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', ...(opts.args ?? ['--save', '', '--appendonly', 'no']), '--dir', dir], { stdio: 'ignore' });
     proc.on('error', (e) => {
       throw new Error(`cannot start redis-server (is it installed? apt-get install redis-server): ${e.message}`);
     });

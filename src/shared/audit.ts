@@ -22,7 +22,12 @@ export type AuditKind =
   | 'bind_password.rotated'
   | 'bind_password.rotation_failed'
   | 'secret.reloaded'
-  | 'session.revoked';
+  | 'session.revoked'
+  | 'mfa.link_issued'
+  | 'mfa.link_used'
+  | 'mfa.reset'
+  | 'mfa.exported'
+  | 'mfa.imported';
 
 export interface AuditEvent {
   kind: AuditKind;

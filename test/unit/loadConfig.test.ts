@@ -102,6 +102,13 @@ describe('defaults', () => {
       ['bypass.tokenApi', true],
       ['bypass.paths', []],
       ['log.level', 'info'],
+      ['mfa.require', 'never'],
+      ['mfa.trustedNetworks', []],
+      ['mfa.requireForGroups', []],
+      ['mfa.enrolFrom', undefined],
+      ['mfa.methods', ['webauthn', 'totp']],
+      ['mfa.keyFile', '/run/secrets/mfa_key'],
+      ['mfa.webauthn.userVerification', 'preferred'],
     ];
     for (const [path, value] of expected) {
       const actual = path.split('.').reduce<unknown>((node, k) => (node as Record<string, unknown>)[k], c);
@@ -299,5 +306,93 @@ describe('refusals that protect the deployment', () => {
   test('an absolute timeout shorter than the idle timeout is refused', () => {
     const found = paths(withKey('session', 'absoluteTimeout', '1h'));
     assert.ok(found.includes('session.absoluteTimeout'), JSON.stringify(found));
+  });
+});
+
+describe('mfa', () => {
+  const keyFile = join(dir, 'mfa_key');
+  writeFileSync(keyFile, 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n', { mode: 0o600 });
+  const withRedis = (mfa: Record<string, unknown>): Record<string, Record<string, unknown>> => ({ ...minimal(), session: { redisUrl: 'redis://127.0.0.1:6379/0' }, mfa: { keyFile, ...mfa } });
+
+  test('a second factor "outside" a trusted network, for a group, with IPv4 and IPv6 networks and lone addresses', () => {
+    const c = ok(withRedis({ require: 'outside', trustedNetworks: ['10.0.0.0/8', '2001:db8::/32', '192.0.2.7'], requireForGroups: ['Sentry Owners'], enrolFrom: [], methods: ['totp'] }));
+    assert.equal(c.mfa.require, 'outside');
+    assert.deepEqual(c.mfa.trustedNetworks, ['10.0.0.0/8', '2001:db8::/32', '192.0.2.7']);
+    assert.deepEqual(c.mfa.enrolFrom, []);
+    assert.deepEqual(c.mfa.methods, ['totp']);
+  });
+
+  const bad: [string, Record<string, unknown>, string][] = [
+    ['a network that is no CIDR', { trustedNetworks: ['10.0.0.0/8', 'office'] }, 'mfa.trustedNetworks.1'],
+    ['a prefix longer than the family allows', { trustedNetworks: ['10.0.0.0/33'] }, 'mfa.trustedNetworks.0'],
+    ['an IPv6 prefix past 128', { enrolFrom: ['2001:db8::/129'] }, 'mfa.enrolFrom.0'],
+    ['a host name as a network', { enrolFrom: ['vpn.corp.example.com'] }, 'mfa.enrolFrom.0'],
+    ['an unknown require', { require: 'sometimes' }, 'mfa.require'],
+    ['an unknown method', { methods: ['sms'] }, 'mfa.methods.0'],
+    ['no method', { methods: [] }, 'mfa.methods'],
+    ['a method twice', { methods: ['totp', 'totp'] }, 'mfa.methods'],
+    ['an empty group', { requireForGroups: [''] }, 'mfa.requireForGroups.0'],
+    ['an unknown user verification', { webauthn: { userVerification: 'always' } }, 'mfa.webauthn.userVerification'],
+    ['an unknown key', { lifetime: '1h' }, 'mfa.lifetime'],
+    ['"outside" with no trusted network', { require: 'outside' }, 'mfa.trustedNetworks'],
+  ];
+  for (const [name, mfa, path] of bad) {
+    test(`${name} is refused at ${path}`, () => {
+      const found = paths(withRedis(mfa));
+      assert.ok(found.includes(path), JSON.stringify(found));
+    });
+  }
+
+  test('"outside" with trustProxy: true is refused: a forged X-Forwarded-For would claim a trusted network', () => {
+    const doc = withRedis({ require: 'outside', trustedNetworks: ['10.0.0.0/8'] });
+    doc.server = { ...doc.server, trustProxy: true };
+    const p = problems(doc).find((x) => x.path === 'server.trustProxy');
+    assert.ok(p && /X-Forwarded-For/.test(p.message), JSON.stringify(p));
+    doc.server = { ...doc.server, trustProxy: '10.1.2.3' };
+    ok(doc);
+  });
+
+  test('WebAuthn with an IP address in publicUrl is refused (no RP ID); without webauthn in methods it loads', () => {
+    const doc = withRedis({ require: 'always' });
+    doc.server = { ...doc.server, publicUrl: 'https://10.0.0.5' };
+    assert.ok(paths(doc).includes('server.publicUrl'));
+    doc.mfa = { ...doc.mfa, methods: ['totp'] };
+    ok(doc);
+  });
+
+  test('a second factor without Redis is refused: factors are never kept in process memory', () => {
+    const doc = { ...minimal(), mfa: { keyFile, require: 'always' } };
+    const p = problems(doc).find((x) => x.path === 'mfa');
+    assert.ok(p && /session\.redisUrl/.test(p.message), JSON.stringify(p));
+  });
+
+  test('a missing key file is named with its path, also when it is the default and a group asks for a factor', () => {
+    const missing = join(dir, 'no-mfa-key');
+    const found = problems(withRedis({ require: 'always', keyFile: missing }));
+    assert.ok(found.some((p) => p.path === 'mfa.keyFile' && p.message.includes(missing)), JSON.stringify(found));
+    const doc = withRedis({ requireForGroups: ['Sentry Owners'] });
+    delete (doc.mfa as Record<string, unknown>).keyFile;
+    assert.ok(problems(doc).some((p) => p.path === 'mfa.keyFile' && p.message.includes('/run/secrets/mfa_key')));
+  });
+
+  test('a key file that holds no 32-byte base64 key is refused at mfa.keyFile, naming the line and never its content', () => {
+    const bad = join(dir, 'bad_mfa_key');
+    writeFileSync(bad, 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\nsecret-but-not-a-key\n', { mode: 0o600 });
+    const p = problems(withRedis({ require: 'always', keyFile: bad })).find((x) => x.path === 'mfa.keyFile');
+    assert.ok(p && /line 2/.test(p.message) && !p.message.includes('secret-but-not-a-key'), JSON.stringify(p));
+    writeFileSync(bad, '\n');
+    assert.ok(problems(withRedis({ require: 'always', keyFile: bad })).some((x) => x.path === 'mfa.keyFile' && /no key/.test(x.message)));
+  });
+
+  test('with the second factor off, the default key file need not exist', () => {
+    ok(minimal());
+  });
+
+  test('SAG_MFA__REQUIRE, SAG_MFA__TRUSTED_NETWORKS and SAG_MFA__WEBAUTHN__USER_VERIFICATION override the file', () => {
+    const c = ok(withRedis({}), { SAG_MFA__REQUIRE: 'outside', SAG_MFA__TRUSTED_NETWORKS: '["10.0.0.0/8"]', SAG_MFA__WEBAUTHN__USER_VERIFICATION: 'required' });
+    assert.equal(c.mfa.require, 'outside');
+    assert.deepEqual(c.mfa.trustedNetworks, ['10.0.0.0/8']);
+    assert.equal(c.mfa.webauthn.userVerification, 'required');
+    assert.ok(paths(withRedis({}), { SAG_MFA__TRUSTED_NETWORKS: '["nowhere"]' }).includes('mfa.trustedNetworks.0'));
   });
 });

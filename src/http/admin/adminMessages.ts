@@ -217,6 +217,12 @@ const en = {
   'kind_mapping.change': 'Mapping edited',
   kind_key: 'Signing keys',
   'kind_bind-password': 'Bind password',
+  kind_mfa: 'Second factor (links, resets, export)',
+  'kind_mfa.link_issued': 'Enrolment link issued',
+  'kind_mfa.link_used': 'Enrolment link used',
+  'kind_mfa.reset': 'Second factor reset',
+  'kind_mfa.exported': 'Factors exported',
+  'kind_mfa.imported': 'Factors imported',
   badDate: 'Dates look like 2026-01-31 or 2026-01-31T14:00.',
 
   sessionsTitle: 'Sessions',
@@ -448,6 +454,12 @@ const zh: AdminMessages = {
   'kind_mapping.change': '映射规则修改',
   kind_key: '签名密钥',
   'kind_bind-password': '绑定密码',
+  kind_mfa: '第二因素（注册链接、重置、导出）',
+  'kind_mfa.link_issued': '已签发注册链接',
+  'kind_mfa.link_used': '已使用注册链接',
+  'kind_mfa.reset': '第二因素已重置',
+  'kind_mfa.exported': '因素已导出',
+  'kind_mfa.imported': '因素已导入',
   badDate: '日期格式如 2026-01-31 或 2026-01-31T14:00。',
 
   sessionsTitle: '会话',
@@ -466,4 +478,4 @@ export function adminMessages(lang: Lang): AdminMessages {
 }
 
 /** The kinds the audit filter offers, families first; any other kind still shows in the table. */
-export const AUDIT_KINDS = ['login', 'login.success', 'login.failure', 'reauth', 'reauth.success', 'reauth.refused', 'logout', 'session.ended', 'session.revoked', 'provision.change', 'provision.offboard', 'sync.run', 'mapping.change', 'key', 'bind-password'] as const;
+export const AUDIT_KINDS = ['login', 'login.success', 'login.failure', 'reauth', 'reauth.success', 'reauth.refused', 'logout', 'session.ended', 'session.revoked', 'provision.change', 'provision.offboard', 'sync.run', 'mapping.change', 'key', 'bind-password', 'mfa'] as const;

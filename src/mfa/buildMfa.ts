@@ -1,0 +1,59 @@
+// The second-factor parts built once from the config, for `serve`'s pages and the commands: policy, store, TOTP, WebAuthn, links.
+import type { Config } from '../config/schema.js';
+import type { RedisClient } from '../session/createRedis.js';
+import type { AuditLog } from '../shared/audit.js';
+import type { Clock } from '../shared/clock.js';
+import { SecretFile } from '../shared/secretFile.js';
+import { EnrolLinks } from './enrolLinks.js';
+import { FactorStore } from './factorStore.js';
+import { compileMfaPolicy, type MfaDecision, type MfaSubject } from './mfaPolicy.js';
+import { MfaThrottle } from './mfaThrottle.js';
+import { SecretBox } from './secretBox.js';
+import { Totp } from './totp.js';
+import { relyingParty, Webauthn } from './webauthn.js';
+
+function hasHostName(publicUrl: string): boolean {
+  try {
+    relyingParty(publicUrl);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface Mfa {
+  decide(subject: MfaSubject): MfaDecision;
+  store: FactorStore;
+  totp: Totp;
+  /** Absent when webauthn is not in mfa.methods, or server.publicUrl is an IP address (refused by the config check once mfa is on). */
+  webauthn?: Webauthn;
+  links: EnrolLinks;
+  throttle: MfaThrottle;
+  close(): void;
+}
+
+/** Needs Redis: factors are never kept in process memory (the config check refuses mfa without session.redisUrl). */
+export function buildMfa(config: Config, deps: { redis: RedisClient; audit: AuditLog; clock: Clock }): Mfa {
+  let file: SecretFile | undefined;
+  // The key file is read when a secret is first sealed or opened, and re-read as it changes (rotation).
+  const box = new SecretBox(
+    () => {
+      file ??= new SecretFile(config.mfa.keyFile);
+      return file.lines();
+    },
+    { lazy: true },
+  );
+  const store = new FactorStore(deps.redis, box, deps.clock);
+  const throttle = new MfaThrottle(deps.redis, config.throttle.window, deps.clock);
+  return {
+    decide: compileMfaPolicy(config.mfa),
+    store,
+    throttle,
+    totp: new Totp({ redis: deps.redis, store, throttle, clock: deps.clock, issuer: config.server.organizationName }),
+    ...(config.mfa.methods.includes('webauthn') && hasHostName(config.server.publicUrl)
+      ? { webauthn: new Webauthn({ redis: deps.redis, store, publicUrl: config.server.publicUrl, rpName: config.server.organizationName, userVerification: config.mfa.webauthn.userVerification }) }
+      : {}),
+    links: new EnrolLinks(deps.redis, deps.audit, deps.clock, config.server.publicUrl),
+    close: () => file?.close(),
+  };
+}
