@@ -162,6 +162,11 @@ describe('sign-in with a second factor', () => {
     assert.ok(Number(last.headers.get('retry-after')) > 0);
     assert.match(alertOf(await last.text()) ?? '', /Try again in \d+ seconds/);
     assert.equal((await badPasswords('mfa-recover')).count, 0, 'AD counted no bad password');
+    const zh = await again.get('/_gateway/mfa?lang=zh-CN');
+    assert.equal(zh.status, 200);
+    const wrongZh = await again.submitForm('/_gateway/mfa?lang=zh-CN', '/_gateway/mfa?lang=zh-CN', { code: '000000' }, { 'accept-language': 'zh-CN' });
+    assert.equal(wrongZh.status, 429);
+    assert.match(alertOf(await wrongZh.text()) ?? '', /请在 \d+ 秒后重试/, 'the same answer in Chinese');
   });
 
   test('the password-only state ends after a few minutes', async () => {
@@ -173,6 +178,30 @@ describe('sign-in with a second factor', () => {
     const res = await c.get('/_gateway/mfa');
     assert.equal(res.status, 303);
     assert.match(res.headers.get('location') ?? '', /^\/_gateway\/login/);
+  });
+});
+
+describe('adding a further factor', () => {
+  test('needs a factor passed in the last 10 minutes; a password-only session is sent to the step first', async () => {
+    await person('mfa-more');
+    const c = new Client(t.url);
+    assert.equal((await c.login('mfa-more', DEMO_PASSWORD)).status, 303);
+    const secret = await enrolTotp(t, await guidOf(t, c));
+    const early = await c.get('/_gateway/mfa/enrol?next=%2F_gateway%2Faccount');
+    assert.equal(early.status, 303);
+    assert.equal(early.headers.get('location'), `/_gateway/mfa?next=${encodeURIComponent('/_gateway/mfa/enrol?next=%2F_gateway%2Faccount')}`);
+    assert.equal((await submitCode(c, 'code', await codeAt(secret, t.clock.now()))).status, 303);
+    const fresh = await c.get('/_gateway/mfa/enrol?next=%2F_gateway%2Faccount');
+    assert.equal(fresh.status, 200);
+    assert.match(await fresh.text(), /Add another security key, passkey or authenticator app/);
+    t.clock.advance(11 * 60_000);
+    const stale = await c.get('/_gateway/mfa/enrol?next=%2F_gateway%2Faccount');
+    assert.equal(stale.status, 303, 'a factor passed 11 minutes ago is not current');
+    assert.match(stale.headers.get('location') ?? '', /^\/_gateway\/mfa\?next=/);
+    const step = await c.get(stale.headers.get('location')!);
+    assert.equal(step.status, 200, 'the step asks again, although the session is signed in');
+    assert.equal((await submitCode(c, 'code', await codeAt(secret, t.clock.now()), '/_gateway/mfa/enrol?next=%2F_gateway%2Faccount')).status, 303);
+    assert.equal((await c.get('/_gateway/mfa/enrol?next=%2F_gateway%2Faccount')).status, 200);
   });
 });
 
