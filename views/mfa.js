@@ -6,6 +6,7 @@
   var csrf = root.getAttribute('data-csrf');
   var next = root.getAttribute('data-next');
   var failed = document.getElementById('mfa-key-error');
+  var failedText = failed.textContent;
 
   function b64uToBuf(s) {
     var b = atob(s.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((s.length + 3) % 4));
@@ -28,8 +29,9 @@
       });
     });
   }
+  // The gateway's own answer is worded in the page's language; the browser's (a cancelled prompt) is not: say ours.
   function showError(e) {
-    failed.textContent = (e && e.message) || failed.textContent;
+    failed.textContent = e && e.error && e.message ? e.message : failedText;
     failed.hidden = false;
   }
   function credentialJSON(c) {

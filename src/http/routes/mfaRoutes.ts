@@ -70,7 +70,7 @@ function sendJsonError(req: Request, res: Response, e: unknown): void {
   res.status(err.status).json({ error: jsonCode(err), message: err.code === 'GW_BAD_REQUEST' ? err.message : errorMessage(langOf(req), err.code) });
 }
 
-function renderStep(deps: Deps, csrf: CsrfOptions, req: Request, res: Response, s: Session, factors: Factor[], next: string, error?: GatewayError, recoveryOpen = false): void {
+function renderStep(deps: Deps, csrf: CsrfOptions, req: Request, res: Response, factors: Factor[], next: string, error?: GatewayError, recoveryOpen = false): void {
   const lang = langOf(req);
   const t = messages(lang);
   const q = new URLSearchParams({ lang: lang === 'en' ? 'zh-CN' : 'en' });
@@ -89,7 +89,6 @@ function renderStep(deps: Deps, csrf: CsrfOptions, req: Request, res: Response, 
     error: error ? pageError(lang, error) : undefined,
   });
   sendPage(res, error?.status ?? 200, error?.headers ?? {}, html);
-  void s;
 }
 
 /** The factor passed: a NEW session id (nothing cached for the old one carries over), `amr` naming the factor, `mfaAt` now. */
@@ -118,7 +117,7 @@ export function showMfa(deps: Deps, csrf: CsrfOptions) {
     // Fully signed in: ask only to refresh a factor that is not current (adding another one needs that).
     if (s.status === 'ok' && (factors.length === 0 || isCurrent(deps, s))) return res.redirect(303, next);
     if (factors.length === 0) return res.redirect(303, withNext(ENROL_PATH, next));
-    renderStep(deps, csrf, req, res, s, factors, next);
+    renderStep(deps, csrf, req, res, factors, next);
   };
 }
 
@@ -135,7 +134,7 @@ export function submitMfa(deps: Deps, csrf: CsrfOptions) {
     const code = typeof body.code === 'string' ? body.code.trim().slice(0, 64) : '';
     const recovery = typeof body.recovery === 'string' ? body.recovery.trim().slice(0, 64) : '';
     const t = messages(langOf(req));
-    if (!code && !recovery) return renderStep(deps, csrf, req, res, s, factors, next, new GatewayError('GW_BAD_REQUEST', t.mfaMissing));
+    if (!code && !recovery) return renderStep(deps, csrf, req, res, factors, next, new GatewayError('GW_BAD_REQUEST', t.mfaMissing));
     const address = deps.addressOf(req);
     let kind: 'totp' | 'recovery';
     let left: number | undefined;
@@ -151,7 +150,7 @@ export function submitMfa(deps: Deps, csrf: CsrfOptions) {
       const err = isGatewayError(e) ? e : new GatewayError('GW_INTERNAL', 'second factor failed', { cause: e });
       if (err.code === 'GW_INTERNAL') deps.logger.error({ err: (e as Error | undefined)?.message }, 'second factor failed unexpectedly');
       deps.audit.record({ kind: 'mfa.failure', user: s.identity.username, address, reason: err.code === 'GW_THROTTLED' ? 'throttled' : code ? 'totp_invalid' : 'recovery_invalid' });
-      return renderStep(deps, csrf, req, res, s, factors, next, err, !code);
+      return renderStep(deps, csrf, req, res, factors, next, err, !code);
     }
     deps.audit.record({ kind: 'mfa.success', user: s.identity.username, address, detail: { method: kind, ...(left !== undefined ? { recoveryCodesLeft: left } : {}) } });
     passed(deps, req, s, 'otp', fail, () => res.redirect(303, next));
@@ -254,11 +253,11 @@ export function showEnrol(deps: Deps, csrf: CsrfOptions, secure: boolean) {
       const html = renderPage('message', { lang, title: t.enrolRefusedTitle, heading: t.enrolRefusedTitle, message: t.enrolRefused, link: { href: '/_gateway/logout', label: t.mfaCancel } });
       return sendPage(res, 403, {}, html);
     }
-    renderEnrol(deps, csrf, req, res, found, next, right.first);
+    await renderEnrol(deps, csrf, req, res, found, next, right.first);
   };
 }
 
-async function renderEnrolAsync(deps: Deps, csrf: CsrfOptions, req: Request, res: Response, s: Session, next: string, first: boolean, error?: GatewayError): Promise<void> {
+async function renderEnrol(deps: Deps, csrf: CsrfOptions, req: Request, res: Response, s: Session, next: string, first: boolean, error?: GatewayError): Promise<void> {
   const mfa = mfaOf(deps);
   const lang = langOf(req);
   const t = messages(lang);
@@ -282,12 +281,6 @@ async function renderEnrolAsync(deps: Deps, csrf: CsrfOptions, req: Request, res
   });
   // The page holds a secret: never cached, never sent on as a Referer (pages say same-origin).
   sendPage(res, error?.status ?? 200, error?.headers ?? {}, html);
-}
-
-function renderEnrol(deps: Deps, csrf: CsrfOptions, req: Request, res: Response, s: Session, next: string, first: boolean, error?: GatewayError): void {
-  void renderEnrolAsync(deps, csrf, req, res, s, next, first, error).catch((e: unknown) => {
-    if (!res.headersSent) sendJsonError(req, res, e);
-  });
 }
 
 /**
