@@ -65,9 +65,9 @@ async function claimsOf(page: Page): Promise<Record<string, unknown>> {
   return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
 }
 
-for (const [locale, enrolHeading, keyButton, doneHeading, stepHeading, signInButton] of [
-  ['en', 'Add a second factor', 'Add a security key or passkey', 'Second factor added', 'Second step', 'Use my security key or passkey'],
-  ['zh-CN', '添加第二重验证', '添加安全密钥或通行密钥', '已添加第二重验证', '第二步验证', '使用我的安全密钥或通行密钥'],
+for (const [locale, enrolHeading, keyButton, doneHeading, stepHeading, signInButton, useRecovery, wrongCode] of [
+  ['en', 'Add a second factor', 'Add a security key or passkey', 'Second factor added', 'Second step', 'Use my security key or passkey', 'Use recovery code', 'That code is not valid'],
+  ['zh-CN', '添加第二重验证', '添加安全密钥或通行密钥', '已添加第二重验证', '第二步验证', '使用我的安全密钥或通行密钥', '使用恢复码', '验证码无效'],
 ] as const) {
   describe(`security key (${locale})`, () => {
     test('enrols at the first sign-in, shows recovery codes once, then signs in with the key', async () => {
@@ -97,6 +97,10 @@ for (const [locale, enrolHeading, keyButton, doneHeading, stepHeading, signInBut
       await page.waitForURL(/\/_gateway\/mfa\?next=/);
       await page.getByRole('heading', { level: 1, name: stepHeading }).waitFor({ state: 'visible' });
       await screenshot(page, `mfa-step-${locale}`);
+      await page.locator('#recovery').fill('aaaaa-bbbbb');
+      await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: useRecovery }).click()]);
+      assert.match(await page.locator('#mfa-error').innerText(), new RegExp(wrongCode));
+      await screenshot(page, `mfa-step-${locale}-wrong`);
       await Promise.all([page.waitForURL(`${base}${next}`), page.getByRole('button', { name: signInButton }).click()]);
       const claims = await claimsOf(page);
       assert.deepEqual(claims.amr, ['pwd', 'hwk', 'mfa']);

@@ -98,6 +98,8 @@ async function assertNothingReachesSentry(gw: TestGateway, c: Client): Promise<v
   assert.equal((await c.get('/api/0/organizations/', { accept: 'application/json' })).status, 401);
   assert.equal(await openSocket(gw, c), 401, 'a WebSocket upgrade is refused');
   assert.equal((await c.get('/_gateway/me', { accept: 'application/json' })).status, 401, '/_gateway/me does not count it as signed in');
+  const console_ = await c.get('/_gateway/admin/');
+  assert.notEqual(console_.status, 200, 'nor does the console');
   assert.equal(gw.upstream.lastRequest, undefined, 'the upstream saw no request and no assertion');
   assert.equal(gw.upstream.upgrades, upgrades, 'no WebSocket reached the upstream');
 }
