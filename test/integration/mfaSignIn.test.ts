@@ -327,7 +327,10 @@ describe('enrolment at sign-in', () => {
     const first = await c.get(`${u.pathname}${u.search}`);
     assert.equal(first.status, 303);
     assert.equal(first.headers.get('location'), `/_gateway/login?next=${encodeURIComponent('/_gateway/mfa/enrol')}`);
-    assert.equal((await c.login('mfa-early', DEMO_PASSWORD, '/_gateway/mfa/enrol')).status, 303);
+    const signedIn = await c.login('mfa-early', DEMO_PASSWORD, '/_gateway/mfa/enrol');
+    assert.equal(signedIn.status, 303);
+    const step = await c.get(signedIn.headers.get('location')!);
+    assert.equal(step.headers.get('location'), '/_gateway/mfa/enrol', 'nothing to check yet: straight to enrolment');
     const moved = await c.get('/_gateway/mfa/enrol');
     assert.equal(moved.status, 303, 'the cookie moves into the session');
     assert.equal((await c.get('/_gateway/mfa/enrol')).status, 200, 'enrolment offered with the link');

@@ -116,7 +116,8 @@ export function showMfa(deps: Deps, csrf: CsrfOptions) {
     const factors = deps.mfa ? await deps.mfa.store.list(s.identity.sub) : [];
     // Fully signed in: ask only to refresh a factor that is not current (adding another one needs that).
     if (s.status === 'ok' && (factors.length === 0 || isCurrent(deps, s))) return res.redirect(303, next);
-    if (factors.length === 0) return res.redirect(303, withNext(ENROL_PATH, next));
+    // Nothing to check yet: enrol first (straight there when that is where the person was going, e.g. from a link).
+    if (factors.length === 0) return res.redirect(303, next === ENROL_PATH || next.startsWith(`${ENROL_PATH}?`) ? next : withNext(ENROL_PATH, next));
     renderStep(deps, csrf, req, res, factors, next);
   };
 }
