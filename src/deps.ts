@@ -66,7 +66,7 @@ export interface Deps {
   provisioner?: Provisioner;
   queue: RetryQueue;
   addressOf: AddressOf;
-  /** Whether a second factor must follow the password (auth/secondFactorGate.ts); absent: none exists yet. */
+  /** Whether a second factor must follow the password (auth/secondFactorGate.ts): the policy over the person's factors in Redis. */
   secondFactorGate?: SecondFactorGate;
   /** The second-factor parts (policy, factors, TOTP, WebAuthn, links, throttle); absent without Redis. */
   mfa?: Mfa;
