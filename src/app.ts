@@ -8,7 +8,7 @@ import type { Deps } from './deps.js';
 import { GatewayError } from './errors.js';
 import { requireCsrf, type CsrfOptions } from './http/csrfMiddleware.js';
 import { sendError } from './http/errorResponse.js';
-import { adminStylesheet, stylesheet } from './http/render.js';
+import { adminStylesheet, mfaScript, stylesheet } from './http/render.js';
 import { adminRouter } from './http/admin/adminRouter.js';
 import { healthz, jwks, me, readyz } from './http/routes/infoRoutes.js';
 import { bearerCheck, metricsHandler } from './http/routes/metricsRoute.js';
@@ -16,6 +16,7 @@ import { showLogin, submitLogin } from './http/routes/loginRoutes.js';
 import { showLogout, submitLogout } from './http/routes/logoutRoutes.js';
 import { showReauth, submitReauth } from './http/routes/reauthRoutes.js';
 import { noSecondFactorsYet } from './auth/secondFactorGate.js';
+import { showEnrol, showMfa, submitEnrolTotp, submitMfa, webauthnEnrolOptions, webauthnEnrolVerify, webauthnSignInOptions, webauthnSignInVerify } from './http/routes/mfaRoutes.js';
 import type { Identity } from './session/identity.js';
 import { gatewayCookieNames } from './shared/cookies.js';
 
@@ -45,7 +46,7 @@ export function createGatewayApp(deps: Deps): express.Express {
   // The sign-in page gets a strict CSP and framing ban; proxied Sentry responses never pass through here.
   app.use(
     helmet({
-      contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], styleSrc: ["'self'"], imgSrc: ["'self'", 'data:', ...logoOrigin], formAction: ["'self'"], frameAncestors: ["'none'"], baseUri: ["'none'"], upgradeInsecureRequests: secure ? [] : null } },
+      contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], styleSrc: ["'self'"], scriptSrc: ["'self'"], connectSrc: ["'self'"], imgSrc: ["'self'", 'data:', ...logoOrigin], formAction: ["'self'"], frameAncestors: ["'none'"], baseUri: ["'none'"], upgradeInsecureRequests: secure ? [] : null } },
       strictTransportSecurity: secure,
       // With no-referrer (helmet's default) a browser sends `Origin: null` on our own form posts, which
       // are refused like any other null origin; same-origin still tells other sites nothing.
@@ -96,6 +97,17 @@ export function createGatewayApp(deps: Deps): express.Express {
   // The signed-in person types their AD password again (Sentry's sudo prompt links here): a new session id, a fresh auth_time.
   app.get('/_gateway/reauth', safe(showReauth(deps, csrf)));
   app.post('/_gateway/reauth', form, requireCsrf(csrf), safe(submitReauth(deps, csrf, deps.secondFactorGate ?? noSecondFactorsYet)));
+  // The second factor after the password, and adding one (the first at sign-in, or another from the account page).
+  const json = express.json({ limit: '64kb' });
+  app.get('/_gateway/static/mfa.js', (_req, res) => void res.type('application/javascript').setHeader('Cache-Control', 'public, max-age=3600').send(mfaScript()));
+  app.get('/_gateway/mfa', safe(showMfa(deps, csrf)));
+  app.post('/_gateway/mfa', form, requireCsrf(csrf), safe(submitMfa(deps, csrf)));
+  app.post('/_gateway/mfa/webauthn/options', json, requireCsrf(csrf), safe(webauthnSignInOptions(deps)));
+  app.post('/_gateway/mfa/webauthn/verify', json, requireCsrf(csrf), safe(webauthnSignInVerify(deps)));
+  app.get('/_gateway/mfa/enrol', safe(showEnrol(deps, csrf, secure)));
+  app.post('/_gateway/mfa/enrol/totp', form, requireCsrf(csrf), safe(submitEnrolTotp(deps, csrf)));
+  app.post('/_gateway/mfa/enrol/webauthn/options', json, requireCsrf(csrf), safe(webauthnEnrolOptions(deps)));
+  app.post('/_gateway/mfa/enrol/webauthn/verify', json, requireCsrf(csrf), safe(webauthnEnrolVerify(deps)));
   app.get('/_gateway/logout', showLogout(deps, csrf));
   app.post('/_gateway/logout', form, requireCsrf(csrf), safe(submitLogout(deps, secure)));
   app.get('/_gateway/me', safe(me(deps)));

@@ -9,7 +9,8 @@ import { AssertionSigner } from './keys/assertionSigner.js';
 import { Keyring } from './keys/keyring.js';
 import type { AccessPolicy } from './mapping/resolveAccess.js';
 import { LoginService } from './auth/loginService.js';
-import type { SecondFactorGate } from './auth/secondFactorGate.js';
+import { noSecondFactorsYet, noStoreForSecondFactors, policySecondFactorGate, type SecondFactorGate } from './auth/secondFactorGate.js';
+import { buildMfa, type Mfa } from './mfa/buildMfa.js';
 import { LoginThrottle } from './auth/throttle.js';
 import { buildIdentity } from './auth/buildIdentity.js';
 import { createRedis, type RedisClient } from './session/createRedis.js';
@@ -65,8 +66,10 @@ export interface Deps {
   provisioner?: Provisioner;
   queue: RetryQueue;
   addressOf: AddressOf;
-  /** Whether a second factor must follow the password (auth/secondFactorGate.ts); absent: none exists yet. */
+  /** Whether a second factor must follow the password (auth/secondFactorGate.ts): the policy over the person's factors in Redis. */
   secondFactorGate?: SecondFactorGate;
+  /** The second-factor parts (policy, factors, TOTP, WebAuthn, links, throttle); absent without Redis. */
+  mfa?: Mfa;
   /** This instance's Prometheus registry and the counters the hooks feed. */
   metrics: GatewayMetrics;
   /** Re-read every secret file now (SIGHUP). */
@@ -334,11 +337,19 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
   // What nobody announces (Redis expiring a record, a timeout passing) still closes a session's WebSockets within seconds.
   closers.push(sockets.startChecks((sid) => resolver.check(sid), logger));
 
+  // Factors live only in Redis. Without it nobody can have one, and a policy that asks for one lets nobody in.
+  const mfa = redis ? buildMfa(config, { redis, audit, clock }) : undefined;
+  if (mfa) closers.push(() => mfa.close());
+  const mfaAsked = config.mfa.require !== 'never' || config.mfa.requireForGroups.length > 0;
+  const secondFactorGate: SecondFactorGate = mfa ? policySecondFactorGate(mfa) : mfaAsked ? noStoreForSecondFactors : noSecondFactorsYet;
+
   return {
     config,
     logger,
     clock,
     redis,
+    mfa,
+    secondFactorGate,
     store,
     sessionSecrets,
     keyring,

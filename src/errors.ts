@@ -44,7 +44,7 @@ const STATUS: Record<ErrorCode, number> = {
   GW_INVALID_CREDENTIALS: 401,
   // The password re-typed at /_gateway/reauth belongs to another AD account than the session's (objectGUID).
   GW_REAUTH_ACCOUNT_MISMATCH: 403,
-  // A second factor must follow the password, and this gateway has no step for it yet: no session is made.
+  // A second factor must follow the password (or a current one before adding another): `/_gateway/mfa` first.
   GW_SECOND_FACTOR_REQUIRED: 403,
   GW_ACCOUNT_DISABLED: 403,
   GW_ACCOUNT_EXPIRED: 403,

@@ -46,7 +46,12 @@ export function renderAdminPage(view: AdminView, model: PageModel): string {
   return Mustache.render(template('admin/layout.mustache'), { ...model, t, a: adminMessages(model.lang), otherLangCode }, { body: template(`admin/${view}.mustache`) }, { escape });
 }
 
-export function renderPage(view: 'login' | 'reauth' | 'message', model: PageModel): string {
+/** The second-factor pages' one script (WebAuthn), served from our own origin so the CSP needs no inline script. */
+export function mfaScript(): string {
+  return template('mfa.js');
+}
+
+export function renderPage(view: 'login' | 'reauth' | 'message' | 'mfa' | 'mfaEnrol' | 'mfaDone', model: PageModel): string {
   const t = messages(model.lang);
   const otherLangCode = model.lang === 'en' ? 'zh-CN' : 'en';
   return Mustache.render(template('layout.mustache'), { ...model, t, otherLangCode }, { body: template(`${view}.mustache`) }, { escape });

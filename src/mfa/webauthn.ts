@@ -102,7 +102,8 @@ export class Webauthn {
     return options;
   }
 
-  async verifyRegistration(guid: string, response: RegistrationResponseJSON, name: string): Promise<Factor> {
+  /** Stores the new credential; `amr` is `swk` for a passkey the authenticator syncs between devices, else `hwk`. */
+  async verifyRegistration(guid: string, response: RegistrationResponseJSON, name: string): Promise<Factor & { amr: WebauthnAmr }> {
     const g = normaliseGuid(guid);
     const challenge = await this.#takeChallenge(g, 'reg', response?.response?.clientDataJSON);
     let result;
@@ -119,10 +120,11 @@ export class Webauthn {
     }
     if (!result.verified) throw refused();
     const c = result.registrationInfo.credential;
-    return this.d.store.addWebauthn(g, {
+    const factor = await this.d.store.addWebauthn(g, {
       name,
       credential: { credentialId: c.id, publicKey: Buffer.from(c.publicKey).toString('base64url'), counter: c.counter, transports: c.transports ?? [] },
     });
+    return { ...factor, amr: result.registrationInfo.credentialDeviceType === 'multiDevice' ? 'swk' : 'hwk' };
   }
 
   async authenticationOptions(guid: string): Promise<PublicKeyCredentialRequestOptionsJSON> {

@@ -81,7 +81,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
     const outcome = await resolveAssertion(req, deps);
     // The body may have stalled (and been answered with a 408) while the session was looked up.
     if (res.headersSent || res.destroyed) return;
-    if (outcome.kind === 'none') return authRequired(req, res, t.target);
+    if (outcome.kind === 'none') return authRequired(req, res, t.target, outcome.secondFactor === true);
     if (outcome.kind === 'error') return renderError(req, res, outcome.error);
     send(req, res, t, 'session', requestId, outcome.assertion);
   }

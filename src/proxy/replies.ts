@@ -5,6 +5,8 @@ import { STATUS_CODES } from 'node:http';
 
 export const LOGIN_PATH = '/_gateway/login';
 export const LOGOUT_PATH = '/_gateway/logout';
+/** The second-factor step after the password. */
+export const MFA_PATH = '/_gateway/mfa';
 export const AUTH_REQUIRED_JSON = { error: 'authentication_required', login: LOGIN_PATH } as const;
 const AUTH_REQUIRED_BODY = JSON.stringify(AUTH_REQUIRED_JSON);
 
@@ -35,8 +37,14 @@ export function wantsLoginPage(req: IncomingMessage): boolean {
   return (method === 'GET' || method === 'HEAD') && (req.headers.accept ?? '').includes('text/html');
 }
 
-export function authRequired(req: IncomingMessage, res: ServerResponse, target: string): void {
-  if (wantsLoginPage(req)) return redirect(res, loginUrl(target));
+export function mfaUrl(next?: string): string {
+  const safe = safeNext(next);
+  return safe === undefined ? MFA_PATH : `${MFA_PATH}?next=${encodeURIComponent(safe)}`;
+}
+
+/** `secondFactor`: the password passed and a factor is owed, so a page load goes to that step instead of the sign-in page. */
+export function authRequired(req: IncomingMessage, res: ServerResponse, target: string, secondFactor = false): void {
+  if (wantsLoginPage(req)) return redirect(res, secondFactor ? mfaUrl(target) : loginUrl(target));
   res.writeHead(401, {
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': String(Buffer.byteLength(AUTH_REQUIRED_BODY)),

@@ -9,6 +9,8 @@ export type SessionLookup =
   // signIn: how and when the person proved who they are (`amr`, `auth_time`, `mfa_time`), from the session record.
   | { status: 'ok'; identity: Identity; sessionId: string; signIn?: SignInFacts | undefined }
   | { status: 'none' }
+  // Only the password has been passed: a second factor is owed, so this is no session for Sentry.
+  | { status: 'pending' }
   // `what` says which dependency failed: the session store, or the directory a revalidation needed.
   | { status: 'unavailable'; what?: 'store' | 'directory' };
 
@@ -17,7 +19,8 @@ export interface SessionDeps {
   assertionFor(identity: Identity, sessionId: string, signIn?: SignInFacts): Promise<string>;
 }
 
-export type AssertionOutcome = { kind: 'ok'; assertion: string } | { kind: 'none' } | { kind: 'error'; error: GatewayError };
+/** `secondFactor`: the session has passed only the password; a page load goes to `/_gateway/mfa`, not the sign-in page. */
+export type AssertionOutcome = { kind: 'ok'; assertion: string } | { kind: 'none'; secondFactor?: true } | { kind: 'error'; error: GatewayError };
 
 export async function resolveAssertion(req: IncomingMessage, deps: SessionDeps): Promise<AssertionOutcome> {
   let found: SessionLookup;
@@ -27,6 +30,7 @@ export async function resolveAssertion(req: IncomingMessage, deps: SessionDeps):
     return { kind: 'error', error: new GatewayError('GW_SESSION_STORE_UNAVAILABLE', undefined, { cause }) };
   }
   if (found.status === 'none') return { kind: 'none' };
+  if (found.status === 'pending') return { kind: 'none', secondFactor: true };
   if (found.status === 'unavailable') {
     return { kind: 'error', error: new GatewayError(found.what === 'directory' ? 'GW_DIRECTORY_UNAVAILABLE' : 'GW_SESSION_STORE_UNAVAILABLE') };
   }

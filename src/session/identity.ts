@@ -35,7 +35,27 @@ export interface GatewaySessionFields {
   revalidatedAt?: number;
   /** ms since epoch of the last request seen (idle timeout), updated at most about once a minute. */
   lastSeenAt?: number;
+  /**
+   * Set while the person has passed the password and still owes a second factor (`/_gateway/mfa`): such a
+   * session is signed in for nothing else, and ends at `until` (ms since epoch) if the factor never comes.
+   */
+  pendingSecondFactor?: PendingSecondFactor;
+  /** An admin's one-time enrolment link, taken from the URL into the session; spent when a first factor is enrolled. */
+  enrolLink?: string;
   csrfSecret?: string;
   clientAddress?: string;
   userAgent?: string;
 }
+
+/** The password-only state of a session that must still pass a second factor. */
+export interface PendingSecondFactor {
+  /** ms since epoch: the state (and the session) ends then. */
+  until: number;
+  /** Why a factor is asked: the person enrolled one, or the policy requires one. */
+  reason: 'enrolled' | 'policy';
+  /** The step started at `/_gateway/reauth` rather than at sign-in (audit only). */
+  reauth?: boolean;
+}
+
+/** How long the password-only state lasts before the person must sign in again. */
+export const PENDING_SECOND_FACTOR_MS = 10 * 60_000;

@@ -11,6 +11,8 @@ import { storeOps, type StoredSession } from './sessionStore.js';
 
 export type SessionLookup =
   | { status: 'ok'; identity: Identity; sessionId: string; record: StoredSession; signIn: SignInFacts }
+  // The password passed and a second factor is still owed: signed in for nothing but `/_gateway/mfa`.
+  | { status: 'pending'; identity: Identity; sessionId: string; record: StoredSession }
   | { status: 'none'; reason?: string }
   | { status: 'unavailable'; what: 'store' | 'directory' };
 
@@ -110,7 +112,8 @@ export class SessionResolver {
     const now = this.o.clock.now();
     const started = record.authenticatedAt ?? 0;
     const reason = now - started > this.o.absoluteMs ? 'absolute_timeout' : now - (record.lastSeenAt ?? started) > this.o.idleMs ? 'idle_timeout' : undefined;
-    if (!reason) return 'ok';
+    // A password-only session never holds a socket open.
+    if (!reason) return record.pendingSecondFactor ? 'ended' : 'ok';
     const ended = await this.end(sid, identity, reason);
     return ended.status === 'unavailable' ? 'unavailable' : 'ended';
   }
@@ -140,6 +143,12 @@ export class SessionResolver {
     if (now - started > this.o.absoluteMs) return this.end(sid, identity, 'absolute_timeout');
     const lastSeen = record.lastSeenAt ?? started;
     if (now - lastSeen > this.o.idleMs) return this.end(sid, identity, 'idle_timeout');
+    // Read from the record already in hand: no extra round trip. Never revalidated or touched: it lasts minutes.
+    const pending = record.pendingSecondFactor;
+    if (pending) {
+      if (!(now < pending.until)) return this.end(sid, identity, 'second_factor_timeout');
+      return { status: 'pending', identity, sessionId: sid, record };
+    }
 
     let dirty = now - lastSeen >= TOUCH_EVERY_MS;
     let current = identity;

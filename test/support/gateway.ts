@@ -57,7 +57,13 @@ export function sharedReplicaConfig(dir: string, sentry: { url: string; token: s
   };
 }
 
-export async function startTestGateway(overrides: Record<string, unknown> = {}, opts: { redisUrl?: string } = {}): Promise<TestGateway> {
+/** `publicHost`: the host name in server.publicUrl (WebAuthn refuses an IP address as RP ID, so its suites use `localhost`). */
+export interface TestGatewayOptions {
+  redisUrl?: string;
+  publicHost?: string;
+}
+
+export async function startTestGateway(overrides: Record<string, unknown> = {}, opts: TestGatewayOptions = {}): Promise<TestGateway> {
   const upstream = await startEchoUpstream();
   try {
     return await startWithUpstream(upstream, overrides, opts);
@@ -68,7 +74,7 @@ export async function startTestGateway(overrides: Record<string, unknown> = {}, 
   }
 }
 
-async function startWithUpstream(upstream: EchoUpstream, overrides: Record<string, unknown>, opts: { redisUrl?: string }): Promise<TestGateway> {
+async function startWithUpstream(upstream: EchoUpstream, overrides: Record<string, unknown>, opts: TestGatewayOptions): Promise<TestGateway> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'sag-test-gw-'));
   const { config, file } = writeDevConfig({
@@ -77,7 +83,7 @@ async function startWithUpstream(upstream: EchoUpstream, overrides: Record<strin
     redisUrl: opts.redisUrl ?? testRedisUrl(),
     upstreamUrl: upstream.url,
     listen: `127.0.0.1:${port}`,
-    publicUrl: `http://127.0.0.1:${port}`,
+    publicUrl: `http://${opts.publicHost ?? '127.0.0.1'}:${port}`,
     // Every suite signs in from 127.0.0.1 against one Redis: only tests about the address limit set it low.
     overrides: { ...overrides, throttle: { perAddress: 1000, ...((overrides.throttle as object | undefined) ?? {}) } },
   });

@@ -9,6 +9,9 @@ import { errorMessage, format, messages, usernameHint, type Lang } from '../i18n
 import { langOf, jsonCode } from '../errorResponse.js';
 import { renderPage } from '../render.js';
 import { safeNext } from '../safeNext.js';
+import { mfaUrl } from '../../proxy/replies.js';
+import { noSecondFactorsYet, type SecondFactorStep } from '../../auth/secondFactorGate.js';
+import { pendingFields } from './mfaRoutes.js';
 
 /** passport's authenticate with a custom callback, from the app's own passport instance. */
 export type Authenticate = (strategy: string, done: (err: unknown, identity: Identity | false) => void) => RequestHandler;
@@ -64,6 +67,7 @@ export function showLogin(deps: Deps, csrf: CsrfOptions) {
     // Someone already signed in who follows a stale login link goes straight on.
     const current = await deps.resolver.lookup(req).catch(() => null);
     if (current?.status === 'ok') return res.redirect(303, next);
+    if (current?.status === 'pending') return res.redirect(303, mfaUrl(next));
     renderLogin(deps, csrf, req, res, { next });
   };
 }
@@ -88,35 +92,46 @@ export function submitLogin(deps: Deps, csrf: CsrfOptions, authenticate: Authent
         if (e.code === 'GW_INTERNAL') deps.logger.error({ err: (err as Error | undefined)?.message }, 'sign-in failed unexpectedly');
         return renderLogin(deps, csrf, req, res, { next, username, error: e });
       }
-      // passport regenerates the session id here, so an id planted before sign-in is worthless after it.
-      req.logIn(identity, (loginErr) => {
-        if (loginErr) return nextFn(new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'session not created', { cause: loginErr }));
-        // Indexed before the session is usable (the record passport just wrote has no authenticatedAt and
-        // counts as expired), so every session that works is one `sessions revoke` can find. The index may
-        // name a session that never completed: listing drops such ids.
-        deps.sessions.add(identity.sub, req.session.id).then(
-          () => {
-            const now = deps.clock.now();
-            Object.assign(req.session, {
-              authenticatedAt: now,
-              passwordCheckedAt: now,
-              amr: ['pwd'],
-              revalidatedAt: now,
-              lastSeenAt: now,
-              clientAddress: deps.addressOf(req),
-              userAgent: (req.headers['user-agent'] ?? '').slice(0, 200),
-            });
-            req.session.save((saveErr) => {
-              if (saveErr) return nextFn(new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'session not saved', { cause: saveErr }));
-              res.redirect(303, next);
-            });
-          },
-          (e: unknown) => {
-            deps.logger.warn({ err: (e as Error).message }, 'session not indexed: sign-in refused');
-            req.session.destroy(() => nextFn(new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'session not indexed', { cause: e })));
-          },
-        );
-      });
+      // Whether a second factor must follow, asked before any session exists; a store that cannot say fails the sign-in.
+      const address = deps.addressOf(req);
+      (deps.secondFactorGate ?? noSecondFactorsYet)(identity, address).then(
+        (step) => startSignedIn(deps, req, res, nextFn, identity, next, step),
+        (e: unknown) => nextFn(new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'second-factor policy not readable', { cause: e })),
+      );
     })(req, res, nextFn);
   };
+}
+
+function startSignedIn(deps: Deps, req: Request, res: Response, nextFn: NextFunction, identity: Identity, next: string, step: SecondFactorStep | null): void {
+  // passport regenerates the session id here, so an id planted before sign-in is worthless after it.
+  req.logIn(identity, (loginErr) => {
+    if (loginErr) return nextFn(new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'session not created', { cause: loginErr }));
+    // Indexed before the session is usable (the record passport just wrote has no authenticatedAt and
+    // counts as expired), so every session that works is one `sessions revoke` can find. The index may
+    // name a session that never completed: listing drops such ids.
+    deps.sessions.add(identity.sub, req.session.id).then(
+      () => {
+        const now = deps.clock.now();
+        Object.assign(req.session, {
+          authenticatedAt: now,
+          passwordCheckedAt: now,
+          amr: ['pwd'],
+          revalidatedAt: now,
+          lastSeenAt: now,
+          clientAddress: deps.addressOf(req),
+          userAgent: (req.headers['user-agent'] ?? '').slice(0, 200),
+          // A factor is owed: signed in for nothing but the second-factor step, for a few minutes.
+          ...(step ? pendingFields(deps, step.reason) : {}),
+        });
+        req.session.save((saveErr) => {
+          if (saveErr) return nextFn(new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'session not saved', { cause: saveErr }));
+          res.redirect(303, step ? mfaUrl(next) : next);
+        });
+      },
+      (e: unknown) => {
+        deps.logger.warn({ err: (e as Error).message }, 'session not indexed: sign-in refused');
+        req.session.destroy(() => nextFn(new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'session not indexed', { cause: e })));
+      },
+    );
+  });
 }

@@ -40,7 +40,7 @@ export function submitLogout(deps: Deps, secure: boolean) {
     }
     const finish = (err?: unknown) => {
       if (err) return next(new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'session not ended', { cause: err }));
-      if (found.status === 'ok') {
+      if (found.status === 'ok' || found.status === 'pending') {
         deps.audit.record({ kind: 'logout', user: found.identity.username, address: deps.addressOf(req) });
         // Best effort: a stale index entry is also dropped the next time sessions are listed.
         void deps.sessions.remove(found.identity.sub, [found.sessionId]).catch(() => undefined);

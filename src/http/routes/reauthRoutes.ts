@@ -3,7 +3,9 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Deps } from '../../deps.js';
 import { GatewayError, isGatewayError } from '../../errors.js';
 import { MAX_PASSWORD } from '../../auth/loginService.js';
-import type { SecondFactorGate } from '../../auth/secondFactorGate.js';
+import type { SecondFactorGate, SecondFactorStep } from '../../auth/secondFactorGate.js';
+import { mfaUrl } from '../../proxy/replies.js';
+import { pendingFields } from './mfaRoutes.js';
 import type { GatewaySessionFields, Identity } from '../../session/identity.js';
 import type { SessionLookup } from '../../session/sessionResolver.js';
 import { csrfTokenForResponse, type CsrfOptions } from '../csrfMiddleware.js';
@@ -101,16 +103,19 @@ export function submitReauth(deps: Deps, csrf: CsrfOptions, gate: SecondFactorGa
       deps.audit.record({ kind: 'reauth.refused', user: found.identity.username, address, reason: 'account_mismatch' });
       return renderReauth(deps, csrf, req, res, found, next, new GatewayError('GW_REAUTH_ACCOUNT_MISMATCH'));
     }
-    const step = await gate(identity, address);
-    if (step) {
-      deps.audit.record({ kind: 'reauth.refused', user: identity.username, address, reason: `second_factor_${step.reason}` });
-      return renderReauth(deps, csrf, req, res, found, next, new GatewayError('GW_SECOND_FACTOR_REQUIRED'));
+    let step: SecondFactorStep | null;
+    try {
+      step = await gate(identity, address);
+    } catch (e) {
+      return fail(new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'second-factor policy not readable', { cause: e }));
     }
-    moveToNewSession(deps, req, res, found, identity, next, fail);
+    // A factor must follow: the new session holds only the password until `/_gateway/mfa` is passed, which sets a fresh mfaAt.
+    if (step) deps.audit.record({ kind: 'reauth.refused', user: identity.username, address, reason: `second_factor_${step.reason}` });
+    moveToNewSession(deps, req, res, found, identity, next, fail, step);
   };
 }
 
-function moveToNewSession(deps: Deps, req: Request, res: Response, found: Found, identity: Identity, next: string, fail: NextFunction): void {
+function moveToNewSession(deps: Deps, req: Request, res: Response, found: Found, identity: Identity, next: string, fail: NextFunction, step: SecondFactorStep | null): void {
   const old = found.sessionId;
   const startedAt = found.record.authenticatedAt;
   // passport regenerates the session: the old record is destroyed and a new id issued.
@@ -120,9 +125,9 @@ function moveToNewSession(deps: Deps, req: Request, res: Response, found: Found,
     deps.resolver.forget(old);
     deps.signer.forget(old);
     deps.sockets.close([old]);
-    void deps.sessions.remove(identity.username, [old]).catch(() => undefined);
+    void deps.sessions.remove(identity.sub, [old]).catch(() => undefined);
     void deps.sessions.announceEnded([old]).catch(() => undefined);
-    deps.sessions.add(identity.username, req.session.id).then(
+    deps.sessions.add(identity.sub, req.session.id).then(
       () => {
         const now = deps.clock.now();
         const fields: GatewaySessionFields = {
@@ -133,11 +138,12 @@ function moveToNewSession(deps: Deps, req: Request, res: Response, found: Found,
           lastSeenAt: now,
           clientAddress: deps.addressOf(req),
           userAgent: (req.headers['user-agent'] ?? '').slice(0, 200),
+          ...(step ? pendingFields(deps, step.reason, true) : {}),
         };
         Object.assign(req.session, fields);
         req.session.save((saveErr) => {
           if (saveErr) return fail(new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'session not saved', { cause: saveErr }));
-          res.redirect(303, next);
+          res.redirect(303, step ? mfaUrl(next) : next);
         });
       },
       (e: unknown) => {
