@@ -15,6 +15,7 @@ import { bearerCheck, metricsHandler } from './http/routes/metricsRoute.js';
 import { showLogin, submitLogin } from './http/routes/loginRoutes.js';
 import { showLogout, submitLogout } from './http/routes/logoutRoutes.js';
 import { showReauth, submitReauth } from './http/routes/reauthRoutes.js';
+import { showAccount, submitAccount } from './http/routes/accountRoutes.js';
 import { noSecondFactorsYet } from './auth/secondFactorGate.js';
 import type { Identity } from './session/identity.js';
 import { gatewayCookieNames } from './shared/cookies.js';
@@ -96,6 +97,9 @@ export function createGatewayApp(deps: Deps): express.Express {
   // The signed-in person types their AD password again (Sentry's sudo prompt links here): a new session id, a fresh auth_time.
   app.get('/_gateway/reauth', safe(showReauth(deps, csrf)));
   app.post('/_gateway/reauth', form, requireCsrf(csrf), safe(submitReauth(deps, csrf, deps.secondFactorGate ?? noSecondFactorsYet)));
+  // The signed-in person's own second factors (list, rename, remove, recovery codes).
+  app.get('/_gateway/account', safe(showAccount(deps, csrf)));
+  app.post('/_gateway/account', form, requireCsrf(csrf), safe(submitAccount(deps, csrf)));
   app.get('/_gateway/logout', showLogout(deps, csrf));
   app.post('/_gateway/logout', form, requireCsrf(csrf), safe(submitLogout(deps, secure)));
   app.get('/_gateway/me', safe(me(deps)));

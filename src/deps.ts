@@ -26,6 +26,7 @@ import { SecretFile } from './shared/secretFile.js';
 import { NameHasher } from './shared/nameHasher.js';
 import { gatewayCookieNames } from './shared/cookies.js';
 import { GatewayMetrics } from './shared/metrics.js';
+import { buildMfa, type Mfa } from './mfa/buildMfa.js';
 import { readPendingPassword } from './directory/bindPassword.js';
 import { hostname } from 'node:os';
 import { isGatewayError } from './errors.js';
@@ -69,6 +70,8 @@ export interface Deps {
   secondFactorGate?: SecondFactorGate;
   /** This instance's Prometheus registry and the counters the hooks feed. */
   metrics: GatewayMetrics;
+  /** Second factors (policy, store, TOTP, WebAuthn, links): present whenever Redis is, the only place factors live. */
+  mfa?: Mfa;
   /** Re-read every secret file now (SIGHUP). */
   reloadSecrets(): void;
   close(): Promise<void>;
@@ -296,6 +299,8 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
 
   const sessions = new SessionIndex(redis);
   const sockets = new SessionSockets();
+  const mfa = redis ? buildMfa(config, { redis, audit, clock }) : undefined;
+  if (mfa) closers.push(() => mfa.close());
   const resolver = new SessionResolver({
     store,
     secrets: sessionSecrets,
@@ -357,6 +362,7 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     queue,
     addressOf: createAddressOf(config.server.trustProxy),
     metrics,
+    ...(mfa ? { mfa } : {}),
     reloadSecrets() {
       for (const f of secretFiles) f.reload();
       keyring.refresh();
