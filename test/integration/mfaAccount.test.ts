@@ -70,7 +70,7 @@ function sessionIdOf(c: Client): string {
 async function passSecondFactor(c: Client, at = t.clock.now()): Promise<void> {
   const sid = sessionIdOf(c);
   const key = SESSION_PREFIX + sid;
-  const record = JSON.parse((await redis.get(key))!) as Record<string, unknown>;
+  const { pendingSecondFactor: _owed, ...record } = JSON.parse((await redis.get(key))!) as Record<string, unknown>;
   await redis.set(key, JSON.stringify({ ...record, amr: ['pwd', 'otp', 'mfa'], mfaAt: at }), 'KEEPTTL');
   t.gw.deps.resolver.forget(sid);
 }

@@ -29,11 +29,15 @@ interface Person {
 }
 
 /**
- * A session the policy asks a second factor of, that has not passed one (`amr` without `mfa`), is waiting on it:
- * it does not open this page (the second-factor step, or enrolment, comes first).
+ * A session that still owes its second factor does not open this page (the second-factor step, or enrolment, comes
+ * first): one the resolver reports as `pending` or whose record says so (`pendingSecondFactor`, written by the sign-in
+ * step), and, whatever wrote it, one the policy asks a factor of that has not passed one (`amr` without `mfa`).
  */
-export function awaitingSecondFactor(record: StoredSession, decision: MfaDecision): boolean {
-  return decision.required && !(record.amr ?? []).includes('mfa');
+export function awaitingSecondFactor(found: { status: string; record?: StoredSession }, decision?: MfaDecision): boolean {
+  if (found.status === 'pending') return true;
+  const record = found.record as (StoredSession & { pendingSecondFactor?: unknown }) | undefined;
+  if (!record || record.pendingSecondFactor !== undefined) return true;
+  return decision !== undefined && decision.required && !(record.amr ?? []).includes('mfa');
 }
 
 function recentFactor(deps: Deps, record: StoredSession): boolean {
@@ -49,8 +53,17 @@ async function person(deps: Deps, req: Request, res: Response, fail: NextFunctio
     fail(new GatewayError(found.what === 'directory' ? 'GW_DIRECTORY_UNAVAILABLE' : 'GW_SESSION_STORE_UNAVAILABLE'));
     return undefined;
   }
+  const toStep = () => res.redirect(303, `/_gateway/mfa?next=${encodeURIComponent(ACCOUNT_PATH)}`);
+  if ((found.status as string) === 'pending') {
+    toStep();
+    return undefined;
+  }
   if (found.status !== 'ok') {
     res.redirect(303, `/_gateway/login?next=${encodeURIComponent(ACCOUNT_PATH)}`);
+    return undefined;
+  }
+  if (awaitingSecondFactor(found)) {
+    toStep();
     return undefined;
   }
   // Factors live only in Redis: without it there is nothing to manage.
@@ -60,8 +73,8 @@ async function person(deps: Deps, req: Request, res: Response, fail: NextFunctio
   }
   const factors = await deps.mfa.store.list(found.identity.sub);
   const decision = deps.mfa.decide({ groups: found.identity.groups, address: deps.addressOf(req), factors: factors.map((f) => f.kind) });
-  if (awaitingSecondFactor(found.record, decision)) {
-    res.redirect(303, `/_gateway/mfa?next=${encodeURIComponent(ACCOUNT_PATH)}`);
+  if (awaitingSecondFactor(found, decision)) {
+    toStep();
     return undefined;
   }
   res.setHeader('Cache-Control', 'no-store');
