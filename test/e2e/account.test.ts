@@ -49,7 +49,7 @@ async function personWithFactors(name: string, given: string, surname: string): 
   await sambaTool(['user', 'create', name, DEMO_PASSWORD, '--userou=OU=People', `--mail-address=${name}@corp.example.com`, `--given-name=${given}`, `--surname=${surname}`]).catch((e: Error) => {
     if (!/already exists/i.test(e.message)) throw e;
   });
-  await sambaTool(['group', 'addmembers', 'Sentry Users', name]);
+  if (!people.has(name)) await sambaTool(['group', 'addmembers', 'Sentry Users', name]);
   const guid = (await t.gw.deps.directory.lookup(name))!.guid.toLowerCase();
   people.set(name, guid);
   await store.reset(guid);
@@ -110,3 +110,29 @@ for (const [locale, title, app, key, rename, regenerate, shown] of [
     });
   });
 }
+
+describe('console: Second factor page', () => {
+  for (const [locale, button, shown] of [
+    ['en', 'Issue an enrolment link', 'shown only this once'],
+    ['zh-CN', '签发注册链接', '只显示这一次'],
+  ] as const) {
+    test(`an admin looks a person up and issues an enrolment link, shown once (${locale})`, async () => {
+      const name = 'acct-ivy';
+      await personWithFactors(name, 'Ivy', 'Chen');
+      const p = await openPage(browser, { locale });
+      open.push(p);
+      const page = p.page;
+      await page.goto(`${t.url}/_gateway/login?next=${encodeURIComponent(`/_gateway/admin/mfa?user=${name}`)}`);
+      await page.locator('#username').fill('alice');
+      await page.locator('#password').fill(DEMO_PASSWORD);
+      await Promise.all([page.waitForURL(/\/_gateway\/admin\/mfa/), page.locator('button[type=submit]').click()]);
+      assert.equal(await page.locator('#mfa-factors tbody tr').count(), 2);
+      const [scrollWidth, innerWidth] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+      assert.ok(scrollWidth <= innerWidth, `the page fits the window (${scrollWidth} > ${innerWidth})`);
+      await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: button }).click()]);
+      assert.match(await page.locator('#enrol-link').innerText(), new RegExp(shown));
+      assert.match(await page.locator('#enrol-link code').innerText(), /\/_gateway\/mfa\/enrol\?link=[A-Za-z0-9_-]{43}$/);
+      await screenshot(page, `admin-mfa-${locale}`);
+    });
+  }
+});

@@ -64,11 +64,12 @@ export function showMfa(deps: Deps, csrf: CsrfOptions) {
  * The form names the person twice: by the name looked up and by the objectGUID shown. If the name now leads to
  * another account (a rename in AD since the page was shown), nothing happens: the admin looks again.
  */
-async function confirmedPerson(deps: Deps, p: AdminPage, req: Request): Promise<{ user: DirectoryUser; name: string } | { name: string; refused: true }> {
+async function confirmedPerson(deps: Deps, p: AdminPage, req: Request): Promise<{ user: DirectoryUser; name: string } | { name: string; refused: true } | 'failed'> {
   const name = field(req.body, 'user', 256).trim();
   const guid = field(req.body, 'guid', 64).trim().toLowerCase();
   const user = name ? await lookup(deps, p, name) : null;
-  if (user === 'failed' || !user || user.guid.toLowerCase() !== guid) return { name, refused: true };
+  if (user === 'failed') return 'failed';
+  if (!user || user.guid.toLowerCase() !== guid) return { name, refused: true };
   return { user, name };
 }
 
@@ -77,6 +78,7 @@ export function submitMfaReset(deps: Deps, csrf: CsrfOptions) {
     const p = adminPage(deps, csrf, req, res);
     if (!deps.mfa) return render(deps, p, '');
     const found = await confirmedPerson(deps, p, req);
+    if (found === 'failed') return p.render('mfa', { section: 'mfa', title: p.a.mfaTitle, action: p.url('/mfa'), status: 503, error: p.a.errDirectory });
     if ('refused' in found) return render(deps, p, found.name, { status: 409, error: format(p.a.mfaChanged, { user: found.name }) });
     const { user } = found;
     const mfa = deps.mfa;
@@ -103,6 +105,7 @@ export function submitMfaLink(deps: Deps, csrf: CsrfOptions) {
     const p = adminPage(deps, csrf, req, res);
     if (!deps.mfa) return render(deps, p, '');
     const found = await confirmedPerson(deps, p, req);
+    if (found === 'failed') return p.render('mfa', { section: 'mfa', title: p.a.mfaTitle, action: p.url('/mfa'), status: 503, error: p.a.errDirectory });
     if ('refused' in found) return render(deps, p, found.name, { status: 409, error: format(p.a.mfaChanged, { user: found.name }) });
     const { user } = found;
     const link = await deps.mfa.links.issue(user.guid, { username: user.sAMAccountName.normalize('NFC').toLowerCase(), actor: p.admin.identity.username });
