@@ -234,14 +234,27 @@ function fileChecks(doc: Record<string, unknown>): ConfigProblem[] {
     }
     // The factor key file is checked for what it holds too, so a bad one stops `serve` at start, not at the first enrolment.
     if (path === 'mfa.keyFile') {
-      try {
-        parseKeyLines(readFileSync(file, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter(Boolean));
-      } catch (e) {
-        out.push({ path, message: `${(e as Error).message.replace(/^mfa\.keyFile /, '')} (${file})` });
-      }
+      const bad = keyFileProblem(file);
+      if (bad) out.push({ path, message: bad });
     }
   }
   return out;
+}
+
+/** What is wrong with mfa.keyFile (missing, unreadable, or not one 32-byte base64 key a line), naming the file and never its content. */
+export function keyFileProblem(file: string): string | undefined {
+  try {
+    accessSync(file, constants.R_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? `file not found: ${file}` : `file not readable: ${file} (${code})`;
+  }
+  try {
+    parseKeyLines(readFileSync(file, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter(Boolean));
+  } catch (e) {
+    return `${(e as Error).message.replace(/^mfa\.keyFile /, '')} (${file})`;
+  }
+  return undefined;
 }
 
 export function configPathFrom(args: { config?: string }, env: Record<string, string | undefined>): string {

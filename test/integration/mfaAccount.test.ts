@@ -314,4 +314,26 @@ describe('check-config', () => {
     const good = await runCli(['check-config', '--config', file]);
     assert.equal(good.code, 0, good.stderr + good.stdout);
   });
+
+  test('--connect: with people enrolled and the policy asking nobody, a missing key file (the default path) fails, naming it', async () => {
+    const guid = guids.get('acct-eve')!;
+    await store.addTotp(guid, { name: 'Phone', secret: SEED });
+    try {
+      const doc = parseYaml(readFileSync(t.configFile, 'utf8')) as { mfa: Record<string, unknown> };
+      const keyFile = doc.mfa.keyFile as string;
+      doc.mfa = { methods: ['totp'] };
+      const file = join(dir, 'no-key.yaml');
+      writeFileSync(file, stringify(doc));
+      assert.equal((await runCli(['check-config', '--config', file])).code, 0, 'without --connect nobody is known to be enrolled');
+      const bad = await runCli(['check-config', '--connect', '--config', file]);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stdout, /FAIL mfa\.keyFile: \d+ (person has|people have) a second factor, so the key file is needed: file not found: \/run\/secrets\/mfa_key/);
+      doc.mfa = { methods: ['totp'], keyFile };
+      writeFileSync(file, stringify(doc));
+      const good = await runCli(['check-config', '--connect', '--config', file]);
+      assert.doesNotMatch(good.stdout, /mfa\.keyFile/);
+    } finally {
+      await store.reset(guid);
+    }
+  });
 });
