@@ -97,9 +97,6 @@ export function createGatewayApp(deps: Deps): express.Express {
   // The signed-in person types their AD password again (Sentry's sudo prompt links here): a new session id, a fresh auth_time.
   app.get('/_gateway/reauth', safe(showReauth(deps, csrf)));
   app.post('/_gateway/reauth', form, requireCsrf(csrf), safe(submitReauth(deps, csrf, deps.secondFactorGate ?? noSecondFactorsYet)));
-  // The signed-in person's own second factors (list, rename, remove, recovery codes).
-  app.get('/_gateway/account', safe(showAccount(deps, csrf)));
-  app.post('/_gateway/account', form, requireCsrf(csrf), safe(submitAccount(deps, csrf)));
   app.get('/_gateway/logout', showLogout(deps, csrf));
   app.post('/_gateway/logout', form, requireCsrf(csrf), safe(submitLogout(deps, secure)));
   app.get('/_gateway/me', safe(me(deps)));
@@ -107,6 +104,9 @@ export function createGatewayApp(deps: Deps): express.Express {
   app.get('/_gateway/readyz', safe(readyz(deps)));
   app.get('/_gateway/jwks.json', jwks(deps));
   app.get('/_gateway/static/admin.css', (_req, res) => void res.type('css').setHeader('Cache-Control', 'public, max-age=3600').send(adminStylesheet()));
+  // The signed-in person's own second factors (list, rename, remove, recovery codes).
+  app.get('/_gateway/account', safe(showAccount(deps, csrf)));
+  app.post('/_gateway/account', form, requireCsrf(csrf), safe(submitAccount(deps, csrf)));
   // The admin console: its own route table, every route admin-only (http/admin/adminRouter.ts).
   app.use('/_gateway/admin', adminRouter(deps, csrf));
   // With server.metricsListen set, metrics live only on that listener; on the public port they need the bearer

@@ -10,6 +10,7 @@ import { Keyring } from './keys/keyring.js';
 import type { AccessPolicy } from './mapping/resolveAccess.js';
 import { LoginService } from './auth/loginService.js';
 import type { SecondFactorGate } from './auth/secondFactorGate.js';
+import { buildMfa, type Mfa } from './mfa/buildMfa.js';
 import { LoginThrottle } from './auth/throttle.js';
 import { buildIdentity } from './auth/buildIdentity.js';
 import { createRedis, type RedisClient } from './session/createRedis.js';
@@ -26,7 +27,6 @@ import { SecretFile } from './shared/secretFile.js';
 import { NameHasher } from './shared/nameHasher.js';
 import { gatewayCookieNames } from './shared/cookies.js';
 import { GatewayMetrics } from './shared/metrics.js';
-import { buildMfa, type Mfa } from './mfa/buildMfa.js';
 import { readPendingPassword } from './directory/bindPassword.js';
 import { hostname } from 'node:os';
 import { isGatewayError } from './errors.js';
@@ -68,10 +68,10 @@ export interface Deps {
   addressOf: AddressOf;
   /** Whether a second factor must follow the password (auth/secondFactorGate.ts); absent: none exists yet. */
   secondFactorGate?: SecondFactorGate;
+  /** The second-factor parts (policy, factors, TOTP, WebAuthn, links, throttle); absent without Redis. */
+  mfa?: Mfa;
   /** This instance's Prometheus registry and the counters the hooks feed. */
   metrics: GatewayMetrics;
-  /** Second factors (policy, store, TOTP, WebAuthn, links): present whenever Redis is, the only place factors live. */
-  mfa?: Mfa;
   /** Re-read every secret file now (SIGHUP). */
   reloadSecrets(): void;
   close(): Promise<void>;
@@ -299,8 +299,6 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
 
   const sessions = new SessionIndex(redis);
   const sockets = new SessionSockets();
-  const mfa = redis ? buildMfa(config, { redis, audit, clock }) : undefined;
-  if (mfa) closers.push(() => mfa.close());
   const resolver = new SessionResolver({
     store,
     secrets: sessionSecrets,
@@ -339,11 +337,16 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
   // What nobody announces (Redis expiring a record, a timeout passing) still closes a session's WebSockets within seconds.
   closers.push(sockets.startChecks((sid) => resolver.check(sid), logger));
 
+  // Factors live only in Redis. Without it nobody can have one, and a policy that asks for one lets nobody in.
+  const mfa = redis ? buildMfa(config, { redis, audit, clock }) : undefined;
+  if (mfa) closers.push(() => mfa.close());
+
   return {
     config,
     logger,
     clock,
     redis,
+    mfa,
     store,
     sessionSecrets,
     keyring,
@@ -362,7 +365,6 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     queue,
     addressOf: createAddressOf(config.server.trustProxy),
     metrics,
-    ...(mfa ? { mfa } : {}),
     reloadSecrets() {
       for (const f of secretFiles) f.reload();
       keyring.refresh();
