@@ -267,6 +267,20 @@ describe('console: Second factor page', () => {
     const events = await audit('mfa.reset', 'acct-dora');
     assert.ok(events.some((e) => e.actor === 'alice' && e.detail?.guid === guid && Number(e.detail?.sessions) >= 1), JSON.stringify(events));
   });
+
+  test('the audit page offers the second-factor kinds in both languages and finds the person’s own changes', async () => {
+    const admin = await signedIn(t.url, 'alice', DEMO_PASSWORD);
+    const en = await (await admin.get('/_gateway/admin/audit?kind=mfa.factor_removed&user=acct-dora')).text();
+    assert.match(en, /<option value="mfa\.factor_removed" selected>Factor removed<\/option>/);
+    for (const [kind, label] of <[string, string][]>[['mfa', 'Second factor \\(all\\)'], ['mfa.reset', 'Second factor reset'], ['mfa.factor_renamed', 'Factor renamed'], ['mfa.recovery_regenerated', 'Recovery codes renewed']]) {
+      assert.match(en, new RegExp(`<option value="${kind.replace('.', '\\.')}">${label}</option>`));
+    }
+    assert.match(textOf(en), /Factor removed acct-dora/);
+    const zh = await (await admin.get('/_gateway/admin/audit?kind=mfa.factor_removed&user=acct-dora&lang=zh-CN')).text();
+    assert.match(zh, /<option value="mfa\.factor_removed" selected>验证方式已删除<\/option>/);
+    assert.match(zh, /<option value="mfa\.recovery_regenerated">恢复码已更新<\/option>/);
+    assert.match(zh, /<option value="mfa\.factor_renamed">验证方式已重命名<\/option>/);
+  });
 });
 
 describe('explain: the second-factor decision and its reason', () => {
