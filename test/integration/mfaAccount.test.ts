@@ -128,6 +128,8 @@ describe('/_gateway/account', () => {
     assert.equal(res.status, 303);
     const page = textOf(await (await c.get(res.headers.get('location')!)).text());
     assert.match(page, /Renamed to “Work phone”/);
+    const crafted = textOf(await (await c.get('/_gateway/account?done=renamed&factor=nope&name=Call%20555-0100')).text());
+    assert.doesNotMatch(crafted, /Renamed|555-0100/, 'no notice from text in the URL');
     assert.match(page, /Authenticator app Work phone/);
     assert.equal((await store.list(guids.get('acct-dora')!))[0]!.name, 'Work phone');
     const events = await audit('mfa.factor_renamed', 'acct-dora');
@@ -158,6 +160,7 @@ describe('/_gateway/account', () => {
     await passSecondFactor(c);
     const removed = await accountForm(c, { action: 'remove', factor: second.id });
     assert.equal(removed.status, 303);
+    assert.match(textOf(await (await c.get(removed.headers.get('location')!)).text()), /The factor was removed\./);
     assert.deepEqual((await store.list(guid)).map((f) => f.name), ['Work phone']);
     assert.ok((await audit('mfa.factor_removed', 'acct-dora')).some((e) => e.detail?.name === 'Backup phone' && !e.reason));
     assert.ok((await audit('mfa.factor_removed', 'acct-dora')).some((e) => e.reason === 'refused_last_factor'));

@@ -133,9 +133,10 @@ export function showAccount(deps: Deps, csrf: CsrfOptions) {
     const p = await person(deps, req, res, fail);
     if (!p) return;
     const m = accountMessages(langOf(req));
+    // The notice names the factor from the person's own list, never text from the URL (a crafted link could say anything).
     const done = typeof req.query.done === 'string' ? req.query.done : '';
-    const named = typeof req.query.name === 'string' ? req.query.name.slice(0, 64) : '';
-    const notice = done === 'renamed' ? format(m.renamed, { name: named }) : done === 'removed' ? format(m.removed, { name: named }) : undefined;
+    const renamed = done === 'renamed' ? p.factors.find((f) => f.id === req.query.factor) : undefined;
+    const notice = renamed ? format(m.renamed, { name: renamed.name }) : done === 'removed' ? m.removed : undefined;
     await render(deps, csrf, req, res, p, { notice });
   };
 }
@@ -174,7 +175,7 @@ export function submitAccount(deps: Deps, csrf: CsrfOptions) {
       if (!renamed) return refuse(new GatewayError('GW_NOT_FOUND'), m.errNoSuchFactor);
       const name = (await p.mfa.store.list(guid)).find((f) => f.id === factor.id)?.name ?? '';
       deps.audit.record({ kind: 'mfa.factor_renamed', user: identity.username, address, detail: { guid, factor: factor.id, kind: factor.kind, from: factor.name, to: name } });
-      return back({ done: 'renamed', name });
+      return back({ done: 'renamed', factor: factor.id });
     }
 
     if (action === 'remove') {
@@ -189,7 +190,7 @@ export function submitAccount(deps: Deps, csrf: CsrfOptions) {
       const left = await p.mfa.store.remove(guid, factor.id);
       if (left < 0) return refuse(new GatewayError('GW_NOT_FOUND'), m.errNoSuchFactor);
       deps.audit.record({ kind: 'mfa.factor_removed', user: identity.username, address, detail: { guid, factor: factor.id, kind: factor.kind, name: factor.name, left } });
-      return back({ done: 'removed', name: factor.name });
+      return back({ done: 'removed' });
     }
 
     if (action === 'recovery') {
