@@ -71,7 +71,14 @@ async function person(deps: Deps, req: Request, res: Response, fail: NextFunctio
     fail(new GatewayError('GW_NOT_FOUND'));
     return undefined;
   }
-  const factors = await deps.mfa.store.list(found.identity.sub);
+  let factors: Factor[];
+  try {
+    factors = await deps.mfa.store.list(found.identity.sub);
+  } catch (e) {
+    // Without the person's factors nothing here can be decided: an outage, never an empty list.
+    fail(new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'second factors not readable', { cause: e }));
+    return undefined;
+  }
   const decision = deps.mfa.decide({ groups: found.identity.groups, address: deps.addressOf(req), factors: factors.map((f) => f.kind) });
   if (awaitingSecondFactor(found, decision)) {
     toStep();
