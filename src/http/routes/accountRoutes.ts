@@ -112,7 +112,8 @@ async function render(deps: Deps, csrf: CsrfOptions, req: Request, res: Response
       signedInAs: format(m.signedInAs, { name: identity.name || identity.username }),
       otherLangHref: `${ACCOUNT_PATH}?lang=${lang === 'en' ? 'zh-CN' : 'en'}`,
       lead: format(m.lead, { org: deps.config.server.organizationName }),
-      policy: policyLine(m, p.decision),
+      // Said for anywhere (an unknown address is outside every network), not only for where this page was opened from.
+      policy: policyLine(m, p.mfa.decide({ groups: identity.groups, address: undefined, factors: p.factors.map((f) => f.kind) })),
       notice: extra.notice,
       error: extra.errorText,
       errorCode: extra.error?.code,
