@@ -15,6 +15,7 @@ import { bearerCheck, metricsHandler } from './http/routes/metricsRoute.js';
 import { showLogin, submitLogin } from './http/routes/loginRoutes.js';
 import { showLogout, submitLogout } from './http/routes/logoutRoutes.js';
 import { showReauth, submitReauth } from './http/routes/reauthRoutes.js';
+import { showAccount, submitAccount } from './http/routes/accountRoutes.js';
 import { noSecondFactorsYet } from './auth/secondFactorGate.js';
 import { showEnrol, showMfa, submitEnrolTotp, submitMfa, webauthnEnrolOptions, webauthnEnrolVerify, webauthnSignInOptions, webauthnSignInVerify } from './http/routes/mfaRoutes.js';
 import type { Identity } from './session/identity.js';
@@ -115,6 +116,9 @@ export function createGatewayApp(deps: Deps): express.Express {
   app.get('/_gateway/readyz', safe(readyz(deps)));
   app.get('/_gateway/jwks.json', jwks(deps));
   app.get('/_gateway/static/admin.css', (_req, res) => void res.type('css').setHeader('Cache-Control', 'public, max-age=3600').send(adminStylesheet()));
+  // The signed-in person's own second factors (list, rename, remove, recovery codes).
+  app.get('/_gateway/account', safe(showAccount(deps, csrf)));
+  app.post('/_gateway/account', form, requireCsrf(csrf), safe(submitAccount(deps, csrf)));
   // The admin console: its own route table, every route admin-only (http/admin/adminRouter.ts).
   app.use('/_gateway/admin', adminRouter(deps, csrf));
   // With server.metricsListen set, metrics live only on that listener; on the public port they need the bearer

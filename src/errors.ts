@@ -31,6 +31,7 @@ export type ErrorCode =
   | 'GW_MFA_LINK_INVALID'
   | 'GW_MFA_SECRET_UNREADABLE'
   | 'GW_MFA_EXPORT_INVALID'
+  | 'GW_MFA_LAST_FACTOR'
   | 'GW_REDIS_NOT_DURABLE'
   | 'GW_INTERNAL';
 
@@ -72,6 +73,8 @@ const STATUS: Record<ErrorCode, number> = {
   GW_MFA_SECRET_UNREADABLE: 500,
   // An `mfa import` file that is not an export, was altered, or needs another passphrase.
   GW_MFA_EXPORT_INVALID: 400,
+  // Removing a person's last factor while the policy requires one of them.
+  GW_MFA_LAST_FACTOR: 409,
   // Factors are credentials: a Redis that may drop them (no persistence, eviction) is refused.
   GW_REDIS_NOT_DURABLE: 500,
   GW_INTERNAL: 500,

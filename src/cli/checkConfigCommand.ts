@@ -7,6 +7,19 @@ import { checkSentryUrlPrefix, urlPrefixAdvice } from '../sentry/urlPrefix.js';
 import { SecretFile } from '../shared/secretFile.js';
 import { cliLogger, loadOrExit, type CommonFlags } from './common.js';
 import { checkRedisDurability } from '../mfa/redisDurability.js';
+import { MFA_PEOPLE_KEY } from '../mfa/factorStore.js';
+import { keyFileProblem, mfaConfigured } from '../config/loadConfig.js';
+
+/** How many people have a second factor, read with a short-lived client of its own. */
+async function enrolledCount(url: string): Promise<number> {
+  const redis = createRedis(url, { enableOfflineQueue: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  redis.on('error', () => undefined);
+  try {
+    return await redis.scard(MFA_PEOPLE_KEY);
+  } finally {
+    redis.disconnect();
+  }
+}
 
 interface Check {
   name: string;
@@ -50,6 +63,12 @@ export async function checkConfigCommand(flags: CommonFlags & { connect?: boolea
         checks.push({ name: 'redis', ok: false, detail: (e as Error).message });
       } finally {
         redis.disconnect();
+      }
+      // Someone enrolled while the policy asks nobody: the sign-in still checks their factor, which needs the key file.
+      if (!mfaConfigured(config)) {
+        const enrolled = await enrolledCount(config.session.redisUrl).catch(() => 0);
+        const bad = enrolled > 0 ? keyFileProblem(config.mfa.keyFile) : undefined;
+        if (bad) checks.push({ name: 'mfa.keyFile', ok: false, detail: `${enrolled} ${enrolled === 1 ? 'person has' : 'people have'} a second factor, so the key file is needed: ${bad}` });
       }
       const durability = await checkRedisDurability(config);
       if (!Array.isArray(durability)) checks.push({ name: 'redis durability', ok: false, detail: durability.unreachable });

@@ -5,7 +5,8 @@ import { explainUser } from '../mapping/explainUser.js';
 import { describeLockout, explainLockout } from '../auth/explainLockout.js';
 import { cliLogger, loadOrExit, table, UsageError, type CommonFlags } from './common.js';
 import { FactorStore } from '../mfa/factorStore.js';
-import { compileMfaPolicy, describeMfaReason } from '../mfa/mfaPolicy.js';
+import { compileMfaPolicy } from '../mfa/mfaPolicy.js';
+import { describeMfaExplanation, explainMfa } from '../mfa/explainMfa.js';
 import { SecretBox } from '../mfa/secretBox.js';
 import { systemClock } from '../shared/clock.js';
 
@@ -42,9 +43,9 @@ export async function explainCommand(username: string | undefined, flags: Common
     const { orgRole, teams, ...rest } = explainUser(user, config.access, await backends.rules.current());
     const lockout = explainLockout(await directory.accountLockoutPolicy(user.dn), { perUser: config.throttle.perUser, windowMs: config.throttle.window });
     // Listing factors reads no secret: the key file is never opened here.
-    const factors = backends.redis ? await new FactorStore(backends.redis, new SecretBox(() => [], { lazy: true }), systemClock).kinds(user.guid) : [];
-    const decision = compileMfaPolicy(config.mfa)({ groups: user.groups, address: flags.from, factors });
-    const mfa = { required: decision.required, reason: decision.reason, enrolment: decision.enrolment, factors: factors.length, ...(flags.from ? { from: flags.from } : {}) };
+    const factors = backends.redis ? await new FactorStore(backends.redis, new SecretBox(() => [], { lazy: true }), systemClock).list(user.guid) : [];
+    const explained = explainMfa(compileMfaPolicy(config.mfa), user, factors, flags.from);
+    const mfa = { ...explained, factors: factors.length, factorList: explained.factors.map((f) => ({ kind: f.kind, name: f.name })) };
     // The JSON keeps its documented shape: rule indexes are for the console's links.
     const out = { ...rest, orgRole: { role: orgRole.role, from: orgRole.from }, teams: teams.map((t) => ({ slug: t.slug, role: t.role, from: t.from })), lockout, mfa };
     if (flags.json) {
@@ -64,7 +65,7 @@ export async function explainCommand(username: string | undefined, flags: Common
       '',
       `Access:   ${out.access.allowed ? 'ALLOWED' : 'DENIED'} (${out.access.reason}${'matchedGroup' in out.access && out.access.matchedGroup ? `: ${out.access.matchedGroup}` : ''})`,
       `Admin:    ${out.admin ? 'yes' : 'no'}`,
-      `2nd factor: ${mfa.required ? 'REQUIRED' : 'not required'}${flags.from ? ` from ${flags.from}` : ''} (${describeMfaReason(mfa.reason)}); ${mfa.factors} enrolled`,
+      ...describeMfaExplanation(explained),
       `Org role: ${out.orgRole.role} — ${out.orgRole.from}`,
       `Teams:    ${out.teams.length ? '' : '(none)'}`,
       ...(out.teams.length ? [table([['  team', 'role', 'from'], ...out.teams.map((t) => [`  ${t.slug}`, t.role, t.from.join(', ')])])] : []),

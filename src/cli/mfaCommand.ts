@@ -7,6 +7,7 @@ import { EnrolLinks } from '../mfa/enrolLinks.js';
 import { openExport, sealExport } from '../mfa/exportFile.js';
 import { FactorStore } from '../mfa/factorStore.js';
 import { MfaThrottle } from '../mfa/mfaThrottle.js';
+import { resetSecondFactor } from '../mfa/resetSecondFactor.js';
 import { SecretBox } from '../mfa/secretBox.js';
 import { revokeSessions, SessionIndex } from '../session/sessionIndex.js';
 import { createSessionStore } from '../session/sessionStore.js';
@@ -83,14 +84,20 @@ export async function mfaCommand(sub: string | undefined, file: string | undefin
       }
       case 'reset': {
         const p = await personOf(b, flags.user as string);
-        const removed = await store.reset(p.guid);
-        await new EnrolLinks(redis, b.audit, systemClock, config.server.publicUrl).revoke(p.guid);
-        await new MfaThrottle(redis, config.throttle.window, systemClock).clear(p.guid);
-        // Whoever holds a session passed the factor now removed: they sign in again, under the policy as it now stands.
         const sessionStore = createSessionStore(redis, { idleMs: config.session.idleTimeout, absoluteMs: config.session.absoluteTimeout });
-        const ended = await revokeSessions(new SessionIndex(redis), sessionStore, p.username);
-        b.audit.record({ kind: 'mfa.reset', user: p.username, actor: actor(), detail: { guid: p.guid, factors: removed, sessions: ended.length } });
-        out({ user: p.username, guid: p.guid, removed, sessionsEnded: ended.length }, `Removed ${removed} factor${removed === 1 ? '' : 's'} and the recovery codes of ${p.username}; ended ${ended.length} session${ended.length === 1 ? '' : 's'}.`);
+        const index = new SessionIndex(redis);
+        const { removed, sessionsEnded } = await resetSecondFactor(
+          {
+            store,
+            links: new EnrolLinks(redis, b.audit, systemClock, config.server.publicUrl),
+            throttle: new MfaThrottle(redis, config.throttle.window, systemClock),
+            audit: b.audit,
+            endSessions: async (guid) => (await revokeSessions(index, sessionStore, guid)).length,
+          },
+          p,
+          actor(),
+        );
+        out({ user: p.username, guid: p.guid, removed, sessionsEnded }, `Removed ${removed} factor${removed === 1 ? '' : 's'} and the recovery codes of ${p.username}; ended ${sessionsEnded} session${sessionsEnded === 1 ? '' : 's'}.`);
         return 0;
       }
       case 'enrol-link': {

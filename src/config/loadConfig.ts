@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
-import { trustedOwnNetworks, trustOverlapWarning } from '../shared/trustedRanges.js';
+import { networkOf, trustedOwnNetworks, trustOverlapWarning, type TrustOverlap } from '../shared/trustedRanges.js';
 import { configSchema, type Config } from './schema.js';
 import { parseKeyLines } from '../mfa/secretBox.js';
 
@@ -118,7 +118,11 @@ export function loadConfig(opts: LoadOptions): LoadResult {
   const config = parsed.data;
   const warnings: string[] = [];
   problems.push(...crossChecks(config, warnings));
-  for (const o of trustedOwnNetworks(config.server.trustProxy, opts.interfaces ?? networkInterfaces())) warnings.push(trustOverlapWarning(o));
+  const overlaps = trustedOwnNetworks(config.server.trustProxy, opts.interfaces ?? networkInterfaces());
+  // Where the second factor judges networks, a trustProxy wider than the load balancer is an error, not a warning.
+  const wide = mfaTrustProblem(config, overlaps);
+  if (wide) problems.push(wide);
+  else for (const o of overlaps) warnings.push(trustOverlapWarning(o));
   if (opts.checkFiles !== false) problems.push(...fileChecks(merged));
   return problems.length ? { ok: false, problems } : { ok: true, config, warnings };
 }
@@ -140,16 +144,60 @@ function crossChecks(c: Config, warnings: string[]): ConfigProblem[] {
   if (mfaConfigured(c)) {
     if (!c.session.redisUrl) out.push({ path: 'mfa', message: 'a second factor needs session.redisUrl: factors are credentials and are never kept in process memory' });
     if (c.mfa.require === 'outside' && c.mfa.trustedNetworks.length === 0) out.push({ path: 'mfa.trustedNetworks', message: 'mfa.require "outside" needs at least one trusted network (or use "always")' });
-    // Trusting every hop lets any client write the X-Forwarded-For the trusted-network test reads.
     if (c.mfa.methods.includes('webauthn') && isIP(new URL(c.server.publicUrl).hostname.replace(/^\[|\]$/g, ''))) {
       out.push({ path: 'server.publicUrl', message: 'WebAuthn needs a host name here (its RP ID), not an IP address: use a name, or leave webauthn out of mfa.methods' });
     }
-    if (c.mfa.require === 'outside' && c.server.trustProxy === true) out.push({ path: 'server.trustProxy', message: 'true trusts a forged X-Forwarded-For, so anyone could claim a trusted network and skip the second factor: name the load balancer\'s address or CIDR' });
   }
   for (const [i, p] of c.bypass.paths.entries()) {
     if (p.startsWith('/_gateway')) out.push({ path: `bypass.paths.${i}`, message: 'may not cover /_gateway' });
   }
   return out;
+}
+
+/**
+ * The key path whose networks the second factor judges client addresses against, if any: `mfa.require: outside`
+ * (trustedNetworks), or a non-empty `mfa.enrolFrom` (by default `mfa.trustedNetworks`) for enrolment without a link.
+ */
+export function mfaNetworksInUse(c: Pick<Config, 'mfa'>): string | undefined {
+  if (c.mfa.require === 'outside') return 'mfa.require';
+  if (c.mfa.enrolFrom !== undefined) return c.mfa.enrolFrom.length ? 'mfa.enrolFrom' : undefined;
+  return c.mfa.trustedNetworks.length ? 'mfa.trustedNetworks' : undefined;
+}
+
+/** Wider than /16 (IPv4) or /48 (IPv6): a whole site, never one load balancer. */
+const WIDEST_PREFIX = { ipv4: 16, ipv6: 48 } as const;
+
+/** Why a trustProxy value trusts more than a load balancer, one reason per entry; empty when it names only proxies. */
+export function trustWiderThanProxy(trustProxy: string | boolean | number, overlaps: readonly TrustOverlap[]): string[] {
+  if (trustProxy === false || trustProxy === 0) return [];
+  if (trustProxy === true) return ['true trusts every peer'];
+  if (typeof trustProxy === 'number') return [`a hop count (${trustProxy}) trusts whichever peer connects`];
+  const out: string[] = [];
+  for (const entry of trustProxy.split(',').map((e) => e.trim()).filter(Boolean)) {
+    if (entry === 'uniquelocal' || entry === 'linklocal') {
+      out.push(`"${entry}" trusts every private address`);
+      continue;
+    }
+    const net = networkOf(entry);
+    const prefix = net ? Number(net.cidr.split('/')[1]) : undefined;
+    if (net && prefix !== undefined && prefix < WIDEST_PREFIX[net.family]) out.push(`"${entry}" is a /${prefix}, wider than a load balancer`);
+  }
+  for (const o of overlaps) out.push(`"${o.entry}" covers this host's own network ${o.network} (${o.iface}), where a container runtime's port proxy connects from`);
+  return out;
+}
+
+/** Refuses a trustProxy wider than a load balancer while a trusted or enrolment network decides about the second factor. */
+function mfaTrustProblem(c: Config, overlaps: readonly TrustOverlap[]): ConfigProblem | undefined {
+  const uses = mfaNetworksInUse(c);
+  if (!uses) return undefined;
+  const why = trustWiderThanProxy(c.server.trustProxy, overlaps);
+  if (!why.length) return undefined;
+  return {
+    path: 'server.trustProxy',
+    message:
+      `${why.join('; ')}. With ${uses} deciding from the client address who is asked for a second factor or may enrol one, ` +
+      'a client could write X-Forwarded-For to claim a trusted network and skip it: name exactly the load balancer\'s address(es)',
+  };
 }
 
 /** A second factor is asked of someone: by `require`, or for members of `requireForGroups`. */
@@ -186,14 +234,27 @@ function fileChecks(doc: Record<string, unknown>): ConfigProblem[] {
     }
     // The factor key file is checked for what it holds too, so a bad one stops `serve` at start, not at the first enrolment.
     if (path === 'mfa.keyFile') {
-      try {
-        parseKeyLines(readFileSync(file, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter(Boolean));
-      } catch (e) {
-        out.push({ path, message: `${(e as Error).message.replace(/^mfa\.keyFile /, '')} (${file})` });
-      }
+      const bad = keyFileProblem(file);
+      if (bad) out.push({ path, message: bad });
     }
   }
   return out;
+}
+
+/** What is wrong with mfa.keyFile (missing, unreadable, or not one 32-byte base64 key a line), naming the file and never its content. */
+export function keyFileProblem(file: string): string | undefined {
+  try {
+    accessSync(file, constants.R_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? `file not found: ${file}` : `file not readable: ${file} (${code})`;
+  }
+  try {
+    parseKeyLines(readFileSync(file, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter(Boolean));
+  } catch (e) {
+    return `${(e as Error).message.replace(/^mfa\.keyFile /, '')} (${file})`;
+  }
+  return undefined;
 }
 
 export function configPathFrom(args: { config?: string }, env: Record<string, string | undefined>): string {

@@ -159,6 +159,7 @@ const errorMessages: Record<Lang, Partial<Record<ErrorCode, string>>> = {
     GW_MFA_CODE_INVALID: 'That code is not valid. Enter the current code from your authenticator app (each code works once), or an unused recovery code.',
     GW_MFA_CHALLENGE_INVALID: 'This security-key request expired or was already used. Try again.',
     GW_MFA_LINK_INVALID: 'This enrolment link is not valid: it has expired or was already used. Ask an administrator for a new one.',
+    GW_MFA_LAST_FACTOR: 'This is your last second factor, and your organization requires one for you. Add another factor first.',
     GW_INTERNAL: 'An unexpected error occurred.',
   },
   'zh-CN': {
@@ -189,6 +190,7 @@ const errorMessages: Record<Lang, Partial<Record<ErrorCode, string>>> = {
     GW_MFA_CODE_INVALID: '验证码无效。请输入身份验证器应用中的当前验证码（每个验证码只能使用一次），或一个未使用的恢复码。',
     GW_MFA_CHALLENGE_INVALID: '此安全密钥请求已过期或已被使用，请重试。',
     GW_MFA_LINK_INVALID: '此注册链接无效：已过期或已被使用。请向管理员申请新的链接。',
+    GW_MFA_LAST_FACTOR: '这是您最后一个第二重验证方式，而您的组织要求您使用第二重验证。请先添加另一个验证方式。',
     GW_INTERNAL: '发生了意外错误。',
   },
 };

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Mustache from 'mustache';
+import { accountMessages } from './accountMessages.js';
 import { adminMessages } from './admin/adminMessages.js';
 import { messages, type Lang } from './i18n.js';
 import { escapeControlsKeepLines } from '../shared/terminalText.js';
@@ -37,7 +38,7 @@ export function adminStylesheet(): string {
   return template('admin/admin.css');
 }
 
-export type AdminView = 'mappings' | 'rule' | 'history' | 'explain' | 'sync' | 'syncRun' | 'audit' | 'sessions';
+export type AdminView = 'mappings' | 'rule' | 'history' | 'explain' | 'sync' | 'syncRun' | 'audit' | 'sessions' | 'mfa';
 
 /** Console pages: the admin layout (navigation, who is signed in) around `views/admin/<view>.mustache`. */
 export function renderAdminPage(view: AdminView, model: PageModel): string {
@@ -55,4 +56,11 @@ export function renderPage(view: 'login' | 'reauth' | 'message' | 'mfa' | 'mfaEn
   const t = messages(model.lang);
   const otherLangCode = model.lang === 'en' ? 'zh-CN' : 'en';
   return Mustache.render(template('layout.mustache'), { ...model, t, otherLangCode }, { body: template(`${view}.mustache`) }, { escape });
+}
+
+/** The self-service page: the console's look (its stylesheet, a bar with who is signed in) without its navigation. */
+export function renderAccountPage(model: PageModel): string {
+  const t = messages(model.lang);
+  const otherLangCode = model.lang === 'en' ? 'zh-CN' : 'en';
+  return Mustache.render(template('accountLayout.mustache'), { ...model, t, m: accountMessages(model.lang), otherLangCode }, { body: template('account.mustache') }, { escape });
 }

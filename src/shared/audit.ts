@@ -30,7 +30,10 @@ export type AuditKind =
   | 'mfa.link_used'
   | 'mfa.reset'
   | 'mfa.exported'
-  | 'mfa.imported';
+  | 'mfa.imported'
+  | 'mfa.factor_renamed'
+  | 'mfa.factor_removed'
+  | 'mfa.recovery_regenerated';
 
 export interface AuditEvent {
   kind: AuditKind;

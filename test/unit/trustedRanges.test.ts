@@ -75,4 +75,60 @@ describe('server.trustProxy against the host\'s own networks', () => {
     assert.match(w[0]!, /^server\.trustProxy: "172\.16\.0\.0\/12" .*172\.18\.0\.0\/16 \(eth0\)/);
     assert.deepEqual(warnings('172.18.0.3'), []);
   });
+
+  function loadWith(trustProxy: unknown, mfa: Record<string, unknown>) {
+    const bindPasswordFile = join(dir, 'bind_password');
+    const keyFile = join(dir, 'mfa_key');
+    writeFileSync(bindPasswordFile, 'x\n', { mode: 0o600 });
+    writeFileSync(keyFile, 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n', { mode: 0o600 });
+    const file = join(dir, 'gateway-mfa.yaml');
+    writeFileSync(file, stringify({
+      server: { publicUrl: 'https://sentry.example.com', trustProxy },
+      upstream: { url: 'http://web:9000' },
+      ldap: { urls: ['ldaps://dc1.corp.example.com'], bindDn: 'CN=svc,DC=corp,DC=example,DC=com', bindPasswordFile, baseDn: 'DC=corp,DC=example,DC=com' },
+      session: { redisUrl: 'redis://127.0.0.1:6379/0' },
+      mfa: { keyFile, ...mfa },
+    }));
+    return loadConfig({ file, env: {}, interfaces: CONTAINER });
+  }
+  const trustProblem = (trustProxy: unknown, mfa: Record<string, unknown>) => {
+    const r = loadWith(trustProxy, mfa);
+    return r.ok ? undefined : r.problems.find((p) => p.path === 'server.trustProxy');
+  };
+
+  describe('with the second factor judging networks, a trustProxy wider than a load balancer is an error', () => {
+    const outside = { require: 'outside', trustedNetworks: ['198.51.100.0/24'] };
+    const wide: [string, string | boolean | number, RegExp][] = [
+      ['a range covering the host\'s own network', '172.16.0.0/12', /covers this host's own network 172\.18\.0\.0\/16 \(eth0\)/],
+      ['the bridge address the port proxy connects from', '172.18.0.1', /172\.18\.0\.0\/16/],
+      ['"uniquelocal"', 'uniquelocal', /every private address/],
+      ['a /8 away from the host', '10.0.0.0/8', /\/8, wider than a load balancer/],
+      ['an IPv6 /32', '2001:db8::/32', /\/32, wider than a load balancer/],
+      ['true', true, /true trusts every peer/],
+      ['a hop count', 1, /hop count/],
+    ];
+    for (const [name, trustProxy, why] of wide) {
+      test(`${name} with mfa.require: outside is refused at server.trustProxy`, () => {
+        const p = trustProblem(trustProxy, outside);
+        assert.ok(p, `${String(trustProxy)} loaded`);
+        assert.match(p.message, why);
+        assert.match(p.message, /mfa\.require/);
+        assert.match(p.message, /X-Forwarded-For/);
+      });
+    }
+
+    test('the enrolment networks count too: enrolFrom, or trustedNetworks standing in for it, under any require', () => {
+      assert.match(trustProblem('172.16.0.0/12', { require: 'always', enrolFrom: ['198.51.100.0/24'] })?.message ?? '', /With mfa\.enrolFrom /);
+      assert.match(trustProblem('172.16.0.0/12', { require: 'never', trustedNetworks: ['198.51.100.0/24'] })?.message ?? '', /With mfa\.trustedNetworks /);
+    });
+
+    test('the load balancer\'s own address is fine, and so is a wide trustProxy where no network decides anything (a warning)', () => {
+      assert.equal(trustProblem('198.51.100.7, 10.9.8.0/24', outside), undefined);
+      assert.ok(loadWith('198.51.100.7', outside).ok);
+      const links = loadWith('172.16.0.0/12', { require: 'always', enrolFrom: [] });
+      assert.ok(links.ok, 'links only: no network decides');
+      assert.equal(links.warnings.filter((w) => w.startsWith('server.trustProxy')).length, 1, 'still warned about');
+    });
+  });
 });
+

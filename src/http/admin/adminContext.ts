@@ -46,7 +46,7 @@ export function siteWarnings(deps: Deps) {
   };
 }
 
-export type Section = 'mappings' | 'explain' | 'sync' | 'audit' | 'sessions';
+export type Section = 'mappings' | 'explain' | 'sync' | 'audit' | 'sessions' | 'mfa';
 
 export interface AdminPage {
   lang: Lang;
@@ -82,6 +82,7 @@ export function adminPage(deps: Deps, csrf: CsrfOptions, req: Request, res: Resp
           ['sync', '/sync', a.navSync],
           ['audit', '/audit', a.navAudit],
           ['sessions', '/sessions', a.navSessions],
+          ['mfa', '/mfa', a.navMfa],
         ] as const
       ).map(([id, path, label]) => ({ href: url(path), label, current: id === model.section }));
       // The other language's link points at the same page.

@@ -8,6 +8,7 @@ import { showAudit } from './auditRoutes.js';
 import { showExplain, submitWhatIf } from './explainRoutes.js';
 import { deleteRule, moveRule, revertRules, saveDefaultRole, showHistory, showMappings, showRuleEditor, submitRule } from './mappingRoutes.js';
 import { showSessions, submitRevoke } from './sessionRoutes.js';
+import { showMfa, submitMfaLink, submitMfaReset } from './mfaRoutes.js';
 import { showSync, showSyncRun, submitSyncApply, submitSyncPlan } from './syncRoutes.js';
 
 /** Mounted at /_gateway/admin. Express 5 passes a rejected handler promise to the error handler. */
@@ -37,5 +38,8 @@ export function adminRouter(deps: Deps, csrf: CsrfOptions): Router {
   r.get('/audit', admin, showAudit(deps, csrf));
   r.get('/sessions', admin, showSessions(deps, csrf));
   r.post('/sessions/revoke', ...post, submitRevoke(deps, csrf));
+  r.get('/mfa', admin, showMfa(deps, csrf));
+  r.post('/mfa/reset', ...post, submitMfaReset(deps, csrf));
+  r.post('/mfa/link', ...post, submitMfaLink(deps, csrf));
   return r;
 }

@@ -10,6 +10,24 @@ import { format } from '../i18n.js';
 import { adminPage, field, roleLabel, type AdminPage } from './adminContext.js';
 import type { AdminMessages } from './adminMessages.js';
 import { describeDifferences } from './mappingRoutes.js';
+import { explainMfa, type MfaExplanation } from '../../mfa/explainMfa.js';
+import { isIP } from 'node:net';
+
+/** The second-factor decision in the page's language, from the same explanation the CLI prints. */
+function mfaModel(a: AdminMessages, e: MfaExplanation) {
+  const r = e.reason;
+  const vars: Record<string, string | number> =
+    r.code === 'group' ? { group: r.group } : r.code === 'outside' ? { address: r.address ?? a.mfaUnknownAddress } : r.code === 'enrolled' ? { factors: r.factors } : r.code === 'trusted_network' ? { address: r.address, network: r.network } : {};
+  const why = format((a as Record<string, string>)[`mfaWhy_${r.code}`] ?? r.code, vars);
+  const from = e.from ? format(a.mfaFrom, { address: e.from }) : '';
+  const en = e.enrolment;
+  return {
+    required: e.required,
+    decision: format(e.required ? a.mfaRequired : a.mfaNotRequired, { from, why }),
+    factors: e.factors.length ? format(a.mfaFactorsLine, { factors: e.factors.map((f) => `${(a as Record<string, string>)[`mfaKind_${f.kind}`] ?? f.kind} “${f.name}”`).join(', ') }) : a.mfaFactorsNone,
+    enrolment: en.kind === 'further' ? a.mfaEnrolFurther : en.withoutLink ? format(a.mfaEnrolWithout, { network: en.network }) : format(a.mfaEnrolLink, { address: en.address ?? a.mfaUnknownAddress }),
+  };
+}
 
 function explanationModel(a: AdminMessages, e: Explanation) {
   const ruleText = (i: number | null, group?: string) => (i === null ? a.fromDefault : format(a.ruleN, { n: i + 1, group: group ?? '?' }));
@@ -52,9 +70,9 @@ function lockoutModel(a: AdminMessages, e: LockoutExplanation) {
   };
 }
 
-async function render(deps: Deps, p: AdminPage, username: string, rulesText: string | undefined, status = 200): Promise<void> {
+async function render(deps: Deps, p: AdminPage, username: string, rulesText: string | undefined, status = 200, from = ''): Promise<void> {
   const { a } = p;
-  const base = { section: 'explain' as const, title: a.explainTitle, action: p.url('/explain'), username };
+  const base = { section: 'explain' as const, title: a.explainTitle, action: p.url('/explain'), username, fromAddress: from };
   if (!username) return p.render('explain', { ...base, status });
   let user;
   try {
@@ -87,8 +105,12 @@ async function render(deps: Deps, p: AdminPage, username: string, rulesText: str
       };
     }
   }
+  // An address that is not one is judged as unknown (outside every network), never as trusted.
+  const address = from && isIP(from) ? from : undefined;
+  const mfa = deps.mfa ? mfaModel(a, explainMfa(deps.mfa.decide, user, await deps.mfa.store.list(user.guid), address ?? (from || undefined))) : undefined;
   p.render('explain', {
     ...base,
+    mfa,
     status: whatIfModel?.errors ? 400 : status,
     explained: model,
     lockout,
@@ -100,13 +122,14 @@ async function render(deps: Deps, p: AdminPage, username: string, rulesText: str
 export function showExplain(deps: Deps, csrf: CsrfOptions) {
   return async (req: Request, res: Response): Promise<void> => {
     const user = typeof req.query.user === 'string' ? req.query.user.trim().slice(0, 256) : '';
-    await render(deps, adminPage(deps, csrf, req, res), user, undefined);
+    const from = typeof req.query.from === 'string' ? req.query.from.trim().slice(0, 64) : '';
+    await render(deps, adminPage(deps, csrf, req, res), user, undefined, 200, from);
   };
 }
 
 /** POST: the "what if" preview; nothing is saved, it is a POST only because the rules text can be long. */
 export function submitWhatIf(deps: Deps, csrf: CsrfOptions) {
   return async (req: Request, res: Response): Promise<void> => {
-    await render(deps, adminPage(deps, csrf, req, res), field(req.body, 'user', 256).trim(), field(req.body, 'rules', 200_000));
+    await render(deps, adminPage(deps, csrf, req, res), field(req.body, 'user', 256).trim(), field(req.body, 'rules', 200_000), 200, field(req.body, 'from', 64).trim());
   };
 }
