@@ -1,19 +1,17 @@
 // `mfa list|reset|enrol-link --user USER`, `mfa export|import FILE`, `mfa reencrypt`: second factors from the shell.
 import { chmodSync, readFileSync } from 'node:fs';
 import { buildBackends, type Backends } from '../deps.js';
-import type { Config } from '../config/schema.js';
 import { isGatewayError } from '../errors.js';
+import { keyFileBox } from '../mfa/buildMfa.js';
 import { EnrolLinks } from '../mfa/enrolLinks.js';
 import { openExport, sealExport } from '../mfa/exportFile.js';
 import { FactorStore } from '../mfa/factorStore.js';
 import { MfaThrottle } from '../mfa/mfaThrottle.js';
 import { resetSecondFactor } from '../mfa/resetSecondFactor.js';
-import { SecretBox } from '../mfa/secretBox.js';
 import { revokeSessions, SessionIndex } from '../session/sessionIndex.js';
 import { createSessionStore } from '../session/sessionStore.js';
 import { writeFileAtomic } from '../shared/atomicWrite.js';
 import { systemClock } from '../shared/clock.js';
-import { SecretFile } from '../shared/secretFile.js';
 import { cliLogger, loadOrExit, table, UsageError, type CommonFlags } from './common.js';
 
 const SUBS = ['list', 'reset', 'enrol-link', 'export', 'import', 'reencrypt'] as const;
@@ -32,18 +30,6 @@ async function personOf(b: Backends, user: string): Promise<{ guid: string; user
   const found = await b.directory.lookup(user);
   if (!found) throw new Error(`${user.slice(0, 256).replace(/[\u0000-\u001f\u007f]/g, '?')}: no such user in the directory`);
   return { guid: found.guid.toLowerCase(), username: found.sAMAccountName.normalize('NFC').toLowerCase() };
-}
-
-function keyFileBox(config: Config): { box: SecretBox; close(): void } {
-  let file: SecretFile | undefined;
-  const box = new SecretBox(
-    () => {
-      file ??= new SecretFile(config.mfa.keyFile);
-      return file.lines();
-    },
-    { lazy: true },
-  );
-  return { box, close: () => file?.close() };
 }
 
 export async function mfaCommand(sub: string | undefined, file: string | undefined, flags: CommonFlags & { user?: string }): Promise<number> {

@@ -33,9 +33,9 @@ export interface Mfa {
 }
 
 /** Needs Redis: factors are never kept in process memory (the config check refuses mfa without session.redisUrl). */
-export function buildMfa(config: Config, deps: { redis: RedisClient; audit: AuditLog; clock: Clock }): Mfa {
+/** The box over mfa.keyFile: the file is read when a secret is first sealed or opened, and re-read as it changes (rotation). */
+export function keyFileBox(config: Config): { box: SecretBox; close(): void } {
   let file: SecretFile | undefined;
-  // The key file is read when a secret is first sealed or opened, and re-read as it changes (rotation).
   const box = new SecretBox(
     () => {
       file ??= new SecretFile(config.mfa.keyFile);
@@ -43,6 +43,11 @@ export function buildMfa(config: Config, deps: { redis: RedisClient; audit: Audi
     },
     { lazy: true },
   );
+  return { box, close: () => file?.close() };
+}
+
+export function buildMfa(config: Config, deps: { redis: RedisClient; audit: AuditLog; clock: Clock }): Mfa {
+  const { box, close } = keyFileBox(config);
   const store = new FactorStore(deps.redis, box, deps.clock);
   const throttle = new MfaThrottle(deps.redis, config.throttle.window, deps.clock);
   return {
@@ -54,6 +59,6 @@ export function buildMfa(config: Config, deps: { redis: RedisClient; audit: Audi
       ? { webauthn: new Webauthn({ redis: deps.redis, store, publicUrl: config.server.publicUrl, rpName: config.server.organizationName, userVerification: config.mfa.webauthn.userVerification }) }
       : {}),
     links: new EnrolLinks(deps.redis, deps.audit, deps.clock, config.server.publicUrl),
-    close: () => file?.close(),
+    close,
   };
 }
