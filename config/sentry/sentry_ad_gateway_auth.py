@@ -944,12 +944,15 @@ def _has_mfa(claims):
 
 
 def _sudo_clock_claim(claims):
-    """When the person last proved who they are at the gateway: `mfa_time` where the sign-in had a
-    second factor, else `auth_time`; None if absent or not a number (no sudo)."""
-    value = claims.get("mfa_time") if _has_mfa(claims) else claims.get("auth_time")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """When the person last proved who they are at the gateway: `auth_time` (the AD password), and
+    where the sign-in had a second factor the older of it and `mfa_time`, so sudo needs both to be
+    recent (a factor passed again on its own, say a key touched at an unattended desk, renews
+    nothing); None if a needed claim is absent or not a number (no sudo)."""
+    names = ("auth_time", "mfa_time") if _has_mfa(claims) else ("auth_time",)
+    values = [claims.get(n) for n in names]
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
         return None
-    return value
+    return min(values)
 
 
 def _same_origin_path(path):

@@ -123,6 +123,21 @@ class SudoTest(SudoCase):
             self.assertTrue(browser.get().json()["sudo"])
             self.assertEqual(browser.create_token(), 201)
 
+    def test_a_second_factor_alone_renews_no_sudo(self):
+        now = int(time.time())
+        # Signed in with password and factor an hour ago; the factor passed again just now (the
+        # account page's step), the password not: no sudo.
+        browser = self.signed_in(amr=["pwd", "hwk", "mfa"], auth_time=now - 3600, mfa_time=now - 3600)
+        browser.claims.update(sid="sid-2", mfa_time=now + 1)
+        with mock.patch.object(gw, "_now", lambda: time.time() + 2):
+            self.assertFalse(browser.get().json()["sudo"])
+            self.assertEqual(browser.create_token(), 401)
+        # A re-authentication (password and factor) gives it.
+        browser.claims.update(sid="sid-3", auth_time=now + 3, mfa_time=now + 4)
+        with mock.patch.object(gw, "_now", lambda: time.time() + 5):
+            self.assertTrue(browser.get().json()["sudo"])
+            self.assertEqual(browser.create_token(), 201)
+
     def test_a_reauthentication_counts_for_the_session_made_before_it(self):
         browser = self.signed_in(sid="sid-1", auth_time=int(time.time()) - 3600)
         # No page load in between: the sudo modal's retry is the next request (an unsafe one).
