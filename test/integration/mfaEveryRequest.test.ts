@@ -24,6 +24,8 @@ const AWAY = '203.0.113.7';
 
 let outside: TestGateway;
 let groups: TestGateway;
+let plain: TestGateway;
+let strict: TestGateway;
 const users: string[] = [];
 
 before(async () => {
@@ -31,10 +33,15 @@ before(async () => {
   outside = await startTestGateway({ mfa: { require: 'outside', trustedNetworks: ['10.1.0.0/16'], methods: ['totp'], keyFile } });
   // Nobody asked by address; members of GROUP are. Revalidation every 2 minutes of the injected clock.
   groups = await startTestGateway({ mfa: { require: 'never', requireForGroups: [GROUP], methods: ['totp'], keyFile }, session: { revalidateInterval: '2m' } });
+  // The same sessions (one Redis, one session secret) before and after `mfa.require: always` is switched on.
+  plain = await startTestGateway({});
+  strict = await startTestGateway({ mfa: { require: 'always', methods: ['totp'], keyFile }, session: { secretFile: plain.config.session.secretFile } });
 });
 after(async () => {
   await outside?.close();
   await groups?.close();
+  await plain?.close();
+  await strict?.close();
   for (const u of users) await sambaTool(['user', 'delete', u]).catch(() => undefined);
   await sambaTool(['group', 'delete', GROUP]).catch(() => undefined);
 });
@@ -128,5 +135,17 @@ describe('mfa.requireForGroups, judged per request', () => {
     groups.clock.advance(2 * 60_000 + 1000);
     await assertReachesSentry(groups, c, AWAY);
     assert.equal(await openSocket(groups, c, AWAY), 101, 'a WebSocket opens');
+  });
+});
+
+describe('a session from before the policy was switched on', () => {
+  test('a password-only session made while nothing was asked is asked for a factor once mfa.require is always', async () => {
+    const name = `mfa-ev-b-${suffix}`;
+    await person(name);
+    const before_ = await signIn(plain, name, OFFICE);
+    await assertReachesSentry(plain, before_, OFFICE);
+    const after_ = new Client(strict.url);
+    for (const [k, v] of before_.cookies) after_.cookies.set(k, v);
+    await assertAskedForFactor(strict, after_, OFFICE);
   });
 });
