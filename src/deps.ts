@@ -11,13 +11,14 @@ import type { AccessPolicy } from './mapping/resolveAccess.js';
 import { LoginService } from './auth/loginService.js';
 import { noSecondFactorsYet, noStoreForSecondFactors, policySecondFactorGate, type SecondFactorGate } from './auth/secondFactorGate.js';
 import { buildMfa, type Mfa } from './mfa/buildMfa.js';
+import { secondFactorOwed } from './mfa/secondFactorOwed.js';
 import { LoginThrottle } from './auth/throttle.js';
 import { buildIdentity } from './auth/buildIdentity.js';
 import { createRedis, type RedisClient } from './session/createRedis.js';
 import { createSessionStore } from './session/sessionStore.js';
 import { listenForEnded } from './session/sessionEvents.js';
 import { SessionIndex } from './session/sessionIndex.js';
-import { SessionResolver, type RevalidationResult } from './session/sessionResolver.js';
+import { SessionResolver, type RevalidationResult, type SecondFactorCheck } from './session/sessionResolver.js';
 import { SessionSockets } from './session/sessionSockets.js';
 import type { Identity } from './session/identity.js';
 import { AuditLog } from './shared/audit.js';
@@ -297,6 +298,24 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     }
   };
 
+  // Factors live only in Redis. Without it nobody can have one, and a policy that asks for one lets nobody in.
+  const mfa = redis ? buildMfa(config, { redis, audit, clock }) : undefined;
+  if (mfa) closers.push(() => mfa.close());
+  const mfaAsked = config.mfa.require !== 'never' || config.mfa.requireForGroups.length > 0;
+  const addressOf = createAddressOf(config.server.trustProxy);
+  // Judged on every request of a password-only session, not only at sign-in; nothing to judge when the policy asks nobody.
+  const decide = mfa?.decide;
+  const factorStore = mfa?.store;
+  const secondFactor: SecondFactorCheck | undefined = !mfaAsked
+    ? undefined
+    : decide && factorStore
+      ? {
+          owed: (identity, record, req) => secondFactorOwed(decide, { groups: identity.groups, amr: record.amr, factors: record.factorKinds ?? [] }, addressOf(req)),
+          kinds: (sub) => factorStore.kinds(sub),
+        }
+      : // Without Redis no factor can be stored: a policy that asks for one lets no password-only session through.
+        { owed: (_identity, record) => !(record.amr ?? []).includes('mfa'), kinds: async () => [] };
+
   const sessions = new SessionIndex(redis);
   const sockets = new SessionSockets();
   const resolver = new SessionResolver({
@@ -317,6 +336,7 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     },
     clock,
     logger,
+    secondFactor,
   });
   // Sessions ended anywhere (a sign-out on another replica, a revocation from the CLI) leave this one's caches at once.
   if (redis) {
@@ -337,10 +357,6 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
   // What nobody announces (Redis expiring a record, a timeout passing) still closes a session's WebSockets within seconds.
   closers.push(sockets.startChecks((sid) => resolver.check(sid), logger));
 
-  // Factors live only in Redis. Without it nobody can have one, and a policy that asks for one lets nobody in.
-  const mfa = redis ? buildMfa(config, { redis, audit, clock }) : undefined;
-  if (mfa) closers.push(() => mfa.close());
-  const mfaAsked = config.mfa.require !== 'never' || config.mfa.requireForGroups.length > 0;
   const secondFactorGate: SecondFactorGate = mfa ? policySecondFactorGate(mfa) : mfaAsked ? noStoreForSecondFactors : noSecondFactorsYet;
 
   return {
@@ -366,7 +382,7 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     sentry,
     provisioner,
     queue,
-    addressOf: createAddressOf(config.server.trustProxy),
+    addressOf,
     metrics,
     reloadSecrets() {
       for (const f of secretFiles) f.reload();

@@ -1,5 +1,6 @@
 // What a gateway session knows about the person: written at sign-in, refreshed on revalidation.
 import type { AuthMethod } from './signInFacts.js';
+import type { FactorKind } from '../mfa/mfaPolicy.js';
 
 export interface SessionGroup {
   dn: string;
@@ -33,6 +34,11 @@ export interface GatewaySessionFields {
   amr?: AuthMethod[];
   /** ms since epoch of the last successful AD re-check. */
   revalidatedAt?: number;
+  /**
+   * The kinds of second factor the person had enrolled, as last read (filled on the first request the policy is
+   * judged for, refreshed at every revalidation): the proxy judges the policy without a Redis read per request.
+   */
+  factorKinds?: FactorKind[];
   /** ms since epoch of the last request seen (idle timeout), updated at most about once a minute. */
   lastSeenAt?: number;
   /**

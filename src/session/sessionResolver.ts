@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Store } from 'express-session';
 import signature from 'cookie-signature';
 import type { Logger } from 'pino';
+import type { FactorKind } from '../mfa/mfaPolicy.js';
 import type { Clock } from '../shared/clock.js';
 import { readCookie } from '../shared/cookies.js';
 import type { Identity } from './identity.js';
@@ -36,6 +37,18 @@ export interface ResolverOptions {
   logger: Logger;
   /** How long a replica trusts its in-memory copy of a record. */
   cacheMs?: number;
+  /**
+   * The second-factor policy, judged on every request for a session that passed only the password; absent when
+   * the policy asks nobody (`mfa.require: never`, no `mfa.requireForGroups`), so that case costs nothing.
+   */
+  secondFactor?: SecondFactorCheck;
+}
+
+export interface SecondFactorCheck {
+  /** Does this session (current groups, recorded factors) owe a factor when used from this request's address? */
+  owed: (identity: Identity, record: StoredSession, req: IncomingMessage) => boolean;
+  /** The person's enrolled factor kinds: read at revalidation (and once for a record that has none), never per request. */
+  kinds: (sub: string) => Promise<FactorKind[]>;
 }
 
 /** Idle tracking writes at most this often per session (SPEC §11: no Redis write per request). */
@@ -85,10 +98,20 @@ export class SessionResolver {
     const sid = this.sessionIdFrom(req.headers.cookie);
     if (!sid) return { status: 'none' };
     const pending = this.inflight.get(sid);
-    if (pending) return pending;
-    const p = this.resolve(sid).finally(() => this.inflight.delete(sid));
-    this.inflight.set(sid, p);
-    return p;
+    const p = pending ?? this.resolve(sid).finally(() => this.inflight.delete(sid));
+    if (!pending) this.inflight.set(sid, p);
+    return this.judge(await p, req);
+  }
+
+  /**
+   * Per request, never shared between concurrent lookups: the same session may come from two addresses. A session
+   * the policy now asks a factor of (moved outside the trusted networks, added to a listed group, older than the
+   * policy) is treated like one that passed only the password: nothing of it reaches Sentry.
+   */
+  private judge(found: SessionLookup, req: IncomingMessage): SessionLookup {
+    const check = this.o.secondFactor;
+    if (!check || found.status !== 'ok' || !check.owed(found.identity, found.record, req)) return found;
+    return { status: 'pending', identity: found.identity, sessionId: found.sessionId, record: found.record };
   }
 
   forget(sid: string): void {
@@ -165,7 +188,19 @@ export class SessionResolver {
         if (JSON.stringify(current) !== JSON.stringify(identity)) this.o.onIdentityChanged?.(sid);
         record = { ...record, passport: { ...record.passport, user: current }, revalidatedAt: now };
         dirty = true;
+        if (this.o.secondFactor) record = { ...record, factorKinds: undefined };
       }
+    }
+    // The factors the policy is judged with: read when revalidation refreshed the groups (or never read yet), kept in the record.
+    if (this.o.secondFactor && record.factorKinds === undefined && !(record.amr ?? []).includes('mfa')) {
+      try {
+        record = { ...record, factorKinds: await this.o.secondFactor.kinds(current.sub) };
+      } catch (e) {
+        // Unknown factors cannot be judged: an outage, never a pass.
+        this.o.logger.warn({ err: (e as Error).message }, 'second factors not readable');
+        return { status: 'unavailable', what: 'store' };
+      }
+      dirty = true;
     }
     if (dirty) {
       record = { ...record, lastSeenAt: now };

@@ -27,7 +27,9 @@ export function requireAdmin(deps: Deps) {
     const found = await deps.resolver.lookup(req);
     if (found.status === 'unavailable') return next(new GatewayError(found.what === 'store' ? 'GW_SESSION_STORE_UNAVAILABLE' : 'GW_DIRECTORY_UNAVAILABLE'));
     if (found.status !== 'ok') {
-      if (req.method === 'GET' || req.method === 'HEAD') return res.redirect(302, `/_gateway/login?next=${encodeURIComponent(req.originalUrl)}`);
+      // A session that owes a second factor (only the password passed, or the policy now asks one) goes to that step.
+      const step = found.status === 'pending' ? '/_gateway/mfa' : '/_gateway/login';
+      if (req.method === 'GET' || req.method === 'HEAD') return res.redirect(302, `${step}?next=${encodeURIComponent(req.originalUrl)}`);
       return next(new GatewayError('GW_AUTH_REQUIRED'));
     }
     if (!found.identity.isAdmin) return next(new GatewayError('GW_FORBIDDEN', 'not an admin'));

@@ -6,6 +6,7 @@ import { GatewayError, isGatewayError } from '../../errors.js';
 import type { Factor } from '../../mfa/factorStore.js';
 import type { Mfa } from '../../mfa/buildMfa.js';
 import type { MfaDecision } from '../../mfa/mfaPolicy.js';
+import { secondFactorOwed } from '../../mfa/secondFactorOwed.js';
 import type { StoredSession } from '../../session/sessionStore.js';
 import type { SessionLookup } from '../../session/sessionResolver.js';
 import { formatTime } from '../admin/adminContext.js';
@@ -80,7 +81,7 @@ async function person(deps: Deps, req: Request, res: Response, fail: NextFunctio
     return undefined;
   }
   const decision = deps.mfa.decide({ groups: found.identity.groups, address: deps.addressOf(req), factors: factors.map((f) => f.kind) });
-  if (awaitingSecondFactor(found, decision)) {
+  if (secondFactorOwed(deps.mfa.decide, { groups: found.identity.groups, amr: found.record.amr, factors: factors.map((f) => f.kind) }, deps.addressOf(req))) {
     toStep();
     return undefined;
   }
