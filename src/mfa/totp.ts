@@ -34,6 +34,16 @@ async function matchStep(secret: string, code: string, nowMs: number): Promise<n
   return r.valid && 'timeStep' in r ? r.timeStep : undefined;
 }
 
+/** A factor write that failed says so (nothing was enrolled), never as a wrong code. */
+export async function storedOrSaid<T>(write: Promise<T>): Promise<T> {
+  try {
+    return await write;
+  } catch (e) {
+    if (e instanceof GatewayError) throw e;
+    throw new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'the factor was not stored: nothing was enrolled', { cause: e });
+  }
+}
+
 const clean = (code: string) => code.replace(/\s+/g, '');
 
 export class Totp {
@@ -47,8 +57,12 @@ export class Totp {
     return { secret, uri: generateURI({ issuer: this.d.issuer, label, secret, digits: DIGITS, period: PERIOD }) };
   }
 
-  /** The first code from the app confirms the pending seed and enrols it; the seed is single use (a second confirm finds nothing). */
-  async confirm(guid: string, code: string, name: string): Promise<Factor> {
+  /**
+   * The first code from the app confirms the pending seed and enrols it; the seed is single use (a second confirm finds
+   * nothing). `beforeStore` runs after the code verified and before the factor is written (an enrolment link is spent
+   * there): if it throws, nothing is stored.
+   */
+  async confirm(guid: string, code: string, name: string, beforeStore?: () => Promise<void>): Promise<Factor> {
     const g = normaliseGuid(guid);
     await this.d.throttle.take(g);
     const sealed = await this.d.redis.get(personKey(g, 'pending-totp'));
@@ -59,7 +73,8 @@ export class Totp {
     // Only the request that removes the pending seed enrols it.
     if ((await this.d.redis.del(personKey(g, 'pending-totp'))) !== 1) throw new GatewayError('GW_MFA_CHALLENGE_INVALID', 'this authenticator app was already confirmed');
     await this.d.throttle.giveBack(g);
-    return this.d.store.addTotp(g, { name, secret, lastStep: step });
+    await beforeStore?.();
+    return storedOrSaid(this.d.store.addTotp(g, { name, secret, lastStep: step }));
   }
 
   /**

@@ -15,6 +15,7 @@ import { isIP } from 'node:net';
 import { GatewayError } from '../errors.js';
 import type { RedisClient } from '../session/createRedis.js';
 import { normaliseGuid, personKey, type Factor, type FactorStore } from './factorStore.js';
+import { storedOrSaid } from './totp.js';
 
 /** How long the browser has to answer one ceremony; the challenge is gone after it, or after one use. */
 export const CHALLENGE_TTL_MS = 5 * 60_000;
@@ -102,8 +103,12 @@ export class Webauthn {
     return options;
   }
 
-  /** Stores the new credential; `amr` is `swk` for a passkey the authenticator syncs between devices, else `hwk`. */
-  async verifyRegistration(guid: string, response: RegistrationResponseJSON, name: string): Promise<Factor & { amr: WebauthnAmr }> {
+  /**
+   * Stores the new credential; `amr` is `swk` for a passkey the authenticator syncs between devices, else `hwk`.
+   * `beforeStore` runs after the attestation verified and before the factor is written (an enrolment link is spent
+   * there): if it throws, nothing is stored.
+   */
+  async verifyRegistration(guid: string, response: RegistrationResponseJSON, name: string, beforeStore?: () => Promise<void>): Promise<Factor & { amr: WebauthnAmr }> {
     const g = normaliseGuid(guid);
     const challenge = await this.#takeChallenge(g, 'reg', response?.response?.clientDataJSON);
     let result;
@@ -120,10 +125,15 @@ export class Webauthn {
     }
     if (!result.verified) throw refused();
     const c = result.registrationInfo.credential;
-    const factor = await this.d.store.addWebauthn(g, {
-      name,
-      credential: { credentialId: c.id, publicKey: Buffer.from(c.publicKey).toString('base64url'), counter: c.counter, transports: c.transports ?? [] },
-    });
+    // A key already enrolled is refused before anything (a link) is spent for it.
+    if ((await this.d.store.list(g)).some((f) => f.webauthn?.credentialId === c.id)) throw new GatewayError('GW_BAD_REQUEST', 'this security key is already enrolled');
+    await beforeStore?.();
+    const factor = await storedOrSaid(
+      this.d.store.addWebauthn(g, {
+        name,
+        credential: { credentialId: c.id, publicKey: Buffer.from(c.publicKey).toString('base64url'), counter: c.counter, transports: c.transports ?? [] },
+      }),
+    );
     return { ...factor, amr: result.registrationInfo.credentialDeviceType === 'multiDevice' ? 'swk' : 'hwk' };
   }
 

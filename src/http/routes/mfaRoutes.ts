@@ -203,7 +203,8 @@ export function webauthnSignInVerify(deps: Deps) {
 type EnrolRight = { ok: true; first: boolean; via: 'network' | 'link' | 'current_factor' } | { ok: false; needFactor: boolean };
 
 /**
- * A first factor: from an `mfa.enrolFrom` network, or with an admin's one-time link (spent when the factor is stored).
+ * A first factor: from an `mfa.enrolFrom` network, or with an admin's one-time link that is real (spent, atomically,
+ * after the code or attestation verified and BEFORE the factor is written: no factor ever exists for an unspent link).
  * A further factor: only with a current second factor (`CURRENT_FACTOR_MS`), never from a password-only session.
  */
 async function enrolRight(deps: Deps, req: Request, s: Session): Promise<EnrolRight> {
@@ -212,7 +213,8 @@ async function enrolRight(deps: Deps, req: Request, s: Session): Promise<EnrolRi
   if (kinds.length > 0) return isCurrent(deps, s) ? { ok: true, first: false, via: 'current_factor' } : { ok: false, needFactor: true };
   const d = mfa.decide({ groups: s.identity.groups, address: deps.addressOf(req), factors: kinds });
   if (d.enrolment.kind === 'first' && d.enrolment.withoutLink) return { ok: true, first: true, via: 'network' };
-  if (linkIn(req)) return { ok: true, first: true, via: 'link' };
+  // A link gives the right only while it is real: known, naming this person, not expired (checked, not spent, here).
+  if (await mfa.links.check(linkIn(req), s.identity.sub)) return { ok: true, first: true, via: 'link' };
   return { ok: false, needFactor: false };
 }
 
@@ -284,23 +286,19 @@ async function renderEnrol(deps: Deps, csrf: CsrfOptions, req: Request, res: Res
   sendPage(res, error?.status ?? 200, error?.headers ?? {}, html);
 }
 
-/**
- * After a factor is stored: a link it relied on is spent (atomically; if another request spent it first, the factor is
- * taken out again), the first factor brings recovery codes, and the session moves to a new id as one that passed a
- * factor (the person just proved they hold it).
- */
+/** What runs between verifying a new factor and writing it: a link the enrolment relied on is spent, atomically. */
+function spendLink(deps: Deps, req: Request, s: Session, right: Extract<EnrolRight, { ok: true }>): (() => Promise<void>) | undefined {
+  if (right.via !== 'link') return undefined;
+  const token = linkIn(req) ?? '';
+  return async () => {
+    await mfaOf(deps).links.consume(token, s.identity.sub, deps.addressOf(req));
+  };
+}
+
+/** After a factor is stored: audited, the first factor brings recovery codes. */
 async function afterEnrol(deps: Deps, req: Request, s: Session, factor: Factor, right: Extract<EnrolRight, { ok: true }>): Promise<string[]> {
   const mfa = mfaOf(deps);
-  const address = deps.addressOf(req);
-  if (right.via === 'link') {
-    try {
-      await mfa.links.consume(linkIn(req) ?? '', s.identity.sub, address);
-    } catch (e) {
-      await mfa.store.remove(s.identity.sub, factor.id);
-      throw e;
-    }
-  }
-  deps.audit.record({ kind: 'mfa.enrolled', user: s.identity.username, address, detail: { kind: factor.kind, factorId: factor.id, via: right.via } });
+  deps.audit.record({ kind: 'mfa.enrolled', user: s.identity.username, address: deps.addressOf(req), detail: { kind: factor.kind, factorId: factor.id, via: right.via } });
   return right.first ? mfa.store.regenerateRecoveryCodes(s.identity.sub) : [];
 }
 
@@ -318,7 +316,7 @@ export function submitEnrolTotp(deps: Deps, csrf: CsrfOptions) {
     if (!code) return renderEnrol(deps, csrf, req, res, s, next, right.first, new GatewayError('GW_BAD_REQUEST', t.mfaMissing));
     let codes: string[];
     try {
-      const factor = await mfaOf(deps).totp.confirm(s.identity.sub, code, name);
+      const factor = await mfaOf(deps).totp.confirm(s.identity.sub, code, name, spendLink(deps, req, s, right));
       codes = await afterEnrol(deps, req, s, factor, right);
     } catch (e) {
       const err = isGatewayError(e) ? e : new GatewayError('GW_INTERNAL', 'enrolment failed', { cause: e });
@@ -365,7 +363,7 @@ export function webauthnEnrolVerify(deps: Deps) {
       const webauthn = mfaOf(deps).webauthn;
       if (!webauthn) throw new GatewayError('GW_NOT_FOUND');
       const name = typeof body.name === 'string' && body.name.trim() ? body.name.slice(0, 200) : messages(langOf(req)).enrolNameDefaultKey;
-      const factor = await webauthn.verifyRegistration(s.identity.sub, body.response as never, name);
+      const factor = await webauthn.verifyRegistration(s.identity.sub, body.response as never, name, spendLink(deps, req, s, right));
       amr = factor.amr;
       codes = await afterEnrol(deps, req, s, factor, right);
     } catch (e) {
