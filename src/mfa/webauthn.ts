@@ -15,6 +15,7 @@ import { isIP } from 'node:net';
 import { GatewayError } from '../errors.js';
 import type { RedisClient } from '../session/createRedis.js';
 import { normaliseGuid, personKey, type Factor, type FactorStore } from './factorStore.js';
+import type { MfaThrottle } from './mfaThrottle.js';
 import { storedOrSaid } from './totp.js';
 
 /** How long the browser has to answer one ceremony; the challenge is gone after it, or after one use. */
@@ -30,6 +31,8 @@ export interface WebauthnDeps {
   /** Shown by the browser and the authenticator (server.organizationName). */
   rpName: string;
   userVerification: UserVerification;
+  /** The per-account count of failed second factors, shared with TOTP and recovery codes (never AD's). */
+  throttle: MfaThrottle;
 }
 
 /** RFC 8176 method: `hwk` for a key bound to one device, `swk` for a passkey synced between devices. */
@@ -110,6 +113,7 @@ export class Webauthn {
    */
   async verifyRegistration(guid: string, response: RegistrationResponseJSON, name: string, beforeStore?: () => Promise<void>): Promise<Factor & { amr: WebauthnAmr }> {
     const g = normaliseGuid(guid);
+    await this.d.throttle.take(g);
     const challenge = await this.#takeChallenge(g, 'reg', response?.response?.clientDataJSON);
     let result;
     try {
@@ -124,6 +128,7 @@ export class Webauthn {
       throw refused(e);
     }
     if (!result.verified) throw refused();
+    await this.d.throttle.giveBack(g);
     const c = result.registrationInfo.credential;
     // A key already enrolled is refused before anything (a link) is spent for it.
     if ((await this.d.store.list(g)).some((f) => f.webauthn?.credentialId === c.id)) throw new GatewayError('GW_BAD_REQUEST', 'this security key is already enrolled');
@@ -154,6 +159,8 @@ export class Webauthn {
   /** Verifies an assertion against the person's own credentials only; the counter must grow (atomically) where the key keeps one. */
   async verifyAuthentication(guid: string, response: AuthenticationResponseJSON): Promise<{ factorId: string; userVerified: boolean; amr: WebauthnAmr }> {
     const g = normaliseGuid(guid);
+    // Every response taken counts until it verified: failures are throttled per account like wrong TOTP codes.
+    await this.d.throttle.take(g);
     const challenge = await this.#takeChallenge(g, 'auth', response?.response?.clientDataJSON);
     const factor = (await this.d.store.list(g)).find((f) => f.webauthn && f.webauthn.credentialId === response.id);
     if (!factor?.webauthn) throw refused();
@@ -178,6 +185,7 @@ export class Webauthn {
     if (!result.verified) throw refused();
     const info = result.authenticationInfo;
     if ((await this.d.store.acceptWebauthnCounter(g, factor.id, info.newCounter)) !== 'accepted') throw refused();
+    await this.d.throttle.giveBack(g);
     return { factorId: factor.id, userVerified: info.userVerified, amr: info.credentialDeviceType === 'multiDevice' ? 'swk' : 'hwk' };
   }
 }

@@ -187,7 +187,7 @@ export function webauthnSignInVerify(deps: Deps) {
       if (!webauthn) throw new GatewayError('GW_NOT_FOUND');
       amr = (await webauthn.verifyAuthentication(s.identity.sub, body.response as never)).amr;
     } catch (e) {
-      deps.audit.record({ kind: 'mfa.failure', user: s.identity.username, address, reason: 'webauthn_invalid' });
+      deps.audit.record({ kind: 'mfa.failure', user: s.identity.username, address, reason: isGatewayError(e) && e.code === 'GW_THROTTLED' ? 'throttled' : 'webauthn_invalid' });
       return sendJsonError(req, res, e);
     }
     deps.audit.record({ kind: 'mfa.success', user: s.identity.username, address, detail: { method: 'webauthn', amr } });
@@ -367,7 +367,7 @@ export function webauthnEnrolVerify(deps: Deps) {
       amr = factor.amr;
       codes = await afterEnrol(deps, req, s, factor, right);
     } catch (e) {
-      deps.audit.record({ kind: 'mfa.failure', user: s.identity.username, address: deps.addressOf(req), reason: 'enrol_webauthn_invalid' });
+      deps.audit.record({ kind: 'mfa.failure', user: s.identity.username, address: deps.addressOf(req), reason: isGatewayError(e) && e.code === 'GW_THROTTLED' ? 'throttled' : 'enrol_webauthn_invalid' });
       return sendJsonError(req, res, e);
     }
     passed(deps, req, s, amr, fail, () => {
