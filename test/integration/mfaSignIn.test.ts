@@ -248,6 +248,29 @@ describe('mfa.require: outside', () => {
   });
 });
 
+describe('a signed-in session the policy now asks a factor of, with none enrolled', () => {
+  test('/_gateway/account does not loop: the redirects end on the enrolment page, which says how to get a link', async () => {
+    await person('mfa-noloop');
+    const c = new Client(outside.url);
+    const office = { 'x-forwarded-for': '10.1.4.2' };
+    const away = { 'x-forwarded-for': '203.0.113.7' };
+    const login = await c.submitForm('/_gateway/login', '/_gateway/login', { username: 'mfa-noloop', password: DEMO_PASSWORD }, office);
+    assert.equal(login.headers.get('location'), '/', 'signed in with the password from the trusted network');
+    guids.push(await guidOf(outside, c));
+    const seen: string[] = [];
+    let res = await c.get('/_gateway/account', away);
+    for (let hops = 0; res.status === 303 && hops < 10; hops++) {
+      const to = res.headers.get('location')!;
+      seen.push(to);
+      res = await c.get(to, away);
+    }
+    assert.notEqual(res.status, 303, `no end to the redirects: ${seen.join(' → ')}`);
+    assert.equal(seen.at(-1), '/_gateway/mfa/enrol?next=%2F_gateway%2Faccount', seen.join(' → '));
+    assert.equal(res.status, 403, 'from outside without a link: enrolment is explained, not offered');
+    assert.match(await res.text(), /one-time enrolment link/);
+  });
+});
+
 describe('re-authentication with a factor enrolled', () => {
   test('the password alone makes no usable session; the factor then gives a new session with a fresh mfa_time', async () => {
     await person('mfa-reauth');

@@ -114,8 +114,11 @@ export function showMfa(deps: Deps, csrf: CsrfOptions) {
     const s = await sessionOf(deps, req, res, next, fail);
     if (!s) return;
     const factors = deps.mfa ? await deps.mfa.store.list(s.identity.sub) : [];
+    // Fully signed in with nothing enrolled: nothing to ask, unless the policy now asks this person for a factor from
+    // here (then enrolment, which allows it or explains how; never straight back to a page that sends here again).
+    if (s.status === 'ok' && factors.length === 0 && !(deps.mfa?.decide({ groups: s.identity.groups, address: deps.addressOf(req), factors: [] }).required ?? false)) return res.redirect(303, next);
     // Fully signed in: ask only to refresh a factor that is not current (adding another one needs that).
-    if (s.status === 'ok' && (factors.length === 0 || isCurrent(deps, s))) return res.redirect(303, next);
+    if (s.status === 'ok' && factors.length > 0 && isCurrent(deps, s)) return res.redirect(303, next);
     // Nothing to check yet: enrol first (straight there when that is where the person was going, e.g. from a link).
     if (factors.length === 0) return res.redirect(303, next === ENROL_PATH || next.startsWith(`${ENROL_PATH}?`) ? next : withNext(ENROL_PATH, next));
     renderStep(deps, csrf, req, res, factors, next);
