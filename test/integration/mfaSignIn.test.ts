@@ -271,6 +271,39 @@ describe('a signed-in session the policy now asks a factor of, with none enrolle
   });
 });
 
+describe('the account page from a trusted network', () => {
+  test('removing a factor asks for the second factor again (not re-authentication), and then removes it', async () => {
+    await person('mfa-trusted-remove');
+    const office = { 'x-forwarded-for': '10.1.4.2' };
+    const c = new Client(outside.url);
+    const login = await c.submitForm('/_gateway/login', '/_gateway/login', { username: 'mfa-trusted-remove', password: DEMO_PASSWORD }, office);
+    assert.equal(login.headers.get('location'), '/', 'the trusted network asks only the password');
+    const guid = await guidOf(outside, c);
+    const secret = await enrolTotp(outside, guid);
+    await enrolTotp(outside, guid);
+    const [first, second] = await outside.gw.deps.mfa!.store.list(guid);
+    const remove = async () => {
+      const page = await c.get('/_gateway/account', office);
+      assert.equal(page.status, 200);
+      const csrf = /name="_csrf" value="([^"]+)"/.exec(await page.text())![1]!;
+      return c.request('/_gateway/account', { method: 'POST', body: new URLSearchParams({ _csrf: csrf, action: 'remove', factor: second!.id }), headers: { 'content-type': 'application/x-www-form-urlencoded', ...office } });
+    };
+    const asked = await remove();
+    assert.equal(asked.status, 303);
+    assert.equal(asked.headers.get('location'), '/_gateway/mfa?next=%2F_gateway%2Faccount', 'to the second-factor step');
+    const step = await c.get(asked.headers.get('location')!, office);
+    assert.equal(step.status, 200, 'the step asks although the session is signed in');
+    assert.match(await step.text(), /Code from your authenticator app/);
+    const passed = await c.submitForm('/_gateway/mfa?next=%2F_gateway%2Faccount', '/_gateway/mfa', { code: await codeAt(secret, outside.clock.now()) }, office);
+    assert.equal(passed.status, 303);
+    assert.equal(passed.headers.get('location'), '/_gateway/account');
+    const removed = await remove();
+    assert.equal(removed.status, 303);
+    assert.equal(removed.headers.get('location'), '/_gateway/account?done=removed');
+    assert.deepEqual((await outside.gw.deps.mfa!.store.list(guid)).map((f) => f.id), [first!.id], 'the factor is gone, the other kept');
+  });
+});
+
 describe('re-authentication with a factor enrolled', () => {
   test('the password alone makes no usable session; the factor then gives a new session with a fresh mfa_time', async () => {
     await person('mfa-reauth');
