@@ -3,7 +3,7 @@ import { generateSecret, generateURI, verify } from 'otplib';
 import { GatewayError } from '../errors.js';
 import type { RedisClient } from '../session/createRedis.js';
 import type { Clock } from '../shared/clock.js';
-import { normaliseGuid, personKey, type Factor, type FactorStore } from './factorStore.js';
+import { normaliseGuid, personKey, validFactorName, type Factor, type FactorStore } from './factorStore.js';
 import type { MfaThrottle } from './mfaThrottle.js';
 
 const PERIOD = 30;
@@ -57,6 +57,15 @@ export class Totp {
     return { secret, uri: generateURI({ issuer: this.d.issuer, label, secret, digits: DIGITS, period: PERIOD }) };
   }
 
+  /** The seed still waiting for its first code, shown again (after a refused name); undefined when none waits. */
+  async pending(guid: string, label: string): Promise<{ secret: string; uri: string } | undefined> {
+    const g = normaliseGuid(guid);
+    const sealed = await this.d.redis.get(personKey(g, 'pending-totp'));
+    if (!sealed) return undefined;
+    const secret = this.d.store.box.open(sealed, pendingAad(g));
+    return { secret, uri: generateURI({ issuer: this.d.issuer, label, secret, digits: DIGITS, period: PERIOD }) };
+  }
+
   /**
    * The first code from the app confirms the pending seed and enrols it; the seed is single use (a second confirm finds
    * nothing). `beforeStore` runs after the code verified and before the factor is written (an enrolment link is spent
@@ -64,6 +73,8 @@ export class Totp {
    */
   async confirm(guid: string, code: string, name: string, beforeStore?: () => Promise<void>): Promise<Factor> {
     const g = normaliseGuid(guid);
+    // A name that cannot be stored is refused before the seed (or a link) is spent on it.
+    validFactorName(name);
     await this.d.throttle.take(g);
     const sealed = await this.d.redis.get(personKey(g, 'pending-totp'));
     if (!sealed) throw new GatewayError('GW_MFA_CHALLENGE_INVALID', 'no authenticator app is waiting to be confirmed: start again');

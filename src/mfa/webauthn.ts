@@ -14,7 +14,7 @@ import {
 import { isIP } from 'node:net';
 import { GatewayError } from '../errors.js';
 import type { RedisClient } from '../session/createRedis.js';
-import { normaliseGuid, personKey, type Factor, type FactorStore } from './factorStore.js';
+import { normaliseGuid, personKey, validFactorName, type Factor, type FactorStore } from './factorStore.js';
 import type { MfaThrottle } from './mfaThrottle.js';
 import { storedOrSaid } from './totp.js';
 
@@ -113,6 +113,8 @@ export class Webauthn {
    */
   async verifyRegistration(guid: string, response: RegistrationResponseJSON, name: string, beforeStore?: () => Promise<void>): Promise<Factor & { amr: WebauthnAmr }> {
     const g = normaliseGuid(guid);
+    // A name that cannot be stored is refused before the challenge (or a link) is spent on it.
+    validFactorName(name);
     await this.d.throttle.take(g);
     const challenge = await this.#takeChallenge(g, 'reg', response?.response?.clientDataJSON);
     let result;

@@ -461,6 +461,38 @@ describe('enrolment at sign-in', () => {
     await assertNothingReachesSentry(t, c);
   });
 
+  test('a name with a tab is refused before anything is spent: the same seed, code and link then enrol with a good name', async () => {
+    await person('mfa-name');
+    const c = new Client(t.url);
+    assert.equal((await c.login('mfa-name', DEMO_PASSWORD)).status, 303);
+    const guid = await guidOf(t, c);
+    const u = new URL((await t.gw.deps.mfa!.links.issue(guid, { username: 'mfa-name', actor: 'test' })).url);
+    assert.equal((await c.get(`${u.pathname}${u.search}`)).status, 303);
+    const html = await (await c.get('/_gateway/mfa/enrol')).text();
+    const secretOf = (h: string) => decodeHtml(/id="totp-secret">([^<]+)</.exec(h)?.[1] ?? '').replace(/\s+/g, '');
+    const secret = secretOf(html);
+    const code = await codeAt(secret, t.clock.now());
+    const send = (token: string, name: string, lang = 'en') =>
+      c.request('/_gateway/mfa/enrol/totp', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'accept-language': lang },
+        body: new URLSearchParams({ _csrf: token, next: '/', name, code }),
+      });
+    const bad = await send(/name="_csrf" value="([^"]+)"/.exec(html)![1]!, 'My\tphone');
+    assert.equal(bad.status, 400);
+    const badHtml = await bad.text();
+    assert.match(alertOf(badHtml) ?? '', /1 to 64 printable characters/);
+    assert.equal(secretOf(badHtml), secret, 'the page shows the same seed again');
+    assert.deepEqual(await t.gw.deps.mfa!.store.list(guid), [], 'nothing stored');
+    const zh = await send(/name="_csrf" value="([^"]+)"/.exec(badHtml)![1]!, 'a\nb', 'zh-CN');
+    assert.equal(zh.status, 400);
+    assert.match(alertOf(await zh.text()) ?? '', /1 到 64 个可打印字符/);
+
+    const good = await send(/name="_csrf" value="([^"]+)"/.exec(badHtml)![1]!, 'My phone');
+    assert.equal(good.status, 200, 'the seed, the code and the link were all still there');
+    assert.deepEqual((await t.gw.deps.mfa!.store.list(guid)).map((f) => f.name), ['My phone']);
+  });
+
   test('a link that arrives before sign-in waits in a cookie, not the URL', async () => {
     await person('mfa-early');
     const probe = new Client(t.url);

@@ -207,4 +207,19 @@ describe('WebAuthn with a virtual authenticator', () => {
       await open.close();
     }
   });
+
+  test('a name with a tab is refused before the challenge is spent: the same response then enrols with a good name', async () => {
+    const { open, page } = await withAuthenticator();
+    try {
+      const w = webauthn();
+      const guid = person();
+      const response = (await create(page, await w.registrationOptions(guid, { userName: 'alice', displayName: 'Alice Example' }))) as never;
+      await assert.rejects(w.verifyRegistration(guid, response, 'Yubi\tKey'), { code: 'GW_BAD_REQUEST' });
+      assert.deepEqual(await store.list(guid), []);
+      const factor = await w.verifyRegistration(guid, response, 'YubiKey');
+      assert.equal(factor.name, 'YubiKey');
+    } finally {
+      await open.close();
+    }
+  });
 });

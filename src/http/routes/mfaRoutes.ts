@@ -3,7 +3,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Deps } from '../../deps.js';
 import { GatewayError, isGatewayError } from '../../errors.js';
-import type { Factor } from '../../mfa/factorStore.js';
+import { validFactorName, type Factor } from '../../mfa/factorStore.js';
 import type { AuthMethod } from '../../session/signInFacts.js';
 import { PENDING_SECOND_FACTOR_MS, type GatewaySessionFields } from '../../session/identity.js';
 import type { SessionLookup } from '../../session/sessionResolver.js';
@@ -263,13 +263,15 @@ export function showEnrol(deps: Deps, csrf: CsrfOptions, secure: boolean) {
   };
 }
 
-async function renderEnrol(deps: Deps, csrf: CsrfOptions, req: Request, res: Response, s: Session, next: string, first: boolean, error?: GatewayError): Promise<void> {
+async function renderEnrol(deps: Deps, csrf: CsrfOptions, req: Request, res: Response, s: Session, next: string, first: boolean, error?: GatewayError, keepSeed = false): Promise<void> {
   const mfa = mfaOf(deps);
   const lang = langOf(req);
   const t = messages(lang);
   const methods = deps.config.mfa.methods;
-  // A fresh seed per showing; only the one last shown can be confirmed.
-  const totp = methods.includes('totp') ? await mfa.totp.begin(s.identity.sub, s.identity.email || s.identity.username) : undefined;
+  // A fresh seed per showing (only the one last shown can be confirmed), except after a refused name: the seed the
+  // person already scanned stays, for the same code again.
+  const label = s.identity.email || s.identity.username;
+  const totp = methods.includes('totp') ? ((keepSeed ? await mfa.totp.pending(s.identity.sub, label) : undefined) ?? (await mfa.totp.begin(s.identity.sub, label))) : undefined;
   const q = new URLSearchParams({ lang: lang === 'en' ? 'zh-CN' : 'en' });
   if (next !== '/') q.set('next', next);
   const html = renderPage('mfaEnrol', {
@@ -298,6 +300,16 @@ function spendLink(deps: Deps, req: Request, s: Session, right: Extract<EnrolRig
   };
 }
 
+/** The factor's name as it will be stored, checked before anything (a seed, a challenge, a link) is spent on it. */
+function factorName(lang: Lang, raw: unknown, fallback: string): string {
+  const name = typeof raw === 'string' && raw.trim() ? raw.slice(0, 200) : fallback;
+  try {
+    return validFactorName(name);
+  } catch {
+    throw new GatewayError('GW_BAD_REQUEST', messages(lang).enrolNameInvalid);
+  }
+}
+
 /** After a factor is stored: audited, the first factor brings recovery codes. */
 async function afterEnrol(deps: Deps, req: Request, s: Session, factor: Factor, right: Extract<EnrolRight, { ok: true }>): Promise<string[]> {
   const mfa = mfaOf(deps);
@@ -315,8 +327,14 @@ export function submitEnrolTotp(deps: Deps, csrf: CsrfOptions) {
     if (!right.ok) return res.redirect(303, withNext(ENROL_PATH, next));
     const t = messages(langOf(req));
     const code = typeof body.code === 'string' ? body.code.trim().slice(0, 64) : '';
-    const name = typeof body.name === 'string' && body.name.trim() ? body.name.slice(0, 200) : t.enrolNameDefaultApp;
     if (!code) return renderEnrol(deps, csrf, req, res, s, next, right.first, new GatewayError('GW_BAD_REQUEST', t.mfaMissing));
+    let name: string;
+    try {
+      name = factorName(langOf(req), body.name, t.enrolNameDefaultApp);
+    } catch (e) {
+      // The seed waiting for this code is kept: the person corrects the name and sends the same code again.
+      return renderEnrol(deps, csrf, req, res, s, next, right.first, e as GatewayError, true);
+    }
     let codes: string[];
     try {
       const factor = await mfaOf(deps).totp.confirm(s.identity.sub, code, name, spendLink(deps, req, s, right));
@@ -365,7 +383,7 @@ export function webauthnEnrolVerify(deps: Deps) {
       if (!right.ok) throw new GatewayError(right.needFactor ? 'GW_SECOND_FACTOR_REQUIRED' : 'GW_MFA_LINK_INVALID');
       const webauthn = mfaOf(deps).webauthn;
       if (!webauthn) throw new GatewayError('GW_NOT_FOUND');
-      const name = typeof body.name === 'string' && body.name.trim() ? body.name.slice(0, 200) : messages(langOf(req)).enrolNameDefaultKey;
+      const name = factorName(langOf(req), body.name, messages(langOf(req)).enrolNameDefaultKey);
       const factor = await webauthn.verifyRegistration(s.identity.sub, body.response as never, name, spendLink(deps, req, s, right));
       amr = factor.amr;
       codes = await afterEnrol(deps, req, s, factor, right);
