@@ -56,7 +56,7 @@ export function buildMfa(config: Config, deps: { redis: RedisClient; audit: Audi
     throttle,
     totp: new Totp({ redis: deps.redis, store, throttle, clock: deps.clock, issuer: config.server.organizationName }),
     ...(config.mfa.methods.includes('webauthn') && hasHostName(config.server.publicUrl)
-      ? { webauthn: new Webauthn({ redis: deps.redis, store, publicUrl: config.server.publicUrl, rpName: config.server.organizationName, userVerification: config.mfa.webauthn.userVerification }) }
+      ? { webauthn: new Webauthn({ redis: deps.redis, store, publicUrl: config.server.publicUrl, rpName: config.server.organizationName, userVerification: config.mfa.webauthn.userVerification, throttle }) }
       : {}),
     links: new EnrolLinks(deps.redis, deps.audit, deps.clock, config.server.publicUrl),
     close,

@@ -10,6 +10,8 @@ export const ENROL_LINK_TTL_MS = 24 * 60 * 60_000;
 /** Where the link leads; the enrolment page takes the token from here. */
 export const ENROL_LINK_PATH = '/_gateway/mfa/enrol';
 
+/** What `issue` hands out: 32 random bytes, base64url. */
+const TOKEN = /^[A-Za-z0-9_-]{43}$/;
 const linkKey = (tokenHash: string) => `${MFA_PREFIX}link:${tokenHash}`;
 const hashOf = (token: string) => createHash('sha256').update(`sag-mfa-link\0${token}`).digest('base64url');
 
@@ -55,10 +57,21 @@ export class EnrolLinks {
     return { url: url.toString(), expiresAt };
   }
 
+  /**
+   * Whether the token is a live link for this person (known, naming this objectGUID, not expired by the clock), without
+   * spending it: what gives the right to START an enrolment. Only `consume` spends it, and only before a factor is written.
+   */
+  async check(token: unknown, guid: string): Promise<boolean> {
+    const g = normaliseGuid(guid);
+    if (typeof token !== 'string' || !TOKEN.test(token)) return false;
+    const [owner, expiresAt] = await this.redis.hmget(linkKey(hashOf(token)), 'guid', 'expiresAt');
+    return owner === g && Number(expiresAt) > this.clock.now();
+  }
+
   /** Spends the link for the signed-in person; throws GW_MFA_LINK_INVALID when it is unknown, expired, used, or another person's. */
   async consume(token: string, guid: string, address?: string): Promise<{ issuedBy: string }> {
     const g = normaliseGuid(guid);
-    if (typeof token !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(token)) throw new GatewayError('GW_MFA_LINK_INVALID', 'not an enrolment link');
+    if (typeof token !== 'string' || !TOKEN.test(token)) throw new GatewayError('GW_MFA_LINK_INVALID', 'not an enrolment link');
     const r = (await this.redis.eval(CONSUME, 1, linkKey(hashOf(token)), g, String(this.clock.now()))) as string[] | null;
     if (!Array.isArray(r)) throw new GatewayError('GW_MFA_LINK_INVALID', 'unknown, expired, used or another person’s enrolment link');
     // The person's pointer to it lives in their own slot (Redis Cluster): dropped after, not inside, the atomic step.

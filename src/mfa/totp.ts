@@ -3,7 +3,7 @@ import { generateSecret, generateURI, verify } from 'otplib';
 import { GatewayError } from '../errors.js';
 import type { RedisClient } from '../session/createRedis.js';
 import type { Clock } from '../shared/clock.js';
-import { normaliseGuid, personKey, type Factor, type FactorStore } from './factorStore.js';
+import { normaliseGuid, personKey, validFactorName, type Factor, type FactorStore } from './factorStore.js';
 import type { MfaThrottle } from './mfaThrottle.js';
 
 const PERIOD = 30;
@@ -34,6 +34,16 @@ async function matchStep(secret: string, code: string, nowMs: number): Promise<n
   return r.valid && 'timeStep' in r ? r.timeStep : undefined;
 }
 
+/** A factor write that failed says so (nothing was enrolled), never as a wrong code. */
+export async function storedOrSaid<T>(write: Promise<T>): Promise<T> {
+  try {
+    return await write;
+  } catch (e) {
+    if (e instanceof GatewayError) throw e;
+    throw new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'the factor was not stored: nothing was enrolled', { cause: e });
+  }
+}
+
 const clean = (code: string) => code.replace(/\s+/g, '');
 
 export class Totp {
@@ -47,9 +57,24 @@ export class Totp {
     return { secret, uri: generateURI({ issuer: this.d.issuer, label, secret, digits: DIGITS, period: PERIOD }) };
   }
 
-  /** The first code from the app confirms the pending seed and enrols it; the seed is single use (a second confirm finds nothing). */
-  async confirm(guid: string, code: string, name: string): Promise<Factor> {
+  /** The seed still waiting for its first code, shown again (after a refused name); undefined when none waits. */
+  async pending(guid: string, label: string): Promise<{ secret: string; uri: string } | undefined> {
     const g = normaliseGuid(guid);
+    const sealed = await this.d.redis.get(personKey(g, 'pending-totp'));
+    if (!sealed) return undefined;
+    const secret = this.d.store.box.open(sealed, pendingAad(g));
+    return { secret, uri: generateURI({ issuer: this.d.issuer, label, secret, digits: DIGITS, period: PERIOD }) };
+  }
+
+  /**
+   * The first code from the app confirms the pending seed and enrols it; the seed is single use (a second confirm finds
+   * nothing). `beforeStore` runs after the code verified and before the factor is written (an enrolment link is spent
+   * there): if it throws, nothing is stored.
+   */
+  async confirm(guid: string, code: string, name: string, beforeStore?: () => Promise<void>): Promise<Factor> {
+    const g = normaliseGuid(guid);
+    // A name that cannot be stored is refused before the seed (or a link) is spent on it.
+    validFactorName(name);
     await this.d.throttle.take(g);
     const sealed = await this.d.redis.get(personKey(g, 'pending-totp'));
     if (!sealed) throw new GatewayError('GW_MFA_CHALLENGE_INVALID', 'no authenticator app is waiting to be confirmed: start again');
@@ -59,7 +84,8 @@ export class Totp {
     // Only the request that removes the pending seed enrols it.
     if ((await this.d.redis.del(personKey(g, 'pending-totp'))) !== 1) throw new GatewayError('GW_MFA_CHALLENGE_INVALID', 'this authenticator app was already confirmed');
     await this.d.throttle.giveBack(g);
-    return this.d.store.addTotp(g, { name, secret, lastStep: step });
+    await beforeStore?.();
+    return storedOrSaid(this.d.store.addTotp(g, { name, secret, lastStep: step }));
   }
 
   /**

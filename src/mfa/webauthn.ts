@@ -14,7 +14,9 @@ import {
 import { isIP } from 'node:net';
 import { GatewayError } from '../errors.js';
 import type { RedisClient } from '../session/createRedis.js';
-import { normaliseGuid, personKey, type Factor, type FactorStore } from './factorStore.js';
+import { normaliseGuid, personKey, validFactorName, type Factor, type FactorStore } from './factorStore.js';
+import type { MfaThrottle } from './mfaThrottle.js';
+import { storedOrSaid } from './totp.js';
 
 /** How long the browser has to answer one ceremony; the challenge is gone after it, or after one use. */
 export const CHALLENGE_TTL_MS = 5 * 60_000;
@@ -29,6 +31,8 @@ export interface WebauthnDeps {
   /** Shown by the browser and the authenticator (server.organizationName). */
   rpName: string;
   userVerification: UserVerification;
+  /** The per-account count of failed second factors, shared with TOTP and recovery codes (never AD's). */
+  throttle: MfaThrottle;
 }
 
 /** RFC 8176 method: `hwk` for a key bound to one device, `swk` for a passkey synced between devices. */
@@ -102,9 +106,16 @@ export class Webauthn {
     return options;
   }
 
-  /** Stores the new credential; `amr` is `swk` for a passkey the authenticator syncs between devices, else `hwk`. */
-  async verifyRegistration(guid: string, response: RegistrationResponseJSON, name: string): Promise<Factor & { amr: WebauthnAmr }> {
+  /**
+   * Stores the new credential; `amr` is `swk` for a passkey the authenticator syncs between devices, else `hwk`.
+   * `beforeStore` runs after the attestation verified and before the factor is written (an enrolment link is spent
+   * there): if it throws, nothing is stored.
+   */
+  async verifyRegistration(guid: string, response: RegistrationResponseJSON, name: string, beforeStore?: () => Promise<void>): Promise<Factor & { amr: WebauthnAmr }> {
     const g = normaliseGuid(guid);
+    // A name that cannot be stored is refused before the challenge (or a link) is spent on it.
+    validFactorName(name);
+    await this.d.throttle.take(g);
     const challenge = await this.#takeChallenge(g, 'reg', response?.response?.clientDataJSON);
     let result;
     try {
@@ -119,11 +130,17 @@ export class Webauthn {
       throw refused(e);
     }
     if (!result.verified) throw refused();
+    await this.d.throttle.giveBack(g);
     const c = result.registrationInfo.credential;
-    const factor = await this.d.store.addWebauthn(g, {
-      name,
-      credential: { credentialId: c.id, publicKey: Buffer.from(c.publicKey).toString('base64url'), counter: c.counter, transports: c.transports ?? [] },
-    });
+    // A key already enrolled is refused before anything (a link) is spent for it.
+    if ((await this.d.store.list(g)).some((f) => f.webauthn?.credentialId === c.id)) throw new GatewayError('GW_BAD_REQUEST', 'this security key is already enrolled');
+    await beforeStore?.();
+    const factor = await storedOrSaid(
+      this.d.store.addWebauthn(g, {
+        name,
+        credential: { credentialId: c.id, publicKey: Buffer.from(c.publicKey).toString('base64url'), counter: c.counter, transports: c.transports ?? [] },
+      }),
+    );
     return { ...factor, amr: result.registrationInfo.credentialDeviceType === 'multiDevice' ? 'swk' : 'hwk' };
   }
 
@@ -144,6 +161,8 @@ export class Webauthn {
   /** Verifies an assertion against the person's own credentials only; the counter must grow (atomically) where the key keeps one. */
   async verifyAuthentication(guid: string, response: AuthenticationResponseJSON): Promise<{ factorId: string; userVerified: boolean; amr: WebauthnAmr }> {
     const g = normaliseGuid(guid);
+    // Every response taken counts until it verified: failures are throttled per account like wrong TOTP codes.
+    await this.d.throttle.take(g);
     const challenge = await this.#takeChallenge(g, 'auth', response?.response?.clientDataJSON);
     const factor = (await this.d.store.list(g)).find((f) => f.webauthn && f.webauthn.credentialId === response.id);
     if (!factor?.webauthn) throw refused();
@@ -168,6 +187,7 @@ export class Webauthn {
     if (!result.verified) throw refused();
     const info = result.authenticationInfo;
     if ((await this.d.store.acceptWebauthnCounter(g, factor.id, info.newCounter)) !== 'accepted') throw refused();
+    await this.d.throttle.giveBack(g);
     return { factorId: factor.id, userVerified: info.userVerified, amr: info.credentialDeviceType === 'multiDevice' ? 'swk' : 'hwk' };
   }
 }

@@ -136,7 +136,7 @@ describe('/_gateway/account', () => {
     assert.ok(events.some((e) => e.detail?.from === 'Phone' && e.detail?.to === 'Work phone'), JSON.stringify(events));
   });
 
-  test('remove: never the last factor while the policy requires one, with a clear message; another one goes; a stale second factor goes to reauth first', async () => {
+  test('remove: never the last factor while the policy requires one, with a clear message; another one goes; a stale second factor goes to the second-factor step first', async () => {
     const guid = guids.get('acct-dora')!;
     const c = await signedIn(t.url, 'acct-dora', DEMO_PASSWORD);
     await passSecondFactor(c);
@@ -154,7 +154,7 @@ describe('/_gateway/account', () => {
     t.clock.advance(11 * 60_000);
     const stale = await accountForm(c, { action: 'remove', factor: second.id });
     assert.equal(stale.status, 303);
-    assert.equal(stale.headers.get('location'), '/_gateway/reauth?next=%2F_gateway%2Faccount');
+    assert.equal(stale.headers.get('location'), '/_gateway/mfa?next=%2F_gateway%2Faccount');
     assert.equal((await store.list(guid)).length, 2, 'nothing removed on a second factor passed 11 minutes ago');
 
     await passSecondFactor(c);
@@ -173,7 +173,7 @@ describe('/_gateway/account', () => {
     await passSecondFactor(c, t.clock.now() - 11 * 60_000);
     const stale = await accountForm(c, { action: 'recovery' });
     assert.equal(stale.status, 303);
-    assert.equal(stale.headers.get('location'), '/_gateway/reauth?next=%2F_gateway%2Faccount');
+    assert.equal(stale.headers.get('location'), '/_gateway/mfa?next=%2F_gateway%2Faccount');
 
     await passSecondFactor(c);
     const res = await accountForm(c, { action: 'recovery' });

@@ -67,3 +67,18 @@ test('expired by the clock it is refused; a new link replaces the old one', asyn
   await assert.rejects(links.consume(revoked, guid), { code: 'GW_MFA_LINK_INVALID' });
   await assert.rejects(links.consume('not-a-token', guid), { code: 'GW_MFA_LINK_INVALID' });
 });
+
+test('check: true only for a live link naming this person, and it spends nothing', async () => {
+  const guid = randomUUID();
+  const token = tokenOf((await links.issue(guid, { username: 'erin', actor: 'cli:root', ttlMs: 60_000 })).url);
+  assert.equal(await links.check(token, guid), true);
+  assert.equal(await links.check(token, guid), true, 'checking twice spends nothing');
+  assert.equal(await links.check(token, randomUUID()), false, 'another person’s link');
+  assert.equal(await links.check('A'.repeat(43), guid), false, 'a made-up token of the right shape');
+  assert.equal(await links.check(undefined, guid), false);
+  await links.consume(token, guid);
+  assert.equal(await links.check(token, guid), false, 'a spent link');
+  const late = tokenOf((await links.issue(guid, { username: 'erin', actor: 'cli:root', ttlMs: 60_000 })).url);
+  clock.t += 60_000;
+  assert.equal(await links.check(late, guid), false, 'expired by the clock');
+});

@@ -9,10 +9,12 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { generate } from 'otplib';
+import { Redis } from 'ioredis';
 import WebSocket from 'ws';
+import { CSRF_COOKIE, csrfTokenFor } from '../../src/auth/csrf.js';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
 import { badPasswords, sambaTool } from '../support/dc.js';
-import { alertOf, Client, decodeHtml, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { alertOf, Client, decodeHtml, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
 
 const keyDir = mkdtempSync(join(tmpdir(), 'sag-mfa-key-'));
 const keyFile = join(keyDir, 'mfa_key');
@@ -102,6 +104,30 @@ async function assertNothingReachesSentry(gw: TestGateway, c: Client): Promise<v
   assert.notEqual(console_.status, 200, 'nor does the console');
   assert.equal(gw.upstream.lastRequest, undefined, 'the upstream saw no request and no assertion');
   assert.equal(gw.upstream.upgrades, upgrades, 'no WebSocket reached the upstream');
+}
+
+/**
+ * Every change Redis makes to the second-factor keys, in the order Redis made them (keyspace notifications), so a
+ * test sees a factor that existed only for a moment. `sync()` returns once every change made so far has arrived.
+ */
+async function watchMfaKeys(): Promise<{ events: string[]; sync(): Promise<void>; stop(): Promise<void> }> {
+  const admin = new Redis(testRedisUrl());
+  const sub = new Redis(testRedisUrl());
+  const before = ((await admin.config('GET', 'notify-keyspace-events')) as string[])[1] ?? '';
+  await admin.config('SET', 'notify-keyspace-events', 'KA');
+  const events: string[] = [];
+  sub.on('pmessage', (_p: string, channel: string, event: string) => events.push(`${event} ${channel.replace(/^__keyspace@\d+__:/, '')}`));
+  await sub.psubscribe('__keyspace@*__:sag:mfa:*');
+  return {
+    events,
+    // A reply on the subscriber's connection comes after every notification already sent on it.
+    sync: async () => void (await sub.ping()),
+    stop: async () => {
+      await admin.config('SET', 'notify-keyspace-events', before);
+      sub.disconnect();
+      admin.disconnect();
+    },
+  };
 }
 
 async function submitCode(c: Client, field: 'code' | 'recovery', value: string, next = '/'): Promise<Response> {
@@ -223,6 +249,62 @@ describe('mfa.require: outside', () => {
   });
 });
 
+describe('a signed-in session the policy now asks a factor of, with none enrolled', () => {
+  test('/_gateway/account does not loop: the redirects end on the enrolment page, which says how to get a link', async () => {
+    await person('mfa-noloop');
+    const c = new Client(outside.url);
+    const office = { 'x-forwarded-for': '10.1.4.2' };
+    const away = { 'x-forwarded-for': '203.0.113.7' };
+    const login = await c.submitForm('/_gateway/login', '/_gateway/login', { username: 'mfa-noloop', password: DEMO_PASSWORD }, office);
+    assert.equal(login.headers.get('location'), '/', 'signed in with the password from the trusted network');
+    guids.push(await guidOf(outside, c));
+    const seen: string[] = [];
+    let res = await c.get('/_gateway/account', away);
+    for (let hops = 0; res.status === 303 && hops < 10; hops++) {
+      const to = res.headers.get('location')!;
+      seen.push(to);
+      res = await c.get(to, away);
+    }
+    assert.notEqual(res.status, 303, `no end to the redirects: ${seen.join(' → ')}`);
+    assert.equal(seen.at(-1), '/_gateway/mfa/enrol?next=%2F_gateway%2Faccount', seen.join(' → '));
+    assert.equal(res.status, 403, 'from outside without a link: enrolment is explained, not offered');
+    assert.match(await res.text(), /one-time enrolment link/);
+  });
+});
+
+describe('the account page from a trusted network', () => {
+  test('removing a factor asks for the second factor again (not re-authentication), and then removes it', async () => {
+    await person('mfa-trusted-remove');
+    const office = { 'x-forwarded-for': '10.1.4.2' };
+    const c = new Client(outside.url);
+    const login = await c.submitForm('/_gateway/login', '/_gateway/login', { username: 'mfa-trusted-remove', password: DEMO_PASSWORD }, office);
+    assert.equal(login.headers.get('location'), '/', 'the trusted network asks only the password');
+    const guid = await guidOf(outside, c);
+    const secret = await enrolTotp(outside, guid);
+    await enrolTotp(outside, guid);
+    const [first, second] = await outside.gw.deps.mfa!.store.list(guid);
+    const remove = async () => {
+      const page = await c.get('/_gateway/account', office);
+      assert.equal(page.status, 200);
+      const csrf = /name="_csrf" value="([^"]+)"/.exec(await page.text())![1]!;
+      return c.request('/_gateway/account', { method: 'POST', body: new URLSearchParams({ _csrf: csrf, action: 'remove', factor: second!.id }), headers: { 'content-type': 'application/x-www-form-urlencoded', ...office } });
+    };
+    const asked = await remove();
+    assert.equal(asked.status, 303);
+    assert.equal(asked.headers.get('location'), '/_gateway/mfa?next=%2F_gateway%2Faccount', 'to the second-factor step');
+    const step = await c.get(asked.headers.get('location')!, office);
+    assert.equal(step.status, 200, 'the step asks although the session is signed in');
+    assert.match(await step.text(), /Code from your authenticator app/);
+    const passed = await c.submitForm('/_gateway/mfa?next=%2F_gateway%2Faccount', '/_gateway/mfa', { code: await codeAt(secret, outside.clock.now()) }, office);
+    assert.equal(passed.status, 303);
+    assert.equal(passed.headers.get('location'), '/_gateway/account');
+    const removed = await remove();
+    assert.equal(removed.status, 303);
+    assert.equal(removed.headers.get('location'), '/_gateway/account?done=removed');
+    assert.deepEqual((await outside.gw.deps.mfa!.store.list(guid)).map((f) => f.id), [first!.id], 'the factor is gone, the other kept');
+  });
+});
+
 describe('re-authentication with a factor enrolled', () => {
   test('the password alone makes no usable session; the factor then gives a new session with a fresh mfa_time', async () => {
     await person('mfa-reauth');
@@ -296,25 +378,120 @@ describe('enrolment at sign-in', () => {
     assert.equal((await t.gw.deps.mfa!.store.list(guid)).length, 1);
     assert.ok(t.logs.every((l) => !l.includes(u.searchParams.get('link')!)), 'the token is in no log line');
 
-    // The same link again, even after the factor is gone (an admin reset): spent.
+    // The same link again, even after the factor is gone (an admin reset): spent, so it gives no right to enrol.
     await t.gw.deps.mfa!.store.reset(guid);
     const other = new Client(t.url);
     assert.equal((await other.login('mfa-link', DEMO_PASSWORD)).status, 303);
     assert.equal((await other.get(`${u.pathname}${u.search}`)).status, 303);
     const refused = await other.get('/_gateway/mfa/enrol');
-    assert.equal(refused.status, 200, 'the page still offers enrolment while the spent token sits in the session');
+    assert.equal(refused.status, 403, 'a spent link offers no enrolment');
     const html2 = await refused.text();
-    const secret2 = decodeHtml(/id="totp-secret">([^<]+)</.exec(html2)?.[1] ?? '').replace(/\s+/g, '');
-    t.clock.advance(30_000);
-    const second = await other.request('/_gateway/mfa/enrol/totp', {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ _csrf: /name="_csrf" value="([^"]+)"/.exec(html2)![1]!, next: '/', name: 'Phone', code: await codeAt(secret2, t.clock.now()) }),
-    });
-    assert.equal(second.status, 403, 'a spent link enrols nothing');
-    assert.match(alertOf(await second.text()) ?? '', /enrolment link is not valid/);
-    assert.equal((await t.gw.deps.mfa!.store.list(guid)).length, 0, 'the factor that relied on it was not kept');
+    assert.match(html2, /one-time enrolment link/, 'the page says how to get a new one');
+    assert.doesNotMatch(html2, /totp-secret/);
+    assert.equal((await t.gw.deps.mfa!.store.list(guid)).length, 0);
     await assertNothingReachesSentry(t, other);
+  });
+
+  test('the link is spent before the factor is written: the factor never exists for an unspent link', async () => {
+    await person('mfa-order');
+    const c = new Client(t.url);
+    assert.equal((await c.login('mfa-order', DEMO_PASSWORD)).status, 303);
+    const guid = await guidOf(t, c);
+    const u = new URL((await t.gw.deps.mfa!.links.issue(guid, { username: 'mfa-order', actor: 'test' })).url);
+    assert.equal((await c.get(`${u.pathname}${u.search}`)).status, 303);
+    const html = await (await c.get('/_gateway/mfa/enrol')).text();
+    const secret = decodeHtml(/id="totp-secret">([^<]+)</.exec(html)?.[1] ?? '').replace(/\s+/g, '');
+    const watch = await watchMfaKeys();
+    try {
+      const done = await c.request('/_gateway/mfa/enrol/totp', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ _csrf: /name="_csrf" value="([^"]+)"/.exec(html)![1]!, next: '/', name: 'Phone', code: await codeAt(secret, t.clock.now()) }),
+      });
+      assert.equal(done.status, 200);
+      await watch.sync();
+    } finally {
+      await watch.stop();
+    }
+    const spent = watch.events.findIndex((e) => /^del sag:mfa:link:/.test(e));
+    const written = watch.events.findIndex((e) => e.startsWith('hset ') && e.endsWith(`{${guid}}:factors`));
+    assert.ok(spent >= 0 && written >= 0, watch.events.join('\n'));
+    assert.ok(spent < written, `the link is spent first, then the factor written:\n${watch.events.join('\n')}`);
+    assert.equal((await t.gw.deps.mfa!.store.list(guid)).length, 1);
+  });
+
+  test('a made-up link gives no right to enrol, and no factor is ever stored for it, not even for a moment', async () => {
+    await person('mfa-forged');
+    const c = new Client(t.url);
+    assert.equal((await c.login('mfa-forged', DEMO_PASSWORD)).status, 303);
+    const guid = await guidOf(t, c);
+    // The form token a page of this session would carry (no page offers one to this person: the token is made as the gateway makes it).
+    const sid = decodeURIComponent(c.cookies.get('sag_session')!).slice(2).split('.')[0]!;
+    const csrf = csrfTokenFor(c.cookies.get(CSRF_COOKIE)!, t.gw.deps.sessionSecrets[0]!, sid);
+    const forged = randomBytes(32).toString('base64url');
+    assert.equal((await c.get(`/_gateway/mfa/enrol?link=${forged}`)).status, 303);
+    const page = await c.get('/_gateway/mfa/enrol');
+    assert.equal(page.status, 403, 'no enrolment offered on a link nobody issued');
+    const html = await page.text();
+    assert.match(html, /one-time enrolment link/);
+    assert.match(html, /mfa enrol-link/, 'the page says how to get a real link');
+    assert.doesNotMatch(html, /totp-secret/, 'no secret is offered');
+
+    // A seed waiting for this person (as an earlier page could have offered) and the right code for it: still nothing is stored.
+    const { secret } = await t.gw.deps.mfa!.totp.begin(guid, 'mfa-forged');
+    const watch = await watchMfaKeys();
+    try {
+      const res = await c.request('/_gateway/mfa/enrol/totp', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ _csrf: csrf, next: '/', name: 'Attacker', code: await codeAt(secret, t.clock.now()) }),
+      });
+      assert.notEqual(res.status, 200, 'the enrolment is refused');
+      const opts = await c.request('/_gateway/mfa/enrol/webauthn/options', { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify({ _csrf: csrf }) });
+      assert.notEqual(opts.status, 200, 'no registration options either');
+      await watch.sync();
+    } finally {
+      await watch.stop();
+    }
+    assert.deepEqual(
+      watch.events.filter((e) => e.endsWith(`{${guid}}:factors`)),
+      [],
+      'the factor list of this person was never written, not even for a moment',
+    );
+    assert.deepEqual(await t.gw.deps.mfa!.store.list(guid), []);
+    await assertNothingReachesSentry(t, c);
+  });
+
+  test('a name with a tab is refused before anything is spent: the same seed, code and link then enrol with a good name', async () => {
+    await person('mfa-name');
+    const c = new Client(t.url);
+    assert.equal((await c.login('mfa-name', DEMO_PASSWORD)).status, 303);
+    const guid = await guidOf(t, c);
+    const u = new URL((await t.gw.deps.mfa!.links.issue(guid, { username: 'mfa-name', actor: 'test' })).url);
+    assert.equal((await c.get(`${u.pathname}${u.search}`)).status, 303);
+    const html = await (await c.get('/_gateway/mfa/enrol')).text();
+    const secretOf = (h: string) => decodeHtml(/id="totp-secret">([^<]+)</.exec(h)?.[1] ?? '').replace(/\s+/g, '');
+    const secret = secretOf(html);
+    const code = await codeAt(secret, t.clock.now());
+    const send = (token: string, name: string, lang = 'en') =>
+      c.request('/_gateway/mfa/enrol/totp', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'accept-language': lang },
+        body: new URLSearchParams({ _csrf: token, next: '/', name, code }),
+      });
+    const bad = await send(/name="_csrf" value="([^"]+)"/.exec(html)![1]!, 'My\tphone');
+    assert.equal(bad.status, 400);
+    const badHtml = await bad.text();
+    assert.match(alertOf(badHtml) ?? '', /1 to 64 printable characters/);
+    assert.equal(secretOf(badHtml), secret, 'the page shows the same seed again');
+    assert.deepEqual(await t.gw.deps.mfa!.store.list(guid), [], 'nothing stored');
+    const zh = await send(/name="_csrf" value="([^"]+)"/.exec(badHtml)![1]!, 'a\nb', 'zh-CN');
+    assert.equal(zh.status, 400);
+    assert.match(alertOf(await zh.text()) ?? '', /1 到 64 个可打印字符/);
+
+    const good = await send(/name="_csrf" value="([^"]+)"/.exec(badHtml)![1]!, 'My phone');
+    assert.equal(good.status, 200, 'the seed, the code and the link were all still there');
+    assert.deepEqual((await t.gw.deps.mfa!.store.list(guid)).map((f) => f.name), ['My phone']);
   });
 
   test('a link that arrives before sign-in waits in a cookie, not the URL', async () => {

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import type { Browser, CDPSession, Page } from 'playwright-core';
 import { FactorStore, personKey } from '../../src/mfa/factorStore.js';
+import { MFA_CODE_LIMIT, MfaThrottle } from '../../src/mfa/mfaThrottle.js';
 import { SecretBox } from '../../src/mfa/secretBox.js';
 import { relyingParty, Webauthn, CHALLENGE_TTL_MS, type UserVerification } from '../../src/mfa/webauthn.js';
 import { systemClock } from '../../src/shared/clock.js';
@@ -43,7 +44,12 @@ after(async () => {
   redis?.disconnect();
 });
 
-const webauthn = (userVerification: UserVerification = 'preferred', publicUrl = origin) => new Webauthn({ redis, store, publicUrl, rpName: 'ACME Sentry', userVerification });
+/** The one per-account count of failed second factors, as TOTP and recovery codes use it (window restarted at every failure). */
+const throttle = () => new MfaThrottle(redis, 10 * 60_000, systemClock);
+const webauthn = (userVerification: UserVerification = 'preferred', publicUrl = origin) => new Webauthn({ redis, store, publicUrl, rpName: 'ACME Sentry', userVerification, throttle: throttle() });
+
+/** A response that names a challenge nobody issued: it does not verify. */
+const made_up = (id = 'AAAA') => ({ id, rawId: id, type: 'public-key', clientExtensionResults: {}, response: { clientDataJSON: Buffer.from(JSON.stringify({ type: 'webauthn.get', challenge: randomBytes(32).toString('base64url') })).toString('base64url') } }) as never;
 
 /** A page on `origin` with one virtual CTAP2 security key (not backed up, so a device-bound credential). */
 async function withAuthenticator(): Promise<{ open: OpenPage; page: Page; cdp: CDPSession }> {
@@ -174,6 +180,44 @@ describe('WebAuthn with a virtual authenticator', () => {
       // Asked without verification (as a "discouraged" deployment would), checked by one that requires it.
       const response = await get(page, await webauthn('discouraged').authenticationOptions(guid));
       await assert.rejects(webauthn('required').verifyAuthentication(guid, response as never), (e: Error & { code?: string }) => e.code === 'GW_MFA_CODE_INVALID' && /user.*verif/i.test(String((e.cause as Error)?.message)));
+    } finally {
+      await open.close();
+    }
+  });
+
+  test('failed responses count per account with wrong TOTP codes: past the limit even a good key waits, with Retry-After', async () => {
+    const { open, page } = await withAuthenticator();
+    try {
+      const w = webauthn();
+      const { guid } = await enrolled(page, w);
+      for (let i = 0; i < MFA_CODE_LIMIT; i++) await assert.rejects(w.verifyAuthentication(guid, made_up()), { code: 'GW_MFA_CHALLENGE_INVALID' });
+      const good = await get(page, await w.authenticationOptions(guid));
+      const throttled = (e: unknown) => {
+        const err = e as { code?: string; status?: number; headers?: Record<string, string> };
+        return err.code === 'GW_THROTTLED' && err.status === 429 && Number(err.headers?.['Retry-After']) > 0;
+      };
+      await assert.rejects(w.verifyAuthentication(guid, good as never), throttled, 'a good key is refused too while the account is throttled');
+      await assert.rejects(throttle().take(guid), throttled, 'the same count TOTP codes are checked against');
+      await assert.rejects(w.verifyRegistration(guid, made_up(), 'Second key'), throttled, 'adding a key is throttled alike');
+      const other = person();
+      await assert.rejects(w.verifyRegistration(other, made_up(), 'Key'), { code: 'GW_MFA_CHALLENGE_INVALID' }, 'another account is not affected');
+      for (let i = 1; i < MFA_CODE_LIMIT; i++) await assert.rejects(w.verifyRegistration(other, made_up(), 'Key'), { code: 'GW_MFA_CHALLENGE_INVALID' });
+      await assert.rejects(w.verifyRegistration(other, made_up(), 'Key'), throttled, 'failed enrolments count too');
+    } finally {
+      await open.close();
+    }
+  });
+
+  test('a name with a tab is refused before the challenge is spent: the same response then enrols with a good name', async () => {
+    const { open, page } = await withAuthenticator();
+    try {
+      const w = webauthn();
+      const guid = person();
+      const response = (await create(page, await w.registrationOptions(guid, { userName: 'alice', displayName: 'Alice Example' }))) as never;
+      await assert.rejects(w.verifyRegistration(guid, response, 'Yubi\tKey'), { code: 'GW_BAD_REQUEST' });
+      assert.deepEqual(await store.list(guid), []);
+      const factor = await w.verifyRegistration(guid, response, 'YubiKey');
+      assert.equal(factor.name, 'YubiKey');
     } finally {
       await open.close();
     }

@@ -17,7 +17,7 @@ import { format } from '../i18n.js';
 import { renderAccountPage } from '../render.js';
 
 export const ACCOUNT_PATH = '/_gateway/account';
-/** New recovery codes (and removing a factor) need a second factor passed this recently. */
+/** New recovery codes (and removing a factor) need a second factor passed this recently (else the step asks again). */
 export const RECENT_FACTOR_MS = 10 * 60_000;
 
 type Found = Extract<SessionLookup, { status: 'ok' }>;
@@ -170,7 +170,9 @@ export function submitAccount(deps: Deps, csrf: CsrfOptions) {
     };
     const factor = p.factors.find((f) => f.id === str('factor', 32));
     const refuse = (error: GatewayError, errorText: string) => render(deps, csrf, req, res, p, { error, errorText });
-    const toReauth = () => res.redirect(303, `/_gateway/reauth?next=${encodeURIComponent(ACCOUNT_PATH)}`);
+    // Back to the second-factor step (it asks a full session whose factor is not current), never to /_gateway/reauth:
+    // from a network the policy trusts, re-authentication asks no factor, so mfaAt would never become recent.
+    const toStep = () => res.redirect(303, `/_gateway/mfa?next=${encodeURIComponent(ACCOUNT_PATH)}`);
 
     if (action === 'rename') {
       if (!factor) return refuse(new GatewayError('GW_NOT_FOUND'), m.errNoSuchFactor);
@@ -190,7 +192,7 @@ export function submitAccount(deps: Deps, csrf: CsrfOptions) {
     if (action === 'remove') {
       if (!factor) return refuse(new GatewayError('GW_NOT_FOUND'), m.errNoSuchFactor);
       // Taking a factor away weakens the account: only right after passing one.
-      if (!recentFactor(deps, p.found.record)) return toReauth();
+      if (!recentFactor(deps, p.found.record)) return toStep();
       // The last one, while the policy asks this person for a factor from anywhere (an unknown address is outside every network).
       if (p.factors.length === 1 && p.mfa.decide({ groups: identity.groups, address: undefined, factors: [] }).required) {
         deps.audit.record({ kind: 'mfa.factor_removed', user: identity.username, address, reason: 'refused_last_factor', detail: { guid, factor: factor.id, kind: factor.kind } });
@@ -203,7 +205,7 @@ export function submitAccount(deps: Deps, csrf: CsrfOptions) {
     }
 
     if (action === 'recovery') {
-      if (p.factors.length && !recentFactor(deps, p.found.record)) return toReauth();
+      if (p.factors.length && !recentFactor(deps, p.found.record)) return toStep();
       const codes = await p.mfa.store.regenerateRecoveryCodes(guid);
       deps.audit.record({ kind: 'mfa.recovery_regenerated', user: identity.username, address, detail: { guid, codes: codes.length } });
       // Shown once, on this response only (never in a URL, a log line or the audit).

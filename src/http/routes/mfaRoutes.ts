@@ -3,7 +3,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Deps } from '../../deps.js';
 import { GatewayError, isGatewayError } from '../../errors.js';
-import type { Factor } from '../../mfa/factorStore.js';
+import { validFactorName, type Factor } from '../../mfa/factorStore.js';
 import type { AuthMethod } from '../../session/signInFacts.js';
 import { PENDING_SECOND_FACTOR_MS, type GatewaySessionFields } from '../../session/identity.js';
 import type { SessionLookup } from '../../session/sessionResolver.js';
@@ -114,8 +114,11 @@ export function showMfa(deps: Deps, csrf: CsrfOptions) {
     const s = await sessionOf(deps, req, res, next, fail);
     if (!s) return;
     const factors = deps.mfa ? await deps.mfa.store.list(s.identity.sub) : [];
+    // Fully signed in with nothing enrolled: nothing to ask, unless the policy now asks this person for a factor from
+    // here (then enrolment, which allows it or explains how; never straight back to a page that sends here again).
+    if (s.status === 'ok' && factors.length === 0 && !(deps.mfa?.decide({ groups: s.identity.groups, address: deps.addressOf(req), factors: [] }).required ?? false)) return res.redirect(303, next);
     // Fully signed in: ask only to refresh a factor that is not current (adding another one needs that).
-    if (s.status === 'ok' && (factors.length === 0 || isCurrent(deps, s))) return res.redirect(303, next);
+    if (s.status === 'ok' && factors.length > 0 && isCurrent(deps, s)) return res.redirect(303, next);
     // Nothing to check yet: enrol first (straight there when that is where the person was going, e.g. from a link).
     if (factors.length === 0) return res.redirect(303, next === ENROL_PATH || next.startsWith(`${ENROL_PATH}?`) ? next : withNext(ENROL_PATH, next));
     renderStep(deps, csrf, req, res, factors, next);
@@ -187,7 +190,7 @@ export function webauthnSignInVerify(deps: Deps) {
       if (!webauthn) throw new GatewayError('GW_NOT_FOUND');
       amr = (await webauthn.verifyAuthentication(s.identity.sub, body.response as never)).amr;
     } catch (e) {
-      deps.audit.record({ kind: 'mfa.failure', user: s.identity.username, address, reason: 'webauthn_invalid' });
+      deps.audit.record({ kind: 'mfa.failure', user: s.identity.username, address, reason: isGatewayError(e) && e.code === 'GW_THROTTLED' ? 'throttled' : 'webauthn_invalid' });
       return sendJsonError(req, res, e);
     }
     deps.audit.record({ kind: 'mfa.success', user: s.identity.username, address, detail: { method: 'webauthn', amr } });
@@ -203,7 +206,8 @@ export function webauthnSignInVerify(deps: Deps) {
 type EnrolRight = { ok: true; first: boolean; via: 'network' | 'link' | 'current_factor' } | { ok: false; needFactor: boolean };
 
 /**
- * A first factor: from an `mfa.enrolFrom` network, or with an admin's one-time link (spent when the factor is stored).
+ * A first factor: from an `mfa.enrolFrom` network, or with an admin's one-time link that is real (spent, atomically,
+ * after the code or attestation verified and BEFORE the factor is written: no factor ever exists for an unspent link).
  * A further factor: only with a current second factor (`CURRENT_FACTOR_MS`), never from a password-only session.
  */
 async function enrolRight(deps: Deps, req: Request, s: Session): Promise<EnrolRight> {
@@ -212,7 +216,8 @@ async function enrolRight(deps: Deps, req: Request, s: Session): Promise<EnrolRi
   if (kinds.length > 0) return isCurrent(deps, s) ? { ok: true, first: false, via: 'current_factor' } : { ok: false, needFactor: true };
   const d = mfa.decide({ groups: s.identity.groups, address: deps.addressOf(req), factors: kinds });
   if (d.enrolment.kind === 'first' && d.enrolment.withoutLink) return { ok: true, first: true, via: 'network' };
-  if (linkIn(req)) return { ok: true, first: true, via: 'link' };
+  // A link gives the right only while it is real: known, naming this person, not expired (checked, not spent, here).
+  if (await mfa.links.check(linkIn(req), s.identity.sub)) return { ok: true, first: true, via: 'link' };
   return { ok: false, needFactor: false };
 }
 
@@ -258,13 +263,15 @@ export function showEnrol(deps: Deps, csrf: CsrfOptions, secure: boolean) {
   };
 }
 
-async function renderEnrol(deps: Deps, csrf: CsrfOptions, req: Request, res: Response, s: Session, next: string, first: boolean, error?: GatewayError): Promise<void> {
+async function renderEnrol(deps: Deps, csrf: CsrfOptions, req: Request, res: Response, s: Session, next: string, first: boolean, error?: GatewayError, keepSeed = false): Promise<void> {
   const mfa = mfaOf(deps);
   const lang = langOf(req);
   const t = messages(lang);
   const methods = deps.config.mfa.methods;
-  // A fresh seed per showing; only the one last shown can be confirmed.
-  const totp = methods.includes('totp') ? await mfa.totp.begin(s.identity.sub, s.identity.email || s.identity.username) : undefined;
+  // A fresh seed per showing (only the one last shown can be confirmed), except after a refused name: the seed the
+  // person already scanned stays, for the same code again.
+  const label = s.identity.email || s.identity.username;
+  const totp = methods.includes('totp') ? ((keepSeed ? await mfa.totp.pending(s.identity.sub, label) : undefined) ?? (await mfa.totp.begin(s.identity.sub, label))) : undefined;
   const q = new URLSearchParams({ lang: lang === 'en' ? 'zh-CN' : 'en' });
   if (next !== '/') q.set('next', next);
   const html = renderPage('mfaEnrol', {
@@ -284,23 +291,29 @@ async function renderEnrol(deps: Deps, csrf: CsrfOptions, req: Request, res: Res
   sendPage(res, error?.status ?? 200, error?.headers ?? {}, html);
 }
 
-/**
- * After a factor is stored: a link it relied on is spent (atomically; if another request spent it first, the factor is
- * taken out again), the first factor brings recovery codes, and the session moves to a new id as one that passed a
- * factor (the person just proved they hold it).
- */
+/** What runs between verifying a new factor and writing it: a link the enrolment relied on is spent, atomically. */
+function spendLink(deps: Deps, req: Request, s: Session, right: Extract<EnrolRight, { ok: true }>): (() => Promise<void>) | undefined {
+  if (right.via !== 'link') return undefined;
+  const token = linkIn(req) ?? '';
+  return async () => {
+    await mfaOf(deps).links.consume(token, s.identity.sub, deps.addressOf(req));
+  };
+}
+
+/** The factor's name as it will be stored, checked before anything (a seed, a challenge, a link) is spent on it. */
+function factorName(lang: Lang, raw: unknown, fallback: string): string {
+  const name = typeof raw === 'string' && raw.trim() ? raw.slice(0, 200) : fallback;
+  try {
+    return validFactorName(name);
+  } catch {
+    throw new GatewayError('GW_BAD_REQUEST', messages(lang).enrolNameInvalid);
+  }
+}
+
+/** After a factor is stored: audited, the first factor brings recovery codes. */
 async function afterEnrol(deps: Deps, req: Request, s: Session, factor: Factor, right: Extract<EnrolRight, { ok: true }>): Promise<string[]> {
   const mfa = mfaOf(deps);
-  const address = deps.addressOf(req);
-  if (right.via === 'link') {
-    try {
-      await mfa.links.consume(linkIn(req) ?? '', s.identity.sub, address);
-    } catch (e) {
-      await mfa.store.remove(s.identity.sub, factor.id);
-      throw e;
-    }
-  }
-  deps.audit.record({ kind: 'mfa.enrolled', user: s.identity.username, address, detail: { kind: factor.kind, factorId: factor.id, via: right.via } });
+  deps.audit.record({ kind: 'mfa.enrolled', user: s.identity.username, address: deps.addressOf(req), detail: { kind: factor.kind, factorId: factor.id, via: right.via } });
   return right.first ? mfa.store.regenerateRecoveryCodes(s.identity.sub) : [];
 }
 
@@ -314,11 +327,17 @@ export function submitEnrolTotp(deps: Deps, csrf: CsrfOptions) {
     if (!right.ok) return res.redirect(303, withNext(ENROL_PATH, next));
     const t = messages(langOf(req));
     const code = typeof body.code === 'string' ? body.code.trim().slice(0, 64) : '';
-    const name = typeof body.name === 'string' && body.name.trim() ? body.name.slice(0, 200) : t.enrolNameDefaultApp;
     if (!code) return renderEnrol(deps, csrf, req, res, s, next, right.first, new GatewayError('GW_BAD_REQUEST', t.mfaMissing));
+    let name: string;
+    try {
+      name = factorName(langOf(req), body.name, t.enrolNameDefaultApp);
+    } catch (e) {
+      // The seed waiting for this code is kept: the person corrects the name and sends the same code again.
+      return renderEnrol(deps, csrf, req, res, s, next, right.first, e as GatewayError, true);
+    }
     let codes: string[];
     try {
-      const factor = await mfaOf(deps).totp.confirm(s.identity.sub, code, name);
+      const factor = await mfaOf(deps).totp.confirm(s.identity.sub, code, name, spendLink(deps, req, s, right));
       codes = await afterEnrol(deps, req, s, factor, right);
     } catch (e) {
       const err = isGatewayError(e) ? e : new GatewayError('GW_INTERNAL', 'enrolment failed', { cause: e });
@@ -364,12 +383,12 @@ export function webauthnEnrolVerify(deps: Deps) {
       if (!right.ok) throw new GatewayError(right.needFactor ? 'GW_SECOND_FACTOR_REQUIRED' : 'GW_MFA_LINK_INVALID');
       const webauthn = mfaOf(deps).webauthn;
       if (!webauthn) throw new GatewayError('GW_NOT_FOUND');
-      const name = typeof body.name === 'string' && body.name.trim() ? body.name.slice(0, 200) : messages(langOf(req)).enrolNameDefaultKey;
-      const factor = await webauthn.verifyRegistration(s.identity.sub, body.response as never, name);
+      const name = factorName(langOf(req), body.name, messages(langOf(req)).enrolNameDefaultKey);
+      const factor = await webauthn.verifyRegistration(s.identity.sub, body.response as never, name, spendLink(deps, req, s, right));
       amr = factor.amr;
       codes = await afterEnrol(deps, req, s, factor, right);
     } catch (e) {
-      deps.audit.record({ kind: 'mfa.failure', user: s.identity.username, address: deps.addressOf(req), reason: 'enrol_webauthn_invalid' });
+      deps.audit.record({ kind: 'mfa.failure', user: s.identity.username, address: deps.addressOf(req), reason: isGatewayError(e) && e.code === 'GW_THROTTLED' ? 'throttled' : 'enrol_webauthn_invalid' });
       return sendJsonError(req, res, e);
     }
     passed(deps, req, s, amr, fail, () => {
