@@ -12,16 +12,17 @@ export const ENROL_LINK_PATH = '/_gateway/mfa/enrol';
 
 /** What `issue` hands out: 32 random bytes, base64url. */
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
-const linkKey = (tokenHash: string) => `${MFA_PREFIX}link:${tokenHash}`;
 const hashOf = (token: string) => createHash('sha256').update(`sag-mfa-link\0${token}`).digest('base64url');
+// A person's one live link, in the person's own slot: issuing replaces it in one step, so two links issued at once
+// (a double click, two admins) never both stay valid, and a reset's revoke always finds the one there is.
+const linkKey = (guid: string) => personKey(guid, 'link');
 
-// Used once, by the person it was issued to, before it expires (by the caller's clock): then it is gone.
-// Someone else presenting it leaves it in place: a link is not spent by the wrong account opening it.
+// Used once, before it expires (by the caller's clock): then it is gone. Looked up under the signed-in person, so
+// another account presenting it finds nothing there and leaves it in place.
 const CONSUME = `
-local guid = redis.call('HGET', KEYS[1], 'guid')
-if not guid then return nil end
+local h = redis.call('HGET', KEYS[1], 'hash')
+if not h or h ~= ARGV[1] then return nil end
 if tonumber(redis.call('HGET', KEYS[1], 'expiresAt')) <= tonumber(ARGV[2]) then redis.call('DEL', KEYS[1]) return nil end
-if guid ~= ARGV[1] then return false end
 local v = redis.call('HGETALL', KEYS[1])
 redis.call('DEL', KEYS[1])
 return v`;
@@ -46,11 +47,12 @@ export class EnrolLinks {
     const token = randomBytes(32).toString('base64url');
     const h = hashOf(token);
     const expiresAt = this.clock.now() + ttl;
-    const previous = await this.redis.get(personKey(g, 'link'));
-    if (previous) await this.redis.del(linkKey(previous));
-    await this.redis.hset(linkKey(h), { guid: g, username: opts.username, issuedBy: opts.actor, expiresAt: String(expiresAt) });
-    await this.redis.pexpire(linkKey(h), ttl);
-    await this.redis.set(personKey(g, 'link'), h, 'PX', ttl);
+    await this.redis
+      .multi()
+      .del(linkKey(g))
+      .hset(linkKey(g), { hash: h, username: opts.username, issuedBy: opts.actor, expiresAt: String(expiresAt) })
+      .pexpire(linkKey(g), ttl)
+      .exec();
     this.audit.record({ kind: 'mfa.link_issued', user: opts.username, actor: opts.actor, detail: { guid: g, expiresAt: new Date(expiresAt).toISOString() } });
     const url = new URL(ENROL_LINK_PATH, this.publicUrl.replace(/\/?$/, '/'));
     url.searchParams.set('link', token);
@@ -64,18 +66,16 @@ export class EnrolLinks {
   async check(token: unknown, guid: string): Promise<boolean> {
     const g = normaliseGuid(guid);
     if (typeof token !== 'string' || !TOKEN.test(token)) return false;
-    const [owner, expiresAt] = await this.redis.hmget(linkKey(hashOf(token)), 'guid', 'expiresAt');
-    return owner === g && Number(expiresAt) > this.clock.now();
+    const [hash, expiresAt] = await this.redis.hmget(linkKey(g), 'hash', 'expiresAt');
+    return hash === hashOf(token) && Number(expiresAt) > this.clock.now();
   }
 
   /** Spends the link for the signed-in person; throws GW_MFA_LINK_INVALID when it is unknown, expired, used, or another person's. */
   async consume(token: string, guid: string, address?: string): Promise<{ issuedBy: string }> {
     const g = normaliseGuid(guid);
     if (typeof token !== 'string' || !TOKEN.test(token)) throw new GatewayError('GW_MFA_LINK_INVALID', 'not an enrolment link');
-    const r = (await this.redis.eval(CONSUME, 1, linkKey(hashOf(token)), g, String(this.clock.now()))) as string[] | null;
+    const r = (await this.redis.eval(CONSUME, 1, linkKey(g), hashOf(token), String(this.clock.now()))) as string[] | null;
     if (!Array.isArray(r)) throw new GatewayError('GW_MFA_LINK_INVALID', 'unknown, expired, used or another person’s enrolment link');
-    // The person's pointer to it lives in their own slot (Redis Cluster): dropped after, not inside, the atomic step.
-    await this.redis.del(personKey(g, 'link')).catch(() => undefined);
     const v: Record<string, string> = {};
     for (let i = 0; i + 1 < r.length; i += 2) v[r[i] as string] = r[i + 1] as string;
     this.audit.record({ kind: 'mfa.link_used', user: v.username, ...(address ? { address } : {}), detail: { guid: g, issuedBy: v.issuedBy } });
@@ -85,7 +85,6 @@ export class EnrolLinks {
   /** Withdraws the person's outstanding link (an admin reset). */
   async revoke(guid: string): Promise<void> {
     const g = normaliseGuid(guid);
-    const h = await this.redis.get(personKey(g, 'link'));
-    if (h) await this.redis.del(linkKey(h), personKey(g, 'link'));
+    await this.redis.del(linkKey(g));
   }
 }

@@ -43,7 +43,7 @@ test('a link works once, for its person, and is audited when issued and used, ne
   assert.match(logged, /"kind":"mfa.link_issued".*"user":"alice".*"actor":"cli:root"/);
   assert.match(logged, /"kind":"mfa.link_used".*"address":"203.0.113.9"/);
   assert.ok(!logged.includes(token), 'the token is never logged');
-  assert.ok(!(await redis.keys('sag:mfa:link:*')).some((k) => k.includes(token)), 'stored only hashed');
+  assert.ok(!(await redis.keys('sag:mfa:*')).some((k) => k.includes(token)), 'stored only hashed');
 });
 
 test('used by two replicas at once: one gets it', async () => {
@@ -66,6 +66,15 @@ test('expired by the clock it is refused; a new link replaces the old one', asyn
   await links.revoke(guid);
   await assert.rejects(links.consume(revoked, guid), { code: 'GW_MFA_LINK_INVALID' });
   await assert.rejects(links.consume('not-a-token', guid), { code: 'GW_MFA_LINK_INVALID' });
+});
+
+test('two links issued at once (a double click, two admins): one stays valid, and a reset revokes it', async () => {
+  const guid = randomUUID();
+  const tokens = (await Promise.all(Array.from({ length: 4 }, () => links.issue(guid, { username: 'fay', actor: 'admin:carol' })))).map((l) => tokenOf(l.url));
+  const live = (await Promise.all(tokens.map((tk) => links.check(tk, guid)))).filter(Boolean).length;
+  assert.equal(live, 1, 'only the last one written is a link');
+  await links.revoke(guid);
+  for (const tk of tokens) await assert.rejects(links.consume(tk, guid), { code: 'GW_MFA_LINK_INVALID' });
 });
 
 test('check: true only for a live link naming this person, and it spends nothing', async () => {
