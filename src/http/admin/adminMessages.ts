@@ -266,6 +266,9 @@ const en = {
   'kind_mfa.factor_renamed': 'Factor renamed',
   'kind_mfa.factor_removed': 'Factor removed',
   'kind_mfa.recovery_regenerated': 'Recovery codes renewed',
+  'kind_mfa.success': 'Second factor passed',
+  'kind_mfa.failure': 'Second factor refused',
+  'kind_mfa.enrolled': 'Factor enrolled',
 
   sessionsTitle: 'Sessions',
   sessionsLead: 'Who is signed in, from where and since when. Revoking ends every session of that person: at once on this replica, within 2 seconds on the others.',
@@ -545,6 +548,9 @@ const zh: AdminMessages = {
   'kind_mfa.factor_renamed': '验证方式已重命名',
   'kind_mfa.factor_removed': '验证方式已删除',
   'kind_mfa.recovery_regenerated': '恢复码已更新',
+  'kind_mfa.success': '第二因素验证通过',
+  'kind_mfa.failure': '第二因素验证未通过',
+  'kind_mfa.enrolled': '已添加验证方式',
 
   sessionsTitle: '会话',
   sessionsLead: '谁已登录、从哪里登录、何时登录。撤销会结束此人的所有会话：在本副本上立即生效，在其他副本上 2 秒内生效。',
@@ -562,4 +568,4 @@ export function adminMessages(lang: Lang): AdminMessages {
 }
 
 /** The kinds the audit filter offers, families first; any other kind still shows in the table. */
-export const AUDIT_KINDS = ['login', 'login.success', 'login.failure', 'reauth', 'reauth.success', 'reauth.refused', 'logout', 'session.ended', 'session.revoked', 'provision.change', 'provision.offboard', 'sync.run', 'mapping.change', 'key', 'bind-password', 'mfa', 'mfa.link_issued', 'mfa.link_used', 'mfa.reset', 'mfa.factor_renamed', 'mfa.factor_removed', 'mfa.recovery_regenerated'] as const;
+export const AUDIT_KINDS = ['login', 'login.success', 'login.failure', 'reauth', 'reauth.success', 'reauth.refused', 'logout', 'session.ended', 'session.revoked', 'provision.change', 'provision.offboard', 'sync.run', 'mapping.change', 'key', 'bind-password', 'mfa', 'mfa.success', 'mfa.failure', 'mfa.enrolled', 'mfa.link_issued', 'mfa.link_used', 'mfa.reset', 'mfa.factor_renamed', 'mfa.factor_removed', 'mfa.recovery_regenerated', 'mfa.exported', 'mfa.imported'] as const;
