@@ -31,7 +31,10 @@ async function main(): Promise<number> {
   const cleanups: (() => Promise<void>)[] = [];
   if (needsInfra) {
     const t0 = Date.now();
-    const redis = await startRedisServer();
+    // Snapshots at most hourly, as Redis's own default config persists: a Redis the gateway may keep second factors
+    // in. One that persists nothing makes `serve` refuse to start once anyone has a factor, so a factor one suite
+    // left behind would stop every later suite's gateway (the suites that test that refusal start their own).
+    const redis = await startRedisServer({ args: ['--save', '3600 1', '--appendonly', 'no'] });
     cleanups.push(() => redis.stop());
     env.SAG_TEST_REDIS_URL = redis.url;
     process.stdout.write('starting a throwaway Samba AD DC for the integration suites…\n');
