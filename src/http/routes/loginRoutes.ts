@@ -12,6 +12,7 @@ import { safeNext } from '../safeNext.js';
 import { mfaUrl } from '../../proxy/replies.js';
 import { noSecondFactorsYet, type SecondFactorStep } from '../../auth/secondFactorGate.js';
 import { pendingFields } from './mfaRoutes.js';
+import { startSession } from './startSession.js';
 
 /** passport's authenticate with a custom callback, from the app's own passport instance. */
 export type Authenticate = (strategy: string, done: (err: unknown, identity: Identity | false) => void) => RequestHandler;
@@ -103,35 +104,25 @@ export function submitLogin(deps: Deps, csrf: CsrfOptions, authenticate: Authent
 }
 
 function startSignedIn(deps: Deps, req: Request, res: Response, nextFn: NextFunction, identity: Identity, next: string, step: SecondFactorStep | null): void {
-  // passport regenerates the session id here, so an id planted before sign-in is worthless after it.
-  req.logIn(identity, (loginErr) => {
-    if (loginErr) return nextFn(new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'session not created', { cause: loginErr }));
-    // Indexed before the session is usable (the record passport just wrote has no authenticatedAt and
-    // counts as expired), so every session that works is one `sessions revoke` can find. The index may
-    // name a session that never completed: listing drops such ids.
-    deps.sessions.add(identity.sub, req.session.id).then(
-      () => {
-        const now = deps.clock.now();
-        Object.assign(req.session, {
-          authenticatedAt: now,
-          passwordCheckedAt: now,
-          amr: ['pwd'],
-          revalidatedAt: now,
-          lastSeenAt: now,
-          clientAddress: deps.addressOf(req),
-          userAgent: (req.headers['user-agent'] ?? '').slice(0, 200),
-          // A factor is owed: signed in for nothing but the second-factor step, for a few minutes.
-          ...(step ? pendingFields(deps, step.reason) : {}),
-        });
-        req.session.save((saveErr) => {
-          if (saveErr) return nextFn(new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'session not saved', { cause: saveErr }));
-          res.redirect(303, step ? mfaUrl(next) : next);
-        });
-      },
-      (e: unknown) => {
-        deps.logger.warn({ err: (e as Error).message }, 'session not indexed: sign-in refused');
-        req.session.destroy(() => nextFn(new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'session not indexed', { cause: e })));
-      },
-    );
-  });
+  const now = deps.clock.now();
+  // A new session id (an id planted before sign-in is worthless after it), indexed before it is usable.
+  startSession(
+    deps,
+    req,
+    identity,
+    {
+      authenticatedAt: now,
+      passwordCheckedAt: now,
+      amr: ['pwd'],
+      revalidatedAt: now,
+      lastSeenAt: now,
+      clientAddress: deps.addressOf(req),
+      userAgent: (req.headers['user-agent'] ?? '').slice(0, 200),
+      // A factor is owed: signed in for nothing but the second-factor step, for a few minutes.
+      ...(step ? pendingFields(deps, step.reason) : {}),
+    },
+    undefined,
+    nextFn,
+    () => res.redirect(303, step ? mfaUrl(next) : next),
+  );
 }

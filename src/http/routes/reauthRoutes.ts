@@ -6,6 +6,7 @@ import { MAX_PASSWORD } from '../../auth/loginService.js';
 import type { SecondFactorGate, SecondFactorStep } from '../../auth/secondFactorGate.js';
 import { mfaUrl } from '../../proxy/replies.js';
 import { pendingFields } from './mfaRoutes.js';
+import { startSession } from './startSession.js';
 import type { GatewaySessionFields, Identity } from '../../session/identity.js';
 import type { SessionLookup } from '../../session/sessionResolver.js';
 import { csrfTokenForResponse, type CsrfOptions } from '../csrfMiddleware.js';
@@ -116,40 +117,17 @@ export function submitReauth(deps: Deps, csrf: CsrfOptions, gate: SecondFactorGa
 }
 
 function moveToNewSession(deps: Deps, req: Request, res: Response, found: Found, identity: Identity, next: string, fail: NextFunction, step: SecondFactorStep | null): void {
-  const old = found.sessionId;
-  const startedAt = found.record.authenticatedAt;
-  // passport regenerates the session: the old record is destroyed and a new id issued.
-  req.logIn(identity, (loginErr) => {
-    if (loginErr) return fail(new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'session not created', { cause: loginErr }));
-    // Nothing decided or signed for the old id carries over: cached record, assertion, open sockets.
-    deps.resolver.forget(old);
-    deps.signer.forget(old);
-    deps.sockets.close([old]);
-    void deps.sessions.remove(identity.sub, [old]).catch(() => undefined);
-    void deps.sessions.announceEnded([old]).catch(() => undefined);
-    deps.sessions.add(identity.sub, req.session.id).then(
-      () => {
-        const now = deps.clock.now();
-        const fields: GatewaySessionFields = {
-          authenticatedAt: startedAt ?? now,
-          passwordCheckedAt: now,
-          amr: ['pwd'],
-          revalidatedAt: now,
-          lastSeenAt: now,
-          clientAddress: deps.addressOf(req),
-          userAgent: (req.headers['user-agent'] ?? '').slice(0, 200),
-          ...(step ? pendingFields(deps, step.reason, true) : {}),
-        };
-        Object.assign(req.session, fields);
-        req.session.save((saveErr) => {
-          if (saveErr) return fail(new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'session not saved', { cause: saveErr }));
-          res.redirect(303, step ? mfaUrl(next) : next);
-        });
-      },
-      (e: unknown) => {
-        deps.logger.warn({ err: (e as Error).message }, 'session not indexed: re-authentication refused');
-        req.session.destroy(() => fail(new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'session not indexed', { cause: e })));
-      },
-    );
-  });
+  const now = deps.clock.now();
+  const fields: GatewaySessionFields = {
+    // The absolute timeout still counts from the sign-in.
+    authenticatedAt: found.record.authenticatedAt ?? now,
+    passwordCheckedAt: now,
+    amr: ['pwd'],
+    revalidatedAt: now,
+    lastSeenAt: now,
+    clientAddress: deps.addressOf(req),
+    userAgent: (req.headers['user-agent'] ?? '').slice(0, 200),
+    ...(step ? pendingFields(deps, step.reason, true) : {}),
+  };
+  startSession(deps, req, identity, fields, found.sessionId, fail, () => res.redirect(303, step ? mfaUrl(next) : next));
 }
