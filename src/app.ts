@@ -4,7 +4,7 @@ import session from 'express-session';
 import helmet from 'helmet';
 import passport from 'passport';
 import { Strategy as CustomStrategy } from 'passport-custom';
-import type { Deps } from './deps.js';
+import type { Deps } from './compositionRoot.js';
 import { GatewayError } from './errors.js';
 import { requireCsrf, type CsrfOptions } from './http/csrfMiddleware.js';
 import { sendError } from './http/errorResponse.js';

@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { createGatewayApp } from './app.js';
 import type { Config } from './config/schema.js';
-import { buildDeps, type BuildOptions, type Deps } from './deps.js';
+import { buildDeps, type BuildOptions, type Deps } from './compositionRoot.js';
 import { sendError } from './http/errorResponse.js';
 import { createProxy } from './proxy/createProxy.js';
 import type { Logger } from './shared/logger.js';

@@ -1,7 +1,7 @@
 // `bind-password rotate [--generate]`: change the service account's password in AD with its own rights,
 // verify it, then replace ldap.bindPasswordFile atomically; replicas follow without a restart (SPEC §9).
 import { readFileSync } from 'node:fs';
-import { buildBackends } from '../deps.js';
+import { buildBackends } from '../compositionRoot.js';
 import { commitPassword, discardPendingPassword, pendingPasswordPath, writePendingPassword } from '../directory/bindPassword.js';
 import { changeOwnPassword, generatePassword, PasswordChangeError, verifyServiceBind, type BindCheck } from '../directory/changeOwnPassword.js';
 import type { Config } from '../config/schema.js';

@@ -1,5 +1,5 @@
 // `explain USER`: what the gateway would decide for this person and why (groups with their nesting path, access, role, teams).
-import { buildBackends } from '../deps.js';
+import { buildBackends } from '../compositionRoot.js';
 import { isGatewayError } from '../errors.js';
 import { explainUser } from '../mapping/explainUser.js';
 import { describeLockout, explainLockout } from '../auth/explainLockout.js';

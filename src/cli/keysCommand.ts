@@ -1,6 +1,6 @@
 // `keys list` / `keys rotate`: the signing keys in assertion.keysDir, shared by every replica that mounts it (SPEC §9).
 import { isAbsolute, resolve } from 'node:path';
-import { buildBackends } from '../deps.js';
+import { buildBackends } from '../compositionRoot.js';
 import { Keyring, KeyringError, ROTATION_MARGIN_MS, type StoredKey } from '../keys/keyring.js';
 import { systemClock } from '../shared/clock.js';
 import { cliLogger, loadOrExit, table, UsageError, type CommonFlags } from './common.js';

@@ -1,6 +1,6 @@
 // `mappings export` / `mappings import FILE`: the rules in Redis as YAML, versioned and audited on import.
 import { readFileSync } from 'node:fs';
-import { buildBackends } from '../deps.js';
+import { buildBackends } from '../compositionRoot.js';
 import { formatRuleFile, parseRuleFile } from '../mapping/ruleStore.js';
 import { cliLogger, loadOrExit, UsageError, type CommonFlags } from './common.js';
 

@@ -1,6 +1,6 @@
 // `mfa list|reset|enrol-link --user USER`, `mfa export|import FILE`, `mfa reencrypt`: second factors from the shell.
 import { chmodSync, readFileSync } from 'node:fs';
-import { buildBackends, type Backends } from '../deps.js';
+import { buildBackends, type Backends } from '../compositionRoot.js';
 import { isGatewayError } from '../errors.js';
 import { keyFileBox } from '../mfa/buildMfa.js';
 import { EnrolLinks } from '../mfa/enrolLinks.js';

@@ -1,5 +1,5 @@
 // `sessions list [--user USER]` / `sessions revoke --user USER`: who is signed in, and ending someone's sessions.
-import { buildBackends } from '../deps.js';
+import { buildBackends } from '../compositionRoot.js';
 import { createSessionStore } from '../session/sessionStore.js';
 import { listSessions, revokeSessions, SessionIndex } from '../session/sessionIndex.js';
 import { sessionPeopleOf, type SessionPeople } from '../session/sessionUser.js';

@@ -1,7 +1,7 @@
 // `sync [--dry-run] [--force] [--user USER]`: plan Sentry memberships against AD, print the plan, then apply it.
 import { randomUUID } from 'node:crypto';
 import { isAbsolute, resolve } from 'node:path';
-import { buildBackends } from '../deps.js';
+import { buildBackends } from '../compositionRoot.js';
 import { Keyring } from '../keys/keyring.js';
 import { buildOffboarder } from '../provisioning/offboard.js';
 import { systemClock } from '../shared/clock.js';

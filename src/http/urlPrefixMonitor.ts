@@ -1,7 +1,7 @@
 // While Sentry's system.url-prefix differs from server.publicUrl, admins see it on the console's front page and
 // in readiness details. Checked at most once a minute, one check in flight, never on an anonymous request.
 import { readFileSync } from 'node:fs';
-import type { Deps } from '../deps.js';
+import type { Deps } from '../compositionRoot.js';
 import { checkSentryUrlPrefix, urlPrefixAdvice, type UrlPrefixFinding } from '../sentry/urlPrefix.js';
 import type { Lang } from './i18n.js';
 

@@ -1,6 +1,6 @@
 // What every console handler needs: the admin check, the page's language, links that keep it, and rendering.
 import type { NextFunction, Request, Response } from 'express';
-import type { Deps } from '../../deps.js';
+import type { Deps } from '../../compositionRoot.js';
 import { GatewayError } from '../../errors.js';
 import type { Identity } from '../../session/identity.js';
 import { csrfTokenForResponse, type CsrfOptions } from '../csrfMiddleware.js';

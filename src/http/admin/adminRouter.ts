@@ -1,6 +1,6 @@
 // The admin console's route table. Every route: admins only; every POST: form body, CSRF check, then the admin check.
 import express, { Router } from 'express';
-import type { Deps } from '../../deps.js';
+import type { Deps } from '../../compositionRoot.js';
 import { SyncRunStore } from '../../provisioning/syncRuns.js';
 import { requireCsrf, type CsrfOptions } from '../csrfMiddleware.js';
 import { requireAdmin, siteWarnings } from './adminContext.js';

@@ -1,6 +1,6 @@
 // The audit log in the console, filtered by user, kind and time over the newest events Redis keeps.
 import type { Request, Response } from 'express';
-import type { Deps } from '../../deps.js';
+import type { Deps } from '../../compositionRoot.js';
 import { filterAudit, type AuditFilter } from '../../shared/auditFilter.js';
 import type { CsrfOptions } from '../csrfMiddleware.js';
 import { format } from '../i18n.js';

@@ -1,7 +1,7 @@
 // Explain in the console: a user's groups with the nesting that made them a member, the decision and the rule
 // behind each part, and a "what if" preview of unsaved rules on that user.
 import type { Request, Response } from 'express';
-import type { Deps } from '../../deps.js';
+import type { Deps } from '../../compositionRoot.js';
 import { explainLockout, formatWindow, type LockoutExplanation } from '../../auth/explainLockout.js';
 import { explainUser, whatIf, type Explanation } from '../../mapping/explainUser.js';
 import { formatRuleFile, parseRuleFile } from '../../mapping/ruleStore.js';

@@ -3,7 +3,7 @@
 import type { Request, Response } from 'express';
 import { stringify as toYaml } from 'yaml';
 import { mappingRuleSchema, type MappingRule } from '../../config/schema.js';
-import type { Deps } from '../../deps.js';
+import type { Deps } from '../../compositionRoot.js';
 import type { DirectoryUser } from '../../directory/directory.js';
 import { whatIf } from '../../mapping/explainUser.js';
 import type { OrgRole } from '../../mapping/resolveAccess.js';

@@ -1,7 +1,7 @@
 // Second factors in the console: look a person up by any name form, list their factors, reset them (the same
 // service as `mfa reset`), issue a one-time enrolment link (shown once). Every change audited by the admin's name.
 import type { Request, Response } from 'express';
-import type { Deps } from '../../deps.js';
+import type { Deps } from '../../compositionRoot.js';
 import type { DirectoryUser } from '../../directory/directory.js';
 import { resetSecondFactor } from '../../mfa/resetSecondFactor.js';
 import type { CsrfOptions } from '../csrfMiddleware.js';

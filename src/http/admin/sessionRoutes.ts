@@ -1,6 +1,6 @@
 // Sessions in the console: who is signed in, from where and since when; revoke all of one person's sessions.
 import type { Request, Response } from 'express';
-import type { Deps } from '../../deps.js';
+import type { Deps } from '../../compositionRoot.js';
 import { listSessions, revokeSessions } from '../../session/sessionIndex.js';
 import { sessionPeopleOf } from '../../session/sessionUser.js';
 import type { CsrfOptions } from '../csrfMiddleware.js';

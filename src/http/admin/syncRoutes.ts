@@ -1,7 +1,7 @@
 // Sync in the console: the plan as a readable diff, one confirmation to apply it in the background, progress on a
 // self-refreshing page (no script: the CSP allows none), and the last runs.
 import type { Request, Response } from 'express';
-import type { Deps } from '../../deps.js';
+import type { Deps } from '../../compositionRoot.js';
 import { planSync, type SyncDeps, type SyncPlan } from '../../provisioning/fullSync.js';
 import { buildOffboarder } from '../../provisioning/offboard.js';
 import { revokeSessions } from '../../session/sessionIndex.js';

@@ -1,7 +1,7 @@
 // `/_gateway/account`: a signed-in person's own second factors: list, rename, remove (never the last one the policy
 // requires), new recovery codes (after a recent second factor). Every change audited; every check on the server.
 import type { NextFunction, Request, Response } from 'express';
-import type { Deps } from '../../deps.js';
+import type { Deps } from '../../compositionRoot.js';
 import { GatewayError, isGatewayError } from '../../errors.js';
 import type { Factor } from '../../mfa/factorStore.js';
 import type { Mfa } from '../../mfa/buildMfa.js';

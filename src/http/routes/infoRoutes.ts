@@ -1,7 +1,7 @@
 // Small JSON endpoints: who am I, liveness, readiness, and the public keys for the assertion.
 import { unprotectedPolicyWarnings } from '../../auth/explainLockout.js';
 import type { NextFunction, Request, Response } from 'express';
-import type { Deps } from '../../deps.js';
+import type { Deps } from '../../compositionRoot.js';
 import type { DcStatus } from '../../directory/directory.js';
 import { GatewayError } from '../../errors.js';
 import { urlPrefixMonitorFor } from '../urlPrefixMonitor.js';

@@ -1,6 +1,6 @@
 // GET shows the sign-in form; POST checks the password against AD and starts a fresh session.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { Deps } from '../../deps.js';
+import type { Deps } from '../../compositionRoot.js';
 import { GatewayError, isGatewayError } from '../../errors.js';
 import { MAX_PASSWORD, MAX_USERNAME } from '../../auth/loginService.js';
 import type { Identity } from '../../session/identity.js';

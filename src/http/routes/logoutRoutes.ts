@@ -1,6 +1,6 @@
 // GET asks for confirmation (a link must not sign anyone out); POST ends the gateway session and Sentry's cookies.
 import type { NextFunction, Request, Response } from 'express';
-import type { Deps } from '../../deps.js';
+import type { Deps } from '../../compositionRoot.js';
 import { GatewayError } from '../../errors.js';
 import { csrfTokenForResponse, type CsrfOptions } from '../csrfMiddleware.js';
 import { format, messages } from '../i18n.js';

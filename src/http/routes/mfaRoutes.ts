@@ -1,7 +1,7 @@
 // The second-factor step after the password (`/_gateway/mfa`) and adding a factor (`/_gateway/mfa/enrol`), with their JSON
 // endpoints for WebAuthn. Both end in a NEW session id whose `amr` says which factor passed.
 import type { NextFunction, Request, Response } from 'express';
-import type { Deps } from '../../deps.js';
+import type { Deps } from '../../compositionRoot.js';
 import { GatewayError, isGatewayError } from '../../errors.js';
 import { validFactorName, type Factor } from '../../mfa/factorStore.js';
 import type { AuthMethod } from '../../session/signInFacts.js';

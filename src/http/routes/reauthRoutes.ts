@@ -1,6 +1,6 @@
 // GET asks the signed-in person for their AD password again; POST checks it and moves the session to a new id.
 import type { NextFunction, Request, Response } from 'express';
-import type { Deps } from '../../deps.js';
+import type { Deps } from '../../compositionRoot.js';
 import { GatewayError, isGatewayError } from '../../errors.js';
 import { MAX_PASSWORD } from '../../auth/loginService.js';
 import type { SecondFactorGate, SecondFactorStep } from '../../auth/secondFactorGate.js';

@@ -1,6 +1,6 @@
 // Moves the person to a NEW session id with the given fields: sign-in, the second-factor step, re-authentication.
 import type { NextFunction, Request } from 'express';
-import type { Deps } from '../../deps.js';
+import type { Deps } from '../../compositionRoot.js';
 import { GatewayError } from '../../errors.js';
 import type { GatewaySessionFields, Identity } from '../../session/identity.js';
 

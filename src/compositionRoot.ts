@@ -1,4 +1,4 @@
-// Builds every client once (Redis, LDAP, keys, stores) from the validated config; the only place that reads secrets files.
+// The composition root: the only place that constructs clients (Redis, LDAP, keys, stores) and reads secrets files, each built once from the validated config.
 import { randomBytes } from 'node:crypto';
 import { isAbsolute, resolve } from 'node:path';
 import type { Store } from 'express-session';
