@@ -1,5 +1,5 @@
 // Counts failed sign-ins per account and per client address in Redis, shared by every replica.
-import type { RedisClient } from '../session/createRedis.js';
+import type { RedisClient } from '../redis/createRedis.js';
 import { GatewayError } from '../errors.js';
 import type { Clock } from '../shared/clock.js';
 import type { LockoutPolicy } from '../directory/directory.js';

@@ -1,5 +1,5 @@
 // Where the throttle keeps its counts: a Redis hash per key (n = failures, last = time of the last one), or process memory in development.
-import type { RedisClient } from '../session/createRedis.js';
+import type { RedisClient } from '../redis/createRedis.js';
 
 export interface ThrottleStore {
   /**

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { unprotectedPolicyWarnings } from '../auth/explainLockout.js';
 import { LdapDirectory } from '../directory/ldapDirectory.js';
-import { createRedis } from '../session/createRedis.js';
+import { createRedis } from '../redis/createRedis.js';
 import { checkSentryUrlPrefix, urlPrefixAdvice } from '../sentry/urlPrefix.js';
 import { SecretFile } from '../shared/secretFile.js';
 import { cliLogger, loadOrExit, type CommonFlags } from './common.js';

@@ -6,7 +6,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { networkOf, trustedOwnNetworks, trustOverlapWarning, type TrustOverlap } from '../shared/trustedRanges.js';
 import { configSchema, type Config } from './schema.js';
-import { parseKeyLines } from '../mfa/secretBox.js';
+import { parseKeyLines } from '../shared/keyLines.js';
 
 export interface ConfigProblem {
   path: string;

@@ -1,7 +1,7 @@
 // The configuration contract: every key, its default and its meaning (SPEC §4). Unknown keys are errors.
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
-import { parseCidr } from '../mfa/networks.js';
+import { parseCidr } from '../shared/networks.js';
 
 const duration = (def: string) =>
   z

@@ -2,7 +2,7 @@
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { z } from 'zod';
 import { mappingRuleSchema, type MappingRule } from '../config/schema.js';
-import type { RedisClient } from '../session/createRedis.js';
+import type { RedisClient } from '../redis/createRedis.js';
 import type { Clock } from '../shared/clock.js';
 import type { OrgRole } from './resolveAccess.js';
 

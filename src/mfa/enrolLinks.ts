@@ -1,7 +1,7 @@
 // One-time enrolment links an admin issues for a person: a random token, stored only hashed, expiring, used once, audited.
 import { createHash, randomBytes } from 'node:crypto';
 import { GatewayError } from '../errors.js';
-import type { RedisClient } from '../session/createRedis.js';
+import type { RedisClient } from '../redis/createRedis.js';
 import type { AuditLog } from '../shared/audit.js';
 import type { Clock } from '../shared/clock.js';
 import { MFA_PREFIX, normaliseGuid, personKey } from './factorStore.js';

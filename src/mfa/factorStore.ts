@@ -1,7 +1,7 @@
 // Second factors in Redis, keyed by the AD objectGUID (never a name), under the one prefix `sag:mfa:` this file owns.
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { GatewayError } from '../errors.js';
-import type { RedisClient } from '../session/createRedis.js';
+import type { RedisClient } from '../redis/createRedis.js';
 import type { Clock } from '../shared/clock.js';
 import type { FactorKind } from './mfaPolicy.js';
 import { factorAad, SecretBox } from './secretBox.js';

@@ -1,9 +1,11 @@
 // Pure: config + the person's groups + client address + enrolled factors → is a second factor required, may a first one be enrolled without a link, and why.
 import type { Config } from '../config/schema.js';
 import { findGroup, type GroupRef } from '../mapping/resolveAccess.js';
-import { NetworkList } from './networks.js';
+import { NetworkList } from '../shared/networks.js';
+import type { FactorKind } from '../shared/factorKind.js';
 
-export type FactorKind = 'totp' | 'webauthn';
+// Re-exported: the policy's callers name factors through it.
+export type { FactorKind };
 
 /**
  * Why, as a stable code and its data (for `explain`, the console and the pages to word in each language):

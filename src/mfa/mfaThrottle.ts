@@ -2,7 +2,7 @@
 import { THROTTLE_PREFIX } from '../auth/throttle.js';
 import { RedisThrottleStore, type ThrottleStore } from '../auth/throttleStore.js';
 import { GatewayError } from '../errors.js';
-import type { RedisClient } from '../session/createRedis.js';
+import type { RedisClient } from '../redis/createRedis.js';
 import type { Clock } from '../shared/clock.js';
 
 /** Wrong codes allowed per account within the window (throttle.window, restarted at every wrong code). */

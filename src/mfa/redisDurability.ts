@@ -2,7 +2,7 @@
 import { Cluster, type Redis } from 'ioredis';
 import { mfaConfigured } from '../config/loadConfig.js';
 import type { Config } from '../config/schema.js';
-import type { RedisClient } from '../session/createRedis.js';
+import type { RedisClient } from '../redis/createRedis.js';
 import { MFA_PEOPLE_KEY } from './factorStore.js';
 
 export interface DurabilityProblem {
@@ -68,7 +68,7 @@ export async function durabilityRequired(config: Pick<Config, 'mfa'>, redis: Red
  */
 export async function checkRedisDurability(config: Config, timeoutMs = 5000): Promise<DurabilityProblem[] | { unreachable: string }> {
   if (!config.session.redisUrl) return [];
-  const { createRedis } = await import('../session/createRedis.js');
+  const { createRedis } = await import('../redis/createRedis.js');
   const redis = createRedis(config.session.redisUrl, { enableOfflineQueue: true, maxRetriesPerRequest: 0, retryStrategy: () => null, commandTimeout: timeoutMs, connectTimeout: timeoutMs });
   redis.on('error', () => undefined);
   try {

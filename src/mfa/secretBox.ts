@@ -1,25 +1,9 @@
 // Factor secrets at rest: AES-256-GCM under the keys of mfa.keyFile (one base64 key a line; the first encrypts, all decrypt).
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { GatewayError } from '../errors.js';
+import { parseKeyLines, type SecretKey } from '../shared/keyLines.js';
 
 const VERSION = 'v1';
-
-export interface SecretKey {
-  /** Derived from the key, stored beside each ciphertext so the right key is found after a rotation. */
-  id: string;
-  key: Buffer;
-}
-
-/** Parses the key file's lines. Errors name the line, never its content. */
-export function parseKeyLines(lines: readonly string[]): SecretKey[] {
-  const keys = lines.map((line, i) => {
-    const key = /^[A-Za-z0-9+/_-]+={0,2}$/.test(line) ? Buffer.from(line, line.includes('-') || line.includes('_') ? 'base64url' : 'base64') : Buffer.alloc(0);
-    if (key.length !== 32) throw new Error(`mfa.keyFile line ${i + 1} is not 32 bytes in base64 (make one with: openssl rand -base64 32)`);
-    return { id: createHash('sha256').update('sag-mfa-key\0').update(key).digest('hex').slice(0, 12), key };
-  });
-  if (keys.length === 0) throw new Error('mfa.keyFile holds no key (make one with: openssl rand -base64 32)');
-  return keys;
-}
 
 /** The associated data binding a factor secret to its person and its factor: moved elsewhere, it no longer decrypts. */
 export const factorAad = (guid: string, factorId: string) => `sag-mfa:${guid}:${factorId}`;

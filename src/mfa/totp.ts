@@ -1,7 +1,7 @@
 // TOTP (RFC 6238: 6 digits, 30 s steps, one step either side) and recovery codes, over FactorStore and MfaThrottle.
 import { generateSecret, generateURI, verify } from 'otplib';
 import { GatewayError } from '../errors.js';
-import type { RedisClient } from '../session/createRedis.js';
+import type { RedisClient } from '../redis/createRedis.js';
 import type { Clock } from '../shared/clock.js';
 import { normaliseGuid, personKey, validFactorName, type Factor, type FactorStore } from './factorStore.js';
 import type { MfaThrottle } from './mfaThrottle.js';

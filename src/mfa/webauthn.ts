@@ -13,7 +13,7 @@ import {
 } from '@simplewebauthn/server';
 import { isIP } from 'node:net';
 import { GatewayError } from '../errors.js';
-import type { RedisClient } from '../session/createRedis.js';
+import type { RedisClient } from '../redis/createRedis.js';
 import { normaliseGuid, personKey, validFactorName, type Factor, type FactorStore } from './factorStore.js';
 import type { MfaThrottle } from './mfaThrottle.js';
 import { storedOrSaid } from './totp.js';

@@ -1,6 +1,6 @@
 // Sentry's daily invite limits, as the gateway sees them: once Sentry answers an invite with its rate-limit
 // 429, no invite goes out until the next window, on any replica; the waiting people sit in the retry queue.
-import type { RedisClient } from '../session/createRedis.js';
+import type { RedisClient } from '../redis/createRedis.js';
 import type { Clock } from '../shared/clock.js';
 
 /** Until when (ms since epoch) invites wait, per organization. */

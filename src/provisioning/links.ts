@@ -1,6 +1,6 @@
 // The people the gateway has linked to Sentry: AD objectGUID -> email, written when it signs someone in or
 // provisions them. Offboarding only ever considers these, so a local Sentry account never in AD is never touched.
-import type { RedisClient } from '../session/createRedis.js';
+import type { RedisClient } from '../redis/createRedis.js';
 import type { OffboardReason } from './planMembership.js';
 
 export const linksKey = (organization: string) => `sag:provision:links:${organization}`;

@@ -2,7 +2,7 @@
 import type { Logger } from 'pino';
 import { managedTeams, type RuleStore } from '../mapping/ruleStore.js';
 import { resolveAccess, type GroupRef } from '../mapping/resolveAccess.js';
-import type { RedisClient } from '../session/createRedis.js';
+import type { RedisClient } from '../redis/createRedis.js';
 import { SentryApiError, type SentryAdmin } from '../sentry/sentryAdmin.js';
 import type { AuditLog } from '../shared/audit.js';
 import type { Clock } from '../shared/clock.js';

@@ -1,6 +1,6 @@
 // A durable retry queue for provisioning jobs in Redis: one job per email, leased while running, backed off on failure.
 import { Cluster } from 'ioredis';
-import type { RedisClient } from '../session/createRedis.js';
+import type { RedisClient } from '../redis/createRedis.js';
 
 /** One hash tag for both keys, so the claim script and the MULTIs may touch them together on Redis Cluster. */
 export const QUEUE_KEY = 'sag:provision:{retry}:queue';

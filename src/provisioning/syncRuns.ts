@@ -1,7 +1,7 @@
 // Full syncs started from the console: run in the background under the periodic sync's lock, with their progress
 // and results kept in Redis so any replica can show them.
 import { createHash, randomUUID } from 'node:crypto';
-import type { RedisClient } from '../session/createRedis.js';
+import type { RedisClient } from '../redis/createRedis.js';
 import type { Clock } from '../shared/clock.js';
 import { applySync, planSync, type SyncDeps, type SyncPlan, type SyncResult } from './fullSync.js';
 import { extendSyncLock, SYNC_LOCK_KEY } from './syncScheduler.js';

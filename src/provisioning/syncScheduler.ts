@@ -1,7 +1,7 @@
 // Runs the full sync every `interval` on exactly one replica: whoever takes the Redis lock for this round.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { RedisClient } from '../session/createRedis.js';
+import type { RedisClient } from '../redis/createRedis.js';
 
 export const SYNC_LOCK_KEY = 'sag:sync:lock';
 

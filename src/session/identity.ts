@@ -1,6 +1,6 @@
 // What a gateway session knows about the person: written at sign-in, refreshed on revalidation.
 import type { AuthMethod } from './signInFacts.js';
-import type { FactorKind } from '../mfa/mfaPolicy.js';
+import type { FactorKind } from '../shared/factorKind.js';
 
 export interface SessionGroup {
   dn: string;

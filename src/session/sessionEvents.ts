@@ -2,7 +2,7 @@
 // effect everywhere at once instead of after each replica's short in-process cache runs out.
 import { Cluster } from 'ioredis';
 import type { Logger } from 'pino';
-import type { RedisClient } from './createRedis.js';
+import type { RedisClient } from '../redis/createRedis.js';
 
 export const SESSIONS_ENDED_CHANNEL = 'sag:sessions:ended';
 

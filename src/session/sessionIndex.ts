@@ -1,6 +1,6 @@
 // Which sessions each person holds, so the console and the CLI can list and revoke them without scanning every key.
 import type { Store } from 'express-session';
-import type { RedisClient } from './createRedis.js';
+import type { RedisClient } from '../redis/createRedis.js';
 import { announceEnded } from './sessionEvents.js';
 import { storeOps, type StoredSession } from './sessionStore.js';
 

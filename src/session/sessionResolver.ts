@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Store } from 'express-session';
 import signature from 'cookie-signature';
 import type { Logger } from 'pino';
-import type { FactorKind } from '../mfa/mfaPolicy.js';
+import type { FactorKind } from '../shared/factorKind.js';
 import type { Clock } from '../shared/clock.js';
 import { readCookie } from '../shared/cookies.js';
 import type { Identity } from './identity.js';

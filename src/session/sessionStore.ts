@@ -1,7 +1,7 @@
 // The session store shared by express-session (gateway pages) and the proxy fast path: Redis, or memory for development.
 import session, { type SessionData, type Store } from 'express-session';
 import { RedisStore } from 'connect-redis';
-import type { RedisClient } from './createRedis.js';
+import type { RedisClient } from '../redis/createRedis.js';
 import type { GatewaySessionFields, Identity } from './identity.js';
 
 export const SESSION_PREFIX = 'sag:sess:';

@@ -1,6 +1,6 @@
 // Audit events: one JSON log line each, and the newest kept in Redis for the admin console.
 import type { Logger } from 'pino';
-import type { RedisClient } from '../session/createRedis.js';
+import type { RedisClient } from '../redis/createRedis.js';
 
 export const AUDIT_KEY = 'sag:audit';
 const KEEP = 10_000;

@@ -13,7 +13,7 @@ import { DEMO_PASSWORD, USERS } from '../../src/dev/fixtures.js';
 import { startRedisCluster, waitFor, type ClusterNode, type RedisCluster } from '../../src/dev/redisCluster.js';
 import { LEGACY_JOBS_KEY, LEGACY_QUEUE_KEY, QUEUE_KEY, RedisRetryQueue, type ProvisionJob } from '../../src/provisioning/retryQueue.js';
 import { SyncRunStore, type SyncRun } from '../../src/provisioning/syncRuns.js';
-import { createRedis, type RedisClient } from '../../src/session/createRedis.js';
+import { createRedis, type RedisClient } from '../../src/redis/createRedis.js';
 import { SESSIONS_ENDED_CHANNEL } from '../../src/session/sessionEvents.js';
 import { SESSION_PREFIX } from '../../src/session/sessionStore.js';
 import { assertNoViolations, startFakeSentry, type FakeSentry } from '../support/fakeSentry.js';

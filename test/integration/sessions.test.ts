@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import signature from 'cookie-signature';
 import { WebSocket } from 'ws';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
-import { createRedis, type RedisClient } from '../../src/session/createRedis.js';
+import { createRedis, type RedisClient } from '../../src/redis/createRedis.js';
 import { LEGACY_SESSION_USERS_KEY, LEGACY_USER_SESSIONS_PREFIX, PERSON_SESSIONS_PREFIX } from '../../src/session/sessionIndex.js';
 import { SessionResolver } from '../../src/session/sessionResolver.js';
 import { createSessionStore, SESSION_PREFIX, storeOps } from '../../src/session/sessionStore.js';

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Cluster, Redis } from 'ioredis';
-import { createRedis } from '../../src/session/createRedis.js';
+import { createRedis } from '../../src/redis/createRedis.js';
 
 test('redis+sentinel:// with three sentinels, a password, a master name and a db', () => {
   const r = createRedis('redis+sentinel://:p%40ss@127.0.0.1:26379,10.0.0.2:26380,[::1]:26381/mymaster/2', { lazyConnect: true }) as Redis;

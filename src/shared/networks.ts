@@ -1,4 +1,4 @@
-// CIDR lists (mfa.trustedNetworks, mfa.enrolFrom): parsed once, matched against the client address the gateway derives.
+// CIDR lists (mfa.trustedNetworks, mfa.enrolFrom): parsed once (the config schema refuses a bad one), matched against the client address the gateway derives.
 import { BlockList, isIP } from 'node:net';
 
 export interface Cidr {
