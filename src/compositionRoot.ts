@@ -17,7 +17,7 @@ import { buildIdentity } from './auth/buildIdentity.js';
 import { createRedis, type RedisClient } from './redis/createRedis.js';
 import { createSessionStore } from './session/sessionStore.js';
 import { listenForEnded } from './session/sessionEvents.js';
-import { SessionIndex } from './session/sessionIndex.js';
+import { revokeSessions, SessionIndex } from './session/sessionIndex.js';
 import { SessionResolver, type RevalidationResult, type SecondFactorCheck } from './session/sessionResolver.js';
 import { SessionSockets } from './session/sessionSockets.js';
 import type { Identity } from './session/identity.js';
@@ -34,6 +34,8 @@ import { isGatewayError } from './errors.js';
 import { createAddressOf, type AddressOf } from './shared/clientAddress.js';
 import { MemoryRuleStore, RedisRuleStore, type RuleStore } from './mapping/ruleStore.js';
 import { buildOffboarder } from './provisioning/offboard.js';
+import { buildSyncDeps } from './provisioning/buildSyncDeps.js';
+import type { SyncDeps } from './provisioning/fullSync.js';
 import { Provisioner } from './provisioning/provisioner.js';
 import { MemoryRetryQueue, RedisRetryQueue, type RetryQueue } from './provisioning/retryQueue.js';
 import { HttpSentryAdmin } from './sentry/httpSentryAdmin.js';
@@ -65,6 +67,8 @@ export interface Deps {
   /** Present when sentry.organization and sentry.tokenFile are set. */
   sentry?: SentryAdmin;
   provisioner?: Provisioner;
+  /** What a full sync needs (periodic and console syncs); present with a Sentry client. */
+  sync?: SyncDeps;
   queue: RetryQueue;
   addressOf: AddressOf;
   /** Whether a second factor must follow the password (auth/secondFactorGate.ts): the policy over the person's factors in Redis. */
@@ -101,6 +105,16 @@ export interface Backends {
   /** Resolves once Redis is connected (commands fail fast rather than queue before that); rejects after `timeoutMs`. */
   ready(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
+}
+
+/** assertion.keysDir, a relative one read from the working directory. */
+export function keysDirOf(config: Config): string {
+  return isAbsolute(config.assertion.keysDir) ? config.assertion.keysDir : resolve(config.assertion.keysDir);
+}
+
+/** The signing keys in assertion.keysDir; nothing is read until `load()` (which makes the first key) or `refresh()` (read only). */
+export function buildKeyring(config: Config, clock: Clock = systemClock): Keyring {
+  return new Keyring(keysDirOf(config), config.assertion.algorithm, clock);
 }
 
 export function buildBackends(config: Config, logger: Logger, opts: BuildOptions = {}): Backends {
@@ -255,8 +269,8 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     sessionSecrets.push(randomBytes(32).toString('base64url'));
   }
 
-  const keysDir = isAbsolute(config.assertion.keysDir) ? config.assertion.keysDir : resolve(config.assertion.keysDir);
-  const keyring = new Keyring(keysDir, config.assertion.algorithm, clock);
+  const keysDir = keysDirOf(config);
+  const keyring = buildKeyring(config, clock);
   // On the sign-in path: bounded like provisioning there (sentry.loginTimeout).
   if (provisioner) provisioner.reactivator = buildOffboarder(config, keyring, clock, config.sentry.loginTimeout);
   if (await keyring.load()) logger.warn({ keysDir }, 'no signing key found: generated a new one');
@@ -357,6 +371,20 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
   // What nobody announces (Redis expiring a record, a timeout passing) still closes a session's WebSockets within seconds.
   closers.push(sockets.startChecks((sid) => resolver.check(sid), logger));
 
+  const sync = buildSyncDeps({
+    config,
+    directory,
+    rules,
+    sentry,
+    provisioner,
+    audit,
+    logger,
+    keyring,
+    clock,
+    endSessions: async (sub) => (await revokeSessions(sessions, store, sub)).length,
+    onApplied: (r) => metrics.syncChanges(r.applied, r.failed.length, r.offboardRefused?.length ?? 0),
+  });
+
   const secondFactorGate: SecondFactorGate = mfa ? policySecondFactorGate(mfa) : mfaAsked ? noStoreForSecondFactors : noSecondFactorsYet;
 
   return {
@@ -381,6 +409,7 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     rules,
     sentry,
     provisioner,
+    sync,
     queue,
     addressOf,
     metrics,

@@ -9,10 +9,8 @@ import { buildDeps, type BuildOptions, type Deps } from './compositionRoot.js';
 import { sendError } from './http/errorResponse.js';
 import { createProxy } from './proxy/createProxy.js';
 import type { Logger } from './shared/logger.js';
-import { applySync, planSync, type SyncResult } from './provisioning/fullSync.js';
+import { applySync, planSync } from './provisioning/fullSync.js';
 import { startPeriodicSync } from './provisioning/syncScheduler.js';
-import { buildOffboarder } from './provisioning/offboard.js';
-import { revokeSessions } from './session/sessionIndex.js';
 import { bearerCheck, startMetricsServer } from './http/routes/metricsRoute.js';
 
 export interface RunningGateway {
@@ -79,33 +77,19 @@ export async function startGateway(config: Config, logger: Logger, opts: BuildOp
     (moved) => moved && logger.info({ moved }, 'sessions indexed by username moved under their objectGUID'),
     (err: unknown) => logger.warn({ err: (err as Error).message }, 'could not move sessions indexed by username; listing and revoking retry'),
   );
-  const { provisioner, sentry } = deps;
-  if (provisioner && sentry) {
+  const { provisioner, sync } = deps;
+  if (provisioner && sync) {
     provisioner.startDraining();
     if (config.sentry.sync.interval > 0) {
-      const syncDeps = {
-        directory: deps.directory,
-        admin: sentry,
-        rules: deps.rules,
-        provisioner,
-        access: config.access,
-        ...config.sentry.sync,
-        audit: deps.audit,
-        logger,
-        offboarder: buildOffboarder(config, deps.keyring, deps.clock),
-        endSessions: async (sub: string) => (await revokeSessions(deps.sessions, deps.store, sub)).length,
-        clock: deps.clock,
-        onApplied: (r: SyncResult) => deps.metrics.syncChanges(r.applied, r.failed.length, r.offboardRefused?.length ?? 0),
-      };
       stopBackground.push(
         startPeriodicSync({
           intervalMs: config.sentry.sync.interval,
           redis: deps.redis,
           logger,
           run: async () => {
-            const plan = await planSync(syncDeps);
+            const plan = await planSync(sync);
             if (plan.refused) return void logger.error({ reason: plan.refused }, 'periodic sync refused');
-            const r = await applySync(plan, syncDeps, { actor: 'periodic sync' });
+            const r = await applySync(plan, sync, { actor: 'periodic sync' });
             for (const x of r.offboardRefused ?? []) logger.error({ user: x.user, code: x.code, detail: x.detail }, 'Sentry refused an offboarding: nothing was taken away; retried at every sync');
             logger.info({ ...plan.counts, applied: r.applied, failed: r.failed.length, offboardRefused: r.offboardRefused?.length ?? 0 }, 'periodic sync done');
           },

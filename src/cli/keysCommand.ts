@@ -1,6 +1,5 @@
 // `keys list` / `keys rotate`: the signing keys in assertion.keysDir, shared by every replica that mounts it (SPEC §9).
-import { isAbsolute, resolve } from 'node:path';
-import { buildBackends } from '../compositionRoot.js';
+import { buildBackends, buildKeyring, keysDirOf } from '../compositionRoot.js';
 import { Keyring, KeyringError, ROTATION_MARGIN_MS, type StoredKey } from '../keys/keyring.js';
 import { systemClock } from '../shared/clock.js';
 import { cliLogger, loadOrExit, table, UsageError, type CommonFlags } from './common.js';
@@ -24,8 +23,8 @@ function print(ring: Keyring, json: boolean, extra: Record<string, unknown> = {}
 export async function keysCommand(sub: string | undefined, flags: CommonFlags): Promise<number> {
   if (sub !== 'list' && sub !== 'rotate') throw new UsageError('keys needs a subcommand: keys list | keys rotate');
   const { config } = loadOrExit(flags);
-  const dir = isAbsolute(config.assertion.keysDir) ? config.assertion.keysDir : resolve(config.assertion.keysDir);
-  const ring = new Keyring(dir, config.assertion.algorithm, systemClock);
+  const dir = keysDirOf(config);
+  const ring = buildKeyring(config, systemClock);
   if (sub === 'list') {
     if (await ring.load()) process.stderr.write(`note: ${dir} held no key: created the first one\n`);
     print(ring, !!flags.json);

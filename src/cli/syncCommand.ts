@@ -1,9 +1,7 @@
 // `sync [--dry-run] [--force] [--user USER]`: plan Sentry memberships against AD, print the plan, then apply it.
 import { randomUUID } from 'node:crypto';
-import { isAbsolute, resolve } from 'node:path';
-import { buildBackends } from '../compositionRoot.js';
-import { Keyring } from '../keys/keyring.js';
-import { buildOffboarder } from '../provisioning/offboard.js';
+import { buildBackends, buildKeyring } from '../compositionRoot.js';
+import { buildSyncDeps } from '../provisioning/buildSyncDeps.js';
 import { systemClock } from '../shared/clock.js';
 import { revokeSessions, SessionIndex } from '../session/sessionIndex.js';
 import { createSessionStore } from '../session/sessionStore.js';
@@ -40,27 +38,27 @@ export async function syncCommand(flags: SyncFlags): Promise<number> {
   let locked = false;
   try {
     await b.ready();
-    if (!b.sentry || !b.provisioner) {
-      process.stderr.write('sync needs sentry.organization and sentry.tokenFile in the config\n');
-      return 1;
-    }
     // The keys the running gateways sign with (read only: the command line never makes a key).
     const store = createSessionStore(b.redis, { idleMs: config.session.idleTimeout, absoluteMs: config.session.absoluteTimeout });
     const index = new SessionIndex(b.redis);
-    const keyring = new Keyring(isAbsolute(config.assertion.keysDir) ? config.assertion.keysDir : resolve(config.assertion.keysDir), config.assertion.algorithm, systemClock);
+    const keyring = buildKeyring(config, systemClock);
     keyring.refresh();
-    const deps = {
+    const deps = buildSyncDeps({
+      config,
       directory: b.directory,
-      admin: b.sentry,
       rules: b.rules,
+      sentry: b.sentry,
       provisioner: b.provisioner,
-      access: config.access,
-      ...config.sentry.sync,
       audit: b.audit,
       logger,
-      offboarder: buildOffboarder(config, keyring, systemClock),
+      keyring,
+      clock: systemClock,
       ...(b.redis ? { endSessions: async (sub: string) => (await revokeSessions(index, store, sub)).length } : {}),
-    };
+    });
+    if (!deps) {
+      process.stderr.write('sync needs sentry.organization and sentry.tokenFile in the config\n');
+      return 1;
+    }
     // A run that writes takes the lock the periodic and console syncs take, so two never apply at once;
     // the plan is made under it too, so what is applied is what was printed.
     if (!flags.dryRun) {

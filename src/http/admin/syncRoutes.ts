@@ -3,8 +3,6 @@
 import type { Request, Response } from 'express';
 import type { Deps } from '../../compositionRoot.js';
 import { planSync, type SyncDeps, type SyncPlan } from '../../provisioning/fullSync.js';
-import { buildOffboarder } from '../../provisioning/offboard.js';
-import { revokeSessions } from '../../session/sessionIndex.js';
 import type { Change } from '../../provisioning/planMembership.js';
 import { planFingerprint, startSyncRun, type SyncRun, type SyncRunStore } from '../../provisioning/syncRuns.js';
 import type { CsrfOptions } from '../csrfMiddleware.js';
@@ -12,25 +10,8 @@ import { format } from '../i18n.js';
 import { adminPage, field, formatTime, roleLabel, type AdminPage } from './adminContext.js';
 import type { AdminMessages } from './adminMessages.js';
 
-function syncDeps(deps: Deps): SyncDeps | null {
-  if (!deps.sentry || !deps.provisioner) return null;
-  const { removeMembers, maxRemovalsPercent } = deps.config.sentry.sync;
-  return {
-    directory: deps.directory,
-    admin: deps.sentry,
-    rules: deps.rules,
-    provisioner: deps.provisioner,
-    access: deps.config.access,
-    removeMembers,
-    maxRemovalsPercent,
-    audit: deps.audit,
-    logger: deps.logger,
-    offboarder: buildOffboarder(deps.config, deps.keyring, deps.clock),
-    endSessions: async (sub: string) => (await revokeSessions(deps.sessions, deps.store, sub)).length,
-    clock: deps.clock,
-    onApplied: (r) => deps.metrics.syncChanges(r.applied, r.failed.length, r.offboardRefused?.length ?? 0),
-  };
-}
+/** Null without a Sentry client: the page says so and offers nothing to apply. */
+const syncDeps = (deps: Deps): SyncDeps | null => deps.sync ?? null;
 
 function describe(a: AdminMessages, c: Change): string {
   switch (c.kind) {
