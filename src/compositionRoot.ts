@@ -40,6 +40,7 @@ import { Provisioner } from './provisioning/provisioner.js';
 import { MemoryRetryQueue, RedisRetryQueue, type RetryQueue } from './provisioning/retryQueue.js';
 import { HttpSentryAdmin } from './sentry/httpSentryAdmin.js';
 import type { SentryAdmin } from './sentry/sentryAdmin.js';
+import { urlPrefixMonitor, type UrlPrefixMonitor } from './sentry/urlPrefixMonitor.js';
 
 export interface Deps {
   config: Config;
@@ -69,6 +70,8 @@ export interface Deps {
   provisioner?: Provisioner;
   /** What a full sync needs (periodic and console syncs); present with a Sentry client. */
   sync?: SyncDeps;
+  /** Whether Sentry's system.url-prefix matches server.publicUrl, as a warning for admins (console, readiness). */
+  urlPrefix: UrlPrefixMonitor;
   queue: RetryQueue;
   addressOf: AddressOf;
   /** Whether a second factor must follow the password (auth/secondFactorGate.ts): the policy over the person's factors in Redis. */
@@ -101,6 +104,8 @@ export interface Backends {
   queue: RetryQueue;
   provisioner?: Provisioner;
   secretFiles: SecretFile[];
+  /** The Sentry API token the admin client sends (sentry.tokenFile as last read); absent without a token file. */
+  sentryToken?: () => string;
   metrics: GatewayMetrics;
   /** Resolves once Redis is connected (commands fail fast rather than queue before that); rejects after `timeoutMs`. */
   ready(timeoutMs?: number): Promise<void>;
@@ -167,12 +172,14 @@ export function buildBackends(config: Config, logger: Logger, opts: BuildOptions
   };
 
   let sentry = opts.sentry;
+  let sentryToken: (() => string) | undefined;
   if (!sentry && config.sentry.organization && config.sentry.tokenFile) {
     const tokenFile = new SecretFile(config.sentry.tokenFile);
     secretFiles.push(tokenFile);
     tookUp(tokenFile, 'sentry_token');
     closers.push(() => tokenFile.close());
-    sentry = new HttpSentryAdmin({ baseUrl: config.sentry.url ?? config.upstream.url, organization: config.sentry.organization, token: () => tokenFile.get(), logger });
+    sentryToken = () => tokenFile.get();
+    sentry = new HttpSentryAdmin({ baseUrl: config.sentry.url ?? config.upstream.url, organization: config.sentry.organization, token: sentryToken, logger });
   }
   const queue: RetryQueue = redis ? new RedisRetryQueue(redis) : new MemoryRetryQueue();
   const provisioner = sentry
@@ -191,6 +198,7 @@ export function buildBackends(config: Config, logger: Logger, opts: BuildOptions
     queue,
     provisioner,
     secretFiles,
+    ...(sentryToken ? { sentryToken } : {}),
     metrics,
     ready: (timeoutMs = 5000) => waitForRedis(redis, timeoutMs, config.session.redisUrl),
     async close() {
@@ -249,7 +257,7 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
   const backends = buildBackends(config, logger, opts);
   // Serving starts even without Redis (readiness says 503 and session paths fail closed); it just should not race the connection.
   await backends.ready(3000).catch((e: Error) => logger.error({ err: e.message }, 'starting without Redis'));
-  const { redis, directory, audit, rules, policy, sentry, queue, provisioner, secretFiles, metrics } = backends;
+  const { redis, directory, audit, rules, policy, sentry, queue, provisioner, secretFiles, sentryToken, metrics } = backends;
   const closers: (() => Promise<void> | void)[] = [() => backends.close()];
 
   const sessionSecrets: string[] = [];
@@ -385,6 +393,8 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     onApplied: (r) => metrics.syncChanges(r.applied, r.failed.length, r.offboardRefused?.length ?? 0),
   });
 
+  const urlPrefix = urlPrefixMonitor({ config, ...(sentryToken ? { token: sentryToken } : {}), clock });
+
   const secondFactorGate: SecondFactorGate = mfa ? policySecondFactorGate(mfa) : mfaAsked ? noStoreForSecondFactors : noSecondFactorsYet;
 
   return {
@@ -410,6 +420,7 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     sentry,
     provisioner,
     sync,
+    urlPrefix,
     queue,
     addressOf,
     metrics,

@@ -9,6 +9,7 @@ import { buildDeps, type BuildOptions, type Deps } from './compositionRoot.js';
 import { sendError } from './http/errorResponse.js';
 import { createProxy } from './proxy/createProxy.js';
 import type { Logger } from './shared/logger.js';
+import { splitListen } from './shared/splitListen.js';
 import { applySync, planSync } from './provisioning/fullSync.js';
 import { startPeriodicSync } from './provisioning/syncScheduler.js';
 import { bearerCheck, startMetricsServer } from './http/routes/metricsRoute.js';
@@ -21,11 +22,6 @@ export interface RunningGateway {
   /** The separate metrics listener's address, when server.metricsListen is set. */
   metricsUrl?: string;
   close(): Promise<void>;
-}
-
-function splitListen(listen: string): { host: string; port: number } {
-  const i = listen.lastIndexOf(':');
-  return { host: listen.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(listen.slice(i + 1)) };
 }
 
 export async function startGateway(config: Config, logger: Logger, opts: BuildOptions = {}): Promise<RunningGateway> {

@@ -205,7 +205,8 @@ export function mfaConfigured(c: Pick<Config, 'mfa'>): boolean {
   return c.mfa.require !== 'never' || c.mfa.requireForGroups.length > 0;
 }
 
-const FILE_KEYS = ['ldap.bindPasswordFile', 'ldap.caFile', 'session.secretFile', 'sentry.tokenFile', 'mfa.keyFile'];
+/** Files the gateway reads at start: a path that cannot be read fails the check, not `serve`. */
+const FILE_KEYS = ['ldap.bindPasswordFile', 'ldap.caFile', 'session.secretFile', 'sentry.tokenFile', 'server.metricsTokenFile', 'mfa.keyFile'];
 /** Secret files that have a default path: checked only where the feature that reads them is on. */
 const DEFAULT_FILE_KEYS: Record<string, { fallback: string; on: (doc: Record<string, unknown>) => boolean }> = {
   'mfa.keyFile': {

@@ -131,6 +131,14 @@ describe('check-config', () => {
     assert.ok(r.stderr.includes(missing));
   });
 
+  test('a metrics token file that does not exist is reported with its key and path, not left for serve to trip on', async () => {
+    const missing = join(dir, 'no-such-metrics-token');
+    const r = await cli(['check-config', '--config', variant('nometricstoken', (d) => void (d.server!.metricsTokenFile = missing))]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /server\.metricsTokenFile: .*not found/);
+    assert.ok(r.stderr.includes(missing));
+  });
+
   test('a bad environment override is reported at its key path', async () => {
     const r = await cli(['check-config', '--json', '--config', configFile], { env: { SAG_LDAP__TIMEOUT: 'nonsense' } });
     assert.equal(r.code, 1);

@@ -90,6 +90,20 @@ describe('the console and readiness while the url-prefix is wrong', () => {
     assert.ok(!anonymous.includes(INTERNAL) && !anonymous.includes('warnings'), anonymous);
   });
 
+  test('the check is made again a minute later on the gateway’s clock: a fixed url-prefix then clears the warning', async () => {
+    fake.setUrlPrefix(INTERNAL);
+    const admin = new Client(t.url);
+    assert.equal((await admin.login('alice', DEMO_PASSWORD)).status, 303);
+    assert.match(await (await admin.get('/_gateway/admin/')).text(), /url-prefix/);
+    fake.setUrlPrefix(t.config.server.publicUrl);
+    // Within the minute the last finding stands: Sentry is asked at most once a minute.
+    assert.match(await (await admin.get('/_gateway/admin/')).text(), /url-prefix/);
+    t.clock.advance(61_000);
+    assert.doesNotMatch(await (await admin.get('/_gateway/admin/')).text(), /url-prefix/);
+    const ready = (await (await admin.get('/_gateway/readyz', { accept: 'application/json' })).json()) as { warnings: unknown[] };
+    assert.deepEqual(ready.warnings, []);
+  });
+
   test('with the url-prefix fixed the warning goes (at the next check, within a minute)', async () => {
     fake.setUrlPrefix(t.config.server.publicUrl);
     // A fresh gateway instead of waiting a minute for the recheck.

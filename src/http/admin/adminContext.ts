@@ -7,7 +7,6 @@ import { csrfTokenForResponse, type CsrfOptions } from '../csrfMiddleware.js';
 import { langOf } from '../errorResponse.js';
 import { format, type Lang } from '../i18n.js';
 import { renderAdminPage, type AdminView } from '../render.js';
-import { urlPrefixMonitorFor } from '../urlPrefixMonitor.js';
 import { adminMessages, type AdminMessages } from './adminMessages.js';
 
 export const ADMIN_BASE = '/_gateway/admin';
@@ -42,7 +41,7 @@ export function requireAdmin(deps: Deps) {
 /** Warnings about the deployment (Sentry's url-prefix) for the page this request renders. */
 export function siteWarnings(deps: Deps) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
-    const w = await urlPrefixMonitorFor(deps)(langOf(req));
+    const w = await deps.urlPrefix(langOf(req));
     res.locals.siteWarnings = w ? [w.message] : [];
     next();
   };

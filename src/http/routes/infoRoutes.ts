@@ -4,7 +4,6 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Deps } from '../../compositionRoot.js';
 import type { DcStatus } from '../../directory/directory.js';
 import { GatewayError } from '../../errors.js';
-import { urlPrefixMonitorFor } from '../urlPrefixMonitor.js';
 
 export function me(deps: Deps) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
@@ -122,7 +121,7 @@ export function readyz(deps: Deps) {
       res.status(ready ? 200 : 503).json({ status, checks: Object.fromEntries(Object.entries(checks).map(([name, c]) => [name, { ok: c.ok }])) });
       return;
     }
-    const urlPrefix = await urlPrefixMonitorFor(deps)();
+    const urlPrefix = await deps.urlPrefix();
     const lockout = (directoryOk ? await lockoutWarnings() : []).map((message) => ({ code: 'lockout_unprotected' as const, message }));
     res.status(ready ? 200 : 503).json({ status, checks, warnings: [...(urlPrefix ? [urlPrefix] : []), ...lockout] });
   };

@@ -3,6 +3,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { GatewayMetrics } from '../../shared/metrics.js';
 import { SecretFile } from '../../shared/secretFile.js';
+import { splitListen } from '../../shared/splitListen.js';
 
 /** Checks `Authorization: Bearer <token>` against server.metricsTokenFile (re-read when the file changes). */
 export type BearerCheck = (req: IncomingMessage) => boolean;
@@ -50,11 +51,10 @@ export async function startMetricsServer(listen: string, metrics: GatewayMetrics
     res.writeHead(404, { 'Content-Type': 'text/plain' });
     res.end('not found\n');
   });
-  const i = listen.lastIndexOf(':');
-  const host = listen.slice(0, i).replace(/^\[|\]$/g, '');
+  const { host, port } = splitListen(listen);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(Number(listen.slice(i + 1)), host, () => {
+    server.listen(port, host, () => {
       server.off('error', reject);
       resolve();
     });
