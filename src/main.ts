@@ -1,4 +1,4 @@
-// Entry for `serve`: config → deps → Express app for /_gateway → raw proxy server → listen → graceful shutdown.
+// Entry for `serve`: config → composition root → Express app for /_gateway → raw proxy server → listen → graceful shutdown.
 import { unprotectedPolicyWarnings } from './auth/explainLockout.js';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
