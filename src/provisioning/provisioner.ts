@@ -25,10 +25,10 @@ export interface Person {
 }
 
 /**
- * What a sign-in resolved for the person (role, teams) under one reading of the rules, and the teams those rules
- * manage: provisioning at that sign-in applies exactly this, so the session and Sentry's membership cannot disagree.
+ * The role and teams a person is to have, resolved under one reading of the rules, with the teams those rules manage.
+ * A sign-in hands over the one its session holds, so the session and Sentry's membership cannot disagree.
  */
-export interface SignInAccess {
+export interface PersonAccess {
   orgRole: OrgRole;
   teams: { slug: string; role: TeamRole }[];
   managedTeams: Set<string>;
@@ -92,12 +92,12 @@ export class Provisioner {
   }
 
   /**
-   * One reconcile: read Sentry, plan, write only what differs. Throws SentryApiError on failure. Without `atSignIn`
+   * One reconcile: read Sentry, plan, write only what differs. Throws SentryApiError on failure. Without `resolved`
    * (full sync, the retry queue, the console) it resolves the person against the current rules and records their
-   * link; a sign-in hands over what it resolved and has recorded the link itself.
+   * link; only the sign-in path hands over what it resolved, and it has recorded the link itself.
    */
-  async reconcile(person: Person, actor = 'sign-in', atSignIn?: SignInAccess): Promise<{ status: 'unchanged' | 'applied' | 'skipped'; plan?: MembershipPlan }> {
-    const access = atSignIn ?? (await this.resolve(person));
+  async reconcile(person: Person, actor = 'sign-in', resolved?: PersonAccess): Promise<{ status: 'unchanged' | 'applied' | 'skipped'; plan?: MembershipPlan }> {
+    const access = resolved ?? (await this.resolve(person));
     if (!access) return { status: 'skipped' };
     const email = person.email.toLowerCase();
     const desired = { email, orgRole: access.orgRole, teams: access.teams.map((t) => ({ slug: t.slug, role: t.role })) };
@@ -112,18 +112,18 @@ export class Provisioner {
       if (plan.actions.length) await this.applyWithinInviteLimit(plan);
     }
     await this.markManaged(email);
-    if (person.sub && !atSignIn) await this.links.record(person.sub, email, person.username, this.d.clock.now());
+    if (person.sub && !resolved) await this.links.record(person.sub, email, person.username, this.d.clock.now());
     if (plan.actions.length === 0) return { status: 'unchanged', plan };
     this.d.audit.record({ kind: 'provision.change', user: person.username, actor, detail: { email, changes: plan.changes.map(describeChange), skipped: plan.skipped } });
     return { status: 'applied', plan };
   }
 
   /** The person's access under the rules as they are now; null when the access lists refuse them. */
-  private async resolve(person: Person): Promise<SignInAccess | null> {
+  private async resolve(person: Person): Promise<PersonAccess | null> {
     const set = await this.d.rules.current();
-    const resolved = resolveAccess(person.groups, { ...this.d.access, defaultOrgRole: set.defaultOrgRole, rules: set.rules });
-    if (!resolved.access.allowed) return null;
-    return { orgRole: resolved.orgRole, teams: resolved.teams, managedTeams: managedTeams(set.rules) };
+    const r = resolveAccess(person.groups, { ...this.d.access, defaultOrgRole: set.defaultOrgRole, rules: set.rules });
+    if (!r.access.allowed) return null;
+    return { orgRole: r.orgRole, teams: r.teams, managedTeams: managedTeams(set.rules) };
   }
 
   /**
@@ -133,7 +133,7 @@ export class Provisioner {
    * link then stays offboarded and no provisioning runs for this sign-in, so no invite is made. The link is recorded
    * here, once; `provision` (sentry.provisionOnLogin) then applies what the sign-in resolved (`access`).
    */
-  async signedIn(person: Person & { sub: string }, access: SignInAccess, provision: boolean): Promise<boolean> {
+  async signedIn(person: Person & { sub: string }, access: PersonAccess, provision: boolean): Promise<boolean> {
     const before = await this.links.get(person.sub);
     if (before?.offboarded && this.reactivator) {
       try {
@@ -157,7 +157,7 @@ export class Provisioner {
    * Sign-in path: waits at most loginTimeout; anything slower or failing goes to the durable queue, whose retry
    * resolves against the rules current then.
    */
-  async provisionOnLogin(person: Person, access: SignInAccess): Promise<ProvisionOutcome> {
+  async provisionOnLogin(person: Person, access: PersonAccess): Promise<ProvisionOutcome> {
     const work = this.reconcile(person, 'sign-in', access);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((resolve) => {
