@@ -12,7 +12,7 @@ import { adminStylesheet, mfaScript, stylesheet } from './http/render.js';
 import { adminRouter } from './http/admin/adminRouter.js';
 import { healthz, jwks, me, readyz } from './http/routes/infoRoutes.js';
 import { bearerCheck, metricsHandler } from './http/routes/metricsRoute.js';
-import { showLogin, submitLogin } from './http/routes/loginRoutes.js';
+import { showLogin, submitLogin, type Credentials, type SignInOptions } from './http/routes/loginRoutes.js';
 import { showLogout, submitLogout } from './http/routes/logoutRoutes.js';
 import { showReauth, submitReauth } from './http/routes/reauthRoutes.js';
 import { showAccount, submitAccount } from './http/routes/accountRoutes.js';
@@ -76,17 +76,19 @@ export function createGatewayApp(deps: Deps): express.Express {
   );
   // One authenticator per app: passport's default instance is process-global, and tests run several gateways.
   const auth = new passport.Passport();
+  // The strategy reads no form: the route hands it the credentials it read and checked (http/routes/loginRoutes.ts).
   auth.use(
     'ad-password',
-    new CustomStrategy((req, done) => {
-      const body = req.body as { username?: string; password?: string };
-      const username = String(body.username ?? '').trim();
-      deps.login.login(username, String(body.password ?? ''), deps.addressOf(req)).then(
+    new CustomStrategy({ passOptionsToCallback: true }, (req, options: Partial<SignInOptions>, done) => {
+      const credentials = options.credentials;
+      if (!credentials) return done(new GatewayError('GW_BAD_REQUEST'));
+      deps.login.login(credentials.username, credentials.password, deps.addressOf(req)).then(
         (identity) => done(null, identity),
         (err: unknown) => done(err),
       );
     }),
   );
+  const signInOptions = (credentials: Credentials): SignInOptions => ({ credentials });
   auth.serializeUser((identity, done) => done(null, identity as Identity));
   app.use(auth.initialize());
   const form = express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 20 });
@@ -94,7 +96,7 @@ export function createGatewayApp(deps: Deps): express.Express {
   // The route table: every gateway route and its pipeline.
   app.get('/_gateway/static/gateway.css', (_req, res) => void res.type('css').setHeader('Cache-Control', 'public, max-age=3600').send(stylesheet()));
   app.get('/_gateway/login', safe(showLogin(deps, csrf)));
-  app.post('/_gateway/login', form, requireCsrf(csrf, { preSession: true }), submitLogin(deps, csrf, (name, done) => auth.authenticate(name, done) as RequestHandler));
+  app.post('/_gateway/login', form, requireCsrf(csrf, { preSession: true }), submitLogin(deps, csrf, (credentials, done) => auth.authenticate('ad-password', signInOptions(credentials), done) as RequestHandler));
   // The signed-in person types their AD password again (Sentry's sudo prompt links here): a new session id, a fresh auth_time.
   app.get('/_gateway/reauth', safe(showReauth(deps, csrf)));
   app.post('/_gateway/reauth', form, requireCsrf(csrf), safe(submitReauth(deps, csrf, deps.secondFactorGate ?? noSecondFactorsYet)));

@@ -38,6 +38,7 @@ import { buildSyncDeps } from './provisioning/buildSyncDeps.js';
 import type { SyncDeps } from './provisioning/fullSync.js';
 import { Provisioner } from './provisioning/provisioner.js';
 import { MemoryRetryQueue, RedisRetryQueue, type RetryQueue } from './provisioning/retryQueue.js';
+import { afterSignIn } from './provisioning/afterSignIn.js';
 import { HttpSentryAdmin } from './sentry/httpSentryAdmin.js';
 import type { SentryAdmin } from './sentry/sentryAdmin.js';
 import { urlPrefixMonitor, type UrlPrefixMonitor } from './sentry/urlPrefixMonitor.js';
@@ -297,14 +298,7 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     names,
     clock,
     onResult: (result) => metrics.loginResult(result),
-    afterLogin: provisioner
-      ? async (identity) => {
-          // Everyone who signs in is remembered as linked (objectGUID -> email), so offboarding can find them later;
-          // someone the gateway offboarded is reactivated in Sentry first (no new invite).
-          const person = { email: identity.email, username: identity.username, groups: identity.groups, sub: identity.sub };
-          await provisioner.signedIn(person, config.sentry.provisionOnLogin).catch((e: Error) => logger.warn({ err: e.message }, 'link not recorded'));
-        }
-      : undefined,
+    afterLogin: provisioner && afterSignIn(provisioner, { provision: config.sentry.provisionOnLogin, logger }),
   });
 
   const revalidate = async (identity: Identity): Promise<RevalidationResult> => {

@@ -1,6 +1,7 @@
 // The sign-in decision: throttle, directory, access policy; one public message per outcome, the exact reason to the audit log.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomInt } from 'node:crypto';
+import { isDirectoryAuthError } from '../directory/adErrors.js';
 import type { Directory, DirectoryUser } from '../directory/directory.js';
 import { GatewayError, isGatewayError } from '../errors.js';
 import type { AccessPolicy } from '../mapping/resolveAccess.js';
@@ -18,8 +19,11 @@ export interface LoginDeps {
   directory: Directory;
   throttle: LoginThrottle;
   policy: () => Promise<AccessPolicy>;
-  /** Runs after a successful sign-in (provisioning); it bounds its own time and never fails the sign-in. */
-  afterLogin?: (identity: Identity) => Promise<void>;
+  /**
+   * Runs after a successful sign-in (provisioning) with the policy the identity was resolved under, so nothing after
+   * it reads the rules again; it bounds its own time and never fails the sign-in.
+   */
+  afterLogin?: (identity: Identity, policy: AccessPolicy) => Promise<void>;
   audit: AuditLog;
   /** Keys names that match no account: they may be passwords typed into the wrong field. */
   names: NameHasher;
@@ -55,7 +59,7 @@ export class LoginService {
       });
     } catch (e) {
       if (!isGatewayError(e)) throw e;
-      const reason = (e as { reason?: string }).reason ?? (e.code === 'GW_THROTTLED' ? 'throttled' : e.code);
+      const reason = isDirectoryAuthError(e) ? e.reason : e.code === 'GW_THROTTLED' ? 'throttled' : e.code;
       // Until the name has matched an account (refused earlier, or matched nothing) it may be a password: keep only its hash.
       this.fail(knownAccount ? username : this.d.names.hash(username), address, reason);
       if (e.code === 'GW_INVALID_CREDENTIALS') {
@@ -66,7 +70,8 @@ export class LoginService {
       }
       throw e;
     }
-    const built = buildIdentity(user, await this.d.policy());
+    const policy = await this.d.policy();
+    const built = buildIdentity(user, policy);
     if (!built.ok) {
       await throttle.giveBack(accountKey, address);
       this.fail(user.sAMAccountName, address, built.reason);
@@ -76,7 +81,7 @@ export class LoginService {
     await throttle.succeeded(accountKey ?? `dn:${user.dn.toLowerCase()}`, address);
     this.d.audit.record({ kind: opts.reauth ? 'reauth.success' : 'login.success', user: identity.username, address, detail: { orgRole: identity.orgRole, admin: identity.isAdmin } });
     this.d.onResult?.('success');
-    if (!opts.reauth) await this.d.afterLogin?.(identity).catch(() => undefined);
+    if (!opts.reauth) await this.d.afterLogin?.(identity, policy).catch(() => undefined);
     return identity;
   }
 

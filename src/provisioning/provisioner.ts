@@ -1,7 +1,7 @@
 // Reconciles one person's Sentry membership with their AD groups: on sign-in (bounded, queued on failure) and from the queue.
 import type { Logger } from 'pino';
 import { managedTeams, type RuleStore } from '../mapping/ruleStore.js';
-import { resolveAccess, type GroupRef } from '../mapping/resolveAccess.js';
+import { resolveAccess, type GroupRef, type OrgRole, type TeamRole } from '../mapping/resolveAccess.js';
 import type { RedisClient } from '../redis/createRedis.js';
 import { SentryApiError, type SentryAdmin } from '../sentry/sentryAdmin.js';
 import type { AuditLog } from '../shared/audit.js';
@@ -22,6 +22,16 @@ export interface Person {
   groups: GroupRef[];
   /** AD objectGUID, when known: the person is then remembered as linked (offboarding considers only those). */
   sub?: string;
+}
+
+/**
+ * The role and teams a person is to have, resolved under one reading of the rules, with the teams those rules manage.
+ * A sign-in hands over the one its session holds, so the session and Sentry's membership cannot disagree.
+ */
+export interface PersonAccess {
+  orgRole: OrgRole;
+  teams: { slug: string; role: TeamRole }[];
+  managedTeams: Set<string>;
 }
 
 /** Sentry's daily invite limit holds this invite back until `until`. */
@@ -81,14 +91,17 @@ export class Provisioner {
     }
   }
 
-  /** One reconcile: read Sentry, plan, write only what differs. Throws SentryApiError on failure. */
-  async reconcile(person: Person, actor = 'sign-in'): Promise<{ status: 'unchanged' | 'applied' | 'skipped'; plan?: MembershipPlan }> {
-    const set = await this.d.rules.current();
-    const resolved = resolveAccess(person.groups, { ...this.d.access, defaultOrgRole: set.defaultOrgRole, rules: set.rules });
-    if (!resolved.access.allowed) return { status: 'skipped' };
+  /**
+   * One reconcile: read Sentry, plan, write only what differs. Throws SentryApiError on failure. Without `resolved`
+   * (full sync, the retry queue, the console) it resolves the person against the current rules and records their
+   * link; only the sign-in path hands over what it resolved, and it has recorded the link itself.
+   */
+  async reconcile(person: Person, actor = 'sign-in', resolved?: PersonAccess): Promise<{ status: 'unchanged' | 'applied' | 'skipped'; plan?: MembershipPlan }> {
+    const access = resolved ?? (await this.resolve(person));
+    if (!access) return { status: 'skipped' };
     const email = person.email.toLowerCase();
-    const desired = { email, orgRole: resolved.orgRole, teams: resolved.teams.map((t) => ({ slug: t.slug, role: t.role })) };
-    const managed = managedTeams(set.rules);
+    const desired = { email, orgRole: access.orgRole, teams: access.teams.map((t) => ({ slug: t.slug, role: t.role })) };
+    const managed = access.managedTeams;
     let plan = planMembership(desired, await this.d.admin.findMemberByEmail(email), managed);
     try {
       if (plan.actions.length) await this.applyWithinInviteLimit(plan);
@@ -99,19 +112,28 @@ export class Provisioner {
       if (plan.actions.length) await this.applyWithinInviteLimit(plan);
     }
     await this.markManaged(email);
-    if (person.sub) await this.links.record(person.sub, email, person.username, this.d.clock.now());
+    if (person.sub && !resolved) await this.links.record(person.sub, email, person.username, this.d.clock.now());
     if (plan.actions.length === 0) return { status: 'unchanged', plan };
     this.d.audit.record({ kind: 'provision.change', user: person.username, actor, detail: { email, changes: plan.changes.map(describeChange), skipped: plan.skipped } });
     return { status: 'applied', plan };
+  }
+
+  /** The person's access under the rules as they are now; null when the access lists refuse them. */
+  private async resolve(person: Person): Promise<PersonAccess | null> {
+    const set = await this.d.rules.current();
+    const r = resolveAccess(person.groups, { ...this.d.access, defaultOrgRole: set.defaultOrgRole, rules: set.rules });
+    if (!r.access.allowed) return null;
+    return { orgRole: r.orgRole, teams: r.teams, managedTeams: managedTeams(set.rules) };
   }
 
   /**
    * A person signed in through AD. If the gateway had offboarded them, their Sentry user is inactive and Sentry's
    * member list hides its membership, so provisioning would invite them anew: the module reactivates the user
    * first. Returns false when that did not happen (refused: an admin deactivated the account; or failed): the
-   * link then stays offboarded and no provisioning runs for this sign-in, so no invite is made.
+   * link then stays offboarded and no provisioning runs for this sign-in, so no invite is made. The link is recorded
+   * here, once; `provision` (sentry.provisionOnLogin) then applies what the sign-in resolved (`access`).
    */
-  async signedIn(person: Person & { sub: string }, provision: boolean): Promise<boolean> {
+  async signedIn(person: Person & { sub: string }, access: PersonAccess, provision: boolean): Promise<boolean> {
     const before = await this.links.get(person.sub);
     if (before?.offboarded && this.reactivator) {
       try {
@@ -127,13 +149,16 @@ export class Provisioner {
       }
     }
     await this.links.record(person.sub, person.email, person.username, this.d.clock.now());
-    if (provision) await this.provisionOnLogin(person);
+    if (provision) await this.provisionOnLogin(person, access);
     return true;
   }
 
-  /** Sign-in path: waits at most loginTimeout; anything slower or failing goes to the durable queue. */
-  async provisionOnLogin(person: Person): Promise<ProvisionOutcome> {
-    const work = this.reconcile(person);
+  /**
+   * Sign-in path: waits at most loginTimeout; anything slower or failing goes to the durable queue, whose retry
+   * resolves against the rules current then.
+   */
+  async provisionOnLogin(person: Person, access: PersonAccess): Promise<ProvisionOutcome> {
+    const work = this.reconcile(person, 'sign-in', access);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), this.d.loginTimeoutMs);

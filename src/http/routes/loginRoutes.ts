@@ -1,5 +1,6 @@
 // GET shows the sign-in form; POST checks the password against AD and starts a fresh session.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { AuthenticateOptions } from 'passport';
 import type { Deps } from '../../compositionRoot.js';
 import { GatewayError, isGatewayError } from '../../errors.js';
 import { MAX_PASSWORD, MAX_USERNAME } from '../../auth/loginService.js';
@@ -14,8 +15,19 @@ import { noSecondFactorsYet, type SecondFactorStep } from '../../auth/secondFact
 import { pendingFields } from './mfaRoutes.js';
 import { startSession } from './startSession.js';
 
-/** passport's authenticate with a custom callback, from the app's own passport instance. */
-export type Authenticate = (strategy: string, done: (err: unknown, identity: Identity | false) => void) => RequestHandler;
+/** The sign-in form's name and password, read and checked once, here. */
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+/** What the route hands the passport strategy: the credentials it read, so the strategy never reads the form. */
+export interface SignInOptions extends AuthenticateOptions {
+  credentials: Credentials;
+}
+
+/** passport's authenticate (the app's own instance, its password strategy) for these credentials, with a custom callback. */
+export type Authenticate = (credentials: Credentials, done: (err: unknown, identity: Identity | false) => void) => RequestHandler;
 
 interface FormState {
   username?: string;
@@ -87,7 +99,7 @@ export function submitLogin(deps: Deps, csrf: CsrfOptions, authenticate: Authent
     if (username.length > MAX_USERNAME || password.length > MAX_PASSWORD) {
       return renderLogin(deps, csrf, req, res, { next, error: new GatewayError('GW_BAD_REQUEST', t.tooLong) });
     }
-    authenticate('ad-password', (err: unknown, identity: Identity | false) => {
+    authenticate({ username, password }, (err: unknown, identity: Identity | false) => {
       if (err || !identity) {
         const e = isGatewayError(err) ? err : new GatewayError('GW_INTERNAL', 'sign-in failed', { cause: err });
         if (e.code === 'GW_INTERNAL') deps.logger.error({ err: (err as Error | undefined)?.message }, 'sign-in failed unexpectedly');
