@@ -2,8 +2,8 @@
 // in readiness details. Checked at most once a minute, one check in flight, never on an anonymous request.
 import { readFileSync } from 'node:fs';
 import type { Deps } from '../deps.js';
-import { checkSentryUrlPrefix, urlPrefixAdvice, type UrlPrefixFinding } from '../sentry/urlPrefix.js';
-import type { Lang } from './i18n.js';
+import { checkSentryUrlPrefix, type UrlPrefixFinding } from '../sentry/urlPrefix.js';
+import { urlPrefixAdvice, type Lang } from './i18n.js';
 
 const RECHECK_MS = 60_000;
 

@@ -5,10 +5,9 @@ import { GatewayError } from '../../errors.js';
 import type { Identity } from '../../session/identity.js';
 import { csrfTokenForResponse, type CsrfOptions } from '../csrfMiddleware.js';
 import { langOf } from '../errorResponse.js';
-import { format, type Lang } from '../i18n.js';
+import { adminMessages, format, type AdminMessages, type Lang } from '../i18n.js';
 import { renderAdminPage, type AdminView } from '../render.js';
 import { urlPrefixMonitorFor } from '../urlPrefixMonitor.js';
-import { adminMessages, type AdminMessages } from './adminMessages.js';
 
 export const ADMIN_BASE = '/_gateway/admin';
 

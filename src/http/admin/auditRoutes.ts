@@ -4,9 +4,8 @@ import type { Deps } from '../../deps.js';
 import { filterAudit, type AuditFilter } from '../../audit/auditFilter.js';
 import { AUDIT_FILTER_KINDS } from '../../audit/auditKinds.js';
 import type { CsrfOptions } from '../csrfMiddleware.js';
-import { format } from '../i18n.js';
+import { auditKindLabels, format } from '../i18n.js';
 import { adminPage, formatTime } from './adminContext.js';
-import { auditKindLabels } from './adminMessages.js';
 
 const SHOW = 200;
 /** Everything Redis keeps (AuditLog's KEEP): filtering in memory over all of it is one LRANGE. */

@@ -9,9 +9,8 @@ import { whatIf } from '../../mapping/explainUser.js';
 import type { OrgRole } from '../../mapping/resolveAccess.js';
 import { RuleConflictError, type RuleSet } from '../../mapping/ruleStore.js';
 import type { CsrfOptions } from '../csrfMiddleware.js';
-import { format } from '../i18n.js';
+import { format, type AdminMessages } from '../i18n.js';
 import { adminPage, field, fieldList, formatTime, roleLabel, type AdminPage } from './adminContext.js';
-import type { AdminMessages } from './adminMessages.js';
 
 const ORG_ROLES: OrgRole[] = ['member', 'manager', 'owner'];
 const SLUG = /^[a-z0-9_-]+$/;

@@ -8,9 +8,8 @@ import { revokeSessions } from '../../session/sessionIndex.js';
 import type { Change } from '../../provisioning/planMembership.js';
 import { planFingerprint, startSyncRun, type SyncRun, type SyncRunStore } from '../../provisioning/syncRuns.js';
 import type { CsrfOptions } from '../csrfMiddleware.js';
-import { format } from '../i18n.js';
+import { format, type AdminMessages } from '../i18n.js';
 import { adminPage, field, formatTime, roleLabel, type AdminPage } from './adminContext.js';
-import type { AdminMessages } from './adminMessages.js';
 
 function syncDeps(deps: Deps): SyncDeps | null {
   if (!deps.sentry || !deps.provisioner) return null;
