@@ -8,7 +8,7 @@ import { formatRuleFile, parseRuleFile } from '../../mapping/ruleStore.js';
 import type { CsrfOptions } from '../csrfMiddleware.js';
 import { format, type AdminMessages } from '../i18n.js';
 import { adminPage, field, roleLabel, type AdminPage } from './adminContext.js';
-import { describeDifferences } from './mappingRoutes.js';
+import { describeDifferences } from './rulePreview.js';
 import { explainMfa, type MfaExplanation } from '../../mfa/explainMfa.js';
 import { isIP } from 'node:net';
 
