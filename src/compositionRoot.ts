@@ -21,7 +21,7 @@ import { revokeSessions, SessionIndex } from './session/sessionIndex.js';
 import { SessionResolver, type RevalidationResult, type SecondFactorCheck } from './session/sessionResolver.js';
 import { SessionSockets } from './session/sessionSockets.js';
 import type { Identity } from './session/identity.js';
-import { AuditLog } from './shared/audit.js';
+import { AuditLog } from './audit/auditLog.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import type { Logger } from './shared/logger.js';
 import { SecretFile } from './shared/secretFile.js';

@@ -6,7 +6,7 @@ import type { Directory, DirectoryUser } from '../directory/directory.js';
 import { GatewayError, isGatewayError } from '../errors.js';
 import type { AccessPolicy } from '../mapping/resolveAccess.js';
 import type { Identity } from '../session/identity.js';
-import type { AuditLog } from '../shared/audit.js';
+import type { AuditLog } from '../audit/auditLog.js';
 import type { Clock } from '../shared/clock.js';
 import type { NameHasher } from '../shared/nameHasher.js';
 import { buildIdentity } from './buildIdentity.js';

@@ -2,9 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Mustache from 'mustache';
-import { accountMessages } from './accountMessages.js';
-import { adminMessages } from './admin/adminMessages.js';
-import { messages, type Lang } from './i18n.js';
+import { accountMessages, adminMessages, messages, type Lang } from './i18n.js';
 import { escapeControlsKeepLines } from '../shared/terminalText.js';
 
 /** HTML-escaped as mustache does, and controls (C0, C1, bidi overrides) shown as `\u00XX` escapes. */

@@ -1,7 +1,7 @@
 // The second-factor parts built once from the config, for `serve`'s pages and the commands: policy, store, TOTP, WebAuthn, links.
 import type { Config } from '../config/schema.js';
 import type { RedisClient } from '../redis/createRedis.js';
-import type { AuditLog } from '../shared/audit.js';
+import type { AuditLog } from '../audit/auditLog.js';
 import type { Clock } from '../shared/clock.js';
 import { SecretFile } from '../shared/secretFile.js';
 import { EnrolLinks } from './enrolLinks.js';

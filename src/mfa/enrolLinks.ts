@@ -2,7 +2,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { GatewayError } from '../errors.js';
 import type { RedisClient } from '../redis/createRedis.js';
-import type { AuditLog } from '../shared/audit.js';
+import type { AuditLog } from '../audit/auditLog.js';
 import type { Clock } from '../shared/clock.js';
 import { MFA_PREFIX, normaliseGuid, personKey } from './factorStore.js';
 

@@ -1,6 +1,6 @@
 // An admin's reset of one person's second factor, the same for the CLI and the console: every factor, recovery code
 // and outstanding enrolment link goes, the throttle forgets them, and every session they hold ends. Audited.
-import type { AuditLog } from '../shared/audit.js';
+import type { AuditLog } from '../audit/auditLog.js';
 import type { EnrolLinks } from './enrolLinks.js';
 import type { FactorStore } from './factorStore.js';
 import { normaliseGuid } from './factorStore.js';

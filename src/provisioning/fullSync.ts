@@ -4,7 +4,7 @@ import type { Directory, DirectoryUser } from '../directory/directory.js';
 import { managedTeams, type RuleStore } from '../mapping/ruleStore.js';
 import { resolveAccess } from '../mapping/resolveAccess.js';
 import { SentryApiError, type SentryAdmin, type SentryMember } from '../sentry/sentryAdmin.js';
-import type { AuditLog } from '../shared/audit.js';
+import type { AuditLog } from '../audit/auditLog.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { TeamDirectory } from './applyPlan.js';
 import type { PersonLink } from './links.js';

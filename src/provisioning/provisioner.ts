@@ -4,7 +4,7 @@ import { managedTeams, type RuleStore } from '../mapping/ruleStore.js';
 import { resolveAccess, type GroupRef, type OrgRole, type TeamRole } from '../mapping/resolveAccess.js';
 import type { RedisClient } from '../redis/createRedis.js';
 import { SentryApiError, type SentryAdmin } from '../sentry/sentryAdmin.js';
-import type { AuditLog } from '../shared/audit.js';
+import type { AuditLog } from '../audit/auditLog.js';
 import type { Clock } from '../shared/clock.js';
 import { applyPlan, TeamDirectory } from './applyPlan.js';
 import { InviteLimit } from './inviteLimit.js';

@@ -44,11 +44,3 @@ export async function checkSentryUrlPrefix(o: { apiBase: string; organization: s
     return { status: 'unknown', reason: (e as Error).message };
   }
 }
-
-/** What an operator reads, and does: the value Sentry has, the value it needs and where to set it. */
-export function urlPrefixAdvice(f: Extract<UrlPrefixFinding, { status: 'mismatch' }>, lang: 'en' | 'zh-CN' = 'en'): string {
-  if (lang === 'zh-CN') {
-    return `Sentry 的 system.url-prefix 是 ${f.urlPrefix}，但用户通过 ${f.publicUrl}（server.publicUrl）访问 Sentry：邀请邮件和 Sentry 生成的其他链接会指向错误的地址。请在 sentry/config.yml 中设置 system.url-prefix: '${f.publicUrl}'，然后重启 Sentry。`;
-  }
-  return `Sentry's system.url-prefix is ${f.urlPrefix}, but users reach Sentry at ${f.publicUrl} (server.publicUrl): invite emails and other links Sentry builds point at the wrong address. Set system.url-prefix: '${f.publicUrl}' in sentry/config.yml and restart Sentry.`;
-}

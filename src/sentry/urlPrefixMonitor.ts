@@ -2,16 +2,14 @@
 // in readiness details. Checked at most once a minute, one check in flight, never on an anonymous request.
 import type { Config } from '../config/schema.js';
 import type { Clock } from '../shared/clock.js';
-import { checkSentryUrlPrefix, urlPrefixAdvice, type UrlPrefixFinding } from './urlPrefix.js';
+import { checkSentryUrlPrefix, type UrlPrefixFinding } from './urlPrefix.js';
 
 const RECHECK_MS = 60_000;
 
-export interface UrlPrefixWarning {
-  code: 'sentry_url_prefix';
-  message: string;
-}
+/** A url-prefix that differs from server.publicUrl; the page or command that shows it words it in its own language. */
+export type UrlPrefixMismatch = Extract<UrlPrefixFinding, { status: 'mismatch' }>;
 
-export type UrlPrefixMonitor = (lang?: 'en' | 'zh-CN') => Promise<UrlPrefixWarning | undefined>;
+export type UrlPrefixMonitor = () => Promise<UrlPrefixMismatch | undefined>;
 
 export interface UrlPrefixMonitorOptions {
   config: Config;
@@ -28,7 +26,7 @@ export function urlPrefixMonitor({ config, token, clock }: UrlPrefixMonitorOptio
   let pending: Promise<UrlPrefixFinding> | undefined;
   const check = async (): Promise<UrlPrefixFinding> =>
     checkSentryUrlPrefix({ apiBase: config.sentry.url ?? config.upstream.url, organization, token: token(), publicUrl: config.server.publicUrl, timeoutMs: 3_000 });
-  return async (lang = 'en') => {
+  return async () => {
     if (!last || clock.now() - last.at > RECHECK_MS) {
       pending ??= check()
         .catch((e: unknown): UrlPrefixFinding => ({ status: 'unknown', reason: (e as Error).message }))
@@ -37,6 +35,6 @@ export function urlPrefixMonitor({ config, token, clock }: UrlPrefixMonitorOptio
       last = { at: clock.now(), finding };
     }
     const f = last.finding;
-    return f.status === 'mismatch' ? { code: 'sentry_url_prefix', message: urlPrefixAdvice(f, lang) } : undefined;
+    return f.status === 'mismatch' ? f : undefined;
   };
 }

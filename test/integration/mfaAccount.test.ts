@@ -13,7 +13,7 @@ import { parse as parseYaml, stringify } from 'yaml';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
 import { FactorStore } from '../../src/mfa/factorStore.js';
 import { SecretBox } from '../../src/mfa/secretBox.js';
-import { AUDIT_KEY } from '../../src/shared/audit.js';
+import { AUDIT_KEY } from '../../src/audit/auditLog.js';
 import { SESSION_PREFIX } from '../../src/session/sessionStore.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { csrfOf, post, signedIn, textOf } from '../support/adminHelpers.js';

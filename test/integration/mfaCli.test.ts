@@ -11,7 +11,7 @@ import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
 import { EnrolLinks } from '../../src/mfa/enrolLinks.js';
 import { FactorStore } from '../../src/mfa/factorStore.js';
 import { SecretBox } from '../../src/mfa/secretBox.js';
-import { AuditLog, AUDIT_KEY } from '../../src/shared/audit.js';
+import { AuditLog, AUDIT_KEY } from '../../src/audit/auditLog.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { signedIn } from '../support/adminHelpers.js';

@@ -5,7 +5,7 @@ import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { EnrolLinks, ENROL_LINK_TTL_MS } from '../../src/mfa/enrolLinks.js';
-import { AuditLog } from '../../src/shared/audit.js';
+import { AuditLog } from '../../src/audit/auditLog.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { testRedisUrl } from '../support/gateway.js';
 

@@ -13,7 +13,7 @@ import { commitPassword, pendingPasswordPath, writePendingPassword } from '../..
 import { changeOwnPassword, generatePassword, verifyServiceBind } from '../../src/directory/changeOwnPassword.js';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
 import { ROTATION_MARGIN_MS } from '../../src/keys/keyring.js';
-import { AUDIT_KEY } from '../../src/shared/audit.js';
+import { AUDIT_KEY } from '../../src/audit/auditLog.js';
 import { runCli, type CliRun } from '../support/cli.js';
 import { sambaTool, testDc, testLdapConfig } from '../support/dc.js';
 import { startFakeSentry, type FakeSentry } from '../support/fakeSentry.js';

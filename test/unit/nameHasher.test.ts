@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HASHED_PREFIX, NameHasher } from '../../src/shared/nameHasher.js';
-import { filterAudit } from '../../src/shared/auditFilter.js';
+import { filterAudit } from '../../src/audit/auditFilter.js';
 
 test('an unknown name is kept as a keyed hash that the same secret reproduces, and nothing else does', () => {
   const secrets = ['secret-one'];

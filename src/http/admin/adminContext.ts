@@ -5,9 +5,9 @@ import { GatewayError } from '../../errors.js';
 import type { Identity } from '../../session/identity.js';
 import { csrfTokenForResponse, type CsrfOptions } from '../csrfMiddleware.js';
 import { langOf } from '../errorResponse.js';
-import { format, type Lang } from '../i18n.js';
+import { adminMessages, format, type AdminMessages, type Lang } from '../i18n.js';
 import { renderAdminPage, type AdminView } from '../render.js';
-import { adminMessages, type AdminMessages } from './adminMessages.js';
+import { urlPrefixAdvice } from '../i18n.js';
 
 export const ADMIN_BASE = '/_gateway/admin';
 
@@ -41,8 +41,8 @@ export function requireAdmin(deps: Deps) {
 /** Warnings about the deployment (Sentry's url-prefix) for the page this request renders. */
 export function siteWarnings(deps: Deps) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
-    const w = await deps.urlPrefix(langOf(req));
-    res.locals.siteWarnings = w ? [w.message] : [];
+    const mismatch = await deps.urlPrefix();
+    res.locals.siteWarnings = mismatch ? [urlPrefixAdvice(mismatch, langOf(req))] : [];
     next();
   };
 }

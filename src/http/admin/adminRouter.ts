@@ -1,12 +1,15 @@
 // The admin console's route table. Every route: admins only; every POST: form body, CSRF check, then the admin check.
 import express, { Router } from 'express';
 import type { Deps } from '../../compositionRoot.js';
+import { SentryTeams } from '../../provisioning/sentryTeams.js';
 import { SyncRunStore } from '../../provisioning/syncRuns.js';
 import { requireCsrf, type CsrfOptions } from '../csrfMiddleware.js';
 import { requireAdmin, siteWarnings } from './adminContext.js';
 import { showAudit } from './auditRoutes.js';
 import { showExplain, submitWhatIf } from './explainRoutes.js';
-import { deleteRule, moveRule, revertRules, saveDefaultRole, showHistory, showMappings, showRuleEditor, submitRule } from './mappingRoutes.js';
+import { revertRules, showHistory } from './mappingHistoryRoutes.js';
+import { deleteRule, moveRule, saveDefaultRole, showMappings } from './mappingListRoutes.js';
+import { showRuleEditor, submitRule } from './ruleEditorRoutes.js';
 import { showSessions, submitRevoke } from './sessionRoutes.js';
 import { showMfa, submitMfaLink, submitMfaReset } from './mfaRoutes.js';
 import { showSync, showSyncRun, submitSyncApply, submitSyncPlan } from './syncRoutes.js';
@@ -19,11 +22,12 @@ export function adminRouter(deps: Deps, csrf: CsrfOptions): Router {
   const admin = requireAdmin(deps);
   const post = [form, requireCsrf(csrf), admin];
   const runs = new SyncRunStore(deps.redis);
+  const teams = new SentryTeams(deps.sentry, deps.logger);
 
   // The front page says what an admin must fix outside the gateway while it holds.
   r.get('/', admin, siteWarnings(deps), showMappings(deps, csrf));
-  r.get('/mappings/rule', admin, showRuleEditor(deps, csrf));
-  r.post('/mappings/rule', ...post, submitRule(deps, csrf));
+  r.get('/mappings/rule', admin, showRuleEditor(deps, csrf, teams));
+  r.post('/mappings/rule', ...post, submitRule(deps, csrf, teams));
   r.post('/mappings/move', ...post, moveRule(deps, csrf));
   r.post('/mappings/delete', ...post, deleteRule(deps, csrf));
   r.post('/mappings/default', ...post, saveDefaultRole(deps, csrf));

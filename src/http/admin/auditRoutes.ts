@@ -1,11 +1,11 @@
 // The audit log in the console, filtered by user, kind and time over the newest events Redis keeps.
 import type { Request, Response } from 'express';
 import type { Deps } from '../../compositionRoot.js';
-import { filterAudit, type AuditFilter } from '../../shared/auditFilter.js';
+import { filterAudit, type AuditFilter } from '../../audit/auditFilter.js';
+import { AUDIT_FILTER_KINDS } from '../../audit/auditKinds.js';
 import type { CsrfOptions } from '../csrfMiddleware.js';
-import { format } from '../i18n.js';
+import { auditKindLabels, format } from '../i18n.js';
 import { adminPage, formatTime } from './adminContext.js';
-import { AUDIT_KINDS } from './adminMessages.js';
 
 const SHOW = 200;
 /** Everything Redis keeps (AuditLog's KEEP): filtering in memory over all of it is one LRANGE. */
@@ -34,7 +34,8 @@ export function showAudit(deps: Deps, csrf: CsrfOptions) {
     // A name that matched no account is stored as its keyed hash: typing it here finds those entries too.
     const filter: AuditFilter = { ...(user ? { user, userAliases: deps.names.matches(user) } : {}), ...(kind ? { kind } : {}), ...(since ? { since } : {}), ...(until ? { until } : {}) };
     const events = filterAudit(await deps.audit.recent(SCAN), filter, SHOW);
-    const kindLabel = (k: string) => (a as Record<string, string>)[`kind_${k}`];
+    const labels: Record<string, string> = auditKindLabels(p.lang);
+    const kindLabel = (k: string): string | undefined => (Object.hasOwn(labels, k) ? labels[k] : undefined);
     p.render('audit', {
       section: 'audit',
       title: a.auditTitle,
@@ -45,7 +46,7 @@ export function showAudit(deps: Deps, csrf: CsrfOptions) {
       user,
       since: sinceText,
       until: untilText,
-      kinds: [{ value: '', label: a.kindAll, selected: !kind }, ...AUDIT_KINDS.map((k) => ({ value: k, label: kindLabel(k) ?? k, selected: k === kind }))],
+      kinds: [{ value: '', label: a.kindAll, selected: !kind }, ...AUDIT_FILTER_KINDS.map((k) => ({ value: k, label: kindLabel(k) ?? k, selected: k === kind }))],
       showing: format(a.showing, { count: events.length }),
       hasEvents: events.length > 0,
       events: events.map((e) => ({

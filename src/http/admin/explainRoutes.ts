@@ -6,10 +6,9 @@ import { explainLockout, formatWindow, type LockoutExplanation } from '../../aut
 import { explainUser, whatIf, type Explanation } from '../../mapping/explainUser.js';
 import { formatRuleFile, parseRuleFile } from '../../mapping/ruleStore.js';
 import type { CsrfOptions } from '../csrfMiddleware.js';
-import { format } from '../i18n.js';
+import { format, type AdminMessages } from '../i18n.js';
 import { adminPage, field, roleLabel, type AdminPage } from './adminContext.js';
-import type { AdminMessages } from './adminMessages.js';
-import { describeDifferences } from './mappingRoutes.js';
+import { describeDifferences } from './rulePreview.js';
 import { explainMfa, type MfaExplanation } from '../../mfa/explainMfa.js';
 import { isIP } from 'node:net';
 

@@ -6,9 +6,8 @@ import { planSync, type SyncDeps, type SyncPlan } from '../../provisioning/fullS
 import type { Change } from '../../provisioning/planMembership.js';
 import { planFingerprint, startSyncRun, type SyncRun, type SyncRunStore } from '../../provisioning/syncRuns.js';
 import type { CsrfOptions } from '../csrfMiddleware.js';
-import { format } from '../i18n.js';
+import { format, type AdminMessages } from '../i18n.js';
 import { adminPage, field, formatTime, roleLabel, type AdminPage } from './adminContext.js';
-import type { AdminMessages } from './adminMessages.js';
 
 /** Null without a Sentry client: the page says so and offers nothing to apply. */
 const syncDeps = (deps: Deps): SyncDeps | null => deps.sync ?? null;

@@ -10,10 +10,9 @@ import { secondFactorOwed } from '../../mfa/secondFactorOwed.js';
 import type { StoredSession } from '../../session/sessionStore.js';
 import type { SessionLookup } from '../../session/sessionResolver.js';
 import { formatTime } from '../admin/adminContext.js';
-import { accountMessages, type AccountMessages } from '../accountMessages.js';
 import { csrfTokenForResponse, type CsrfOptions } from '../csrfMiddleware.js';
 import { langOf } from '../errorResponse.js';
-import { format } from '../i18n.js';
+import { accountMessages, format, type AccountMessages } from '../i18n.js';
 import { renderAccountPage } from '../render.js';
 
 export const ACCOUNT_PATH = '/_gateway/account';

@@ -4,6 +4,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Deps } from '../../compositionRoot.js';
 import type { DcStatus } from '../../directory/directory.js';
 import { GatewayError } from '../../errors.js';
+import { urlPrefixAdvice } from '../i18n.js';
 
 export function me(deps: Deps) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
@@ -123,7 +124,7 @@ export function readyz(deps: Deps) {
     }
     const urlPrefix = await deps.urlPrefix();
     const lockout = (directoryOk ? await lockoutWarnings() : []).map((message) => ({ code: 'lockout_unprotected' as const, message }));
-    res.status(ready ? 200 : 503).json({ status, checks, warnings: [...(urlPrefix ? [urlPrefix] : []), ...lockout] });
+    res.status(ready ? 200 : 503).json({ status, checks, warnings: [...(urlPrefix ? [{ code: 'sentry_url_prefix' as const, message: urlPrefixAdvice(urlPrefix) }] : []), ...lockout] });
   };
 }
 

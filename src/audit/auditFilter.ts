@@ -1,6 +1,7 @@
 // Filters the newest audit events for the console and CLI. In memory over the newest N Redis keeps (10 000):
 // a search never costs more than one LRANGE, and older history lives in the JSON log lines.
-import type { AuditEvent } from './audit.js';
+import type { AuditEvent } from './auditLog.js';
+import { matchesKind } from './auditKinds.js';
 
 export type StoredAuditEvent = AuditEvent & { at: string };
 
@@ -23,7 +24,7 @@ export function filterAudit(events: StoredAuditEvent[], f: AuditFilter, limit: n
   const out: StoredAuditEvent[] = [];
   for (const e of events) {
     if (users.size && !users.has(e.user?.toLowerCase() ?? '') && !users.has(e.actor?.toLowerCase() ?? '')) continue;
-    if (kind && e.kind !== kind && !e.kind.startsWith(`${kind}.`)) continue;
+    if (kind && !matchesKind(kind, e.kind)) continue;
     const at = Date.parse(e.at);
     if (f.since !== undefined && at < f.since) continue;
     if (f.until !== undefined && at > f.until) continue;

@@ -1,39 +1,10 @@
 // Audit events: one JSON log line each, and the newest kept in Redis for the admin console.
 import type { Logger } from 'pino';
 import type { RedisClient } from '../redis/createRedis.js';
+import type { AuditKind } from './auditKinds.js';
 
 export const AUDIT_KEY = 'sag:audit';
 const KEEP = 10_000;
-
-export type AuditKind =
-  | 'login.success'
-  | 'login.failure'
-  | 'reauth.success'
-  | 'reauth.refused'
-  | 'logout'
-  | 'session.ended'
-  | 'key.created'
-  | 'config.warning'
-  | 'provision.change'
-  | 'provision.offboard'
-  | 'sync.run'
-  | 'mapping.change'
-  | 'key.rotated'
-  | 'bind_password.rotated'
-  | 'bind_password.rotation_failed'
-  | 'secret.reloaded'
-  | 'session.revoked'
-  | 'mfa.success'
-  | 'mfa.failure'
-  | 'mfa.enrolled'
-  | 'mfa.link_issued'
-  | 'mfa.link_used'
-  | 'mfa.reset'
-  | 'mfa.exported'
-  | 'mfa.imported'
-  | 'mfa.factor_renamed'
-  | 'mfa.factor_removed'
-  | 'mfa.recovery_regenerated';
 
 export interface AuditEvent {
   kind: AuditKind;
