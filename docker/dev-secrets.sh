@@ -10,5 +10,5 @@ new dc_admin_password "Adm!n-$(random)"
 # The dev DC's fixtures give the service account this password (scripts/dev-dc/run.sh).
 new ldap_bind_password 'Svc!Sentry-Bind-1'
 new session_secret "$(random)"
-# A real Sentry needs a user auth token here (see the README); the stand-in Sentry ignores it.
+# A real Sentry needs a user auth token here (see docs/deploying.md, "The provisioner's service user and token"); the stand-in Sentry ignores it.
 new sentry_token 'stand-in-sentry-has-no-admin-api'

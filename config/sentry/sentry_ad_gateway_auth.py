@@ -431,7 +431,7 @@ def check_sentry_apis():
         missing.append(str(e))
     if missing:
         raise ImproperlyConfigured(
-            "sentry_ad_gateway_auth: this Sentry lacks %s; see the README's module section for the supported versions"
+            "sentry_ad_gateway_auth: this Sentry lacks %s; see docs/sentry-module.md, \"Sentry versions\", for the supported versions"
             % ", ".join(missing)
         )
 
@@ -1244,7 +1244,7 @@ class GatewayAssertionMiddleware:
     def offboard(self, request):
         """The gateway's call to take access away from a person AD disabled, expired or deleted.
 
-        Contract: the README's module section. Token-only: no cookie, no
+        Contract: docs/sentry-module.md. Token-only: no cookie, no
         CSRF (the response is produced before any view, so Django's CSRF check never runs).
         """
 

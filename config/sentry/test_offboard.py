@@ -1,5 +1,5 @@
 """POST /_sentry-ad-gateway/offboard/: the gateway takes Sentry access away from a person AD
-disabled, expired or deleted (the contract is in the README's module section)."""
+disabled, expired or deleted (the contract is in docs/sentry-module.md)."""
 
 import time
 import unittest

@@ -51,7 +51,7 @@ export function describeLockout(e: LockoutExplanation): string[] {
     e.fineGrained === 'none'
       ? 'none applies'
       : e.fineGrained === 'unreadable'
-        ? 'NOT READABLE by the service account: only the domain policy is known (grant read access, see README "Lockout policy")'
+        ? 'NOT READABLE by the service account: only the domain policy is known (grant read access, see docs/operating.md, "Lockout policy")'
         : `"${e.fineGrained.name}": ${describePolicy(e.fineGrained)}`;
   return [
     `Lockout:  ${e.applies === 'fine-grained' ? 'the fine-grained policy' : 'the domain policy'} applies (${describePolicy(e)})`,

@@ -39,7 +39,7 @@ export function protectsFromLockout(settings: Pick<ThrottleSettings, 'perUser'>,
   return lockoutThreshold <= 0 || perUserLimit(settings.perUser, lockoutThreshold) <= lockoutThreshold - 2;
 }
 
-/** SPEC §7: stay below AD's lockout threshold so the gateway cannot be used to lock an account out (thresholds of 3 and up). */
+/** docs/design.md §7: stay below AD's lockout threshold so the gateway cannot be used to lock an account out (thresholds of 3 and up). */
 export function perUserLimit(setting: number | 'auto', lockoutThreshold: number): number {
   if (setting !== 'auto') return lockoutThreshold > 0 ? Math.max(1, Math.min(setting, lockoutThreshold - 2)) : setting;
   if (lockoutThreshold <= 0) return 5;

@@ -1,5 +1,5 @@
 // `bind-password rotate [--generate]`: change the service account's password in AD with its own rights,
-// verify it, then replace ldap.bindPasswordFile atomically; replicas follow without a restart (SPEC §9).
+// verify it, then replace ldap.bindPasswordFile atomically; replicas follow without a restart (docs/design.md §9).
 import { readFileSync } from 'node:fs';
 import { buildBackends } from '../compositionRoot.js';
 import { commitPassword, discardPendingPassword, pendingPasswordPath, writePendingPassword } from '../directory/bindPassword.js';

@@ -45,7 +45,7 @@ export async function checkConfigCommand(flags: CommonFlags & { connect?: boolea
         try {
           const all = await directory.allLockoutPolicies();
           warnings.push(...unprotectedPolicyWarnings(all, { perUser: config.throttle.perUser }));
-          if (all.fineGrained === 'unreadable') warnings.push('lockout: fine-grained password policies are not readable by the service account: accounts under a stricter one may be locked through the gateway (see README, "Lockout policy")');
+          if (all.fineGrained === 'unreadable') warnings.push('lockout: fine-grained password policies are not readable by the service account: accounts under a stricter one may be locked through the gateway (see docs/operating.md, "Lockout policy")');
         } catch (e) {
           warnings.push(`lockout: could not read the lockout policies: ${(e as Error).message}`);
         }

@@ -1,4 +1,4 @@
-// `keys list` / `keys rotate`: the signing keys in assertion.keysDir, shared by every replica that mounts it (SPEC §9).
+// `keys list` / `keys rotate`: the signing keys in assertion.keysDir, shared by every replica that mounts it (docs/design.md §9).
 import { buildBackends, buildKeyring, keysDirOf } from '../compositionRoot.js';
 import { Keyring, KeyringError, ROTATION_MARGIN_MS, type StoredKey } from '../keys/keyring.js';
 import { systemClock } from '../shared/clock.js';

@@ -1,4 +1,4 @@
-// Loads the YAML file, applies SAG_* environment overrides and validates everything at once (SPEC §4).
+// Loads the YAML file, applies SAG_* environment overrides and validates everything at once (docs/design.md §4).
 import { readFileSync, accessSync, constants } from 'node:fs';
 import { isIP } from 'node:net';
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';

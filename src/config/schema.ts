@@ -1,4 +1,4 @@
-// The configuration contract: every key, its default and its meaning (SPEC §4). Unknown keys are errors.
+// The configuration contract: every key, its default and its meaning (docs/design.md §4). Unknown keys are errors.
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { parseCidr } from '../shared/networks.js';

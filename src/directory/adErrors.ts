@@ -52,7 +52,7 @@ export function errorCodeFor(reason: AuthFailureReason): ErrorCode {
   return ERROR_CODES[reason];
 }
 
-/** A sign-in the directory refused; `code` follows SPEC §7, `reason` keeps the detail for the audit log. */
+/** A sign-in the directory refused; `code` follows docs/design.md §7, `reason` keeps the detail for the audit log. */
 export class DirectoryAuthError extends GatewayError {
   readonly reason: AuthFailureReason;
   /** AD's raw sub-code when there was one (e.g. "52e"), for the log. */

@@ -82,7 +82,7 @@ export class LockoutPolicies {
       this.#warned = true;
       this.log.warn(
         { container: containerDn(this.baseDn) },
-        'fine-grained password policies are not readable by the service account: the sign-in throttle follows the domain lockout policy only (see README, "Lockout policy")',
+        'fine-grained password policies are not readable by the service account: the sign-in throttle follows the domain lockout policy only (see docs/operating.md, "Lockout policy")',
       );
     }
     return found;

@@ -111,7 +111,7 @@ export class Keyring {
   }
 
   /**
-   * SPEC §9: the new public key is published now, signing moves to it after one ttl plus a margin
+   * docs/design.md §9: the new public key is published now, signing moves to it after one ttl plus a margin
    * (every verifier has fetched it by then), and each older key leaves the JWKS once the last token
    * it could have signed has expired. Replicas sharing keysDir follow by re-reading the directory.
    */

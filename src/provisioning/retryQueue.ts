@@ -20,7 +20,7 @@ export interface ProvisionJob {
   enqueuedAt: number;
 }
 
-/** First retry within 10 s, doubling, capped at 5 minutes (SPEC §8). */
+/** First retry within 10 s, doubling, capped at 5 minutes (docs/design.md §8). */
 export function retryDelayMs(attempts: number): number {
   return Math.min(5_000 * 2 ** Math.max(0, attempts - 1), 300_000);
 }

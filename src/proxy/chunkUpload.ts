@@ -1,5 +1,5 @@
 // sentry-cli sends every sourcemap chunk to the `url` the chunk-upload endpoint returns; when Sentry's
-// url-prefix is internal that url bypasses or breaks the gateway (SPEC §6), so we rewrite it.
+// url-prefix is internal that url bypasses or breaks the gateway (docs/design.md §6), so we rewrite it.
 import type { ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';

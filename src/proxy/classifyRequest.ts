@@ -1,4 +1,4 @@
-// Decides which pipeline a request takes (SPEC §6), in the spec's order. Pure: the tests are a table.
+// Decides which pipeline a request takes (docs/design.md §6), in that section's order. Pure: the tests are a table.
 import type { Config } from '../config/schema.js';
 
 export type RouteClass =

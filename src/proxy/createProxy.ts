@@ -1,5 +1,5 @@
 // The hot path: a raw node:http handler that normalises, classifies and forwards every request
-// that is not the gateway's own, without Express (see STYLE.md, "The shape the hot path needs").
+// that is not the gateway's own, without Express (see docs/design.md §13.3, "The shape of the hot path").
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config/schema.js';

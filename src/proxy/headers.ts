@@ -1,5 +1,5 @@
 // Header hygiene both ways: nothing a client sends may claim an identity, hop-by-hop headers stay
-// on their hop, and the forwarding headers are ours alone (SPEC §6).
+// on their hop, and the forwarding headers are ours alone (docs/design.md §6).
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RequestHeaders } from './forward.js';
 

@@ -1,5 +1,5 @@
 // Turns a raw request target into the path we classify on, refusing any target whose meaning
-// could differ between this gateway and the upstream (SPEC §6): we only forward paths that are
+// could differ between this gateway and the upstream (docs/design.md §6): we only forward paths that are
 // already normal, so what we authorise is exactly what Sentry routes.
 import { GatewayError } from '../errors.js';
 

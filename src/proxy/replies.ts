@@ -31,7 +31,7 @@ export function redirect(res: ServerResponse, location: string): void {
   res.end();
 }
 
-/** Browsers navigating get the login page; XHRs and tools get a 401 they can act on (SPEC §6). */
+/** Browsers navigating get the login page; XHRs and tools get a 401 they can act on (docs/design.md §6). */
 export function wantsLoginPage(req: IncomingMessage): boolean {
   const method = req.method;
   return (method === 'GET' || method === 'HEAD') && (req.headers.accept ?? '').includes('text/html');

@@ -1,5 +1,5 @@
 // Turns the gateway session behind a request into the assertion header value, failing closed:
-// a session store we cannot read is a 503, never a trip to the login page (SPEC §11).
+// a session store we cannot read is a 503, never a trip to the login page (docs/design.md §11).
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors.js';
 import type { Identity } from '../session/identity.js';

@@ -51,7 +51,7 @@ export interface SecondFactorCheck {
   kinds: (sub: string) => Promise<FactorKind[]>;
 }
 
-/** Idle tracking writes at most this often per session (SPEC §11: no Redis write per request). */
+/** Idle tracking writes at most this often per session (docs/design.md §11: no Redis write per request). */
 const TOUCH_EVERY_MS = 60_000;
 
 export class SessionResolver {

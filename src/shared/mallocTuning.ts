@@ -5,7 +5,7 @@
 // defaults (trim past 128 KiB of free memory at the top of the heap), each such batch goes back to the
 // OS and the next chunks fault fresh pages in: up to 220,000 page faults per GiB, and the gateway then
 // spent 2.5 s of user and 3-4 s of system CPU per GiB where a bare proxy spent 1 + 1 (measured with the
-// bench's upload before this was added; README, "Uploads: memory and CPU").
+// bench's upload before this was added; bench/README.md, "Uploads: memory and CPU").
 //
 // glibc raises its trim threshold to twice the size of the largest block it has freed from mmap (up to
 // 32 MiB blocks: mallopt(3), "dynamic mmap threshold"). Freeing one such block at start-up therefore

@@ -1,4 +1,4 @@
-// Prometheus metrics (SPEC §11): one registry per gateway instance, fed by the hooks the other parts expose.
+// Prometheus metrics (docs/design.md §11): one registry per gateway instance, fed by the hooks the other parts expose.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { joinClusterMetrics } from './clusterMetrics.js';
 

@@ -5,7 +5,7 @@ import { createHmac, hkdfSync } from 'node:crypto';
 const LABEL = 'sentry-ad-gateway/unknown-username/v1';
 export const HASHED_PREFIX = 'hashed:';
 
-/** The one normalisation for names everywhere: trimmed, NFC, lower case (SPEC §7). */
+/** The one normalisation for names everywhere: trimmed, NFC, lower case (docs/design.md §7). */
 export function normaliseName(name: string): string {
   return name.trim().normalize('NFC').toLowerCase();
 }

@@ -73,7 +73,7 @@ for (const u of fixtureUsers.filter((f) => f.sAMAccountName !== 'lockme')) {
   });
 }
 
-test('refused accounts map to the codes SPEC §7 shows', async () => {
+test('refused accounts map to the codes docs/design.md §7 shows', async () => {
   const expected = {
     disabled: ['GW_ACCOUNT_DISABLED', 403, '533'],
     expired: ['GW_ACCOUNT_EXPIRED', 403, '701'],

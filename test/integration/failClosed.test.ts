@@ -120,7 +120,7 @@ describe('Redis goes away during traffic, then comes back', () => {
     assert.equal((await alice.login('alice', DEMO_PASSWORD)).status, 303);
     await upstreamReached(await alice.get('/organizations/acme/issues/', { accept: 'application/json' }));
     await redis.stop();
-    // Past the few seconds a replica may trust its in-memory copy of a session (SPEC §11).
+    // Past the few seconds a replica may trust its in-memory copy of a session (docs/design.md §11).
     t.clock.advance(5_000);
   });
   after(async () => {

@@ -49,7 +49,7 @@ after(async () => {
 
 const allArrivals = (): Arrival[] => [...web.arrivals, ...ingest.arrivals];
 
-/** Everything upstream saw must be a request SPEC §6 lets through without a session, judged by what arrived. */
+/** Everything upstream saw must be a request docs/design.md §6 lets through without a session, judged by what arrived. */
 function assertOnlyAnonymousArrived(since: { web: number; ingest: number } = { web: 0, ingest: 0 }): void {
   const check = (list: Arrival[], from: number, upstreamName: string) => {
     for (const a of list.slice(from)) {

@@ -1,4 +1,4 @@
-// Metrics after a scripted mix of traffic (SPEC §11): scraped as Prometheus text and checked series by series.
+// Metrics after a scripted mix of traffic (docs/design.md §11): scraped as Prometheus text and checked series by series.
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
@@ -76,7 +76,7 @@ after(async () => {
 });
 
 describe('metrics', () => {
-  test('after a mix of traffic every series SPEC §11 names is there with the right counts', async () => {
+  test('after a mix of traffic every series docs/design.md §11 names is there with the right counts', async () => {
     const c = new Client(t.url);
     assert.equal((await c.login('alice', DEMO_PASSWORD)).status, 303);
     assert.equal((await new Client(t.url).login('alice', 'wrong password')).status, 401);

@@ -1,4 +1,4 @@
-// Two replicas on one Redis (SPEC §11): a session made on one works on the other, sign-out on one
+// Two replicas on one Redis (docs/design.md §11): a session made on one works on the other, sign-out on one
 // ends it on both, failed sign-ins are counted together, and only one replica runs each periodic sync.
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
@@ -55,7 +55,7 @@ describe('sessions', () => {
     const out = await onB.submitForm('/_gateway/logout', '/_gateway/logout', {});
     assert.ok(out.status < 400, `logout answered ${out.status}`);
     // The sign-out is announced to every replica, so A drops its cached copy at once, well inside the
-    // 2 s it would otherwise trust that copy (SPEC §11).
+    // 2 s it would otherwise trust that copy (docs/design.md §11).
     let after = 0;
     for (let i = 0; i < 20 && after !== 401; i++) {
       if (i > 0) await sleep(50);

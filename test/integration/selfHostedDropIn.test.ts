@@ -217,7 +217,7 @@ describe('deploy/self-hosted: the drop-in for getsentry/self-hosted', () => {
     const append = readFileSync(join(DROP_IN, 'sentry.conf.py.append'), 'utf8');
     const snippetPath = /_sag_snippet = "([^"]+)"/.exec(append)?.[1];
     assert.equal(snippetPath, '/etc/sentry/sentry_ad_gateway.conf.py');
-    // Where the README says the snippet is copied from; run against the repository's copy.
+    // Where docs/deploying.md says the snippet is copied from; run against the repository's copy.
     const local = append.replace(snippetPath!, join(ROOT, 'config/sentry/sentry.conf.snippet.py'));
     const script = [
       'MIDDLEWARE = ("django.middleware.common.CommonMiddleware", "sentry.middleware.auth.AuthenticationMiddleware", "sentry.middleware.sudo.SudoMiddleware")',

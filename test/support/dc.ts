@@ -52,7 +52,7 @@ export function psoContainerDn(): string {
 }
 
 /**
- * Gives the service account the read access to PSOs that the README asks operators to grant:
+ * Gives the service account the read access to PSOs that docs/operating.md ("Lockout policy") asks operators to grant:
  * read, list contents, list object and read control on the container, inherited by every PSO in it.
  * Idempotent: a second call finds the entry already there.
  */

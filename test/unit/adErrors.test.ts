@@ -7,7 +7,7 @@ import { statusOf } from '../../src/errors.js';
 const samba = (code: string) => `80090308: LdapErr: DSID-0C0903A9, comment: AcceptSecurityContext error, data ${code}, v1db1`;
 const windows = (code: string) => `80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data ${code}, v4563`;
 
-test('sub-codes map to reasons, codes and statuses as SPEC §7 says', () => {
+test('sub-codes map to reasons, codes and statuses as docs/design.md §7 says', () => {
   const table = [
     ['52e', 'invalid_credentials', 'GW_INVALID_CREDENTIALS', 401],
     ['525', 'no_such_user', 'GW_INVALID_CREDENTIALS', 401],

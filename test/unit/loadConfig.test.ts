@@ -1,4 +1,4 @@
-// Loading the config: defaults from SPEC §4, durations, every problem at once with its key path, env overrides.
+// Loading the config: defaults from docs/design.md §4, durations, every problem at once with its key path, env overrides.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -63,7 +63,7 @@ const H = 60 * M;
 const D = 24 * H;
 
 describe('defaults', () => {
-  test('a minimal config gets every behaviour default of SPEC §4', () => {
+  test('a minimal config gets every behaviour default of docs/design.md §4', () => {
     const c = ok(minimal());
     const expected: [string, unknown][] = [
       ['server.listen', '0.0.0.0:8080'],

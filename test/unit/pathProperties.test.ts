@@ -1,4 +1,4 @@
-// Property-based checks of path normalisation and classification (SPEC §6): generated hostile
+// Property-based checks of path normalisation and classification (docs/design.md §6): generated hostile
 // request targets either get refused, or mean exactly the same thing to every later parser.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -132,7 +132,7 @@ describe('classification of accepted paths', () => {
     );
   });
 
-  test('anonymous classes only ever come from the routes SPEC §6 names', () => {
+  test('anonymous classes only ever come from the routes docs/design.md §6 names', () => {
     const allowed: Record<string, (path: string, auth: string | undefined) => boolean> = {
       ingestion: (path) =>
         path === '/api/store/' || /^\/api\/[1-9][0-9]*\//.test(path) || path.startsWith('/api/embed/error-page') || path.startsWith('/js-sdk-loader') || path === '/_health/',
