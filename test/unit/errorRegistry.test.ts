@@ -13,15 +13,22 @@ function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
 }
 
-const named = new Map<string, string>();
-for (const f of sources('src')) for (const m of readFileSync(f, 'utf8').matchAll(/\bGW_[A-Z0-9_]*[A-Z0-9]\b/g)) if (!named.has(m[0])) named.set(m[0], f);
+/** Each code with each file that names it. */
+const named: [string, string][] = sources('src').flatMap((f) => [...new Set([...readFileSync(f, 'utf8').matchAll(/\bGW_[A-Z0-9_]*[A-Z0-9]\b/g)].map((m) => m[0]))].map((c): [string, string] => [c, f]));
 
 test('the scan finds the codes the sources name', () => {
-  for (const c of ['GW_INVALID_CREDENTIALS', 'GW_PASSWORD_POLICY', 'GW_KEY_ROTATION_PENDING', 'GW_SYNC_REFUSED']) assert.ok(named.has(c), c);
+  for (const c of ['GW_INVALID_CREDENTIALS', 'GW_PASSWORD_POLICY', 'GW_KEY_ROTATION_PENDING', 'GW_SYNC_REFUSED']) assert.ok(named.some(([code]) => code === c), c);
 });
 
+// The Sentry-side module has codes of its own (the refusals it answers with); the fake Sentry under src/dev speaks them
+// as the module does. They are the module's to define, in config/sentry, and nowhere else under src/.
+const moduleCodes = new Set([...readFileSync('config/sentry/sentry_ad_gateway_auth.py', 'utf8').matchAll(/"(GW_[A-Z0-9_]*[A-Z0-9])"/g)].map((m) => m[1]!));
+
 test('every GW_* code named under src/ is an ErrorCode with a status', () => {
-  const stray = [...named].filter(([code]) => typeof statusOf(code as ErrorCode) !== 'number').map(([code, file]) => `${code} (${file})`);
+  assert.ok(moduleCodes.has('GW_ACCOUNT_PRIVILEGED'), "the module's own codes are read from its source");
+  const stray = [...named]
+    .filter(([code, file]) => typeof statusOf(code as ErrorCode) !== 'number' && !(file === join('src', 'dev', 'fakeSentry.ts') && moduleCodes.has(code)))
+    .map(([code, file]) => `${code} (${file})`);
   assert.deepEqual(stray, [], `codes outside ErrorCode in src/errors.ts: ${stray.join(', ')}`);
 });
 
