@@ -24,7 +24,7 @@ import { writeDevConfig } from '../src/dev/devConfig.js';
 import { DEMO_PASSWORD, USERS } from '../src/dev/fixtures.js';
 import { freePort, startRedisServer } from '../src/dev/redisServer.js';
 import { describeSambaDc, startSambaDc, type SambaDc } from '../src/dev/sambaDc.js';
-import { startFakeSentry } from '../test/support/fakeSentry.js';
+import { startFakeSentry } from '../src/dev/fakeSentry.js';
 import { Client } from '../test/support/gateway.js';
 import { BENCH_PAGE } from './page.js';
 

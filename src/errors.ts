@@ -33,6 +33,15 @@ export type ErrorCode =
   | 'GW_MFA_EXPORT_INVALID'
   | 'GW_MFA_LAST_FACTOR'
   | 'GW_REDIS_NOT_DURABLE'
+  | 'GW_PASSWORD_POLICY'
+  | 'GW_PASSWORD_OLD_REFUSED'
+  | 'GW_PASSWORD_NEEDS_TLS'
+  | 'GW_PASSWORD_CHANGE_FAILED'
+  | 'GW_PASSWORD_NOT_VERIFIED'
+  | 'GW_KEY_ROTATION_PENDING'
+  | 'GW_MAPPING_CONFLICT'
+  | 'GW_SYNC_REFUSED'
+  | 'GW_ACCOUNT_REFUSED'
   | 'GW_INTERNAL';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -77,6 +86,24 @@ const STATUS: Record<ErrorCode, number> = {
   GW_MFA_LAST_FACTOR: 409,
   // Factors are credentials: a Redis that may drop them (no persistence, eviction) is refused.
   GW_REDIS_NOT_DURABLE: 500,
+  // bind-password rotate: AD refused the new password (history, minimum age, complexity, length). Nothing changed.
+  GW_PASSWORD_POLICY: 422,
+  // bind-password rotate: AD refused the current password from the file (it does not hold what AD has). Nothing changed.
+  GW_PASSWORD_OLD_REFUSED: 409,
+  // bind-password rotate: AD changes passwords only over LDAPS or StartTLS, and the connection is plain LDAP.
+  GW_PASSWORD_NEEDS_TLS: 500,
+  // bind-password rotate: no domain controller could be reached, or one answered something else.
+  GW_PASSWORD_CHANGE_FAILED: 503,
+  // bind-password rotate: AD took the new password, but a bind with it did not succeed on every DC yet.
+  GW_PASSWORD_NOT_VERIFIED: 503,
+  // keys rotate while an earlier rotation's key has not started signing yet.
+  GW_KEY_ROTATION_PENDING: 409,
+  // The mapping rules changed since the editor loaded them (another admin saved first).
+  GW_MAPPING_CONFLICT: 409,
+  // A full sync whose plan trips a safety limit (e.g. would remove too many members) without --force.
+  GW_SYNC_REFUSED: 409,
+  // Sentry's module refused to reactivate or offboard an account without naming a code of its own.
+  GW_ACCOUNT_REFUSED: 409,
   GW_INTERNAL: 500,
 };
 

@@ -5,6 +5,7 @@ import { buildBackends } from '../compositionRoot.js';
 import { commitPassword, discardPendingPassword, pendingPasswordPath, writePendingPassword } from '../directory/bindPassword.js';
 import { changeOwnPassword, generatePassword, PasswordChangeError, verifyServiceBind, type BindCheck } from '../directory/changeOwnPassword.js';
 import type { Config } from '../config/schema.js';
+import type { ErrorCode } from '../errors.js';
 import { cliLogger, loadOrExit, UsageError, type CommonFlags } from './common.js';
 
 const VERIFY_FOR_MS = 60_000;
@@ -51,7 +52,7 @@ export async function bindPasswordCommand(sub: string | undefined, flags: Common
       ({ dc } = await changeOwnPassword(config.ldap, current, next));
     } catch (e) {
       discardPendingPassword(file);
-      const code = e instanceof PasswordChangeError ? e.code : 'GW_PASSWORD_CHANGE_FAILED';
+      const code: ErrorCode = e instanceof PasswordChangeError ? e.code : 'GW_PASSWORD_CHANGE_FAILED';
       const message = (e as Error).message;
       b.audit.record({ kind: 'bind_password.rotation_failed', actor, reason: code, detail: { bindDn: config.ldap.bindDn, error: message } });
       process.stderr.write(`bind password NOT rotated: ${message}\nNothing changed: AD and ${file} keep the current password.\n`);

@@ -2,7 +2,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEMO_ORGANIZATION, startDemo } from '../dev/demo.js';
 import { startRedisServer } from '../dev/redisServer.js';
 import { describeSambaDc, startSambaDc } from '../dev/sambaDc.js';
 import { createLogger } from '../shared/logger.js';
@@ -13,6 +12,16 @@ export async function demoCommand(o: { port?: number }): Promise<number> {
     process.stderr.write('demo runs a Samba AD domain controller, which needs root. Run it as root (e.g. sudo npm run demo).\n');
     return 1;
   }
+  // Loaded only for this command: the demo's fake Sentry checks its traffic with dev dependencies (ajv) that an
+  // install without them (the image, `npm ci --omit=dev`) lacks, and `serve` must not need them.
+  let demoModule: typeof import('../dev/demo.js');
+  try {
+    demoModule = await import('../dev/demo.js');
+  } catch (e) {
+    process.stderr.write(`the demo runs from a source checkout with its dev dependencies (npm run demo): ${(e as Error).message}\n`);
+    return 1;
+  }
+  const { DEMO_ORGANIZATION, startDemo } = demoModule;
   const port = o.port ?? 8080;
   const dir = mkdtempSync(join(tmpdir(), 'sag-demo-'));
   const say = (s: string) => process.stdout.write(s + '\n');

@@ -53,11 +53,6 @@ const ENV_KEYS = leafPaths(configSchema);
 /** Environment variables that are ours but not config keys. */
 const NON_KEY_ENV = new Set(['SAG_CONFIG', 'SAG_TEST_DC', 'SAG_TEST_REDIS_URL', 'SAG_TEST_RUN_TIMEOUT', 'SAG_SENTRY_OPENAPI', 'SAG_LOG_PRETTY']);
 
-export function envKeyFor(path: string[]): string | undefined {
-  for (const [name, v] of ENV_KEYS) if (v.path.join('.') === path.join('.')) return name;
-  return undefined;
-}
-
 function setPath(target: Record<string, unknown>, path: string[], value: unknown) {
   let node = target;
   for (const key of path.slice(0, -1)) {

@@ -30,7 +30,8 @@ export async function startDemo(o: { dir: string; dc: SambaDcInfo; redisUrl: str
   const publicUrl = `http://127.0.0.1:${o.port}`;
   const token = `sntryu_${randomBytes(16).toString('hex')}`;
   const teams = [...new Set(DEMO_RULES.flatMap((r) => r.teams.map((t) => t.slug)))];
-  const sentryApi = await startDemoSentryApi({ organization: DEMO_ORGANIZATION, token, teams });
+  // Its system.url-prefix is the address people reach Sentry at, as in a well-configured install: the console's url-prefix check passes.
+  const sentryApi = await startDemoSentryApi({ organization: DEMO_ORGANIZATION, token, teams, urlPrefix: publicUrl });
   const standIn = await startStandInSentry({
     jwksUrl: `${publicUrl}/_gateway/jwks.json`,
     issuer: publicUrl,

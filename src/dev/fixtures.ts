@@ -226,8 +226,6 @@ export const USERS = {
   },
 } as const satisfies Record<string, FixtureUser>;
 
-export type FixtureUserName = keyof typeof USERS;
-
 /** The domain's password policy as loaded (lockoutDuration in minutes). */
 export const DOMAIN_POLICY = { lockoutThreshold: 10, lockoutDurationMinutes: 30, minPwdAgeDays: 0 } as const;
 

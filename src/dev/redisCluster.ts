@@ -1,13 +1,13 @@
 // Starts a throwaway Redis Cluster from redis-server on free loopback ports (tests and measurements): three masters,
 // each with a replica, and a short cluster-node-timeout so a killed master fails over within seconds. Nothing persists.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { freePort } from './redisServer.js';
+import { freePort, START_TIMEOUT_MS, startServerProcess } from './serverProcess.js';
 
 const run = promisify(execFile);
 
@@ -78,28 +78,34 @@ export async function startRedisCluster(o: ClusterOptions = {}): Promise<RedisCl
   const dir = mkdtempSync(join(tmpdir(), 'sag-redis-cluster-'));
   const nodes: (ClusterNode & { proc?: ChildProcess })[] = [];
   for (let i = 0; i < masters * (1 + perMaster); i++) {
-    const port = await freePort();
-    // The bus port is set explicitly: port + 10000 may be taken or past 65535.
-    const busPort = await freePort();
-    const args = [
-      '--port', String(port), '--cluster-port', String(busPort), '--bind', '127.0.0.1',
+    // The bus port is set explicitly (port + 10000 may be taken or past 65535), and picked again with the port when
+    // another process took either first.
+    let args: string[] | undefined;
+    const argsFor = async (port: number) => [
+      '--port', String(port), '--cluster-port', String(await freePort()), '--bind', '127.0.0.1',
       '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', String(nodeTimeout),
       // A replica may always stand in for its master, however long it was cut off (the test kills masters on purpose).
       '--cluster-replica-validity-factor', '0',
       '--save', '', '--appendonly', 'no', '--dir', dir, '--dbfilename', `dump-${port}.rdb`,
     ];
     const node: ClusterNode & { proc?: ChildProcess } = {
-      port,
+      port: 0,
       get running() {
         return !!node.proc && node.proc.exitCode === null && node.proc.signalCode === null;
       },
       async start() {
-        const p = spawn('redis-server', args, { stdio: 'ignore' });
-        p.on('error', (e) => {
-          throw new Error(`cannot start redis-server (apt-get install redis-server): ${e.message}`);
+        // A restart keeps the node's port and bus port: the cluster knows it by them.
+        const started = await startServerProcess({
+          what: 'redis-server',
+          command: 'redis-server',
+          ...(args ? { port: node.port } : {}),
+          args: (port) => args ?? argsFor(port),
+          ready: (port) => on(port, (r) => r.ping()),
+          installHint: 'apt-get install redis-server',
         });
-        node.proc = p;
-        await waitFor(`redis-server on ${port}`, () => on(port, (r) => r.ping()), 10_000);
+        node.proc = started.proc;
+        node.port = started.port;
+        args = started.args;
       },
       async stop() {
         const p = node.proc;
@@ -115,9 +121,20 @@ export async function startRedisCluster(o: ClusterOptions = {}): Promise<RedisCl
     for (const n of nodes) n.proc?.kill('SIGKILL');
   };
   process.once('exit', killAll);
-  await Promise.all(nodes.map((n) => n.start()));
-  // redis-cli places each replica on a different master than the node it follows in the list, and waits for the join.
-  await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(perMaster), '--cluster-yes'], { timeout: 30_000 });
+  try {
+    await Promise.all(nodes.map((n) => n.start()));
+    // redis-cli places each replica on a different master than the node it follows in the list, and waits for the join.
+    await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(perMaster), '--cluster-yes'], { timeout: START_TIMEOUT_MS }).catch(
+      (e: { stdout?: string; stderr?: string; message: string }) => {
+        throw new Error(`redis-cli --cluster create failed: ${e.message}\n${`${e.stdout ?? ''}${e.stderr ?? ''}`.trim().slice(-2_000)}`);
+      },
+    );
+  } catch (e) {
+    killAll();
+    process.off('exit', killAll);
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
 
   const byPort = (port: number) => {
     const n = nodes.find((x) => x.port === port);
@@ -168,6 +185,10 @@ export async function startRedisCluster(o: ClusterOptions = {}): Promise<RedisCl
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  await cluster.healthy();
+  // Setup on a busy machine: as patient as the start of each node.
+  await cluster.healthy(START_TIMEOUT_MS).catch(async (e: unknown) => {
+    await cluster.close();
+    throw e;
+  });
   return cluster;
 }

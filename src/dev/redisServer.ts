@@ -1,11 +1,10 @@
 // Starts a throwaway redis-server on a free loopback port (tests and the demo); nothing is persisted.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { freePort, startServerProcess } from './serverProcess.js';
 
 export interface RedisServer {
   url: string;
@@ -16,58 +15,46 @@ export interface RedisServer {
   start(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /**
  * `args` replace the default settings (no persistence: `--save "" --appendonly no`), e.g. to start one with AOF on,
  * another eviction policy, or CONFIG renamed away.
  */
-export async function startRedisServer(opts: { args?: string[] } = {}): Promise<RedisServer> {
-  const port = await freePort();
+export async function startRedisServer(opts: { args?: string[]; pickPort?: () => Promise<number>; timeoutMs?: number } = {}): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'sag-redis-'));
   let proc!: ChildProcess;
-  const url = `redis://127.0.0.1:${port}/0`;
+  let port: number | undefined;
   const start = async (): Promise<void> => {
-    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', ...(opts.args ?? ['--save', '', '--appendonly', 'no']), '--dir', dir], { stdio: 'ignore' });
-    proc.on('error', (e) => {
-      throw new Error(`cannot start redis-server (is it installed? apt-get install redis-server): ${e.message}`);
+    const started = await startServerProcess({
+      what: 'redis-server',
+      command: 'redis-server',
+      // Once it has run, a restart (the tests' outage) comes back on the same port: clients hold that address.
+      ...(port === undefined ? {} : { port }),
+      ...(opts.pickPort ? { pickPort: opts.pickPort } : {}),
+      ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+      args: (p) => ['--port', String(p), '--bind', '127.0.0.1', ...(opts.args ?? ['--save', '', '--appendonly', 'no']), '--dir', dir],
+      ready: (p) => ping(p),
+      installHint: 'is it installed? apt-get install redis-server',
     });
-    for (let i = 0; i < 100; i++) {
-      const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      // A refused connection while the server boots is expected: without a listener ioredis prints it.
-      probe.on('error', () => undefined);
-      try {
-        await probe.connect();
-        await probe.ping();
-        probe.disconnect();
-        return;
-      } catch {
-        probe.disconnect();
-        await sleep(50);
-      }
-    }
-    throw new Error('redis-server did not start');
+    proc = started.proc;
+    port = started.port;
   };
-  await start();
+  try {
+    await start();
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  const url = `redis://127.0.0.1:${port}/0`;
   const server: RedisServer = {
     url,
-    port,
+    port: port!,
     get process() {
       return proc;
     },
     async stop() {
-      if (proc.exitCode !== null) return;
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
       const exited = new Promise((r) => proc.once('exit', r));
       proc.kill('SIGKILL');
       await exited;
@@ -79,4 +66,17 @@ export async function startRedisServer(opts: { args?: string[] } = {}): Promise<
     rmSync(dir, { recursive: true, force: true });
   });
   return server;
+}
+
+/** One PING on a fresh connection that never retries: rejects while the server is not up yet. */
+async function ping(port: number): Promise<void> {
+  const probe = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2_000, commandTimeout: 2_000 });
+  // A refused connection while the server boots is expected: without a listener ioredis prints it.
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+    await probe.ping();
+  } finally {
+    probe.disconnect();
+  }
 }

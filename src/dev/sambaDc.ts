@@ -9,6 +9,12 @@ import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ADMIN_PASSWORD, SERVICE_ACCOUNT } from './fixtures.js';
+import { portInUse } from './serverProcess.js';
+
+/** Whether another process holds the DC's fixed ports (asked once samba has exited: another server, or its own workers not gone yet). */
+async function portsHeld(): Promise<boolean> {
+  return (await portInUse(636)) || (await portInUse(389));
+}
 
 const run = promisify(execFile);
 
@@ -133,7 +139,14 @@ export async function startSambaDc(opts: StartSambaDcOptions = {}): Promise<Samb
   child.stdout?.on('data', onData);
   child.stderr?.on('data', onData);
   let exited = false;
-  const exitedPromise = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
+  let how = '';
+  const exitedPromise = new Promise<void>((resolve) =>
+    child.once('exit', (code, signal) => {
+      exited = true;
+      how = signal ? `signal ${signal}` : `exit code ${code}`;
+      resolve();
+    }),
+  );
   const pid = child.pid;
   if (pid === undefined) throw new Error('could not start samba');
 
@@ -167,8 +180,8 @@ export async function startSambaDc(opts: StartSambaDcOptions = {}): Promise<Samb
   try {
     const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
     while (!(await tryTls(caFile))) {
-      if (exited) throw new Error('samba exited during start:\n' + output.join('\n'));
-      if (Date.now() > deadline) throw new Error('samba did not serve LDAPS in time:\n' + output.join('\n'));
+      if (exited) throw new Error(`samba exited during start with ${how}${(await portsHeld()) ? '; port 636 or 389 is still in use' : ''}:\n` + output.join('\n'));
+      if (Date.now() > deadline) throw new Error(`samba did not serve LDAPS within ${opts.readyTimeoutMs ?? 60_000} ms (still running, pid ${pid}):\n` + output.join('\n'));
       await new Promise((r) => setTimeout(r, 150));
     }
     log(`LDAPS ready after ${Date.now() - t0} ms`);

@@ -5,26 +5,18 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { Attribute, Change, Client, InvalidCredentialsError, ResultCodeError } from 'ldapts';
 import type { Config } from '../config/schema.js';
+import { GatewayError, type ErrorCode } from '../errors.js';
 import { parseAdSubCode } from './adErrors.js';
 
-export type PasswordChangeCode =
-  /** AD refused the new password: history, minimum age, complexity or length. Nothing changed. */
-  | 'GW_PASSWORD_POLICY'
-  /** AD refused the old password (the file does not hold what AD has). Nothing changed. */
-  | 'GW_PASSWORD_OLD_REFUSED'
-  /** The change needs LDAPS or StartTLS: AD refuses unicodePwd over plain LDAP. */
-  | 'GW_PASSWORD_NEEDS_TLS'
-  /** No DC could be reached, or one answered something else. */
-  | 'GW_PASSWORD_CHANGE_FAILED';
-
-export class PasswordChangeError extends Error {
+/** Why a change failed: a password code of ErrorCode, each described there. */
+export class PasswordChangeError extends GatewayError {
   constructor(
-    readonly code: PasswordChangeCode,
+    code: Extract<ErrorCode, 'GW_PASSWORD_POLICY' | 'GW_PASSWORD_OLD_REFUSED' | 'GW_PASSWORD_NEEDS_TLS' | 'GW_PASSWORD_CHANGE_FAILED'>,
     message: string,
     /** AD's own words (e.g. `0000052D: Constraint violation - … password is too young`), for the operator. */
     readonly adMessage?: string,
   ) {
-    super(message);
+    super(code, message);
     this.name = 'PasswordChangeError';
   }
 }

@@ -3,6 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync, renameSync, unlink
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, type JWK, type CryptoKey } from 'jose';
+import { GatewayError, type ErrorCode } from '../errors.js';
 import type { Clock } from '../shared/clock.js';
 
 export type SigningAlgorithm = 'ES256' | 'EdDSA';
@@ -38,12 +39,9 @@ export const RETIRED_KEEP_MS = 7 * 24 * 3600_000;
 export type KeyState = 'pending' | 'signing' | 'verifying' | 'retired';
 
 /** A caller mistake the operator can fix: `code` is stable for the CLI to switch on. */
-export class KeyringError extends Error {
-  constructor(
-    readonly code: 'GW_KEY_ROTATION_PENDING',
-    message: string,
-  ) {
-    super(message);
+export class KeyringError extends GatewayError {
+  constructor(code: Extract<ErrorCode, 'GW_KEY_ROTATION_PENDING'>, message: string) {
+    super(code, message);
     this.name = 'KeyringError';
   }
 }

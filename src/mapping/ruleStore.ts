@@ -1,6 +1,7 @@
 // Mapping rules live in Redis, versioned with who changed them and when; seeded once from the config file.
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { z } from 'zod';
+import { GatewayError } from '../errors.js';
 import { mappingRuleSchema, type MappingRule } from '../config/schema.js';
 import type { RedisClient } from '../redis/createRedis.js';
 import type { Clock } from '../shared/clock.js';
@@ -134,9 +135,9 @@ export class MemoryRuleStore implements RuleStore {
   }
 }
 
-export class RuleConflictError extends Error {
-  readonly code = 'GW_MAPPING_CONFLICT';
+export class RuleConflictError extends GatewayError {
   constructor(readonly currentVersion: number) {
-    super(`the mapping rules changed meanwhile (now version ${currentVersion}): reload and try again`);
+    super('GW_MAPPING_CONFLICT', `the mapping rules changed meanwhile (now version ${currentVersion}): reload and try again`);
+    this.name = 'RuleConflictError';
   }
 }

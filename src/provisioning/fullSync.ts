@@ -1,6 +1,7 @@
 // Full reconciliation: every allowed AD user and every managed Sentry member, planned first, then applied.
 import type { Logger } from 'pino';
 import type { Directory, DirectoryUser } from '../directory/directory.js';
+import { GatewayError } from '../errors.js';
 import { managedTeams, type RuleStore } from '../mapping/ruleStore.js';
 import { resolveAccess } from '../mapping/resolveAccess.js';
 import { SentryApiError, type SentryAdmin, type SentryMember } from '../sentry/sentryAdmin.js';
@@ -346,6 +347,9 @@ export async function applySync(plan: SyncPlan, d: SyncDeps, opts: { force?: boo
   return result;
 }
 
-export class SyncRefusedError extends Error {
-  readonly code = 'GW_SYNC_REFUSED';
+export class SyncRefusedError extends GatewayError {
+  constructor(reason: string) {
+    super('GW_SYNC_REFUSED', reason);
+    this.name = 'SyncRefusedError';
+  }
 }

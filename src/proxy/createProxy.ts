@@ -12,8 +12,8 @@ import { watchRequestBody } from './bodyTimeout.js';
 import { buildRequestHeaders, connectionNamesDecidedHeader } from './headers.js';
 import { normalisePath, type NormalisedTarget } from './normalisePath.js';
 import { createProxyContext, destroyContext, hasRequestBody, socketAddress } from './proxyContext.js';
-import { handleUpgrade, replyInternalError } from './handleUpgrade.js';
-import { authRequired, LOGOUT_PATH, loginUrlFromQuery, redirect } from './replies.js';
+import { admitUpgrade, replyInternalError } from './admitUpgrade.js';
+import { authRequired, LOGOUT_PATH, loginUrlFromQuery, redirect } from './gatewayReplies.js';
 import { logRequest, requestIdOf } from './requestLog.js';
 import { resolveAssertion, type SessionDeps, type SessionLookup } from './resolveAssertion.js';
 
@@ -141,7 +141,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
     const requestId = requestIdOf(req);
     upgraded.add(socket);
     socket.once('close', () => upgraded.delete(socket));
-    handleUpgrade(req, socket, head, ctx, deps, (r, route, assertion, websocket) => headersFor(r, route, requestId, assertion, websocket))
+    admitUpgrade(req, socket, head, ctx, deps, (r, route, assertion, websocket) => headersFor(r, route, requestId, assertion, websocket))
       .catch(() => replyInternalError(socket))
       .then((status) => {
         const ms = Math.round((performance.now() - started) * 10) / 10;

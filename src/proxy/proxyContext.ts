@@ -5,7 +5,7 @@ import type { Config } from '../config/schema.js';
 import { gatewayCookieNames } from '../shared/cookies.js';
 import type { RouteClass } from './classifyRequest.js';
 import type { RequestHeaderPolicy } from './headers.js';
-import { createResponders, type Respond } from './respond.js';
+import { createResponders, type Respond } from './relayResponse.js';
 import { createUrlRewriter, type UrlRewriter } from './rewriteUrl.js';
 import { createUpstream, type Upstream } from './upstreamPool.js';
 

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
 import { startConsole, type ConsoleSetup } from '../support/adminHelpers.js';
-import { assertNoViolations } from '../support/fakeSentry.js';
+import { assertNoViolations } from '../../src/dev/fakeSentry.js';
 import { launchBrowser, MOBILE, openPage, screenshot, startTogether, type OpenPage, type PageOptions } from '../support/browser.js';
 
 let s: ConsoleSetup;

@@ -2,7 +2,7 @@
 // her into the stand-in Sentry, whose page shows her role and teams as its Sentry API holds them beside the verified
 // claims; the console's Sync page previews and applies. Screenshots: test-artifacts/screenshots/demo-*.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -11,6 +11,7 @@ import { startDemo, type Demo } from '../../src/dev/demo.js';
 import { DEMO_PASSWORD, USERS } from '../../src/dev/fixtures.js';
 import { freePort } from '../../src/dev/redisServer.js';
 import { createLogger } from '../../src/shared/logger.js';
+import { checkSentryUrlPrefix } from '../../src/sentry/urlPrefix.js';
 import { launchBrowser, openPage, screenshot, startTogether, type OpenPage } from '../support/browser.js';
 import { testDc } from '../support/dc.js';
 import { testRedisUrl } from '../support/gateway.js';
@@ -81,6 +82,35 @@ describe('the demo', () => {
     assert.equal(await text(page, '#run-status'), 'done');
     assert.equal(demo.sentryApi.member('carol@corp.example.com')?.orgRole, 'member');
     assert.deepEqual(Object.keys(demo.sentryApi.member('carol@corp.example.com')!.effectiveTeamRoles), ['rnd']);
+  });
+
+  // A newcomer's first look must not be a red banner they cannot act on: every console page and the stand-in page,
+  // in both languages, render without one. Banners are the `alert` class and role=alert (views/), whatever they say.
+  for (const locale of ['en', 'zh-CN']) {
+    test(`signed in as alice, the console pages and the stand-in page show no warning or error banner (${locale})`, async () => {
+      const p = await openPage(browser, { locale });
+      open.push(p);
+      const page = p.page;
+      await page.goto(`${demo.publicUrl}/_gateway/admin/`);
+      await page.locator('#username').fill('alice');
+      await page.locator('#password').fill(DEMO_PASSWORD);
+      await Promise.all([page.waitForURL((u) => u.pathname === '/_gateway/admin/', { timeout: 20_000 }), page.locator('#password').press('Enter', { timeout: 20_000 })]);
+      const pages = ['/_gateway/admin/', '/_gateway/admin/sync', '/_gateway/admin/sessions', '/_gateway/admin/audit', '/_gateway/admin/explain', '/_gateway/admin/explain?user=alice', '/_gateway/admin/mfa', '/'];
+      const banners: string[] = [];
+      for (const path of pages) {
+        const res = await page.goto(`${demo.publicUrl}${path}`);
+        assert.equal(res?.status(), 200, path);
+        if (path !== '/') assert.equal(await page.locator('html').getAttribute('lang'), locale, `${path} is in ${locale}`);
+        for (const b of await page.locator(':is(.alert, [role="alert"]):visible').allInnerTexts()) banners.push(`${path}: ${b.replace(/\s+/g, ' ').trim()}`);
+      }
+      assert.deepEqual(banners, [], `banners a newcomer would see:\n${banners.join('\n')}`);
+    });
+  }
+
+  test("the demo's Sentry has the public URL as its system.url-prefix, as a well-configured one does", async () => {
+    const token = readFileSync(demo.config.sentry.tokenFile!, 'utf8').trim();
+    const finding = await checkSentryUrlPrefix({ apiBase: demo.config.sentry.url!, organization: demo.config.sentry.organization!, token, publicUrl: demo.publicUrl });
+    assert.deepEqual(finding, { status: 'match', urlPrefix: demo.publicUrl });
   });
 
   test("the demo's table says what each account gets in Sentry", () => {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
-import { assertNoViolations } from '../support/fakeSentry.js';
+import { assertNoViolations } from '../../src/dev/fakeSentry.js';
 import { Client } from '../support/gateway.js';
 import { csrfOf, post, signedIn, startConsole, textOf, type ConsoleSetup } from '../support/adminHelpers.js';
 

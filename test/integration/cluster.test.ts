@@ -16,7 +16,7 @@ import { SyncRunStore, type SyncRun } from '../../src/provisioning/syncRuns.js';
 import { createRedis, type RedisClient } from '../../src/redis/createRedis.js';
 import { SESSIONS_ENDED_CHANNEL } from '../../src/session/sessionEvents.js';
 import { SESSION_PREFIX } from '../../src/session/sessionStore.js';
-import { assertNoViolations, startFakeSentry, type FakeSentry } from '../support/fakeSentry.js';
+import { assertNoViolations, startFakeSentry, type FakeSentry } from '../../src/dev/fakeSentry.js';
 import { Client, sharedReplicaConfig, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
 
 const TOKEN = 'sntryu_cluster_test_token';

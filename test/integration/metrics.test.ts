@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
 import { freePort } from '../../src/dev/redisServer.js';
-import { startFakeSentry, type FakeSentry } from '../support/fakeSentry.js';
+import { startFakeSentry, type FakeSentry } from '../../src/dev/fakeSentry.js';
 import { Client, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';

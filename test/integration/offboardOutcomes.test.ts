@@ -13,7 +13,7 @@ import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
 import { linksKey } from '../../src/provisioning/links.js';
 import { runCli } from '../support/cli.js';
 import { sambaTool } from '../support/dc.js';
-import { assertNoViolations, startFakeSentry, type FakeSentry } from '../support/fakeSentry.js';
+import { assertNoViolations, startFakeSentry, type FakeSentry } from '../../src/dev/fakeSentry.js';
 import { csrfOf, post, signedIn, textOf } from '../support/adminHelpers.js';
 import { Client, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
 

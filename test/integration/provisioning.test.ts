@@ -10,7 +10,7 @@ import { JOBS_KEY, LEGACY_JOBS_KEY, LEGACY_QUEUE_KEY, QUEUE_KEY } from '../../sr
 import { SYNC_LOCK_KEY } from '../../src/provisioning/syncScheduler.js';
 import { runCli, type CliRun } from '../support/cli.js';
 import { sambaTool } from '../support/dc.js';
-import { assertNoViolations, startFakeSentry, type FakeSentry } from '../support/fakeSentry.js';
+import { assertNoViolations, startFakeSentry, type FakeSentry } from '../../src/dev/fakeSentry.js';
 import { Client, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
 
 const TOKEN = 'sntryu_provisioner_token_for_tests';

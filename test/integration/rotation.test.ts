@@ -16,7 +16,7 @@ import { ROTATION_MARGIN_MS } from '../../src/keys/keyring.js';
 import { AUDIT_KEY } from '../../src/audit/auditLog.js';
 import { runCli, type CliRun } from '../support/cli.js';
 import { sambaTool, testDc, testLdapConfig } from '../support/dc.js';
-import { startFakeSentry, type FakeSentry } from '../support/fakeSentry.js';
+import { startFakeSentry, type FakeSentry } from '../../src/dev/fakeSentry.js';
 import { alertOf, Client, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
 
 const ACCOUNT = 'svc-rotate';

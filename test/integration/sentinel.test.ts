@@ -2,7 +2,7 @@
 // ports, the gateway on redis+sentinel://, then `SENTINEL failover`. The session must survive and
 // requests keep working after a short blip (a few 503s are fine; a login redirect or 401 is not).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
-import { freePort } from '../../src/dev/redisServer.js';
+import { startServerProcess } from '../../src/dev/serverProcess.js';
 import { SESSION_PREFIX } from '../../src/session/sessionStore.js';
 import { Client, startTestGateway, type TestGateway } from '../support/gateway.js';
 
@@ -22,13 +22,11 @@ let replicaPort: number;
 const sentinelPorts: number[] = [];
 let t: TestGateway;
 
-function start(args: string[]): ChildProcess {
-  const p = spawn('redis-server', args, { stdio: 'ignore' });
-  p.on('error', (e) => {
-    throw new Error(`cannot start redis-server / sentinel (apt-get install redis-server redis-sentinel): ${e.message}`);
-  });
-  processes.push(p);
-  return p;
+/** Starts redis-server (or a sentinel) on a port picked as free, retried on another if it was taken meanwhile. */
+async function start(what: string, args: (port: number) => string[]): Promise<number> {
+  const started = await startServerProcess({ what, command: 'redis-server', args, ready: (port) => once(port, (r) => r.ping()), installHint: 'apt-get install redis-server redis-sentinel' });
+  processes.push(started.proc);
+  return started.port;
 }
 
 function client(port: number): Redis {
@@ -48,7 +46,8 @@ async function once<T>(port: number, run: (r: Redis) => Promise<T>): Promise<T> 
   }
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, tries = 150): Promise<T> {
+// At most a minute: a busy machine is slow to sync a replica or spread a sentinel's news.
+async function until<T>(what: string, probe: () => Promise<T | undefined>, tries = 600): Promise<T> {
   for (let i = 0; i < tries; i++) {
     const v = await probe().catch(() => undefined);
     if (v !== undefined) return v;
@@ -61,33 +60,32 @@ const masterAddr = (sentinel: number) => once(sentinel, (r) => r.call('SENTINEL'
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sag-sentinel-'));
-  masterPort = await freePort();
-  replicaPort = await freePort();
   const common = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
-  start(['--port', String(masterPort), ...common, '--dbfilename', 'master.rdb']);
-  start(['--port', String(replicaPort), ...common, '--dbfilename', 'replica.rdb', '--replicaof', '127.0.0.1', String(masterPort)]);
+  masterPort = await start('the master', (port) => ['--port', String(port), ...common, '--dbfilename', 'master.rdb']);
+  replicaPort = await start('the replica', (port) => ['--port', String(port), ...common, '--dbfilename', 'replica.rdb', '--replicaof', '127.0.0.1', String(masterPort)]);
   await until('the replica to sync', () =>
     once(replicaPort, async (r) => ((await r.info('replication')).includes('master_link_status:up') ? true : undefined)),
   );
   for (let i = 0; i < 3; i++) {
-    const port = await freePort();
-    sentinelPorts.push(port);
     // Sentinel rewrites its config file as it learns the topology, so each gets its own writable copy.
     const conf = join(dir, `sentinel-${i}.conf`);
-    writeFileSync(
-      conf,
-      [
-        `port ${port}`,
-        'bind 127.0.0.1',
-        `dir ${dir}`,
-        `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${masterPort} 2`,
-        `sentinel down-after-milliseconds ${MASTER_NAME} 1000`,
-        `sentinel failover-timeout ${MASTER_NAME} 5000`,
-        `sentinel parallel-syncs ${MASTER_NAME} 1`,
-        '',
-      ].join('\n'),
-    );
-    start([conf, '--sentinel']);
+    const port = await start(`sentinel ${i}`, (port) => {
+      writeFileSync(
+        conf,
+        [
+          `port ${port}`,
+          'bind 127.0.0.1',
+          `dir ${dir}`,
+          `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${masterPort} 2`,
+          `sentinel down-after-milliseconds ${MASTER_NAME} 1000`,
+          `sentinel failover-timeout ${MASTER_NAME} 5000`,
+          `sentinel parallel-syncs ${MASTER_NAME} 1`,
+          '',
+        ].join('\n'),
+      );
+      return [conf, '--sentinel'];
+    });
+    sentinelPorts.push(port);
   }
   // Every sentinel knows the replica before we rely on a failover to it.
   for (const s of sentinelPorts) {

@@ -14,7 +14,7 @@ import { QUEUE_KEY } from '../../src/provisioning/retryQueue.js';
 import { SessionIndex } from '../../src/session/sessionIndex.js';
 import { runCli } from '../support/cli.js';
 import { sambaTool, testDc } from '../support/dc.js';
-import { assertNoViolations, startFakeSentry, type FakeSentry } from '../support/fakeSentry.js';
+import { assertNoViolations, startFakeSentry, type FakeSentry } from '../../src/dev/fakeSentry.js';
 import { Client, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
 
 const TOKEN = 'sntryu_provisioner_token_for_behaviour_tests';

@@ -10,7 +10,7 @@ import { writeDevConfig } from '../../src/dev/devConfig.js';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
 import { runCli } from '../support/cli.js';
 import { testDc } from '../support/dc.js';
-import { assertNoViolations, startFakeSentry, type FakeSentry } from '../support/fakeSentry.js';
+import { assertNoViolations, startFakeSentry, type FakeSentry } from '../../src/dev/fakeSentry.js';
 import { Client, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
 import { textOf } from '../support/adminHelpers.js';
 

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RuleSet } from '../../src/mapping/ruleStore.js';
-import { startFakeSentry, type FakeSentry } from './fakeSentry.js';
+import { startFakeSentry, type FakeSentry } from '../../src/dev/fakeSentry.js';
 import { Client, decodeHtml, startTestGateway, type TestGateway } from './gateway.js';
 
 export const ADMIN_TOKEN = 'sntryu_console_token_for_tests';

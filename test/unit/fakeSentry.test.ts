@@ -2,7 +2,7 @@
 // the contract checking that makes a malformed request or response fail loudly.
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
-import { assertNoViolations, startFakeSentry, type FakeSentry, type FakeSentryOptions } from '../support/fakeSentry.js';
+import { assertNoViolations, startFakeSentry, type FakeSentry, type FakeSentryOptions } from '../../src/dev/fakeSentry.js';
 
 const TOKEN = 'sntryu_test-token';
 let current: FakeSentry[] = [];

@@ -10,7 +10,7 @@ import { errorMessage, format, messages, usernameHint, type Lang } from '../i18n
 import { langOf, jsonCode } from '../errorResponse.js';
 import { renderPage } from '../render.js';
 import { safeNext } from '../safeNext.js';
-import { mfaUrl } from '../../proxy/replies.js';
+import { mfaUrl } from '../../proxy/gatewayReplies.js';
 import { noSecondFactorsYet, type SecondFactorStep } from '../../auth/secondFactorGate.js';
 import { pendingFields } from './mfaRoutes.js';
 import { startSession } from './startSession.js';

@@ -4,7 +4,7 @@ import type { Deps } from '../../compositionRoot.js';
 import { GatewayError, isGatewayError } from '../../errors.js';
 import { MAX_PASSWORD } from '../../auth/loginService.js';
 import type { SecondFactorGate, SecondFactorStep } from '../../auth/secondFactorGate.js';
-import { mfaUrl } from '../../proxy/replies.js';
+import { mfaUrl } from '../../proxy/gatewayReplies.js';
 import { pendingFields } from './mfaRoutes.js';
 import { startSession } from './startSession.js';
 import type { GatewaySessionFields, Identity } from '../../session/identity.js';

@@ -1,4 +1,4 @@
-// The few answers the proxy writes itself: login redirects and the "sign in first" 401.
+// The few answers the gateway writes itself instead of relaying Sentry's: login redirects and the "sign in first" 401.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';

@@ -1,4 +1,4 @@
-// How an upstream answer reaches the client: hop-by-hop headers dropped, internal redirect targets
+// Relays Sentry's answer to the client: hop-by-hop headers dropped, internal redirect targets
 // made public, body streamed. No headers are added: Sentry's responses are Sentry's.
 import type { ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';

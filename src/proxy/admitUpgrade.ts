@@ -1,4 +1,4 @@
-// Gatekeeping for WebSocket handshakes: the same normalisation, classes and session rule as plain
+// Decides whether a WebSocket handshake may reach Sentry: the same normalisation, classes and session rule as plain
 // requests, the Origin rule of forms for signed-in ones, answered on the raw socket because no
 // ServerResponse exists there.
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
@@ -7,8 +7,8 @@ import { classifyRequest, type RouteClass } from './classifyRequest.js';
 import { connectionNamesDecidedHeader } from './headers.js';
 import { normalisePath, type NormalisedTarget } from './normalisePath.js';
 import type { ProxyContext } from './proxyContext.js';
-import { proxyUpgrade } from './proxyUpgrade.js';
-import { AUTH_REQUIRED_JSON, replyOnSocket } from './replies.js';
+import { pipeUpgrade } from './pipeUpgrade.js';
+import { AUTH_REQUIRED_JSON, replyOnSocket } from './gatewayReplies.js';
 import { resolveAssertion, type SessionDeps } from './resolveAssertion.js';
 
 export type HeadersFor = (req: IncomingMessage, route: RouteClass, assertion: string | undefined, websocket: boolean) => OutgoingHttpHeaders;
@@ -19,7 +19,7 @@ function reply(socket: Duplex, status: number, body: object): number {
 }
 
 /** Resolves with the status the client saw (101 once the sockets are spliced). */
-export async function handleUpgrade(
+export async function admitUpgrade(
   req: IncomingMessage,
   socket: Duplex,
   head: Buffer,
@@ -58,7 +58,7 @@ export async function handleUpgrade(
     headers: headersFor(req, route, assertion, true),
     timeoutMs: ctx.config.upstream.timeout,
   };
-  return new Promise((resolve) => proxyUpgrade(socket, head, spec, resolve));
+  return new Promise((resolve) => pipeUpgrade(socket, head, spec, resolve));
 }
 
 export function replyInternalError(socket: Duplex): number {

@@ -1,10 +1,10 @@
-// Proxies a WebSocket handshake and then splices the two sockets together; after the 101 the
+// Pipes an admitted WebSocket handshake to Sentry and then splices the two sockets together; after the 101 the
 // gateway only moves bytes.
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { filterResponseHeaders } from './headers.js';
-import { replyOnSocket } from './replies.js';
+import { replyOnSocket } from './gatewayReplies.js';
 import type { Upstream } from './upstreamPool.js';
 
 export interface UpgradeSpec {
@@ -20,7 +20,7 @@ function headBlock(status: number, raw: readonly string[]): string {
   return `${text}\r\n`;
 }
 
-export function proxyUpgrade(socket: Duplex, head: Buffer, spec: UpgradeSpec, onDone: (status: number) => void): void {
+export function pipeUpgrade(socket: Duplex, head: Buffer, spec: UpgradeSpec, onDone: (status: number) => void): void {
   const { upstream } = spec;
   let settled = false;
   const settle = (status: number) => {

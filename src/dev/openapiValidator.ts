@@ -11,11 +11,11 @@ const addFormats = ((addFormatsModule as unknown as { default?: unknown }).defau
 
 /**
  * The contract: a trimmed copy of Sentry's published OpenAPI document, kept in the repository
- * (test/data/sentry-api/README.md says where it came from and how to refresh it).
+ * (src/dev/sentry-api/README.md says where it came from and how to refresh it).
  * SAG_SENTRY_OPENAPI points at another copy, e.g. a newer one being tried out.
  */
 export const DEFAULT_OPENAPI_PATH =
-  process.env.SAG_SENTRY_OPENAPI ?? fileURLToPath(new URL('../data/sentry-api/openapi-subset.json', import.meta.url));
+  process.env.SAG_SENTRY_OPENAPI ?? fileURLToPath(new URL('./sentry-api/openapi-subset.json', import.meta.url));
 
 type Schema = Record<string, unknown>;
 

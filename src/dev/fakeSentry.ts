@@ -1,5 +1,5 @@
-// An in-process fake of Sentry's member/team admin API, served over real HTTP on 127.0.0.1, for
-// provisioning tests. It reproduces the behaviour the research notes document (including where the
+// An in-process fake of Sentry's member/team admin API, served over real HTTP on 127.0.0.1, for the
+// provisioning tests and the demo. It reproduces the behaviour the research notes document (including where the
 // real server differs from its OpenAPI schema) and checks every request and response on the
 // documented paths against openapi-subset.json, so neither a client bug nor a fake bug can pass
 // silently: a mismatch is recorded in `violations` and the request is answered with a loud 500.
