@@ -9,7 +9,7 @@ import { DEMO_PASSWORD, USERS } from '../../src/dev/fixtures.js';
 import type { RuleSet, RuleStore } from '../../src/mapping/ruleStore.js';
 import { linksKey } from '../../src/provisioning/links.js';
 import { JOBS_KEY, QUEUE_KEY } from '../../src/provisioning/retryQueue.js';
-import { assertNoViolations, startFakeSentry, type FakeSentry } from '../support/fakeSentry.js';
+import { assertNoViolations, startFakeSentry, type FakeSentry } from '../../src/dev/fakeSentry.js';
 import { Client, decodeHtml, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
 
 // An organization of its own: the run's one Redis holds other suites' links under theirs.
