@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { freePort, START_TIMEOUT_MS, startServerProcess } from './serverProcess.js';
+import { answeredBy } from './redisServer.js';
 
 const run = promisify(execFile);
 
@@ -100,7 +101,7 @@ export async function startRedisCluster(o: ClusterOptions = {}): Promise<RedisCl
           command: 'redis-server',
           ...(args ? { port: node.port } : {}),
           args: (port) => args ?? argsFor(port),
-          ready: (port) => on(port, (r) => r.ping()),
+          ready: (port, pid) => on(port, (r) => answeredBy(r, pid)),
           installHint: 'apt-get install redis-server',
         });
         node.proc = started.proc;

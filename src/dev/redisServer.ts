@@ -34,7 +34,7 @@ export async function startRedisServer(opts: { args?: string[]; pickPort?: () =>
       ...(opts.pickPort ? { pickPort: opts.pickPort } : {}),
       ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
       args: (p) => ['--port', String(p), '--bind', '127.0.0.1', ...(opts.args ?? ['--save', '', '--appendonly', 'no']), '--dir', dir],
-      ready: (p) => ping(p),
+      ready: (p, pid) => ping(p, pid),
       installHint: 'is it installed? apt-get install redis-server',
     });
     proc = started.proc;
@@ -69,13 +69,23 @@ export async function startRedisServer(opts: { args?: string[]; pickPort?: () =>
 }
 
 /** One PING on a fresh connection that never retries: rejects while the server is not up yet. */
-async function ping(port: number): Promise<void> {
+/**
+ * Throws unless the Redis answering is the process `pid` (INFO's process_id): a redis-server or sentinel that already
+ * held the port answers PING as well, and would be taken for the one just started while ours fails to bind.
+ */
+export async function answeredBy(r: Redis, pid: number): Promise<void> {
+  const info = await r.info('server');
+  const found = /^process_id:(\d+)/m.exec(info)?.[1];
+  if (Number(found) !== pid) throw new Error(`another process (pid ${found ?? 'unknown'}) answers on this port`);
+}
+
+async function ping(port: number, pid: number): Promise<void> {
   const probe = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2_000, commandTimeout: 2_000 });
   // A refused connection while the server boots is expected: without a listener ioredis prints it.
   probe.on('error', () => undefined);
   try {
     await probe.connect();
-    await probe.ping();
+    await answeredBy(probe, pid);
   } finally {
     probe.disconnect();
   }

@@ -39,8 +39,11 @@ export interface ServerProcessOptions {
   command: string;
   /** The arguments for one attempt on `port` (called again for each new port). */
   args: (port: number) => string[] | Promise<string[]>;
-  /** Resolves once the process answers on `port`; a rejection means "not yet". */
-  ready: (port: number) => Promise<unknown>;
+  /**
+   * Resolves once the process answers on `port`; a rejection means "not yet". `pid` is the process started: a
+   * server of the same kind that already held the port answers too, so `ready` must check it is this one.
+   */
+  ready: (port: number, pid: number) => Promise<unknown>;
   /** A port that must be used (a restart on the same address): never swapped for another. */
   port?: number;
   /** Picks the port for each attempt; `freePort` unless a caller needs another. */
@@ -120,7 +123,7 @@ async function attemptOn(o: ServerProcessOptions, port: number, args: string[], 
       return { ok: false, exited, output, lastError, waitedMs: Date.now() - started };
     }
     try {
-      await o.ready(port);
+      await o.ready(port, proc.pid ?? -1);
       return { ok: true, started: { proc, port, args, output: () => output } };
     } catch (e) {
       lastError = (e as Error).message;

@@ -17,6 +17,17 @@ export function jsonCode(err: GatewayError): string {
   return err.code.replace(/^GW_/, '').toLowerCase();
 }
 
+/** What a sign-in or re-authentication form shows for a refusal: the stable code, the message in the page's language, and when to retry. */
+export function formError(lang: ReturnType<typeof pickLang>, err: GatewayError | undefined): { code: string; message: string; retryText?: string } | undefined {
+  if (!err) return undefined;
+  const retry = err.headers['Retry-After'];
+  return {
+    code: jsonCode(err),
+    message: err.code === 'GW_BAD_REQUEST' ? err.message : errorMessage(lang, err.code),
+    retryText: retry ? format(messages(lang).retryAfter, { seconds: retry }) : undefined,
+  };
+}
+
 export function langOf(req: IncomingMessage) {
   // Only the query is read, never the whole target parsed as a URL: this also renders the 400 for
   // refused targets such as '//' or 'http://[', where new URL() throws and would take the process down.

@@ -4,7 +4,7 @@ import { GatewayError } from '../errors.js';
 import type { RedisClient } from '../redis/createRedis.js';
 import type { AuditLog } from '../audit/auditLog.js';
 import type { Clock } from '../shared/clock.js';
-import { MFA_PREFIX, normaliseGuid, personKey } from './factorStore.js';
+import { normaliseGuid, personKey } from './factorStore.js';
 
 export const ENROL_LINK_TTL_MS = 24 * 60 * 60_000;
 /** Where the link leads; the enrolment page takes the token from here. */

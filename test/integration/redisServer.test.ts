@@ -58,3 +58,28 @@ test('a redis-server that exits at once (bad config) is reported with its exit c
   assert.match(err.message, /nothing else listens on port \d+/, err.message);
   assert.equal(picks, 1, 'a config error is not a taken port: no new port is tried');
 });
+
+test('a port held by another redis-server is not mistaken for the one just started: a new port is tried', async () => {
+  // The other server answers PING on the picked port before ours has failed to bind it.
+  const other = await startRedisServer();
+  cleanups.push(() => other.stop());
+  const picked: number[] = [];
+  const pickPort = async () => {
+    const p = picked.length === 0 ? other.port : await freePort();
+    picked.push(p);
+    return p;
+  };
+  const server = await startRedisServer({ pickPort });
+  cleanups.push(() => server.stop());
+  assert.equal(picked.length, 2, 'the taken port was given up for a new one');
+  assert.equal(server.port, picked[1]);
+  // Stopping ours leaves the other running, and the other is still its own server.
+  const client = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+  cleanups.push(async () => client.disconnect());
+  await client.connect();
+  const ours = /^process_id:(\d+)/m.exec(await client.info('server'))?.[1];
+  const theirs = new Redis(other.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+  cleanups.push(async () => theirs.disconnect());
+  await theirs.connect();
+  assert.notEqual(ours, /^process_id:(\d+)/m.exec(await theirs.info('server'))?.[1], 'two servers, not one answering for both');
+});

@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
 import { startServerProcess } from '../../src/dev/serverProcess.js';
+import { answeredBy } from '../../src/dev/redisServer.js';
 import { SESSION_PREFIX } from '../../src/session/sessionStore.js';
 import { Client, startTestGateway, type TestGateway } from '../support/gateway.js';
 
@@ -24,7 +25,7 @@ let t: TestGateway;
 
 /** Starts redis-server (or a sentinel) on a port picked as free, retried on another if it was taken meanwhile. */
 async function start(what: string, args: (port: number) => string[]): Promise<number> {
-  const started = await startServerProcess({ what, command: 'redis-server', args, ready: (port) => once(port, (r) => r.ping()), installHint: 'apt-get install redis-server redis-sentinel' });
+  const started = await startServerProcess({ what, command: 'redis-server', args, ready: (port, pid) => once(port, (r) => answeredBy(r, pid)), installHint: 'apt-get install redis-server redis-sentinel' });
   processes.push(started.proc);
   return started.port;
 }

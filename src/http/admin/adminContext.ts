@@ -5,9 +5,8 @@ import { GatewayError } from '../../errors.js';
 import type { Identity } from '../../session/identity.js';
 import { csrfTokenForResponse, type CsrfOptions } from '../csrfMiddleware.js';
 import { langOf } from '../errorResponse.js';
-import { adminMessages, format, type AdminMessages, type Lang } from '../i18n.js';
+import { adminMessages, format, urlPrefixAdvice, type AdminMessages, type Lang } from '../i18n.js';
 import { renderAdminPage, type AdminView } from '../render.js';
-import { urlPrefixAdvice } from '../i18n.js';
 
 export const ADMIN_BASE = '/_gateway/admin';
 

@@ -4,6 +4,7 @@ import type { Request, Response } from 'express';
 import type { Deps } from '../../compositionRoot.js';
 import type { DirectoryUser } from '../../directory/directory.js';
 import { resetSecondFactor } from '../../mfa/resetSecondFactor.js';
+import type { Mfa } from '../../mfa/buildMfa.js';
 import type { CsrfOptions } from '../csrfMiddleware.js';
 import { format } from '../i18n.js';
 import { adminPage, field, formatTime, type AdminPage } from './adminContext.js';
@@ -73,15 +74,30 @@ async function confirmedPerson(deps: Deps, p: AdminPage, req: Request): Promise<
   return { user, name };
 }
 
+/** The page and the person a reset or link form names, or undefined once the page has answered (no store, a directory outage, a renamed account). */
+async function formPerson(deps: Deps, csrf: CsrfOptions, req: Request, res: Response): Promise<{ p: AdminPage; mfa: Mfa; user: DirectoryUser; name: string } | undefined> {
+  const p = adminPage(deps, csrf, req, res);
+  if (!deps.mfa) {
+    await render(deps, p, '');
+    return undefined;
+  }
+  const found = await confirmedPerson(deps, p, req);
+  if (found === 'failed') {
+    p.render('mfa', { section: 'mfa', title: p.a.mfaTitle, action: p.url('/mfa'), status: 503, error: p.a.errDirectory });
+    return undefined;
+  }
+  if ('refused' in found) {
+    await render(deps, p, found.name, { status: 409, error: format(p.a.mfaChanged, { user: found.name }) });
+    return undefined;
+  }
+  return { p, mfa: deps.mfa, user: found.user, name: found.name };
+}
+
 export function submitMfaReset(deps: Deps, csrf: CsrfOptions) {
   return async (req: Request, res: Response): Promise<void> => {
-    const p = adminPage(deps, csrf, req, res);
-    if (!deps.mfa) return render(deps, p, '');
-    const found = await confirmedPerson(deps, p, req);
-    if (found === 'failed') return p.render('mfa', { section: 'mfa', title: p.a.mfaTitle, action: p.url('/mfa'), status: 503, error: p.a.errDirectory });
-    if ('refused' in found) return render(deps, p, found.name, { status: 409, error: format(p.a.mfaChanged, { user: found.name }) });
-    const { user } = found;
-    const mfa = deps.mfa;
+    const form = await formPerson(deps, csrf, req, res);
+    if (!form) return;
+    const { p, mfa, user, name } = form;
     const actor = p.admin.identity.username;
     const r = await resetSecondFactor(
       {
@@ -95,21 +111,18 @@ export function submitMfaReset(deps: Deps, csrf: CsrfOptions) {
       { guid: user.guid, username: user.sAMAccountName.normalize('NFC').toLowerCase() },
       actor,
     );
-    res.redirect(303, p.url('/mfa', { user: found.name, done: 'reset', who: user.sAMAccountName, removed: r.removed, sessions: r.sessionsEnded }));
+    res.redirect(303, p.url('/mfa', { user: name, done: 'reset', who: user.sAMAccountName, removed: r.removed, sessions: r.sessionsEnded }));
   };
 }
 
 /** The link is in this response only: never in a URL of ours, a log line or the audit (which records its expiry). */
 export function submitMfaLink(deps: Deps, csrf: CsrfOptions) {
   return async (req: Request, res: Response): Promise<void> => {
-    const p = adminPage(deps, csrf, req, res);
-    if (!deps.mfa) return render(deps, p, '');
-    const found = await confirmedPerson(deps, p, req);
-    if (found === 'failed') return p.render('mfa', { section: 'mfa', title: p.a.mfaTitle, action: p.url('/mfa'), status: 503, error: p.a.errDirectory });
-    if ('refused' in found) return render(deps, p, found.name, { status: 409, error: format(p.a.mfaChanged, { user: found.name }) });
-    const { user } = found;
-    const link = await deps.mfa.links.issue(user.guid, { username: user.sAMAccountName.normalize('NFC').toLowerCase(), actor: p.admin.identity.username });
+    const form = await formPerson(deps, csrf, req, res);
+    if (!form) return;
+    const { p, mfa, user, name } = form;
+    const link = await mfa.links.issue(user.guid, { username: user.sAMAccountName.normalize('NFC').toLowerCase(), actor: p.admin.identity.username });
     res.setHeader('Cache-Control', 'no-store');
-    await render(deps, p, found.name, { link: { url: link.url, text: format(p.a.mfaLinkShown, { user: user.sAMAccountName, expires: formatTime(link.expiresAt) }) } });
+    await render(deps, p, name, { link: { url: link.url, text: format(p.a.mfaLinkShown, { user: user.sAMAccountName, expires: formatTime(link.expiresAt) }) } });
   };
 }

@@ -6,8 +6,8 @@ import { GatewayError, isGatewayError } from '../../errors.js';
 import { MAX_PASSWORD, MAX_USERNAME } from '../../auth/loginService.js';
 import type { Identity } from '../../session/identity.js';
 import { csrfTokenForResponse, type CsrfOptions } from '../csrfMiddleware.js';
-import { errorMessage, format, messages, usernameHint, type Lang } from '../i18n.js';
-import { langOf, jsonCode } from '../errorResponse.js';
+import { format, messages, usernameHint, type Lang } from '../i18n.js';
+import { formError, langOf } from '../errorResponse.js';
 import { renderPage } from '../render.js';
 import { safeNext } from '../safeNext.js';
 import { mfaUrl } from '../../proxy/gatewayReplies.js';
@@ -46,7 +46,6 @@ export function renderLogin(deps: Deps, csrf: CsrfOptions, req: Request, res: Re
   const t = messages(lang);
   const heading = format(t.signInTitle, { org: deps.config.server.organizationName });
   const err = state.error;
-  const retry = err?.headers['Retry-After'];
   const queryLang = typeof req.query.lang === 'string' ? lang : undefined;
   res.status(err?.status ?? 200);
   for (const [k, v] of Object.entries(err?.headers ?? {})) res.setHeader(k, v);
@@ -63,13 +62,7 @@ export function renderLogin(deps: Deps, csrf: CsrfOptions, req: Request, res: Re
       usernameHint: usernameHint(lang, deps.config.ldap, deps.config.ui.usernameHint),
       langQuery: queryLang,
       otherLangHref: otherLangHref(req, lang, state.next),
-      error: err
-        ? {
-            code: jsonCode(err),
-            message: err.code === 'GW_BAD_REQUEST' ? err.message : errorMessage(lang, err.code),
-            retryText: retry ? format(t.retryAfter, { seconds: retry }) : undefined,
-          }
-        : undefined,
+      error: formError(lang, err),
     }),
   );
 }

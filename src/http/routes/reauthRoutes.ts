@@ -10,8 +10,8 @@ import { startSession } from './startSession.js';
 import type { GatewaySessionFields, Identity } from '../../session/identity.js';
 import type { SessionLookup } from '../../session/sessionResolver.js';
 import { csrfTokenForResponse, type CsrfOptions } from '../csrfMiddleware.js';
-import { errorMessage, format, messages } from '../i18n.js';
-import { jsonCode, langOf } from '../errorResponse.js';
+import { format, messages } from '../i18n.js';
+import { formError, langOf } from '../errorResponse.js';
 import { renderPage } from '../render.js';
 import { safeNext } from '../safeNext.js';
 
@@ -24,7 +24,6 @@ function loginRedirect(res: Response, next: string): void {
 function renderReauth(deps: Deps, csrf: CsrfOptions, req: Request, res: Response, found: Found, next: string, error?: GatewayError): void {
   const lang = langOf(req);
   const t = messages(lang);
-  const retry = error?.headers['Retry-After'];
   res.status(error?.status ?? 200);
   for (const [k, v] of Object.entries(error?.headers ?? {})) res.setHeader(k, v);
   res.setHeader('Cache-Control', 'no-store');
@@ -40,13 +39,7 @@ function renderReauth(deps: Deps, csrf: CsrfOptions, req: Request, res: Response
       username: found.identity.username,
       langQuery: typeof req.query.lang === 'string' ? lang : undefined,
       otherLangHref: `/_gateway/reauth?${q.toString()}`,
-      error: error
-        ? {
-            code: jsonCode(error),
-            message: error.code === 'GW_BAD_REQUEST' ? error.message : errorMessage(lang, error.code),
-            retryText: retry ? format(t.retryAfter, { seconds: retry }) : undefined,
-          }
-        : undefined,
+      error: formError(lang, error),
     }),
   );
 }
