@@ -236,6 +236,8 @@ export function nginxConfig(config: Config, opts: NginxConfigOptions = {}): stri
   line();
   line('    # The answer the decision meant, which auth_request can only carry as 401 or 403.');
   line('    location @sag_denied {');
+  line('        # The Location the gateway chose, as it chose it (a path on this site).');
+  line('        absolute_redirect off;');
   line('        add_header Cache-Control no-store always;');
   line('        default_type "application/json; charset=utf-8";');
   line('        if ($sag_status = 302) {');

@@ -1,0 +1,275 @@
+// The nginx mode through a real nginx (Debian's nginx-light) started on the configuration `nginx-config` generates:
+// nginx carries the bytes, the gateway's GET /_gateway/auth decides (docs/nginx-mode.md). Real Samba AD, real
+// Redis, real HTTP; the echo upstream stands in for Sentry web and a recording upstream for Relay.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import { loadConfig } from '../../src/config/loadConfig.js';
+import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
+import { freePort, startRedisServer, type RedisServer } from '../../src/dev/redisServer.js';
+import { nginxConfig } from '../../src/nginx/nginxConfig.js';
+import { Client, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { startNginx, type RunningNginx } from '../support/nginx.js';
+import { startRecordingUpstream, type RecordingUpstream } from '../support/recordingUpstream.js';
+import { USER_TOKEN } from '../support/sentryTokens.js';
+
+interface NginxMode {
+  t: TestGateway;
+  nginx: RunningNginx;
+  relay: RecordingUpstream;
+  /** Decision subrequests the gateway answered so far. */
+  decisions(): number;
+  close(): Promise<void>;
+}
+
+async function startNginxMode(overrides: Record<string, unknown> = {}, redisUrl?: string): Promise<NginxMode> {
+  const relay = await startRecordingUpstream();
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  let t: TestGateway | undefined;
+  try {
+    t = await startTestGateway(
+      { server: { publicUrl: base }, upstream: { ingestUrl: relay.url }, nginx: { enabled: true, listen: `127.0.0.1:${port}` }, ...overrides },
+      redisUrl ? { redisUrl } : {},
+    );
+    // The file the gateway runs with is the one the command reads: the same loader, the same checks.
+    const loaded = loadConfig({ file: t.configFile, env: {}, checkFiles: false });
+    assert.ok(loaded.ok, JSON.stringify(!loaded.ok && loaded.problems));
+    const nginx = await startNginx(nginxConfig(loaded.config), port);
+    const gw = t;
+    return {
+      t: gw,
+      nginx,
+      relay,
+      decisions: () => gw.logs.filter((l) => l.includes('"path":"/_gateway/auth"')).length,
+      async close() {
+        await nginx.close();
+        await gw.close();
+        await relay.close();
+      },
+    };
+  } catch (e) {
+    await t?.close();
+    await relay.close();
+    throw e;
+  }
+}
+
+/** A request with the target sent byte for byte (fetch would resolve dot segments and decode before sending). */
+function raw(base: string, path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; body: string }> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: hostname, port, path, method: init.method ?? 'GET', headers: init.headers ?? {} }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end(init.body);
+  });
+}
+
+type Echo = { url: string; headers: Record<string, string> };
+
+async function sentrySaw(res: Response): Promise<Echo> {
+  assert.equal(res.status, 200, `expected the echo upstream's 200, got ${res.status}`);
+  const body = (await res.json()) as Echo;
+  assert.equal(typeof body.url, 'string', 'the answer came from the stand-in Sentry');
+  return body;
+}
+
+describe('nginx mode: signed in, anonymous, spoofed', () => {
+  let m: NginxMode;
+  let alice: Client;
+  before(async () => {
+    m = await startNginxMode();
+    alice = new Client(m.nginx.url);
+    const res = await alice.login('alice', DEMO_PASSWORD, '/organizations/acme/issues/');
+    assert.equal(res.status, 303, 'signing in through nginx reaches the gateway');
+  });
+  after(async () => {
+    await m?.close();
+  });
+
+  test('a signed-in GET reaches Sentry with a valid assertion about alice, and no gateway cookie', async () => {
+    const seen = await sentrySaw(await alice.get('/organizations/acme/issues/?query=is%3Aunresolved', { accept: 'application/json', cookie: `${alice.cookieHeader()}; sentrysid=keep` }));
+    assert.equal(seen.url, '/organizations/acme/issues/?query=is%3Aunresolved');
+    const token = seen.headers['x-sentry-gateway-assertion'];
+    assert.ok(token, 'assertion header forwarded');
+    const jwks = (await (await alice.get('/_gateway/jwks.json', { accept: 'application/json' })).json()) as { keys: [] };
+    const { payload } = await jwtVerify(token, createLocalJWKSet(jwks), { issuer: m.t.config.server.publicUrl, audience: 'sentry' });
+    assert.equal(payload.preferred_username, 'alice');
+    assert.equal(seen.headers.cookie?.trim().replace(/^;\s*/, ''), 'sentrysid=keep', "Sentry's own cookie passes, the gateway's never");
+    assert.doesNotMatch(seen.headers.cookie ?? '', /sag_/);
+    assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1');
+  });
+
+  test('the gateway cookie sent twice never reaches Sentry: the request is refused', async () => {
+    const res = await alice.get('/organizations/acme/issues/', { accept: 'application/json', cookie: `${alice.cookieHeader()}; a=1; ${alice.cookieHeader()}` });
+    assert.notEqual(res.status, 200);
+    const arrived = await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json' }));
+    assert.doesNotMatch(arrived.headers.cookie ?? '', /sag_/);
+  });
+
+  test('an anonymous browser GET is sent to the sign-in page with next', async () => {
+    const res = await new Client(m.nginx.url).get('/organizations/acme/issues/?project=1');
+    assert.equal(res.status, 302);
+    assert.equal(res.headers.get('location'), `/_gateway/login?next=${encodeURIComponent('/organizations/acme/issues/?project=1')}`);
+    assert.equal(res.headers.get('www-authenticate'), null);
+  });
+
+  test('an anonymous XHR gets the 401 JSON, with no WWW-Authenticate', async () => {
+    const res = await new Client(m.nginx.url).get('/api/0/organizations/acme/issues/', { accept: 'application/json' });
+    assert.equal(res.status, 401);
+    assert.equal(res.headers.get('www-authenticate'), null);
+    assert.match(res.headers.get('content-type') ?? '', /application\/json/);
+    assert.deepEqual(await res.json(), { error: 'authentication_required', login: '/_gateway/login' });
+  });
+
+  test("Sentry's own login page is replaced by the gateway's", async () => {
+    const res = await new Client(m.nginx.url).get('/auth/login/?next=/organizations/acme/');
+    assert.equal(res.status, 302);
+    assert.equal(res.headers.get('location'), `/_gateway/login?next=${encodeURIComponent('/organizations/acme/')}`);
+  });
+
+  test('a spoofed assertion header, in any spelling, never reaches Sentry', async () => {
+    const forged = 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJldmUifQ.';
+    for (const name of ['X-Sentry-Gateway-Assertion', 'x-sentry-gateway-assertion', 'X_Sentry_Gateway_Assertion', 'x-sentry_gateway-assertion']) {
+      // Signed in: the gateway's own assertion replaces it.
+      const signedIn = await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json', [name]: forged }));
+      assert.notEqual(signedIn.headers['x-sentry-gateway-assertion'], forged, name);
+      assert.ok(!Object.keys(signedIn.headers).some((h) => h.replace(/_/g, '-').toLowerCase() === 'x-sentry-gateway-assertion' && signedIn.headers[h] === forged), name);
+      // With a token (no session, no assertion) and on ingestion: none at all.
+      const token = await sentrySaw(await fetch(`${m.nginx.url}/api/0/projects/`, { headers: { authorization: `Bearer ${USER_TOKEN}`, [name]: forged } }));
+      assert.ok(!Object.keys(token.headers).some((h) => h.replace(/_/g, '-').toLowerCase() === 'x-sentry-gateway-assertion'), `${name} on the token API`);
+      const before = m.relay.arrivals.length;
+      await fetch(`${m.nginx.url}/api/1/envelope/`, { method: 'POST', body: '{}\n', headers: { [name]: forged } });
+      const arrival = m.relay.arrivals[before];
+      assert.ok(arrival, 'ingestion reached Relay');
+      assert.ok(!Object.keys(arrival.headers).some((h) => h.replace(/_/g, '-').toLowerCase() === 'x-sentry-gateway-assertion'), `${name} on ingestion`);
+    }
+  });
+
+  test('client address claims never reach Sentry', async () => {
+    const seen = await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json', 'x-forwarded-for': '10.9.9.9', 'x-real-ip': '10.9.9.9', forwarded: 'for=10.9.9.9', 'x-forwarded-user': 'eve' }));
+    assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1');
+    assert.equal(seen.headers['x-real-ip'], undefined);
+    assert.equal(seen.headers.forwarded, undefined);
+    assert.equal(seen.headers['x-forwarded-user'], undefined);
+  });
+
+  test('a token API call passes without a session, and without the browser cookies', async () => {
+    const seen = await sentrySaw(await fetch(`${m.nginx.url}/api/0/projects/`, { headers: { authorization: `Bearer ${USER_TOKEN}`, cookie: `${alice.cookieHeader()}; sentrysid=x` } }));
+    assert.equal(seen.headers.authorization, `Bearer ${USER_TOKEN}`);
+    assert.equal(seen.headers['x-sentry-gateway-assertion'], undefined);
+    assert.equal(seen.headers.cookie, undefined);
+  });
+
+  test('ingestion reaches Relay with no decision asked, no cookie and the real client address', async () => {
+    const asked = m.decisions();
+    const before = m.relay.arrivals.length;
+    const res = await fetch(`${m.nginx.url}/api/1/envelope/?sentry_key=abc`, {
+      method: 'POST',
+      body: '{"event_id":"0"}\n',
+      headers: { 'content-type': 'application/x-sentry-envelope', cookie: alice.cookieHeader(), 'x-forwarded-for': '10.9.9.9', 'x-sentry-forwarded-for': '10.9.9.9' },
+    });
+    assert.equal(res.status, 200);
+    const arrival = m.relay.arrivals[before];
+    assert.ok(arrival);
+    assert.equal(arrival.url, '/api/1/envelope/?sentry_key=abc');
+    assert.equal(arrival.headers.cookie, undefined);
+    assert.equal(arrival.headers['x-forwarded-for'], '127.0.0.1');
+    assert.equal(arrival.headers['x-sentry-forwarded-for'], undefined);
+    assert.equal(m.decisions(), asked, 'no /_gateway/auth subrequest for ingestion');
+    // A signed-in request is asked about, which is what the count above would have seen.
+    await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json' }));
+    assert.equal(m.decisions(), asked + 1);
+  });
+
+  test('an ingestion path that is not ingestion in its raw form is refused, not sent to Relay or Sentry', async () => {
+    const before = m.relay.arrivals.length;
+    for (const path of ['/api/0/../1/envelope/', '/api//1/envelope/', '/api/1/%65nvelope/', '/api/1/./envelope/', '/api/1/envelope/%2e%2e/', '/x/../api/1/envelope/']) {
+      const res = await raw(m.nginx.url, path, { method: 'POST', body: '{}\n' });
+      assert.equal(res.status, 400, path);
+    }
+    assert.equal(m.relay.arrivals.length, before);
+  });
+
+  test('/_gateway/auth fetched by a client is 404, however it is spelt', async () => {
+    for (const path of ['/_gateway/auth', '/_gateway/%61uth', '/_gateway/auth?x=1', '/_gateway/./auth']) {
+      const res = await raw(m.nginx.url, path, { headers: { accept: 'application/json', cookie: alice.cookieHeader(), 'x-sag-method': 'GET', 'x-sag-uri': '/organizations/acme/' } });
+      assert.equal(res.status, 404, path);
+      assert.doesNotMatch(res.body, /eyJ/, path);
+    }
+  });
+
+  test("the module's internal endpoints and Sentry's inside-only APIs are 404, signed in or not", async () => {
+    for (const path of ['/_sentry-ad-gateway/offboard/', '/api/0/relays/register/challenge/', '/api/0/internal/health/']) {
+      assert.equal((await alice.get(path, { accept: 'application/json' })).status, 404, path);
+      assert.equal((await fetch(`${m.nginx.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${USER_TOKEN}` } })).status, 404, path);
+    }
+  });
+
+  test('path tricks and a Connection naming a deciding header are 400', async () => {
+    for (const path of ['/api/0/%2e%2e/auth/', '/organizations/acme/%2Fx/', '/api/0//auth/', '/organizations/%61cme/', '/api/1/../0/projects/', '/_gateway/../organizations/acme/']) {
+      assert.equal((await raw(m.nginx.url, path, { headers: { accept: 'application/json', cookie: alice.cookieHeader() } })).status, 400, path);
+    }
+    const res = await raw(m.nginx.url, '/api/0/projects/', { headers: { authorization: `Bearer ${USER_TOKEN}`, connection: 'keep-alive, Authorization' } });
+    assert.equal(res.status, 400);
+    const signedIn = await raw(m.nginx.url, '/organizations/acme/', { headers: { accept: 'application/json', cookie: alice.cookieHeader(), connection: 'cookie' } });
+    assert.equal(signedIn.status, 400);
+  });
+
+  test('a POST is decided as a POST: an anonymous one gets the 401 JSON, not the sign-in page', async () => {
+    const res = await new Client(m.nginx.url).request('/organizations/acme/issues/', { method: 'POST', body: 'x=1', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    assert.equal(res.status, 401);
+  });
+});
+
+describe('nginx mode: Redis goes away', () => {
+  let redis: RedisServer;
+  let m: NginxMode;
+  let alice: Client;
+  before(async () => {
+    redis = await startRedisServer();
+    m = await startNginxMode({}, redis.url);
+    alice = new Client(m.nginx.url);
+    assert.equal((await alice.login('alice', DEMO_PASSWORD)).status, 303);
+    await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json' }));
+    await redis.stop();
+    // Past the few seconds a replica may trust its in-memory copy of a session (docs/design.md §11).
+    m.t.clock.advance(5_000);
+  });
+  after(async () => {
+    await m?.close();
+    await redis?.stop();
+  });
+
+  test('a signed-in request gets 503, never the sign-in page and never Sentry', async () => {
+    const res = await alice.get('/organizations/acme/issues/');
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get('location'), null);
+  });
+
+  test('ingestion still reaches Relay', async () => {
+    const res = await fetch(`${m.nginx.url}/api/1/envelope/`, { method: 'POST', body: '{}\n' });
+    assert.equal(res.status, 200);
+  });
+});
+
+describe('nginx mode off', () => {
+  let t: TestGateway;
+  before(async () => {
+    t = await startTestGateway();
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  test('/_gateway/auth is 404 even from a trusted peer', async () => {
+    const res = await new Client(t.url).get('/_gateway/auth', { accept: 'application/json', 'x-sag-method': 'GET', 'x-sag-uri': '/' });
+    assert.equal(res.status, 404);
+  });
+});
