@@ -7,7 +7,7 @@ import { gatewayCookieNames } from '../shared/cookies.js';
 import { splitListen } from '../shared/splitListen.js';
 import { ANSWER_HEADERS, AUTH_DECISION_PATH, ORIGINAL_HEADERS } from '../proxy/authDecision.js';
 import { AUTH_REQUIRED_JSON } from '../proxy/gatewayReplies.js';
-import { IDENTITY_HEADERS } from '../proxy/headers.js';
+import { DECIDED_ON, IDENTITY_HEADERS } from '../proxy/headers.js';
 
 /** Where nginx reaches the gateway: nginx.gatewayUrl, else server.listen with a wildcard address made loopback. */
 export function gatewayUrlOf(config: Config): string {
@@ -47,8 +47,6 @@ const BELOW = `(?:/(?:${SEG}/)*(?:${SEG})?)?`;
 const INGESTION_URI = '^(?:/api/store/|/_health/|/api/[1-9][0-9]*/.*|/api/embed/error-page(?:/.*)?|/js-sdk-loader(?:/.*)?)$';
 /** The same on the raw $request_uri, with nothing that normalises differently. */
 const INGESTION_RAW = `^(?:/api/store/|/_health/|/api/[1-9][0-9]*/(?:${SEG}/)*(?:${SEG})?|/api/embed/error-page${BELOW}|/js-sdk-loader${BELOW})(?:[?].*)?$`;
-/** classifyRequest's internal-only prefixes, as nginx sees them. */
-const INTERNAL_URI = '^/(?:_sentry-ad-gateway|api/0/relays|api/0/internal)(?:/|$)';
 
 // Headers that name other forwarded facts than ours, cleared on every route (nginx cannot drop headers by prefix, so
 // the oauth2-proxy style families are listed by name; underscore spellings never pass: underscores_in_headers off).
@@ -117,6 +115,11 @@ export function nginxConfig(config: Config, opts: NginxConfigOptions = {}): stri
   line('map $http_upgrade $sag_connection {');
   line('    default upgrade;');
   line('    "" "";');
+  line('}');
+  line('# A Connection header naming a header the decision reads is refused (400), as the node proxy refuses it.');
+  line('map $http_connection $sag_connection_bad {');
+  line(`    "~*(?:^|,)[ \\t]*(?:${[...DECIDED_ON, assertion.toLowerCase()].join('|')})[ \\t]*(?:,|$)" 1;`);
+  line('    default 0;');
   line('}');
   if (config.bypass.ingestion) {
     line('# nginx picks a location by the normalised path but forwards the raw one: ingestion is only what is ingestion both ways.');
@@ -195,15 +198,14 @@ export function nginxConfig(config: Config, opts: NginxConfigOptions = {}): stri
   forwarded('        ');
   line('    }');
   line();
-  line('    # The Sentry-side module\'s and Sentry\'s inside-only endpoints answer 404 from outside.');
-  line(`    location ~ ${INTERNAL_URI} {`);
-  line('        return 404;');
-  line('    }');
   if (config.bypass.ingestion) {
     line();
     line(`    # Ingestion: straight to ${relay ? 'Relay' : 'Sentry web (no upstream.ingestUrl)'}, no decision asked, no cookie, no assertion.`);
     line(`    location ~ ${INGESTION_URI} {`);
     line('        if ($sag_ingest_raw = 0) {');
+    line('            return 400;');
+    line('        }');
+    line('        if ($sag_connection_bad) {');
     line('            return 400;');
     line('        }');
     line(`        proxy_pass ${relay ? `${scheme(relay)}://sag_relay` : `${scheme(web)}://sag_sentry`};`);

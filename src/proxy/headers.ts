@@ -58,7 +58,7 @@ export interface ForwardOptions {
 const FRAMING = new Set(['content-length', 'transfer-encoding']);
 // End-to-end headers the gateway decides on (classification, session, framing, routing). A Connection
 // header naming one would make what we forward differ from what we judged: such a request is refused.
-const DECIDED_ON: ReadonlySet<string> = new Set(['authorization', 'cookie', 'host', ...FRAMING]);
+export const DECIDED_ON: ReadonlySet<string> = new Set(['authorization', 'cookie', 'host', ...FRAMING]);
 
 const NO_TOKENS: readonly string[] = [];
 

@@ -12,7 +12,9 @@ import { nginxConfig } from '../../src/nginx/nginxConfig.js';
 import { Client, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { startNginx, type RunningNginx } from '../support/nginx.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recordingUpstream.js';
-import { USER_TOKEN } from '../support/sentryTokens.js';
+import { API_KEY_BASIC, DSN, ORG_TOKEN, USER_TOKEN } from '../support/sentryTokens.js';
+import { hostilePath } from '../support/hostilePaths.js';
+import fc from 'fast-check';
 
 interface NginxMode {
   t: TestGateway;
@@ -225,6 +227,59 @@ describe('nginx mode: signed in, anonymous, spoofed', () => {
   test('a POST is decided as a POST: an anonymous one gets the 401 JSON, not the sign-in page', async () => {
     const res = await new Client(m.nginx.url).request('/organizations/acme/issues/', { method: 'POST', body: 'x=1', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     assert.equal(res.status, 401);
+  });
+});
+
+describe('nginx mode: the hostile path table answers as the node proxy does', () => {
+  let m: NginxMode;
+  let web: RecordingUpstream;
+  before(async () => {
+    web = await startRecordingUpstream();
+    m = await startNginxMode({ upstream: { url: web.url } });
+  });
+  after(async () => {
+    await m?.close();
+    await web?.close();
+  });
+
+  test('what the node proxy refuses nginx refuses alike, and nginx forwards nothing the node proxy would not', async () => {
+    const auth = fc.constantFrom(undefined, `Bearer ${ORG_TOKEN}`, `bearer ${USER_TOKEN}`, API_KEY_BASIC, `DSN ${DSN}`, 'Bearer sntrys_token', 'Basic dXNlcjpwYXNz');
+    const accept = fc.constantFrom('text/html', 'application/json');
+    const method = fc.constantFrom('GET', 'POST', 'HEAD', 'DELETE');
+    const connection = fc.constantFrom(undefined, 'keep-alive', 'x-trace', 'authorization', 'keep-alive, Authorization', 'close,cookie');
+    let forwarded = 0;
+    let refused = 0;
+    const arrivals = () => web.arrivals.length + m.relay.arrivals.length;
+    const last = () => [...web.arrivals, ...m.relay.arrivals].sort((a, b) => a.seq - b.seq).at(-1);
+    await fc.assert(
+      fc.asyncProperty(hostilePath, auth, accept, method, connection, async (path, authorization, acc, meth, conn) => {
+        const headers: Record<string, string> = { accept: acc, cookie: 'sentrysid=stolen; sag_session=s:forged.sig' };
+        if (authorization) headers.authorization = authorization;
+        if (conn) headers.connection = conn;
+        const body = meth === 'POST' ? '{}' : undefined;
+        const n0 = arrivals();
+        const viaNode = await raw(m.t.url, path, { method: meth, headers, ...(body ? { body } : {}) });
+        const nodeForwarded = arrivals() > n0;
+        const n1 = arrivals();
+        const viaNginx = await raw(m.nginx.url, path, { method: meth, headers, ...(body ? { body } : {}) });
+        const nginxForwarded = arrivals() > n1;
+        const what = `${meth} ${path} (${authorization ?? 'no credential'}, Connection: ${conn ?? '-'}): node ${viaNode.status}, nginx ${viaNginx.status}`;
+        if (nginxForwarded) {
+          forwarded++;
+          assert.ok(nodeForwarded, `nginx forwarded what the node proxy did not: ${what}`);
+          const a = last()!;
+          assert.equal(a.url, path, `forwarded byte for byte: ${what}`);
+          assert.equal(a.headers.cookie, undefined, `no cookie upstream without a session: ${what}`);
+          assert.equal(a.headers['x-sentry-gateway-assertion'], undefined, what);
+        }
+        if ([400, 404].includes(viaNode.status) && !path.startsWith('/_gateway')) {
+          refused++;
+          assert.equal(viaNginx.status, viaNode.status, what);
+        }
+      }),
+      { numRuns: 800 },
+    );
+    assert.ok(forwarded > 10 && refused > 50, `the generator reached both sides (${forwarded} forwarded, ${refused} refused)`);
   });
 });
 
