@@ -173,6 +173,8 @@ export const configSchema = z.strictObject({
       enabled: z.boolean().default(false),
       // How long nginx may reuse a session's decision; below assertion.ttl. 0s: every request is asked.
       decisionCache: duration('0s'),
+      // Where nginx keeps cached decisions (proxy_cache_path) when decisionCache is above 0s.
+      cacheDir: z.string().regex(/^\/[^\s;{}"'$\\]*$/, 'must be an absolute path without spaces or nginx syntax').default('/var/cache/nginx/sentry-ad-gateway'),
       // Where nginx reaches the gateway; unset, server.listen (0.0.0.0 and :: become loopback).
       gatewayUrl: httpUrl.optional(),
       // nginx's listen directive for the generated server block.

@@ -112,6 +112,20 @@ export function nginxConfig(config: Config, opts: NginxConfigOptions = {}): stri
   line(`    session ${cookieVar};`);
   line('    default "";');
   line('}');
+  const cacheSeconds = Math.floor(config.nginx.decisionCache / 1000);
+  if (cacheSeconds > 0) {
+    line('# The session cookie\'s value, read by hand: $cookie___Host-… would read a cookie named __Host.');
+    line('map $http_cookie $sag_session_value {');
+    line(`    "~(?:^|;)[ \\t]*${literal(cookies.session)}=(?<sag_sv>[^;]*)" $sag_sv;`);
+    line('    default "";');
+    line('}');
+    line('# No session cookie: never cached, never served from the cache (no empty key, no shared entry).');
+    line('map $sag_session_value $sag_no_cache {');
+    line('    "" 1;');
+    line('    default 0;');
+    line('}');
+    line(`proxy_cache_path ${config.nginx.cacheDir} levels=1:2 keys_zone=sag_decisions:10m max_size=64m inactive=${Math.max(60, cacheSeconds * 10)}s use_temp_path=off;`);
+  }
   line('map $http_upgrade $sag_connection {');
   line('    default upgrade;');
   line('    "" "";');
@@ -160,6 +174,9 @@ export function nginxConfig(config: Config, opts: NginxConfigOptions = {}): stri
   line(`    client_max_body_size ${config.upstream.maxBodyBytes};`);
   line('    proxy_request_buffering off;');
   line('    proxy_http_version 1.1;');
+  line('    # Room for the many headers cleared below.');
+  line('    proxy_headers_hash_max_size 1024;');
+  line('    proxy_headers_hash_bucket_size 128;');
   line(`    proxy_read_timeout ${Math.max(1, Math.ceil(config.upstream.timeout / 1000))}s;`);
   line('    proxy_redirect off;');
   line();
@@ -179,6 +196,19 @@ export function nginxConfig(config: Config, opts: NginxConfigOptions = {}): stri
   line(`        proxy_set_header ${ORIGINAL_HEADERS.uri} $request_uri;`);
   line(`        proxy_set_header ${ORIGINAL_HEADERS.connection} $http_connection;`);
   line(`        proxy_set_header ${ORIGINAL_HEADERS.upgrade} $http_upgrade;`);
+  if (cacheSeconds > 0) {
+    line(`        # A signed-in GET or HEAD's 200 is reused for ${cacheSeconds}s: the revocation delay. The key is the session`);
+    line('        # and everything the decision reads that nginx sees; nothing else is cached, nothing stale is served.');
+    line('        proxy_cache sag_decisions;');
+    line('        proxy_cache_key "$sag_session_value|$request_method|$request_uri|$http_accept|$http_authorization|$http_connection|$http_upgrade|$http_origin|$remote_addr";');
+    line('        proxy_cache_methods GET HEAD;');
+    line(`        proxy_cache_valid 200 ${cacheSeconds}s;`);
+    line('        proxy_cache_bypass $sag_no_cache;');
+    line('        proxy_no_cache $sag_no_cache;');
+    line('        proxy_cache_use_stale off;');
+    line('        proxy_cache_background_update off;');
+    line('        proxy_ignore_headers Cache-Control Expires Vary X-Accel-Expires;');
+  }
   line('        proxy_connect_timeout 5s;');
   line('        proxy_send_timeout 15s;');
   line('        proxy_read_timeout 15s;');

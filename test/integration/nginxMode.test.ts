@@ -2,7 +2,11 @@
 // nginx carries the bytes, the gateway's GET /_gateway/auth decides (docs/nginx-mode.md). Real Samba AD, real
 // Redis, real HTTP; the echo upstream stands in for Sentry web and a recording upstream for Relay.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { loadConfig } from '../../src/config/loadConfig.js';
@@ -32,7 +36,12 @@ async function startNginxMode(overrides: Record<string, unknown> = {}, redisUrl?
   let t: TestGateway | undefined;
   try {
     t = await startTestGateway(
-      { server: { publicUrl: base }, upstream: { ingestUrl: relay.url }, nginx: { enabled: true, listen: `127.0.0.1:${port}` }, ...overrides },
+      {
+        ...overrides,
+        server: { publicUrl: base },
+        upstream: { ingestUrl: relay.url, ...((overrides.upstream as object | undefined) ?? {}) },
+        nginx: { enabled: true, listen: `127.0.0.1:${port}`, ...((overrides.nginx as object | undefined) ?? {}) },
+      },
       redisUrl ? { redisUrl } : {},
     );
     // The file the gateway runs with is the one the command reads: the same loader, the same checks.
@@ -311,6 +320,55 @@ describe('nginx mode: Redis goes away', () => {
   test('ingestion still reaches Relay', async () => {
     const res = await fetch(`${m.nginx.url}/api/1/envelope/`, { method: 'POST', body: '{}\n' });
     assert.equal(res.status, 200);
+  });
+});
+
+describe('nginx mode with a decision cache', () => {
+  let m: NginxMode;
+  let alice: Client;
+  const cacheDir = mkdtempSync(join(tmpdir(), 'sag-nginx-cache-'));
+  before(async () => {
+    m = await startNginxMode({ nginx: { decisionCache: '1s', cacheDir } });
+    alice = new Client(m.nginx.url);
+    assert.equal((await alice.login('alice', DEMO_PASSWORD)).status, 303);
+  });
+  after(async () => {
+    await m?.close();
+    rmSync(cacheDir, { recursive: true, force: true });
+  });
+
+  test('a repeated signed-in GET is answered from the cache, still with a valid assertion', async () => {
+    const first = await sentrySaw(await alice.get('/organizations/acme/cached/', { accept: 'application/json' }));
+    const asked = m.decisions();
+    const again = await sentrySaw(await alice.get('/organizations/acme/cached/', { accept: 'application/json' }));
+    assert.equal(m.decisions(), asked, 'not asked again');
+    assert.equal(again.headers['x-sentry-gateway-assertion'], first.headers['x-sentry-gateway-assertion']);
+    assert.ok(again.headers['x-sentry-gateway-assertion']);
+  });
+
+  test('without a session cookie nothing is cached: every request is asked', async () => {
+    const asked = m.decisions();
+    for (let i = 0; i < 3; i++) await sentrySaw(await fetch(`${m.nginx.url}/api/0/projects/`, { headers: { authorization: `Bearer ${USER_TOKEN}` } }));
+    assert.equal(m.decisions(), asked + 3);
+  });
+
+  test('a path trick is never answered from a cached decision of the same session', async () => {
+    await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json' }));
+    const res = await raw(m.nginx.url, '/organizations/acme/%2e%2e/', { headers: { accept: 'application/json', cookie: alice.cookieHeader() } });
+    assert.equal(res.status, 400);
+  });
+
+  test('after signing out, the old session cookie is refused once the cache time has passed', async () => {
+    const stale = alice.cookieHeader();
+    await sentrySaw(await alice.get('/organizations/acme/revoked/', { accept: 'application/json' }));
+    const bye = await alice.submitForm('/_gateway/logout', '/_gateway/logout', {});
+    assert.ok(bye.status < 400, `sign-out answered ${bye.status}`);
+    // The gateway itself refuses the old cookie at once; only nginx's cached decision may outlive it.
+    assert.equal((await new Client(m.t.url).get('/organizations/acme/revoked/', { accept: 'application/json', cookie: stale })).status, 401);
+    // nginx counts cache validity in whole seconds: 1s may last until the end of the next second.
+    await sleep(2_100);
+    const res = await new Client(m.nginx.url).get('/organizations/acme/revoked/', { accept: 'application/json', cookie: stale });
+    assert.equal(res.status, 401);
   });
 });
 
