@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { createLocalJWKSet, jwtVerify } from 'jose';
+import { WebSocket } from 'ws';
 import { loadConfig } from '../../src/config/loadConfig.js';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
 import { freePort, startRedisServer, type RedisServer } from '../../src/dev/redisServer.js';
@@ -233,64 +234,110 @@ describe('nginx mode: signed in, anonymous, spoofed', () => {
     assert.equal(signedIn.status, 400);
   });
 
+  test('a signed-in WebSocket from our own origin reaches Sentry with the assertion; another origin is 403 and never arrives', async () => {
+    const wsUrl = `${m.nginx.url.replace('http', 'ws')}/api/0/live/`;
+    const ws = new WebSocket(wsUrl, { origin: m.t.config.server.publicUrl, headers: { cookie: alice.cookieHeader() } });
+    const first = await new Promise<string>((resolve, reject) => {
+      ws.once('message', (d) => resolve(String(d)));
+      ws.once('error', reject);
+      ws.once('unexpected-response', (_q, r) => reject(new Error(`handshake answered ${r.statusCode}`)));
+    });
+    ws.close();
+    const handshake = JSON.parse(first) as { url: string; headers: Record<string, string> };
+    assert.equal(handshake.url, '/api/0/live/');
+    assert.ok(handshake.headers['x-sentry-gateway-assertion']);
+    assert.doesNotMatch(handshake.headers.cookie ?? '', /sag_/);
+    const upgrades = m.t.upstream.upgrades;
+    for (const origin of ['https://evil.example', undefined]) {
+      const foreign = new WebSocket(wsUrl, { ...(origin ? { origin } : {}), headers: { cookie: alice.cookieHeader() } });
+      const status = await new Promise<number>((resolve) => {
+        foreign.on('unexpected-response', (_q, r) => (resolve(r.statusCode ?? 0), r.resume(), foreign.terminate()));
+        foreign.on('open', () => (resolve(101), foreign.close()));
+        foreign.on('error', () => resolve(0));
+      });
+      assert.equal(status, 403, `Origin ${origin ?? '(none)'}`);
+    }
+    assert.equal(m.t.upstream.upgrades, upgrades, 'no refused handshake reached Sentry');
+  });
+
   test('a POST is decided as a POST: an anonymous one gets the 401 JSON, not the sign-in page', async () => {
     const res = await new Client(m.nginx.url).request('/organizations/acme/issues/', { method: 'POST', body: 'x=1', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     assert.equal(res.status, 401);
   });
 });
 
-describe('nginx mode: the hostile path table answers as the node proxy does', () => {
-  let m: NginxMode;
-  let web: RecordingUpstream;
-  before(async () => {
-    web = await startRecordingUpstream();
-    m = await startNginxMode({ upstream: { url: web.url } });
-  });
-  after(async () => {
-    await m?.close();
-    await web?.close();
-  });
+/**
+ * The hostile path table through nginx beside the node proxy: what the node proxy refuses nginx refuses with the same
+ * status, and nginx forwards nothing the node proxy would not. `signedIn` sends a real session cookie; `cache` turns
+ * the decision cache on and asks nginx twice, so the second answer may come from a warm cache.
+ */
+function hostileTable(label: string, opts: { signedIn: boolean; cache: boolean }) {
+  describe(`nginx mode: the hostile path table answers as the node proxy does (${label})`, () => {
+    let m: NginxMode;
+    let web: RecordingUpstream;
+    let session = 'sag_session=s:forged.sig';
+    const cacheDir = mkdtempSync(join(tmpdir(), 'sag-nginx-cache-'));
+    before(async () => {
+      web = await startRecordingUpstream();
+      m = await startNginxMode({ upstream: { url: web.url }, ...(opts.cache ? { nginx: { decisionCache: '5s', cacheDir } } : {}) });
+      if (opts.signedIn) {
+        const c = new Client(m.nginx.url);
+        assert.equal((await c.login('bob', DEMO_PASSWORD)).status, 303);
+        session = c.cookieHeader();
+      }
+    });
+    after(async () => {
+      await m?.close();
+      await web?.close();
+      rmSync(cacheDir, { recursive: true, force: true });
+    });
 
-  test('what the node proxy refuses nginx refuses alike, and nginx forwards nothing the node proxy would not', async () => {
-    const auth = fc.constantFrom(undefined, `Bearer ${ORG_TOKEN}`, `bearer ${USER_TOKEN}`, API_KEY_BASIC, `DSN ${DSN}`, 'Bearer sntrys_token', 'Basic dXNlcjpwYXNz');
-    const accept = fc.constantFrom('text/html', 'application/json');
-    const method = fc.constantFrom('GET', 'POST', 'HEAD', 'DELETE');
-    const connection = fc.constantFrom(undefined, 'keep-alive', 'x-trace', 'authorization', 'keep-alive, Authorization', 'close,cookie');
-    let forwarded = 0;
-    let refused = 0;
-    const arrivals = () => web.arrivals.length + m.relay.arrivals.length;
-    const last = () => [...web.arrivals, ...m.relay.arrivals].sort((a, b) => a.seq - b.seq).at(-1);
-    await fc.assert(
-      fc.asyncProperty(hostilePath, auth, accept, method, connection, async (path, authorization, acc, meth, conn) => {
-        const headers: Record<string, string> = { accept: acc, cookie: 'sentrysid=stolen; sag_session=s:forged.sig' };
-        if (authorization) headers.authorization = authorization;
-        if (conn) headers.connection = conn;
-        const body = meth === 'POST' ? '{}' : undefined;
-        const n0 = arrivals();
-        const viaNode = await raw(m.t.url, path, { method: meth, headers, ...(body ? { body } : {}) });
-        const nodeForwarded = arrivals() > n0;
-        const n1 = arrivals();
-        const viaNginx = await raw(m.nginx.url, path, { method: meth, headers, ...(body ? { body } : {}) });
-        const nginxForwarded = arrivals() > n1;
-        const what = `${meth} ${path} (${authorization ?? 'no credential'}, Connection: ${conn ?? '-'}): node ${viaNode.status}, nginx ${viaNginx.status}`;
-        if (nginxForwarded) {
-          forwarded++;
-          assert.ok(nodeForwarded, `nginx forwarded what the node proxy did not: ${what}`);
-          const a = last()!;
-          assert.equal(a.url, path, `forwarded byte for byte: ${what}`);
-          assert.equal(a.headers.cookie, undefined, `no cookie upstream without a session: ${what}`);
-          assert.equal(a.headers['x-sentry-gateway-assertion'], undefined, what);
-        }
-        if ([400, 404].includes(viaNode.status) && !path.startsWith('/_gateway')) {
-          refused++;
-          assert.equal(viaNginx.status, viaNode.status, what);
-        }
-      }),
-      { numRuns: 800 },
-    );
-    assert.ok(forwarded > 10 && refused > 50, `the generator reached both sides (${forwarded} forwarded, ${refused} refused)`);
+    test('what the node proxy refuses nginx refuses alike, and nginx forwards nothing the node proxy would not', async () => {
+      const auth = fc.constantFrom(undefined, `Bearer ${ORG_TOKEN}`, `bearer ${USER_TOKEN}`, API_KEY_BASIC, `DSN ${DSN}`, 'Bearer sntrys_token', 'Basic dXNlcjpwYXNz');
+      const accept = fc.constantFrom('text/html', 'application/json');
+      const method = fc.constantFrom('GET', 'POST', 'HEAD', 'DELETE');
+      const connection = fc.constantFrom(undefined, 'keep-alive', 'x-trace', 'authorization', 'keep-alive, Authorization', 'close,cookie');
+      let forwarded = 0;
+      let refused = 0;
+      const arrivals = () => web.arrivals.length + m.relay.arrivals.length;
+      const last = () => [...web.arrivals, ...m.relay.arrivals].sort((a, b) => a.seq - b.seq).at(-1);
+      await fc.assert(
+        fc.asyncProperty(hostilePath, auth, accept, method, connection, async (path, authorization, acc, meth, conn) => {
+          const headers: Record<string, string> = { accept: acc, cookie: `sentrysid=stolen; ${session}` };
+          if (authorization) headers.authorization = authorization;
+          if (conn) headers.connection = conn;
+          const body = meth === 'POST' ? '{}' : undefined;
+          const n0 = arrivals();
+          const viaNode = await raw(m.t.url, path, { method: meth, headers, ...(body ? { body } : {}) });
+          const nodeForwarded = arrivals() > n0;
+          for (let round = 0; round < (opts.cache ? 2 : 1); round++) {
+            const n1 = arrivals();
+            const viaNginx = await raw(m.nginx.url, path, { method: meth, headers, ...(body ? { body } : {}) });
+            const nginxForwarded = arrivals() > n1;
+            const what = `${meth} ${path} (${authorization ?? 'no credential'}, Connection: ${conn ?? '-'}), round ${round}: node ${viaNode.status}, nginx ${viaNginx.status}`;
+            if (nginxForwarded) {
+              forwarded++;
+              assert.ok(nodeForwarded, `nginx forwarded what the node proxy did not: ${what}`);
+              const a = last()!;
+              assert.equal(a.url, path, `forwarded byte for byte: ${what}`);
+              assert.doesNotMatch(a.headers.cookie ?? '', /sag_/, `no gateway cookie upstream: ${what}`);
+              if (!opts.signedIn) assert.equal(a.headers['x-sentry-gateway-assertion'], undefined, what);
+            }
+            if ([400, 404].includes(viaNode.status) && !path.startsWith('/_gateway')) {
+              refused++;
+              assert.equal(viaNginx.status, viaNode.status, what);
+            }
+          }
+        }),
+        { numRuns: 800 },
+      );
+      assert.ok(forwarded > 10 && refused > 50, `the generator reached both sides (${forwarded} forwarded, ${refused} refused)`);
+    });
   });
-});
+}
+
+hostileTable('no session, no cache', { signedIn: false, cache: false });
+hostileTable('signed in, cold and warm decision cache', { signedIn: true, cache: true });
 
 describe('nginx mode: Redis goes away', () => {
   let redis: RedisServer;
