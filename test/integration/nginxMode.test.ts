@@ -2,7 +2,8 @@
 // nginx carries the bytes, the gateway's GET /_gateway/auth decides (docs/nginx-mode.md). Real Samba AD, real
 // Redis, real HTTP; the echo upstream stands in for Sentry web and a recording upstream for Relay.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { WebSocket } from 'ws';
-import { loadConfig } from '../../src/config/loadConfig.js';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
 import { freePort, startRedisServer, type RedisServer } from '../../src/dev/redisServer.js';
 import { nginxConfig } from '../../src/nginx/nginxConfig.js';
@@ -45,10 +45,8 @@ async function startNginxMode(overrides: Record<string, unknown> = {}, redisUrl?
       },
       redisUrl ? { redisUrl } : {},
     );
-    // The file the gateway runs with is the one the command reads: the same loader, the same checks.
-    const loaded = loadConfig({ file: t.configFile, env: {}, checkFiles: false });
-    assert.ok(loaded.ok, JSON.stringify(!loaded.ok && loaded.problems));
-    const nginx = await startNginx(nginxConfig(loaded.config), port);
+    // Generated from the very config the gateway runs with.
+    const nginx = await startNginx(nginxConfig(t.config), port);
     const gw = t;
     return {
       t: gw,
@@ -416,6 +414,41 @@ describe('nginx mode with a decision cache', () => {
     await sleep(2_100);
     const res = await new Client(m.nginx.url).get('/organizations/acme/revoked/', { accept: 'application/json', cookie: stale });
     assert.equal(res.status, 401);
+  });
+});
+
+describe('nginx mode: the second factor, judged on the client address nginx believes', () => {
+  let m: NginxMode;
+  let alice: Client;
+  const keyDir = mkdtempSync(join(tmpdir(), 'sag-nginx-mfa-'));
+  const keyFile = join(keyDir, 'mfa_key');
+  writeFileSync(keyFile, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  before(async () => {
+    // The client itself stands in for the load balancer: nginx believes its X-Forwarded-For.
+    m = await startNginxMode({ mfa: { require: 'outside', trustedNetworks: ['127.0.0.0/8'], methods: ['totp'], keyFile }, nginx: { realIpFrom: ['127.0.0.1'] } });
+    alice = new Client(m.nginx.url);
+    const res = await alice.login('alice', DEMO_PASSWORD, '/organizations/acme/');
+    assert.equal(res.status, 303);
+    assert.equal(res.headers.get('location'), '/organizations/acme/', 'from the trusted network the password is enough');
+  });
+  after(async () => {
+    await m?.close();
+    rmSync(keyDir, { recursive: true, force: true });
+  });
+
+  test('from the trusted network the password-only session reaches Sentry', async () => {
+    const seen = await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json' }));
+    assert.ok(seen.headers['x-sentry-gateway-assertion']);
+  });
+
+  test('the same cookie from outside is sent to the second-factor step, and Sentry sees nothing', async () => {
+    const away = { 'x-forwarded-for': '192.0.2.7' };
+    const page = await alice.get('/organizations/acme/issues/?query=is%3Aunresolved', away);
+    assert.equal(page.status, 302);
+    assert.equal(page.headers.get('location'), `/_gateway/mfa?next=${encodeURIComponent('/organizations/acme/issues/?query=is%3Aunresolved')}`);
+    const api = await alice.get('/api/0/organizations/', { accept: 'application/json', ...away });
+    assert.equal(api.status, 401);
+    assert.equal(api.headers.get('www-authenticate'), null);
   });
 });
 
