@@ -189,7 +189,7 @@ export function nginxConfig(config: Config, opts: NginxConfigOptions = {}): stri
   line('        proxy_set_header Content-Length "";');
   line('        proxy_set_header Connection "";');
   line('        proxy_set_header Upgrade "";');
-  clearClientClaims('        ');
+  clearClientClaims('        ', { originalToo: false });
   line(`        proxy_set_header Host ${q(publicHost)};`);
   line('        proxy_set_header X-Forwarded-For $remote_addr;');
   line(`        proxy_set_header ${ORIGINAL_HEADERS.method} $request_method;`);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
+import { checkNginxConfig } from '../../src/nginx/checkNginxConfig.js';
 import { gatewayUrlOf, nginxConfig } from '../../src/nginx/nginxConfig.js';
 import { runCli } from '../support/cli.js';
 import { NGINX } from '../support/nginx.js';
@@ -92,5 +93,79 @@ describe('sentry-ad-gateway nginx-config', () => {
     assert.equal(r.code, 1);
     assert.equal(r.stdout, '');
     assert.match(r.stderr, /nginx\.enabled is false/);
+  });
+});
+
+// The mistakes people make writing an auth_request configuration by hand, each of which lets something through.
+const HAND_WRITTEN = `
+map $cookie___Host-sag_session $sid { default $cookie___Host-sag_session; }
+server {
+    listen 443 ssl;
+    underscores_in_headers on;
+    set_real_ip_from 0.0.0.0/0;
+    location /_gateway/auth {
+        proxy_pass http://127.0.0.1:8080;
+        proxy_set_header X-Sag-Method $request_method;
+        proxy_set_header X-Sag-Uri $uri;
+        proxy_cache decisions;
+        proxy_cache_valid 200 401 10s;
+        proxy_cache_use_stale error;
+    }
+    location ~ ^/api/[1-9][0-9]*/ {
+        proxy_pass http://relay:3000;
+    }
+    location /legacy/ {
+        proxy_pass http://web:9000;
+    }
+    location / {
+        auth_request /_gateway/auth;
+        auth_request_set $a $upstream_http_x_sentry_gateway_assertion;
+        proxy_set_header X-Sentry-Gateway-Assertion $http_x_sentry_gateway_assertion;
+        proxy_pass http://web:9000;
+    }
+}
+`;
+
+describe('nginx-config --check', () => {
+  const config = configSchema.parse(input({ upstream: { url: 'http://127.0.0.1:9000', ingestUrl: 'http://127.0.0.1:3000' } }));
+
+  test('the generated configuration has nothing wrong with it, with and without the decision cache', () => {
+    assert.deepEqual(checkNginxConfig(nginxConfig(config), config), []);
+    const cached = configSchema.parse(input({ nginx: { enabled: true, decisionCache: '3s' } }));
+    assert.deepEqual(checkNginxConfig(nginxConfig(cached), cached), []);
+  });
+
+  test('a hand-written one is told each mistake, on its line', () => {
+    const problems = checkNginxConfig(HAND_WRITTEN, config);
+    const said = (re: RegExp) => [...new Set(problems.filter((p) => re.test(p.message)).map((p) => p.line))];
+    assert.deepEqual(said(/reads a cookie named __Host/), [2]);
+    assert.deepEqual(said(/underscores_in_headers on/), [5]);
+    assert.deepEqual(said(/set_real_ip_from 0\.0\.0\.0\/0/), [6]);
+    assert.deepEqual(said(/\/_gateway\/auth is not internal/), [7]);
+    assert.deepEqual(said(/is a prefix/), [7]);
+    assert.deepEqual(said(/x-sag-uri must be \$request_uri/), [10]);
+    assert.deepEqual(said(/not sent x-sag-connection/), [7]);
+    assert.deepEqual(said(/only a 200 decision/), [12]);
+    assert.deepEqual(said(/proxy_cache_use_stale must be off/), [13]);
+    assert.deepEqual(said(/no proxy_no_cache/), [7]);
+    assert.deepEqual(said(/never checks the raw \$request_uri/), [15]);
+    assert.deepEqual(said(/keeps Cookie/), [15]);
+    assert.deepEqual(said(/\/legacy\/ forwards to Sentry without asking/), [18]);
+    assert.deepEqual(said(/is set from \$http_x_sentry_gateway_assertion/), [24]);
+    assert.ok(problems.every((p) => p.severity === 'error' || p.severity === 'warning'));
+  });
+
+  test('the command exits 1 on a hand-written mistake and 0 on the generated file', async () => {
+    const cfg = join(dir, 'check.yaml');
+    writeFileSync(cfg, stringify(input()));
+    const bad = join(dir, 'bad.conf');
+    writeFileSync(bad, HAND_WRITTEN);
+    const r = await runCli(['nginx-config', '--config', cfg, '--check', bad]);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, new RegExp(`${bad}:5: error: underscores_in_headers on`));
+    const good = join(dir, 'good.conf');
+    writeFileSync(good, nginxConfig(configSchema.parse(input())));
+    const ok = await runCli(['nginx-config', '--config', cfg, '--check', good]);
+    assert.equal(ok.code, 0, ok.stdout);
   });
 });
