@@ -174,7 +174,7 @@ export const configSchema = z.strictObject({
       // How long nginx may reuse a session's decision; below assertion.ttl. 0s: every request is asked.
       decisionCache: duration('0s'),
       // Where nginx keeps cached decisions (proxy_cache_path) when decisionCache is above 0s.
-      cacheDir: z.string().regex(/^\/[^\s;{}"'$\\]*$/, 'must be an absolute path without spaces or nginx syntax').default('/var/cache/nginx/sentry-ad-gateway'),
+      cacheDir: z.string().regex(/^\/[^\s;{}"'$\\]*$/, 'must be an absolute path without spaces or nginx syntax').default('/run/sentry-ad-gateway-decisions'),
       // Where nginx reaches the gateway; unset, server.listen (0.0.0.0 and :: become loopback).
       gatewayUrl: httpUrl.optional(),
       // nginx's listen directive for the generated server block.

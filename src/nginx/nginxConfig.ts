@@ -198,13 +198,15 @@ export function nginxConfig(config: Config, opts: NginxConfigOptions = {}): stri
   line(`        proxy_set_header ${ORIGINAL_HEADERS.upgrade} $http_upgrade;`);
   if (cacheSeconds > 0) {
     line(`        # A signed-in GET or HEAD's 200 is reused for ${cacheSeconds}s: the revocation delay. The key is the session`);
-    line('        # and everything the decision reads that nginx sees; nothing else is cached, nothing stale is served.');
+    line('        # and everything else the decision reads that nginx sees; nothing else is cached, nothing stale is served.');
+    line('        # The cache files hold the session cookie and the assertion for that long: keep cacheDir on tmpfs, nginx\'s only.');
     line('        proxy_cache sag_decisions;');
-    line('        proxy_cache_key "$sag_session_value|$request_method|$request_uri|$http_accept|$http_authorization|$http_connection|$http_upgrade|$http_origin|$remote_addr";');
+    line('        proxy_cache_key "$sag_session_value|$request_method|$request_uri|$http_accept|$http_connection|$http_upgrade|$http_origin|$remote_addr";');
     line('        proxy_cache_methods GET HEAD;');
     line(`        proxy_cache_valid 200 ${cacheSeconds}s;`);
-    line('        proxy_cache_bypass $sag_no_cache;');
-    line('        proxy_no_cache $sag_no_cache;');
+    line('        # With an Authorization header (a token) the decision is always asked: no token is written to the cache.');
+    line('        proxy_cache_bypass $sag_no_cache $http_authorization;');
+    line('        proxy_no_cache $sag_no_cache $http_authorization;');
     line('        proxy_cache_use_stale off;');
     line('        proxy_cache_background_update off;');
     line('        proxy_ignore_headers Cache-Control Expires Vary X-Accel-Expires;');

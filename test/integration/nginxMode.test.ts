@@ -397,6 +397,12 @@ describe('nginx mode with a decision cache', () => {
     assert.equal(m.decisions(), asked + 3);
   });
 
+  test('with a token, even beside a session cookie, nothing is cached: no token is written to the cache', async () => {
+    const asked = m.decisions();
+    for (let i = 0; i < 3; i++) await sentrySaw(await fetch(`${m.nginx.url}/api/0/projects/`, { headers: { authorization: `Bearer ${USER_TOKEN}`, cookie: alice.cookieHeader() } }));
+    assert.equal(m.decisions(), asked + 3);
+  });
+
   test('a path trick is never answered from a cached decision of the same session', async () => {
     await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json' }));
     const res = await raw(m.nginx.url, '/organizations/acme/%2e%2e/', { headers: { accept: 'application/json', cookie: alice.cookieHeader() } });
