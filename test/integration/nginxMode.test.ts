@@ -514,6 +514,61 @@ describe('nginx mode: the second factor, judged on the client address nginx beli
   });
 });
 
+describe('GET /_gateway/auth, asked directly as nginx asks it', () => {
+  let t: TestGateway;
+  let alice: Client;
+  let stranger: TestGateway;
+  before(async () => {
+    t = await startTestGateway({ nginx: { enabled: true } });
+    alice = new Client(t.url);
+    assert.equal((await alice.login('alice', DEMO_PASSWORD)).status, 303);
+    // The mode on, but this test's loopback address is no proxy the gateway trusts.
+    stranger = await startTestGateway({ nginx: { enabled: true }, server: { trustProxy: '10.0.0.5' } });
+  });
+  after(async () => {
+    await t?.close();
+    await stranger?.close();
+  });
+
+  const ask = (base: string, uri: string | undefined, headers: Record<string, string> = {}) =>
+    fetch(`${base}/_gateway/auth`, { headers: { 'x-sag-method': 'GET', ...(uri !== undefined ? { 'x-sag-uri': uri } : {}), accept: 'application/json', ...headers }, redirect: 'manual' });
+
+  test('a signed-in request: 200 with the assertion and its class, never a cookie, never cached by anyone else', async () => {
+    const res = await ask(t.url, '/organizations/acme/', { cookie: alice.cookieHeader() });
+    assert.equal(res.status, 200);
+    assert.ok(res.headers.get('x-sentry-gateway-assertion'));
+    assert.equal(res.headers.get('x-sag-route'), 'session');
+    assert.equal(res.headers.get('set-cookie'), null);
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+  });
+
+  test('anonymous: 401 with the status meant and no WWW-Authenticate; a page load carries the sign-in URL', async () => {
+    const xhr = await ask(t.url, '/organizations/acme/');
+    assert.equal(xhr.status, 401);
+    assert.equal(xhr.headers.get('x-sag-status'), '401');
+    assert.equal(xhr.headers.get('www-authenticate'), null);
+    assert.equal(xhr.headers.get('set-cookie'), null);
+    assert.equal(xhr.headers.get('x-sentry-gateway-assertion'), null);
+    const page = await ask(t.url, '/organizations/acme/?a=1', { accept: 'text/html' });
+    assert.equal(page.status, 401);
+    assert.equal(page.headers.get('x-sag-status'), '302');
+    assert.equal(page.headers.get('x-sag-location'), `/_gateway/login?next=${encodeURIComponent('/organizations/acme/?a=1')}`);
+  });
+
+  test('without the original target it refuses (403, meant as 400): nothing is decided on a request it cannot see', async () => {
+    const res = await ask(t.url, undefined, { cookie: alice.cookieHeader() });
+    assert.equal(res.status, 403);
+    assert.equal(res.headers.get('x-sag-status'), '400');
+    assert.equal(res.headers.get('x-sentry-gateway-assertion'), null);
+  });
+
+  test('a peer server.trustProxy does not cover gets 404, as with the mode off', async () => {
+    const res = await ask(stranger.url, '/organizations/acme/');
+    assert.equal(res.status, 404);
+    assert.equal(res.headers.get('x-sag-status'), null);
+  });
+});
+
 describe('nginx mode off', () => {
   let t: TestGateway;
   before(async () => {
