@@ -49,7 +49,7 @@ const INGESTION_URI = '^(?:/api/store/|/_health/|/api/[1-9][0-9]*/.*|/api/embed/
 const INGESTION_RAW = `^(?:/api/store/|/_health/|/api/[1-9][0-9]*/(?:${SEG}/)*(?:${SEG})?|/api/embed/error-page${BELOW}|/js-sdk-loader${BELOW})(?:[?].*)?$`;
 
 // Headers that name other forwarded facts than ours, cleared on every route (nginx cannot drop headers by prefix, so
-// the oauth2-proxy style families are listed by name; underscore spellings never pass: underscores_in_headers off).
+// the forwarded-identity families other proxies set are listed by name; underscore spellings never pass: underscores_in_headers off).
 const FORWARDED_FAMILY = [
   'x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-server', 'x-forwarded-uri', 'x-forwarded-method', 'x-forwarded-ssl',
   'x-forwarded-email', 'x-forwarded-groups', 'x-forwarded-preferred-username', 'x-forwarded-access-token',
