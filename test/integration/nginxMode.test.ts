@@ -540,6 +540,15 @@ describe('GET /_gateway/auth, asked directly as nginx asks it', () => {
     assert.equal(res.headers.get('x-sag-route'), 'session');
     assert.equal(res.headers.get('set-cookie'), null);
     assert.equal(res.headers.get('cache-control'), 'no-store');
+    await res.arrayBuffer();
+    // Recorded when the response closes on the gateway's side, just after the client has it all.
+    const counted = /sag_proxy_request_duration_seconds_count\{route_class="decision",status="200"\} [1-9]/;
+    let body = '';
+    for (let i = 0; i < 50 && !counted.test(body); i++) {
+      if (i) await sleep(20);
+      body = (await t.gw.deps.metrics.text()).body;
+    }
+    assert.match(body, counted, 'counted as a decision, not as a gateway page');
   });
 
   test('anonymous: 401 with the status meant and no WWW-Authenticate; a page load carries the sign-in URL', async () => {
