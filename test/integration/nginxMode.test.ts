@@ -422,6 +422,17 @@ describe('nginx mode: Redis goes away', () => {
     const res = await fetch(`${m.nginx.url}/api/1/envelope/`, { method: 'POST', body: '{}\n' });
     assert.equal(res.status, 200);
   });
+
+  test('with the gateway itself gone, nginx fails closed: 500, Sentry sees nothing; ingestion still flows', async () => {
+    await m.t.gw.close();
+    const seen = m.t.upstream.lastRequest;
+    const res = await alice.get('/organizations/acme/', { accept: 'application/json' });
+    assert.equal(res.status, 500);
+    assert.equal(m.t.upstream.lastRequest, seen, 'nothing reached Sentry web');
+    const before = m.relay.arrivals.length;
+    assert.equal((await fetch(`${m.nginx.url}/api/1/envelope/`, { method: 'POST', body: '{}\n' })).status, 200);
+    assert.equal(m.relay.arrivals.length, before + 1);
+  });
 });
 
 describe('nginx mode with a decision cache', () => {
