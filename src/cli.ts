@@ -12,6 +12,7 @@ import { sessionsCommand } from './cli/sessionsCommand.js';
 import { keysCommand } from './cli/keysCommand.js';
 import { bindPasswordCommand } from './cli/bindPasswordCommand.js';
 import { mfaCommand } from './cli/mfaCommand.js';
+import { nginxConfigCommand } from './cli/nginxConfigCommand.js';
 
 const USAGE = `usage: sentry-ad-gateway <command> [--config FILE] [--json]
 
@@ -36,6 +37,9 @@ commands:
   mfa enrol-link --user USER     a one-time link (24 h) with which USER may enrol a first factor from anywhere
   mfa export FILE | import FILE  every factor, encrypted with a passphrase read from stdin (moving Redis)
   mfa reencrypt                  re-encrypt factor secrets under the first key of mfa.keyFile (after adding one)
+  nginx-config [--check FILE]    print the nginx configuration of the nginx mode (nginx carries the bytes, asks
+                                 the gateway at /_gateway/auth), generated from this config; --check says what
+                                 is wrong with a hand-written one
   demo [--port N]                throwaway Samba DC, Redis, stand-in Sentry and gateway on this machine
 
 --config FILE defaults to $SAG_CONFIG, then config/gateway.yaml.
@@ -56,6 +60,7 @@ async function run(argv: string[]): Promise<number> {
       force: { type: 'boolean' },
       user: { type: 'string' },
       from: { type: 'string' },
+      check: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -86,6 +91,8 @@ async function run(argv: string[]): Promise<number> {
       return bindPasswordCommand(rest[0], { ...flags, generate: values.generate });
     case 'mfa':
       return mfaCommand(rest[0], rest[1], { ...flags, user: values.user });
+    case 'nginx-config':
+      return nginxConfigCommand({ ...flags, check: values.check });
     case 'demo':
       return demoCommand({ port: values.port ? Number(values.port) : undefined });
     default:

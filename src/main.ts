@@ -10,6 +10,7 @@ import { sendError } from './http/errorResponse.js';
 import { createProxy } from './proxy/createProxy.js';
 import type { Logger } from './shared/logger.js';
 import { splitListen } from './shared/splitListen.js';
+import { createPeerTrust } from './shared/clientAddress.js';
 import { applySync, planSync } from './provisioning/fullSync.js';
 import { startPeriodicSync } from './provisioning/syncScheduler.js';
 import { bearerCheck, startMetricsServer } from './http/routes/metricsRoute.js';
@@ -35,6 +36,7 @@ export async function startGateway(config: Config, logger: Logger, opts: BuildOp
     gatewayApp: app,
     renderError: (req, res, err) => sendError(req, res, err),
     clientAddress: deps.addressOf,
+    isTrustedPeer: createPeerTrust(config.server.trustProxy),
     lookupSession: async (req) => {
       const found = await deps.resolver.lookup(req);
       if (found.status === 'ok' && handshakes.has(req)) deps.sockets.track(found.sessionId, req.socket);

@@ -143,6 +143,12 @@ function crossChecks(c: Config, warnings: string[]): ConfigProblem[] {
       out.push({ path: 'server.publicUrl', message: 'WebAuthn needs a host name here (its RP ID), not an IP address: use a name, or leave webauthn out of mfa.methods' });
     }
   }
+  if (c.nginx.enabled) {
+    if (c.nginx.decisionCache >= c.assertion.ttl) out.push({ path: 'nginx.decisionCache', message: 'must be shorter than assertion.ttl: a cached decision carries an assertion' });
+    if (c.server.trustProxy === false || c.server.trustProxy === 0 || c.server.trustProxy === '') {
+      out.push({ path: 'server.trustProxy', message: 'the nginx mode needs server.trustProxy to cover the nginx in front: /_gateway/auth answers no one else' });
+    }
+  }
   for (const [i, p] of c.bypass.paths.entries()) {
     if (p.startsWith('/_gateway')) out.push({ path: `bypass.paths.${i}`, message: 'may not cover /_gateway' });
   }

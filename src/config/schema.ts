@@ -167,6 +167,22 @@ export const configSchema = z.strictObject({
       usernameHint: z.strictObject({ en: z.string().optional(), 'zh-CN': z.string().optional() }).prefault({}),
     })
     .prefault({}),
+  // The nginx mode (docs/nginx-mode.md): nginx carries the bytes and asks GET /_gateway/auth for each decision.
+  nginx: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      // How long nginx may reuse a session's decision; below assertion.ttl. 0s: every request is asked.
+      decisionCache: duration('0s'),
+      // Where nginx keeps cached decisions (proxy_cache_path) when decisionCache is above 0s.
+      cacheDir: z.string().regex(/^\/[^\s;{}"'$\\]*$/, 'must be an absolute path without spaces or nginx syntax').default('/run/sentry-ad-gateway-decisions'),
+      // Where nginx reaches the gateway; unset, server.listen (0.0.0.0 and :: become loopback).
+      gatewayUrl: httpUrl.optional(),
+      // nginx's listen directive for the generated server block.
+      listen: z.string().regex(/^[^\s;{}]+$/, 'must be one listen address, e.g. 80 or 0.0.0.0:80').default('80'),
+      // The load balancers in front of nginx whose X-Forwarded-For it believes (set_real_ip_from); empty: none.
+      realIpFrom: z.array(cidr).default([]),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -1,15 +1,14 @@
-// Decides whether a WebSocket handshake may reach Sentry: the same normalisation, classes and session rule as plain
-// requests, the Origin rule of forms for signed-in ones, answered on the raw socket because no
-// ServerResponse exists there.
+// Decides whether a WebSocket handshake may reach Sentry with the one decision plain requests take (decideRequest:
+// normalisation, classes, the Origin rule of forms for signed-in ones, the session rule), answered on the raw
+// socket because no ServerResponse exists there.
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { classifyRequest, type RouteClass } from './classifyRequest.js';
-import { connectionNamesDecidedHeader } from './headers.js';
-import { normalisePath, type NormalisedTarget } from './normalisePath.js';
+import type { RouteClass } from './classifyRequest.js';
+import { decideRoute, decideSession } from './decideRequest.js';
 import type { ProxyContext } from './proxyContext.js';
 import { pipeUpgrade } from './pipeUpgrade.js';
 import { AUTH_REQUIRED_JSON, replyOnSocket } from './gatewayReplies.js';
-import { resolveAssertion, type SessionDeps } from './resolveAssertion.js';
+import type { SessionDeps } from './resolveAssertion.js';
 
 export type HeadersFor = (req: IncomingMessage, route: RouteClass, assertion: string | undefined, websocket: boolean) => OutgoingHttpHeaders;
 
@@ -27,30 +26,18 @@ export async function admitUpgrade(
   deps: SessionDeps,
   headersFor: HeadersFor,
 ): Promise<number> {
-  if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return reply(socket, 400, { error: 'unsupported_upgrade' });
-  let t: NormalisedTarget;
-  try {
-    t = normalisePath(req.url ?? '', ctx.allowedHosts);
-  } catch {
-    return reply(socket, 400, { error: 'bad_path' });
-  }
-  // The same rule as plain requests: a Connection header may not strip what classification read.
-  if (connectionNamesDecidedHeader(req.headers.connection, ctx.policy.assertionHeader) !== undefined) {
-    return reply(socket, 400, { error: 'bad_connection_header' });
-  }
-  const route = classifyRequest({ path: t.path, authorization: req.headers.authorization }, ctx.config.bypass);
-  // The gateway's own pages, Sentry's login and the module's internal endpoints have no WebSocket endpoints.
-  if (route === 'gateway' || route === 'redirectLogin' || route === 'redirectLogout' || route === 'internalOnly') return reply(socket, 404, { error: 'not_found' });
+  const facts = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, upgrade: true };
+  const decision = decideRoute(facts, ctx.rules);
+  if (decision.kind === 'refuse') return reply(socket, decision.error.status, { error: decision.reason });
+  // An upgrade is only ever refused or forwarded: the gateway's pages and redirects have no WebSocket endpoints.
+  if (decision.kind !== 'forward') return reply(socket, 404, { error: 'not_found' });
+  const { route, target: t } = decision;
   let assertion: string | undefined;
   if (route === 'session') {
-    // The rule forms follow (csrfMiddleware): a browser's cookies ride on a WebSocket handshake from any
-    // page, so only our own origin may open one in a person's name. Browsers always send Origin on a
-    // WebSocket handshake; one without it is no page of ours, and is refused like a foreign one.
-    if (req.headers.origin !== ctx.publicOrigin) return reply(socket, 403, { error: 'cross_origin' });
-    const outcome = await resolveAssertion(req, deps);
-    if (outcome.kind === 'none') return reply(socket, 401, AUTH_REQUIRED_JSON);
-    if (outcome.kind === 'error') return reply(socket, outcome.error.status, { error: outcome.error.code });
-    assertion = outcome.assertion;
+    const session = await decideSession(req, facts, t, deps);
+    if (session.kind === 'signIn') return reply(socket, 401, AUTH_REQUIRED_JSON);
+    if (session.kind === 'refuse') return reply(socket, session.error.status, { error: session.error.code });
+    assertion = session.assertion;
   }
   const spec = {
     upstream: ctx.upstreamFor(route),

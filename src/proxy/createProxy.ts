@@ -5,15 +5,17 @@ import type { Duplex } from 'node:stream';
 import type { Config } from '../config/schema.js';
 import { GatewayError, isGatewayError } from '../errors.js';
 import type { Logger } from '../shared/logger.js';
+import { AUTH_DECISION_PATH, createAuthDecisions } from './authDecision.js';
 import { isChunkUploadInfo } from './chunkUpload.js';
-import { ANONYMOUS_CLASSES, classifyRequest, type RouteClass } from './classifyRequest.js';
+import { ANONYMOUS_CLASSES, type RouteClass } from './classifyRequest.js';
+import { decideRoute, decideSession, type RequestFacts } from './decideRequest.js';
 import { forward } from './forward.js';
 import { watchRequestBody } from './bodyTimeout.js';
-import { buildRequestHeaders, connectionNamesDecidedHeader } from './headers.js';
-import { normalisePath, type NormalisedTarget } from './normalisePath.js';
+import { buildRequestHeaders } from './headers.js';
+import type { NormalisedTarget } from './normalisePath.js';
 import { createProxyContext, destroyContext, hasRequestBody, socketAddress } from './proxyContext.js';
 import { admitUpgrade, replyInternalError } from './admitUpgrade.js';
-import { authRequired, LOGOUT_PATH, loginUrlFromQuery, redirect } from './gatewayReplies.js';
+import { authRequiredJson, redirect } from './gatewayReplies.js';
 import { logRequest, requestIdOf } from './requestLog.js';
 import { resolveAssertion, type SessionDeps, type SessionLookup } from './resolveAssertion.js';
 
@@ -30,6 +32,8 @@ export interface ProxyDeps extends SessionDeps {
   onProxied?(routeClass: string, status: number, ms: number): void;
   /** The trusted client address for X-Forwarded-For; defaults to the socket peer. */
   clientAddress?(req: IncomingMessage): string;
+  /** True for a socket peer covered by server.trustProxy: the only one the decision endpoint answers (nginx mode). */
+  isTrustedPeer?(address: string): boolean;
 }
 
 export interface Proxy {
@@ -39,12 +43,19 @@ export interface Proxy {
 }
 
 const rawPathOf = (url: string | undefined): string => (url ?? '').split('?', 1)[0]!;
+const factsOf = (req: IncomingMessage): RequestFacts => ({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
 
 export function createProxy(deps: ProxyDeps): Proxy {
   const ctx = createProxyContext(deps.config);
   const { config } = ctx;
   const clientAddress = deps.clientAddress ?? socketAddress;
   const upgraded = new Set<Duplex>();
+  // Off unless the nginx mode is configured; then it answers only the trusted proxy in front, and anyone else
+  // reaches the gateway's pages, which know no such path (the same 404 as with the mode off).
+  const decisions =
+    config.nginx.enabled && deps.isTrustedPeer
+      ? createAuthDecisions({ rules: ctx.rules, assertionHeader: config.assertion.header, isTrustedPeer: deps.isTrustedPeer }, deps)
+      : undefined;
 
   const renderError = (req: IncomingMessage, res: ServerResponse, err: GatewayError) => {
     if (res.headersSent) return void res.destroy();
@@ -78,12 +89,12 @@ export function createProxy(deps: ProxyDeps): Proxy {
   }
 
   async function sendWithSession(req: IncomingMessage, res: ServerResponse, t: NormalisedTarget, requestId: string): Promise<void> {
-    const outcome = await resolveAssertion(req, deps);
+    const decision = await decideSession(req, factsOf(req), t, deps);
     // The body may have stalled (and been answered with a 408) while the session was looked up.
     if (res.headersSent || res.destroyed) return;
-    if (outcome.kind === 'none') return authRequired(req, res, t.target, outcome.secondFactor === true);
-    if (outcome.kind === 'error') return renderError(req, res, outcome.error);
-    send(req, res, t, 'session', requestId, outcome.assertion);
+    if (decision.kind === 'signIn') return decision.location === undefined ? authRequiredJson(req, res) : redirect(res, decision.location);
+    if (decision.kind === 'refuse') return renderError(req, res, decision.error);
+    send(req, res, t, 'session', requestId, decision.assertion);
   }
 
   function onRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -103,36 +114,35 @@ export function createProxy(deps: ProxyDeps): Proxy {
         renderError(req, res, new GatewayError('GW_BODY_TIMEOUT', 'request body stalled'));
       });
     }
-    let t: NormalisedTarget;
-    try {
-      t = normalisePath(req.url ?? '', ctx.allowedHosts);
-    } catch (err) {
-      return renderError(req, res, isGatewayError(err) ? err : new GatewayError('GW_BAD_PATH'));
-    }
-    path = t.rawPath;
-    // Classification reads the headers as received, so they must be the ones forwarded: nothing it
-    // (or the session lookup, or framing) reads may be dropped later as hop-by-hop.
-    if (connectionNamesDecidedHeader(req.headers.connection, ctx.policy.assertionHeader) !== undefined) {
-      return renderError(req, res, new GatewayError('GW_BAD_CONNECTION_HEADER'));
-    }
-    const cls = classifyRequest({ path: t.path, authorization: req.headers.authorization }, config.bypass);
-    route = cls;
-    switch (cls) {
+    const decision = decideRoute(factsOf(req), ctx.rules);
+    switch (decision.kind) {
+      case 'refuse':
+        route = decision.route;
+        if (decision.target) path = decision.target.rawPath;
+        return renderError(req, res, decision.error);
       case 'gateway':
-        req.url = t.target;
+        route = 'gateway';
+        path = decision.target.rawPath;
+        req.url = decision.target.target;
+        if (decisions && decision.target.path === AUTH_DECISION_PATH && decisions.answers(req)) {
+          // Counted apart from the gateway's pages: beside nginx's request count it is the decision cache's miss rate.
+          route = 'decision';
+          return void decisions.answer(req, res);
+        }
         return deps.gatewayApp(req, res);
-      case 'redirectLogin':
-        return redirect(res, loginUrlFromQuery(t.query));
-      case 'redirectLogout':
-        return redirect(res, LOGOUT_PATH);
-      case 'internalOnly':
-        return renderError(req, res, new GatewayError('GW_NOT_FOUND'));
-      case 'session':
+      case 'redirect':
+        route = decision.route;
+        path = decision.target.rawPath;
+        return redirect(res, decision.location);
+      case 'forward': {
+        route = decision.route;
+        const t = decision.target;
+        path = t.rawPath;
+        if (decision.route !== 'session') return send(req, res, t, decision.route, requestId);
         return void sendWithSession(req, res, t, requestId).catch((err: unknown) =>
           renderError(req, res, new GatewayError('GW_INTERNAL', undefined, { cause: err })),
         );
-      default:
-        return send(req, res, t, cls, requestId);
+      }
     }
   }
 

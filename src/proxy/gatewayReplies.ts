@@ -32,9 +32,8 @@ export function redirect(res: ServerResponse, location: string): void {
 }
 
 /** Browsers navigating get the login page; XHRs and tools get a 401 they can act on (docs/design.md §6). */
-export function wantsLoginPage(req: IncomingMessage): boolean {
-  const method = req.method;
-  return (method === 'GET' || method === 'HEAD') && (req.headers.accept ?? '').includes('text/html');
+export function wantsLoginPage(method: string | undefined, accept: string | undefined): boolean {
+  return (method === 'GET' || method === 'HEAD') && (accept ?? '').includes('text/html');
 }
 
 export function mfaUrl(next?: string): string {
@@ -42,9 +41,8 @@ export function mfaUrl(next?: string): string {
   return safe === undefined ? MFA_PATH : `${MFA_PATH}?next=${encodeURIComponent(safe)}`;
 }
 
-/** `secondFactor`: the password passed and a factor is owed, so a page load goes to that step instead of the sign-in page. */
-export function authRequired(req: IncomingMessage, res: ServerResponse, target: string, secondFactor = false): void {
-  if (wantsLoginPage(req)) return redirect(res, secondFactor ? mfaUrl(target) : loginUrl(target));
+/** The "sign in first" 401 for XHRs and tools (a page load gets a redirect instead: decideRequest's `signIn`). */
+export function authRequiredJson(req: IncomingMessage, res: ServerResponse): void {
   res.writeHead(401, {
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': String(Buffer.byteLength(AUTH_REQUIRED_BODY)),

@@ -9,7 +9,7 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transf
 // first of CF-Connecting-IP, X-Vercel-Forwarded-For, X-Sentry-Forwarded-For, X-Forwarded-For: a client
 // naming its own address would pass per-project IP filters and set `{{auto}}` user IPs and geo data),
 // and which URL or method a server behind us should use instead of the one we judged.
-const IDENTITY = new Set([
+export const IDENTITY_HEADERS: readonly string[] = [
   'x-forwarded-user',
   'x-remote-user',
   'remote-user',
@@ -29,7 +29,8 @@ const IDENTITY = new Set([
   'x-http-method-override',
   'x-http-method',
   'x-method-override',
-]);
+];
+const IDENTITY: ReadonlySet<string> = new Set(IDENTITY_HEADERS);
 // We already answered any 100-continue ourselves; upstream must not be asked again.
 const REQUEST_ONLY = new Set(['expect', 'host']);
 
@@ -57,7 +58,7 @@ export interface ForwardOptions {
 const FRAMING = new Set(['content-length', 'transfer-encoding']);
 // End-to-end headers the gateway decides on (classification, session, framing, routing). A Connection
 // header naming one would make what we forward differ from what we judged: such a request is refused.
-const DECIDED_ON: ReadonlySet<string> = new Set(['authorization', 'cookie', 'host', ...FRAMING]);
+export const DECIDED_ON: ReadonlySet<string> = new Set(['authorization', 'cookie', 'host', ...FRAMING]);
 
 const NO_TOKENS: readonly string[] = [];
 

@@ -4,6 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Config } from '../config/schema.js';
 import { gatewayCookieNames } from '../shared/cookies.js';
 import type { RouteClass } from './classifyRequest.js';
+import type { DecisionRules } from './decideRequest.js';
 import type { RequestHeaderPolicy } from './headers.js';
 import { createResponders, type Respond } from './relayResponse.js';
 import { createUrlRewriter, type UrlRewriter } from './rewriteUrl.js';
@@ -12,6 +13,8 @@ import { createUpstream, type Upstream } from './upstreamPool.js';
 export interface ProxyContext {
   config: Config;
   policy: RequestHeaderPolicy;
+  /** What decideRequest reads of the config. */
+  rules: DecisionRules;
   /** Hosts an absolute-form request target may name (ours). */
   allowedHosts: string[];
   /** The origin of server.publicUrl: the only Origin a signed-in WebSocket handshake may carry. */
@@ -37,15 +40,18 @@ export function createProxyContext(config: Config): ProxyContext {
   const ingest = config.upstream.ingestUrl ? createUpstream(config.upstream.ingestUrl, timeout, maxConnections) : anonymous;
   const internal = [config.upstream.url, ...(config.upstream.ingestUrl ? [config.upstream.ingestUrl] : []), ...config.upstream.rewriteOrigins];
   const rewrite = createUrlRewriter(config.server.publicUrl, internal);
+  const assertionHeader = config.assertion.header.toLowerCase();
+  const allowedHosts = [publicUrl.host.toLowerCase(), publicUrl.hostname.toLowerCase()];
   return {
     config,
+    rules: { allowedHosts, assertionHeader, bypass: config.bypass, publicOrigin: publicUrl.origin },
     policy: {
-      assertionHeader: config.assertion.header.toLowerCase(),
+      assertionHeader,
       cookieNames: gatewayCookieNames(config.session.cookieName, config.server.publicUrl).own,
       publicHost: publicUrl.host,
       publicProto: publicUrl.protocol.slice(0, -1),
     },
-    allowedHosts: [publicUrl.host.toLowerCase(), publicUrl.hostname.toLowerCase()],
+    allowedHosts,
     publicOrigin: publicUrl.origin,
     web,
     anonymous,

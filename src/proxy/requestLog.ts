@@ -18,8 +18,8 @@ export function requestIdOf(req: IncomingMessage): string {
   return `${PREFIX}-${counter.toString(36)}`;
 }
 
-/** Paths polled by load balancers; logging them at info would drown everything else. */
-const QUIET = new Set(['/_health/', '/_gateway/healthz', '/_gateway/readyz']);
+/** Paths polled by load balancers, and nginx's decision subrequest (nginx logs the request itself): at info they would drown everything else. */
+const QUIET = new Set(['/_health/', '/_gateway/healthz', '/_gateway/readyz', '/_gateway/auth']);
 
 export interface RequestLogEntry {
   requestId: string;

@@ -11,3 +11,11 @@ export function createAddressOf(trustProxy: string | boolean | number): AddressO
   else trust = proxyaddr.compile(trustProxy.split(',').map((s) => s.trim()).filter(Boolean));
   return (req) => proxyaddr(req, trust);
 }
+
+/** True for a socket peer that server.trustProxy trusts as a proxy in front (the first hop of createAddressOf's rule). */
+export function createPeerTrust(trustProxy: string | boolean | number): (address: string) => boolean {
+  if (typeof trustProxy === 'boolean') return () => trustProxy;
+  if (typeof trustProxy === 'number') return () => trustProxy > 0;
+  const trust = proxyaddr.compile(trustProxy.split(',').map((s) => s.trim()).filter(Boolean));
+  return (address) => address !== '' && trust(address, 0);
+}

@@ -11,7 +11,11 @@ export interface Arrival {
   bodyLength: number;
   /** False when the connection went away before the body ended (the gateway enforcing a limit). */
   complete: boolean;
+  /** Arrival order across every recording upstream of the process. */
+  seq: number;
 }
+
+let arrived = 0;
 
 export interface RecordingUpstream {
   url: string;
@@ -22,7 +26,7 @@ export interface RecordingUpstream {
 export async function startRecordingUpstream(): Promise<RecordingUpstream> {
   const arrivals: Arrival[] = [];
   const server = http.createServer((req, res) => {
-    const arrival: Arrival = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, bodyLength: 0, complete: false };
+    const arrival: Arrival = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, bodyLength: 0, complete: false, seq: ++arrived };
     // Recorded on arrival: a request the gateway aborts still counts as having reached us.
     arrivals.push(arrival);
     req.on('data', (c: Buffer) => (arrival.bodyLength += c.length));

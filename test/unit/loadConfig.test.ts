@@ -396,3 +396,28 @@ describe('mfa', () => {
     assert.ok(paths(withRedis({}), { SAG_MFA__TRUSTED_NETWORKS: '["nowhere"]' }).includes('mfa.trustedNetworks.0'));
   });
 });
+
+describe('nginx mode', () => {
+  test('off by default, with no decision cache', () => {
+    const c = ok(minimal());
+    assert.equal(c.nginx.enabled, false);
+    assert.equal(c.nginx.decisionCache, 0);
+    assert.deepEqual(c.nginx.realIpFrom, []);
+  });
+
+  test('a decision cache as long as assertion.ttl or longer is refused: a cached decision carries an assertion', () => {
+    assert.deepEqual(paths({ ...minimal(), nginx: { enabled: true, decisionCache: '60s' } }), ['nginx.decisionCache']);
+    assert.deepEqual(paths({ ...minimal(), assertion: { ttl: '30s' }, nginx: { enabled: true, decisionCache: '45s' } }), ['nginx.decisionCache']);
+    assert.equal(ok({ ...minimal(), nginx: { enabled: true, decisionCache: '3s' } }).nginx.decisionCache, 3 * S);
+  });
+
+  test('with trustProxy false no nginx could ever be answered: refused', () => {
+    const doc = { ...minimal(), server: { ...minimal().server, trustProxy: false }, nginx: { enabled: true } };
+    assert.deepEqual(paths(doc), ['server.trustProxy']);
+  });
+
+  test('realIpFrom takes CIDRs only, and listen no nginx syntax', () => {
+    assert.deepEqual(paths({ ...minimal(), nginx: { realIpFrom: ['10.0.0.0/8', 'lb.example.com'] } }), ['nginx.realIpFrom.1']);
+    assert.deepEqual(paths({ ...minimal(), nginx: { listen: '80; include /etc/passwd' } }), ['nginx.listen']);
+  });
+});

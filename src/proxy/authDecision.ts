@@ -1,0 +1,117 @@
+// GET /_gateway/auth: the decision endpoint for a proxy in front that carries the bytes itself (nginx auth_request,
+// docs/nginx-mode.md). It rebuilds the original request from the headers that proxy passes, decides it with the
+// proxy's own decision (decideRequest), and answers in the only terms auth_request understands: 200, or 401/403
+// with the intended answer in headers the nginx configuration maps (docs/design.md §12).
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { RouteClass } from './classifyRequest.js';
+import { decideRoute, decideSession, type DecisionRules, type RequestFacts } from './decideRequest.js';
+import type { SessionDeps } from './resolveAssertion.js';
+
+export const AUTH_DECISION_PATH = '/_gateway/auth';
+
+/** Headers the proxy in front sets on the decision subrequest: what it sends on, not what the subrequest is. */
+export const ORIGINAL_HEADERS = {
+  method: 'x-sag-method',
+  uri: 'x-sag-uri',
+  connection: 'x-sag-connection',
+  upgrade: 'x-sag-upgrade',
+} as const;
+
+/**
+ * Headers of the answer: on a 200 the route class (only `session` keeps the browser's cookies on the way to
+ * Sentry, as the node proxy drops Cookie for anonymous classes); on a refusal the status the client is to get,
+ * and where a page load is sent.
+ */
+export const ANSWER_HEADERS = { route: 'X-Sag-Route', status: 'X-Sag-Status', location: 'X-Sag-Location' } as const;
+
+export interface AuthDecisions {
+  /** True when this request may be answered here: the mode is on and the peer is the trusted proxy in front. */
+  answers(req: IncomingMessage): boolean;
+  answer(req: IncomingMessage, res: ServerResponse): Promise<void>;
+}
+
+export interface AuthDecisionOptions {
+  rules: DecisionRules;
+  /** The assertion header as configured (assertion.header). */
+  assertionHeader: string;
+  /** True for a socket peer covered by server.trustProxy. */
+  isTrustedPeer(address: string): boolean;
+}
+
+function single(value: string | string[] | undefined): string | undefined {
+  const v = Array.isArray(value) ? undefined : value;
+  return v === undefined || v === '' ? undefined : v;
+}
+
+/** The request the proxy in front will forward, as far as the decision reads it; undefined when the facts are missing. */
+export function originalRequest(headers: IncomingHttpHeaders): RequestFacts | undefined {
+  const method = single(headers[ORIGINAL_HEADERS.method]);
+  const url = single(headers[ORIGINAL_HEADERS.uri]);
+  // A repeated fact is no fact: refused like a missing one.
+  if (method === undefined || url === undefined || Array.isArray(headers[ORIGINAL_HEADERS.connection]) || Array.isArray(headers[ORIGINAL_HEADERS.upgrade])) return undefined;
+  const out: IncomingHttpHeaders = {};
+  for (const name in headers) {
+    // The subrequest's own hop and framing describe the subrequest, never the request being decided.
+    if (name.startsWith('x-sag-') || name === 'connection' || name === 'upgrade' || name === 'content-length' || name === 'transfer-encoding') continue;
+    out[name] = headers[name];
+  }
+  const connection = single(headers[ORIGINAL_HEADERS.connection]);
+  const upgrade = single(headers[ORIGINAL_HEADERS.upgrade]);
+  if (connection !== undefined) out.connection = connection;
+  if (upgrade !== undefined) out.upgrade = upgrade;
+  // The generated configuration sends Connection: upgrade on whenever the client sent an Upgrade: that is the handshake judged.
+  return { method, url, headers: out, upgrade: upgrade !== undefined };
+}
+
+type Answer = { status: 200; route: RouteClass; assertion?: string } | { status: 401 | 403; sagStatus: number; location?: string };
+
+function write(res: ServerResponse, answer: Answer, assertionHeader: string): void {
+  // Never a cookie, never a WWW-Authenticate: nginx hands a 401's challenge to the client.
+  const headers: Record<string, string> = { 'Cache-Control': 'no-store', 'Content-Length': '0' };
+  if (answer.status === 200) {
+    headers[ANSWER_HEADERS.route] = answer.route;
+    if (answer.assertion !== undefined) headers[assertionHeader] = answer.assertion;
+  } else {
+    headers[ANSWER_HEADERS.status] = String(answer.sagStatus);
+    if (answer.location !== undefined) headers[ANSWER_HEADERS.location] = answer.location;
+  }
+  res.writeHead(answer.status, headers);
+  res.end();
+}
+
+export function createAuthDecisions(opts: AuthDecisionOptions, deps: SessionDeps): AuthDecisions {
+  async function decide(req: IncomingMessage): Promise<Answer> {
+    const facts = originalRequest(req.headers);
+    if (facts === undefined) return { status: 403, sagStatus: 400 };
+    const route = decideRoute(facts, opts.rules);
+    switch (route.kind) {
+      case 'refuse':
+        return { status: 403, sagStatus: route.error.status };
+      // The gateway's own pages are routed to it by the proxy in front without asking; a request for them here is
+      // one that proxy's locations did not catch, and gets nothing.
+      case 'gateway':
+        return { status: 403, sagStatus: 404 };
+      case 'redirect':
+        return { status: 401, sagStatus: 302, location: route.location };
+      case 'forward': {
+        if (route.route !== 'session') return { status: 200, route: route.route };
+        const session = await decideSession(req, facts, route.target, deps);
+        if (session.kind === 'assert') return { status: 200, route: 'session', assertion: session.assertion };
+        if (session.kind === 'refuse') return { status: 403, sagStatus: session.error.status };
+        return session.location === undefined ? { status: 401, sagStatus: 401 } : { status: 401, sagStatus: 302, location: session.location };
+      }
+    }
+  }
+  return {
+    answers: (req) => opts.isTrustedPeer(req.socket.remoteAddress ?? ''),
+    async answer(req, res) {
+      let answer: Answer;
+      try {
+        answer = await decide(req);
+      } catch {
+        answer = { status: 403, sagStatus: 500 };
+      }
+      if (!res.headersSent && !res.destroyed) write(res, answer, opts.assertionHeader);
+    },
+  };
+}

@@ -1,0 +1,605 @@
+// The nginx mode through a real nginx (Debian's nginx-light) started on the configuration `nginx-config` generates:
+// nginx carries the bytes, the gateway's GET /_gateway/auth decides (docs/nginx-mode.md). Real Samba AD, real
+// Redis, real HTTP; the echo upstream stands in for Sentry web and a recording upstream for Relay.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, test } from 'node:test';
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import { WebSocket } from 'ws';
+import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
+import { freePort, startRedisServer, type RedisServer } from '../../src/dev/redisServer.js';
+import { nginxConfig } from '../../src/nginx/nginxConfig.js';
+import { Client, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { startNginx, type RunningNginx } from '../support/nginx.js';
+import { startRecordingUpstream, type RecordingUpstream } from '../support/recordingUpstream.js';
+import { API_KEY_BASIC, DSN, ORG_TOKEN, USER_TOKEN } from '../support/sentryTokens.js';
+import { hostilePath } from '../support/hostilePaths.js';
+import fc from 'fast-check';
+
+interface NginxMode {
+  t: TestGateway;
+  nginx: RunningNginx;
+  relay: RecordingUpstream;
+  /** Decision subrequests the gateway answered so far. */
+  decisions(): number;
+  close(): Promise<void>;
+}
+
+async function startNginxMode(overrides: Record<string, unknown> = {}, redisUrl?: string): Promise<NginxMode> {
+  const relay = await startRecordingUpstream();
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  let t: TestGateway | undefined;
+  try {
+    t = await startTestGateway(
+      {
+        ...overrides,
+        server: { publicUrl: base },
+        upstream: { ingestUrl: relay.url, ...((overrides.upstream as object | undefined) ?? {}) },
+        nginx: { enabled: true, listen: `127.0.0.1:${port}`, ...((overrides.nginx as object | undefined) ?? {}) },
+      },
+      redisUrl ? { redisUrl } : {},
+    );
+    // Generated from the very config the gateway runs with.
+    const nginx = await startNginx(nginxConfig(t.config), port);
+    const gw = t;
+    return {
+      t: gw,
+      nginx,
+      relay,
+      decisions: () => gw.logs.filter((l) => l.includes('"path":"/_gateway/auth"')).length,
+      async close() {
+        await nginx.close();
+        await gw.close();
+        await relay.close();
+      },
+    };
+  } catch (e) {
+    await t?.close();
+    await relay.close();
+    throw e;
+  }
+}
+
+/** A request with the target sent byte for byte (fetch would resolve dot segments and decode before sending). */
+function raw(base: string, path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; body: string }> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: hostname, port, path, method: init.method ?? 'GET', headers: init.headers ?? {} }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end(init.body);
+  });
+}
+
+type Echo = { url: string; headers: Record<string, string> };
+
+async function sentrySaw(res: Response): Promise<Echo> {
+  assert.equal(res.status, 200, `expected the echo upstream's 200, got ${res.status}`);
+  const body = (await res.json()) as Echo;
+  assert.equal(typeof body.url, 'string', 'the answer came from the stand-in Sentry');
+  return body;
+}
+
+describe('nginx mode: signed in, anonymous, spoofed', () => {
+  let m: NginxMode;
+  let alice: Client;
+  before(async () => {
+    m = await startNginxMode();
+    alice = new Client(m.nginx.url);
+    const res = await alice.login('alice', DEMO_PASSWORD, '/organizations/acme/issues/');
+    assert.equal(res.status, 303, 'signing in through nginx reaches the gateway');
+  });
+  after(async () => {
+    await m?.close();
+  });
+
+  test('a signed-in GET reaches Sentry with a valid assertion about alice, and no gateway cookie', async () => {
+    const seen = await sentrySaw(await alice.get('/organizations/acme/issues/?query=is%3Aunresolved', { accept: 'application/json', cookie: `${alice.cookieHeader()}; sentrysid=keep` }));
+    assert.equal(seen.url, '/organizations/acme/issues/?query=is%3Aunresolved');
+    const token = seen.headers['x-sentry-gateway-assertion'];
+    assert.ok(token, 'assertion header forwarded');
+    const jwks = (await (await alice.get('/_gateway/jwks.json', { accept: 'application/json' })).json()) as { keys: [] };
+    const { payload } = await jwtVerify(token, createLocalJWKSet(jwks), { issuer: m.t.config.server.publicUrl, audience: 'sentry' });
+    assert.equal(payload.preferred_username, 'alice');
+    assert.equal(seen.headers.cookie?.trim().replace(/^;\s*/, ''), 'sentrysid=keep', "Sentry's own cookie passes, the gateway's never");
+    assert.doesNotMatch(seen.headers.cookie ?? '', /sag_/);
+    assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1');
+  });
+
+  test('the gateway cookie sent twice never reaches Sentry: the request is refused', async () => {
+    const res = await alice.get('/organizations/acme/issues/', { accept: 'application/json', cookie: `${alice.cookieHeader()}; a=1; ${alice.cookieHeader()}` });
+    assert.notEqual(res.status, 200);
+    const arrived = await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json' }));
+    assert.doesNotMatch(arrived.headers.cookie ?? '', /sag_/);
+  });
+
+  test('an anonymous browser GET is sent to the sign-in page with next', async () => {
+    const res = await new Client(m.nginx.url).get('/organizations/acme/issues/?project=1');
+    assert.equal(res.status, 302);
+    assert.equal(res.headers.get('location'), `/_gateway/login?next=${encodeURIComponent('/organizations/acme/issues/?project=1')}`);
+    assert.equal(res.headers.get('www-authenticate'), null);
+  });
+
+  test('an anonymous XHR gets the 401 JSON, with no WWW-Authenticate', async () => {
+    const res = await new Client(m.nginx.url).get('/api/0/organizations/acme/issues/', { accept: 'application/json' });
+    assert.equal(res.status, 401);
+    assert.equal(res.headers.get('www-authenticate'), null);
+    assert.match(res.headers.get('content-type') ?? '', /application\/json/);
+    assert.deepEqual(await res.json(), { error: 'authentication_required', login: '/_gateway/login' });
+  });
+
+  test("Sentry's own login page is replaced by the gateway's", async () => {
+    const res = await new Client(m.nginx.url).get('/auth/login/?next=/organizations/acme/');
+    assert.equal(res.status, 302);
+    assert.equal(res.headers.get('location'), `/_gateway/login?next=${encodeURIComponent('/organizations/acme/')}`);
+  });
+
+  test('a spoofed assertion header, in any spelling, never reaches Sentry', async () => {
+    const forged = 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJldmUifQ.';
+    for (const name of ['X-Sentry-Gateway-Assertion', 'x-sentry-gateway-assertion', 'X_Sentry_Gateway_Assertion', 'x-sentry_gateway-assertion']) {
+      // Signed in: the gateway's own assertion replaces it.
+      const signedIn = await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json', [name]: forged }));
+      assert.notEqual(signedIn.headers['x-sentry-gateway-assertion'], forged, name);
+      assert.ok(!Object.keys(signedIn.headers).some((h) => h.replace(/_/g, '-').toLowerCase() === 'x-sentry-gateway-assertion' && signedIn.headers[h] === forged), name);
+      // With a token (no session, no assertion) and on ingestion: none at all.
+      const token = await sentrySaw(await fetch(`${m.nginx.url}/api/0/projects/`, { headers: { authorization: `Bearer ${USER_TOKEN}`, [name]: forged } }));
+      assert.ok(!Object.keys(token.headers).some((h) => h.replace(/_/g, '-').toLowerCase() === 'x-sentry-gateway-assertion'), `${name} on the token API`);
+      const before = m.relay.arrivals.length;
+      await fetch(`${m.nginx.url}/api/1/envelope/`, { method: 'POST', body: '{}\n', headers: { [name]: forged } });
+      const arrival = m.relay.arrivals[before];
+      assert.ok(arrival, 'ingestion reached Relay');
+      assert.ok(!Object.keys(arrival.headers).some((h) => h.replace(/_/g, '-').toLowerCase() === 'x-sentry-gateway-assertion'), `${name} on ingestion`);
+    }
+  });
+
+  test('client address claims never reach Sentry', async () => {
+    const seen = await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json', 'x-forwarded-for': '10.9.9.9', 'x-real-ip': '10.9.9.9', forwarded: 'for=10.9.9.9', 'x-forwarded-user': 'eve' }));
+    assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1');
+    assert.equal(seen.headers['x-real-ip'], undefined);
+    assert.equal(seen.headers.forwarded, undefined);
+    assert.equal(seen.headers['x-forwarded-user'], undefined);
+  });
+
+  test('a token API call passes without a session, and without the browser cookies', async () => {
+    const seen = await sentrySaw(await fetch(`${m.nginx.url}/api/0/projects/`, { headers: { authorization: `Bearer ${USER_TOKEN}`, cookie: `${alice.cookieHeader()}; sentrysid=x` } }));
+    assert.equal(seen.headers.authorization, `Bearer ${USER_TOKEN}`);
+    assert.equal(seen.headers['x-sentry-gateway-assertion'], undefined);
+    assert.equal(seen.headers.cookie, undefined);
+  });
+
+  test('ingestion reaches Relay with no decision asked, no cookie and the real client address', async () => {
+    const asked = m.decisions();
+    const before = m.relay.arrivals.length;
+    const res = await fetch(`${m.nginx.url}/api/1/envelope/?sentry_key=abc`, {
+      method: 'POST',
+      body: '{"event_id":"0"}\n',
+      headers: { 'content-type': 'application/x-sentry-envelope', cookie: alice.cookieHeader(), 'x-forwarded-for': '10.9.9.9', 'x-sentry-forwarded-for': '10.9.9.9' },
+    });
+    assert.equal(res.status, 200);
+    const arrival = m.relay.arrivals[before];
+    assert.ok(arrival);
+    assert.equal(arrival.url, '/api/1/envelope/?sentry_key=abc');
+    assert.equal(arrival.headers.cookie, undefined);
+    assert.equal(arrival.headers['x-forwarded-for'], '127.0.0.1');
+    assert.equal(arrival.headers['x-sentry-forwarded-for'], undefined);
+    assert.equal(m.decisions(), asked, 'no /_gateway/auth subrequest for ingestion');
+    // A signed-in request is asked about, which is what the count above would have seen.
+    await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json' }));
+    assert.equal(m.decisions(), asked + 1);
+  });
+
+  test('an ingestion path that is not ingestion in its raw form is refused, not sent to Relay or Sentry', async () => {
+    const before = m.relay.arrivals.length;
+    for (const path of ['/api/0/../1/envelope/', '/api//1/envelope/', '/api/1/%65nvelope/', '/api/1/./envelope/', '/api/1/envelope/%2e%2e/', '/x/../api/1/envelope/']) {
+      const res = await raw(m.nginx.url, path, { method: 'POST', body: '{}\n' });
+      assert.equal(res.status, 400, path);
+    }
+    assert.equal(m.relay.arrivals.length, before);
+  });
+
+  test('/_gateway/auth fetched by a client is 404, however it is spelt', async () => {
+    for (const path of ['/_gateway/auth', '/_gateway/%61uth', '/_gateway/auth?x=1', '/_gateway/./auth']) {
+      const res = await raw(m.nginx.url, path, { headers: { accept: 'application/json', cookie: alice.cookieHeader(), 'x-sag-method': 'GET', 'x-sag-uri': '/organizations/acme/' } });
+      assert.equal(res.status, 404, path);
+      assert.doesNotMatch(res.body, /eyJ/, path);
+    }
+  });
+
+  test("the module's internal endpoints and Sentry's inside-only APIs are 404, signed in or not", async () => {
+    for (const path of ['/_sentry-ad-gateway/offboard/', '/api/0/relays/register/challenge/', '/api/0/internal/health/']) {
+      assert.equal((await alice.get(path, { accept: 'application/json' })).status, 404, path);
+      assert.equal((await fetch(`${m.nginx.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${USER_TOKEN}` } })).status, 404, path);
+    }
+  });
+
+  test('path tricks and a Connection naming a deciding header are 400', async () => {
+    for (const path of ['/api/0/%2e%2e/auth/', '/organizations/acme/%2Fx/', '/api/0//auth/', '/organizations/%61cme/', '/api/1/../0/projects/', '/_gateway/../organizations/acme/']) {
+      assert.equal((await raw(m.nginx.url, path, { headers: { accept: 'application/json', cookie: alice.cookieHeader() } })).status, 400, path);
+    }
+    const res = await raw(m.nginx.url, '/api/0/projects/', { headers: { authorization: `Bearer ${USER_TOKEN}`, connection: 'keep-alive, Authorization' } });
+    assert.equal(res.status, 400);
+    const signedIn = await raw(m.nginx.url, '/organizations/acme/', { headers: { accept: 'application/json', cookie: alice.cookieHeader(), connection: 'cookie' } });
+    assert.equal(signedIn.status, 400);
+  });
+
+  test('a signed-in WebSocket from our own origin reaches Sentry with the assertion; another origin is 403 and never arrives', async () => {
+    const wsUrl = `${m.nginx.url.replace('http', 'ws')}/api/0/live/`;
+    const ws = new WebSocket(wsUrl, { origin: m.t.config.server.publicUrl, headers: { cookie: alice.cookieHeader() } });
+    const first = await new Promise<string>((resolve, reject) => {
+      ws.once('message', (d) => resolve(String(d)));
+      ws.once('error', reject);
+      ws.once('unexpected-response', (_q, r) => reject(new Error(`handshake answered ${r.statusCode}`)));
+    });
+    ws.close();
+    const handshake = JSON.parse(first) as { url: string; headers: Record<string, string> };
+    assert.equal(handshake.url, '/api/0/live/');
+    assert.ok(handshake.headers['x-sentry-gateway-assertion']);
+    assert.doesNotMatch(handshake.headers.cookie ?? '', /sag_/);
+    const upgrades = m.t.upstream.upgrades;
+    for (const origin of ['https://evil.example', undefined]) {
+      const foreign = new WebSocket(wsUrl, { ...(origin ? { origin } : {}), headers: { cookie: alice.cookieHeader() } });
+      const status = await new Promise<number>((resolve) => {
+        foreign.on('unexpected-response', (_q, r) => (resolve(r.statusCode ?? 0), r.resume(), foreign.terminate()));
+        foreign.on('open', () => (resolve(101), foreign.close()));
+        foreign.on('error', () => resolve(0));
+      });
+      assert.equal(status, 403, `Origin ${origin ?? '(none)'}`);
+    }
+    assert.equal(m.t.upstream.upgrades, upgrades, 'no refused handshake reached Sentry');
+  });
+
+  test('a POST is decided as a POST: an anonymous one gets the 401 JSON, not the sign-in page', async () => {
+    const res = await new Client(m.nginx.url).request('/organizations/acme/issues/', { method: 'POST', body: 'x=1', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    assert.equal(res.status, 401);
+  });
+});
+
+/**
+ * The hostile path table through nginx beside the node proxy: what the node proxy refuses nginx refuses with the same
+ * status, and nginx forwards nothing the node proxy would not. `signedIn` sends a real session cookie; `cache` turns
+ * the decision cache on and asks nginx twice, so the second answer may come from a warm cache.
+ */
+function hostileTable(label: string, opts: { signedIn: boolean; cache: boolean }) {
+  describe(`nginx mode: the hostile path table answers as the node proxy does (${label})`, () => {
+    let m: NginxMode;
+    let web: RecordingUpstream;
+    let session = 'sag_session=s:forged.sig';
+    const cacheDir = mkdtempSync(join(tmpdir(), 'sag-nginx-cache-'));
+    before(async () => {
+      web = await startRecordingUpstream();
+      m = await startNginxMode({ upstream: { url: web.url }, ...(opts.cache ? { nginx: { decisionCache: '5s', cacheDir } } : {}) });
+      if (opts.signedIn) {
+        const c = new Client(m.nginx.url);
+        assert.equal((await c.login('bob', DEMO_PASSWORD)).status, 303);
+        session = c.cookieHeader();
+      }
+    });
+    after(async () => {
+      await m?.close();
+      await web?.close();
+      rmSync(cacheDir, { recursive: true, force: true });
+    });
+
+    test('what the node proxy refuses nginx refuses alike, and nginx forwards nothing the node proxy would not', async () => {
+      const auth = fc.constantFrom(undefined, `Bearer ${ORG_TOKEN}`, `bearer ${USER_TOKEN}`, API_KEY_BASIC, `DSN ${DSN}`, 'Bearer sntrys_token', 'Basic dXNlcjpwYXNz');
+      const accept = fc.constantFrom('text/html', 'application/json');
+      const method = fc.constantFrom('GET', 'POST', 'HEAD', 'DELETE');
+      const connection = fc.constantFrom(undefined, 'keep-alive', 'x-trace', 'authorization', 'keep-alive, Authorization', 'close,cookie');
+      let forwarded = 0;
+      let refused = 0;
+      const arrivals = () => web.arrivals.length + m.relay.arrivals.length;
+      const last = () => [...web.arrivals, ...m.relay.arrivals].sort((a, b) => a.seq - b.seq).at(-1);
+      await fc.assert(
+        fc.asyncProperty(hostilePath, auth, accept, method, connection, async (path, authorization, acc, meth, conn) => {
+          const headers: Record<string, string> = { accept: acc, cookie: `sentrysid=stolen; ${session}` };
+          if (authorization) headers.authorization = authorization;
+          if (conn) headers.connection = conn;
+          const body = meth === 'POST' ? '{}' : undefined;
+          const n0 = arrivals();
+          const viaNode = await raw(m.t.url, path, { method: meth, headers, ...(body ? { body } : {}) });
+          const nodeForwarded = arrivals() > n0;
+          for (let round = 0; round < (opts.cache ? 2 : 1); round++) {
+            const n1 = arrivals();
+            const viaNginx = await raw(m.nginx.url, path, { method: meth, headers, ...(body ? { body } : {}) });
+            const nginxForwarded = arrivals() > n1;
+            const what = `${meth} ${path} (${authorization ?? 'no credential'}, Connection: ${conn ?? '-'}), round ${round}: node ${viaNode.status}, nginx ${viaNginx.status}`;
+            if (nginxForwarded) {
+              forwarded++;
+              assert.ok(nodeForwarded, `nginx forwarded what the node proxy did not: ${what}`);
+              const a = last()!;
+              assert.equal(a.url, path, `forwarded byte for byte: ${what}`);
+              assert.doesNotMatch(a.headers.cookie ?? '', /sag_/, `no gateway cookie upstream: ${what}`);
+              if (!opts.signedIn) assert.equal(a.headers['x-sentry-gateway-assertion'], undefined, what);
+            }
+            if ([400, 404].includes(viaNode.status) && !path.startsWith('/_gateway')) {
+              refused++;
+              assert.equal(viaNginx.status, viaNode.status, what);
+            }
+          }
+        }),
+        { numRuns: 800 },
+      );
+      assert.ok(forwarded > 10 && refused > 50, `the generator reached both sides (${forwarded} forwarded, ${refused} refused)`);
+    });
+  });
+}
+
+hostileTable('no session, no cache', { signedIn: false, cache: false });
+hostileTable('signed in, cold and warm decision cache', { signedIn: true, cache: true });
+
+/** Writes raw bytes on a fresh socket and returns everything answered until it closed (or went quiet for a second). */
+function rawExchange(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    let quiet: NodeJS.Timeout | undefined;
+    const settle = () => {
+      clearTimeout(quiet);
+      quiet = setTimeout(() => socket.destroy(), 1000);
+    };
+    socket.on('connect', () => (socket.write(bytes), settle()));
+    socket.on('data', (c: Buffer) => (chunks.push(c), settle()));
+    socket.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? undefined : reject(e)));
+    socket.on('close', () => (clearTimeout(quiet), resolve(Buffer.concat(chunks).toString('latin1'))));
+  });
+}
+
+describe('nginx mode: smuggling and malformed framing never get a request to Sentry undecided', () => {
+  let m: NginxMode;
+  let web: RecordingUpstream;
+  before(async () => {
+    web = await startRecordingUpstream();
+    m = await startNginxMode({ upstream: { url: web.url } });
+  });
+  after(async () => {
+    await m?.close();
+    await web?.close();
+  });
+
+  const host = 'Host: 127.0.0.1\r\n';
+  const smuggled = `GET /organizations/acme/ HTTP/1.1\r\n${host}Accept: application/json\r\n\r\n`;
+  // The framing cases of the node proxy's hostile table (test/integration/hostile.test.ts).
+  const cases: [string, string][] = [
+    ['Content-Length with Transfer-Encoding', `POST /api/1/envelope/ HTTP/1.1\r\n${host}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${smuggled}`],
+    ['Transfer-Encoding before Content-Length', `POST /api/1/envelope/ HTTP/1.1\r\n${host}Transfer-Encoding: chunked\r\nContent-Length: 60\r\n\r\n0\r\n\r\n${smuggled}`],
+    ['duplicate Content-Length, different values', `POST /api/1/envelope/ HTTP/1.1\r\n${host}Content-Length: 0\r\nContent-Length: 60\r\n\r\n${smuggled}`],
+    ['Content-Length list', `POST /api/1/envelope/ HTTP/1.1\r\n${host}Content-Length: 0, 60\r\n\r\n${smuggled}`],
+    ['Transfer-Encoding that is not chunked last', `POST /api/1/envelope/ HTTP/1.1\r\n${host}Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n${smuggled}`],
+    ['obfuscated Transfer-Encoding', `POST /api/1/envelope/ HTTP/1.1\r\n${host}Transfer-Encoding : chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n${smuggled}`],
+    ['HTTP/1.0 with chunked', `POST /api/1/envelope/ HTTP/1.0\r\n${host}Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n${smuggled}`],
+    ['a token request smuggling a session page', `POST /api/0/projects/ HTTP/1.1\r\n${host}Authorization: Bearer ${USER_TOKEN}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${smuggled}`],
+    ['absolute-form target for another host', `GET http://internal.example/organizations/acme/ HTTP/1.1\r\n${host}\r\n`],
+    ['a scheme-relative target', `GET //evil.example/organizations/acme/?lang=en HTTP/1.1\r\n${host}\r\n`],
+  ];
+  for (const [name, bytes] of cases) {
+    test(`${name}: the smuggled session page never reaches Sentry`, async () => {
+      const before = web.arrivals.length;
+      const answer = await rawExchange(Number(new URL(m.nginx.url).port), bytes);
+      assert.ok(/HTTP\/1\.[01] \d{3} /.test(answer), `an answer, got ${JSON.stringify(answer.slice(0, 120))}`);
+      const reached = web.arrivals.slice(before).filter((a) => a.url.includes('/organizations/'));
+      assert.deepEqual(reached.map((a) => a.url), [], 'no session page reached Sentry web without a session');
+    });
+  }
+});
+
+describe('nginx mode: Redis goes away', () => {
+  let redis: RedisServer;
+  let m: NginxMode;
+  let alice: Client;
+  before(async () => {
+    redis = await startRedisServer();
+    m = await startNginxMode({}, redis.url);
+    alice = new Client(m.nginx.url);
+    assert.equal((await alice.login('alice', DEMO_PASSWORD)).status, 303);
+    await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json' }));
+    await redis.stop();
+    // Past the few seconds a replica may trust its in-memory copy of a session (docs/design.md §11).
+    m.t.clock.advance(5_000);
+  });
+  after(async () => {
+    await m?.close();
+    await redis?.stop();
+  });
+
+  test('a signed-in request gets 503, never the sign-in page and never Sentry', async () => {
+    const res = await alice.get('/organizations/acme/issues/');
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get('location'), null);
+  });
+
+  test('ingestion still reaches Relay', async () => {
+    const res = await fetch(`${m.nginx.url}/api/1/envelope/`, { method: 'POST', body: '{}\n' });
+    assert.equal(res.status, 200);
+  });
+
+  test('with the gateway itself gone, nginx fails closed: 500, Sentry sees nothing; ingestion still flows', async () => {
+    await m.t.gw.close();
+    const seen = m.t.upstream.lastRequest;
+    const res = await alice.get('/organizations/acme/', { accept: 'application/json' });
+    assert.equal(res.status, 500);
+    assert.equal(m.t.upstream.lastRequest, seen, 'nothing reached Sentry web');
+    const before = m.relay.arrivals.length;
+    assert.equal((await fetch(`${m.nginx.url}/api/1/envelope/`, { method: 'POST', body: '{}\n' })).status, 200);
+    assert.equal(m.relay.arrivals.length, before + 1);
+  });
+});
+
+describe('nginx mode with a decision cache', () => {
+  let m: NginxMode;
+  let alice: Client;
+  const cacheDir = mkdtempSync(join(tmpdir(), 'sag-nginx-cache-'));
+  before(async () => {
+    m = await startNginxMode({ nginx: { decisionCache: '1s', cacheDir } });
+    alice = new Client(m.nginx.url);
+    assert.equal((await alice.login('alice', DEMO_PASSWORD)).status, 303);
+  });
+  after(async () => {
+    await m?.close();
+    rmSync(cacheDir, { recursive: true, force: true });
+  });
+
+  test('a repeated signed-in GET is answered from the cache, still with a valid assertion', async () => {
+    const first = await sentrySaw(await alice.get('/organizations/acme/cached/', { accept: 'application/json' }));
+    const asked = m.decisions();
+    const again = await sentrySaw(await alice.get('/organizations/acme/cached/', { accept: 'application/json' }));
+    assert.equal(m.decisions(), asked, 'not asked again');
+    assert.equal(again.headers['x-sentry-gateway-assertion'], first.headers['x-sentry-gateway-assertion']);
+    assert.ok(again.headers['x-sentry-gateway-assertion']);
+  });
+
+  test('without a session cookie nothing is cached: every request is asked', async () => {
+    const asked = m.decisions();
+    for (let i = 0; i < 3; i++) await sentrySaw(await fetch(`${m.nginx.url}/api/0/projects/`, { headers: { authorization: `Bearer ${USER_TOKEN}` } }));
+    assert.equal(m.decisions(), asked + 3);
+  });
+
+  test('with a token, even beside a session cookie, nothing is cached: no token is written to the cache', async () => {
+    const asked = m.decisions();
+    for (let i = 0; i < 3; i++) await sentrySaw(await fetch(`${m.nginx.url}/api/0/projects/`, { headers: { authorization: `Bearer ${USER_TOKEN}`, cookie: alice.cookieHeader() } }));
+    assert.equal(m.decisions(), asked + 3);
+  });
+
+  test('a path trick is never answered from a cached decision of the same session', async () => {
+    await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json' }));
+    const res = await raw(m.nginx.url, '/organizations/acme/%2e%2e/', { headers: { accept: 'application/json', cookie: alice.cookieHeader() } });
+    assert.equal(res.status, 400);
+  });
+
+  test('after signing out, the old session cookie is refused once the cache time has passed', async () => {
+    const stale = alice.cookieHeader();
+    await sentrySaw(await alice.get('/organizations/acme/revoked/', { accept: 'application/json' }));
+    const bye = await alice.submitForm('/_gateway/logout', '/_gateway/logout', {});
+    assert.ok(bye.status < 400, `sign-out answered ${bye.status}`);
+    // The gateway itself refuses the old cookie at once; only nginx's cached decision may outlive it.
+    assert.equal((await new Client(m.t.url).get('/organizations/acme/revoked/', { accept: 'application/json', cookie: stale })).status, 401);
+    // nginx counts cache validity in whole seconds: 1s may last until the end of the next second.
+    await sleep(2_100);
+    const res = await new Client(m.nginx.url).get('/organizations/acme/revoked/', { accept: 'application/json', cookie: stale });
+    assert.equal(res.status, 401);
+  });
+});
+
+describe('nginx mode: the second factor, judged on the client address nginx believes', () => {
+  let m: NginxMode;
+  let alice: Client;
+  const keyDir = mkdtempSync(join(tmpdir(), 'sag-nginx-mfa-'));
+  const keyFile = join(keyDir, 'mfa_key');
+  writeFileSync(keyFile, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  before(async () => {
+    // The client itself stands in for the load balancer: nginx believes its X-Forwarded-For.
+    m = await startNginxMode({ mfa: { require: 'outside', trustedNetworks: ['127.0.0.0/8'], methods: ['totp'], keyFile }, nginx: { realIpFrom: ['127.0.0.1'] } });
+    alice = new Client(m.nginx.url);
+    const res = await alice.login('alice', DEMO_PASSWORD, '/organizations/acme/');
+    assert.equal(res.status, 303);
+    assert.equal(res.headers.get('location'), '/organizations/acme/', 'from the trusted network the password is enough');
+  });
+  after(async () => {
+    await m?.close();
+    rmSync(keyDir, { recursive: true, force: true });
+  });
+
+  test('from the trusted network the password-only session reaches Sentry', async () => {
+    const seen = await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json' }));
+    assert.ok(seen.headers['x-sentry-gateway-assertion']);
+  });
+
+  test('the same cookie from outside is sent to the second-factor step, and Sentry sees nothing', async () => {
+    const away = { 'x-forwarded-for': '192.0.2.7' };
+    const page = await alice.get('/organizations/acme/issues/?query=is%3Aunresolved', away);
+    assert.equal(page.status, 302);
+    assert.equal(page.headers.get('location'), `/_gateway/mfa?next=${encodeURIComponent('/organizations/acme/issues/?query=is%3Aunresolved')}`);
+    const api = await alice.get('/api/0/organizations/', { accept: 'application/json', ...away });
+    assert.equal(api.status, 401);
+    assert.equal(api.headers.get('www-authenticate'), null);
+  });
+});
+
+describe('GET /_gateway/auth, asked directly as nginx asks it', () => {
+  let t: TestGateway;
+  let alice: Client;
+  let stranger: TestGateway;
+  before(async () => {
+    t = await startTestGateway({ nginx: { enabled: true } });
+    alice = new Client(t.url);
+    assert.equal((await alice.login('alice', DEMO_PASSWORD)).status, 303);
+    // The mode on, but this test's loopback address is no proxy the gateway trusts.
+    stranger = await startTestGateway({ nginx: { enabled: true }, server: { trustProxy: '10.0.0.5' } });
+  });
+  after(async () => {
+    await t?.close();
+    await stranger?.close();
+  });
+
+  const ask = (base: string, uri: string | undefined, headers: Record<string, string> = {}) =>
+    fetch(`${base}/_gateway/auth`, { headers: { 'x-sag-method': 'GET', ...(uri !== undefined ? { 'x-sag-uri': uri } : {}), accept: 'application/json', ...headers }, redirect: 'manual' });
+
+  test('a signed-in request: 200 with the assertion and its class, never a cookie, never cached by anyone else', async () => {
+    const res = await ask(t.url, '/organizations/acme/', { cookie: alice.cookieHeader() });
+    assert.equal(res.status, 200);
+    assert.ok(res.headers.get('x-sentry-gateway-assertion'));
+    assert.equal(res.headers.get('x-sag-route'), 'session');
+    assert.equal(res.headers.get('set-cookie'), null);
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    await res.arrayBuffer();
+    // Recorded when the response closes on the gateway's side, just after the client has it all.
+    const counted = /sag_proxy_request_duration_seconds_count\{route_class="decision",status="200"\} [1-9]/;
+    let body = '';
+    for (let i = 0; i < 50 && !counted.test(body); i++) {
+      if (i) await sleep(20);
+      body = (await t.gw.deps.metrics.text()).body;
+    }
+    assert.match(body, counted, 'counted as a decision, not as a gateway page');
+  });
+
+  test('anonymous: 401 with the status meant and no WWW-Authenticate; a page load carries the sign-in URL', async () => {
+    const xhr = await ask(t.url, '/organizations/acme/');
+    assert.equal(xhr.status, 401);
+    assert.equal(xhr.headers.get('x-sag-status'), '401');
+    assert.equal(xhr.headers.get('www-authenticate'), null);
+    assert.equal(xhr.headers.get('set-cookie'), null);
+    assert.equal(xhr.headers.get('x-sentry-gateway-assertion'), null);
+    const page = await ask(t.url, '/organizations/acme/?a=1', { accept: 'text/html' });
+    assert.equal(page.status, 401);
+    assert.equal(page.headers.get('x-sag-status'), '302');
+    assert.equal(page.headers.get('x-sag-location'), `/_gateway/login?next=${encodeURIComponent('/organizations/acme/?a=1')}`);
+  });
+
+  test('without the original target it refuses (403, meant as 400): nothing is decided on a request it cannot see', async () => {
+    const res = await ask(t.url, undefined, { cookie: alice.cookieHeader() });
+    assert.equal(res.status, 403);
+    assert.equal(res.headers.get('x-sag-status'), '400');
+    assert.equal(res.headers.get('x-sentry-gateway-assertion'), null);
+  });
+
+  test('a peer server.trustProxy does not cover gets 404, as with the mode off', async () => {
+    const res = await ask(stranger.url, '/organizations/acme/');
+    assert.equal(res.status, 404);
+    assert.equal(res.headers.get('x-sag-status'), null);
+  });
+});
+
+describe('nginx mode off', () => {
+  let t: TestGateway;
+  before(async () => {
+    t = await startTestGateway();
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  test('/_gateway/auth is 404 even from a trusted peer', async () => {
+    const res = await new Client(t.url).get('/_gateway/auth', { accept: 'application/json', 'x-sag-method': 'GET', 'x-sag-uri': '/' });
+    assert.equal(res.status, 404);
+  });
+});

@@ -1,0 +1,37 @@
+// The request the decision endpoint rebuilds from what nginx passes: the original method, target, Connection and
+// Upgrade, never the subrequest's own hop headers, and nothing when a fact is missing or repeated.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { originalRequest } from '../../src/proxy/authDecision.js';
+
+const base = { 'x-sag-method': 'POST', 'x-sag-uri': '/api/0/projects/?x=1', cookie: 'sag_session=a', host: 'sentry.example.com', connection: 'close', 'content-length': '0' };
+
+describe('originalRequest', () => {
+  test('the original method, raw target, Connection and Upgrade replace the subrequest’s own', () => {
+    const r = originalRequest({ ...base, 'x-sag-connection': 'Upgrade, authorization', 'x-sag-upgrade': 'websocket' });
+    assert.ok(r);
+    assert.equal(r.method, 'POST');
+    assert.equal(r.url, '/api/0/projects/?x=1');
+    assert.equal(r.headers.connection, 'Upgrade, authorization');
+    assert.equal(r.headers.upgrade, 'websocket');
+    assert.equal(r.upgrade, true);
+    assert.equal(r.headers.cookie, 'sag_session=a');
+    assert.equal(r.headers['content-length'], undefined, "the subrequest's framing is not the request's");
+    assert.ok(!Object.keys(r.headers).some((h) => h.startsWith('x-sag-')));
+  });
+
+  test('without Connection or Upgrade from nginx, the request has neither: the subrequest’s "close" is not the client’s', () => {
+    const r = originalRequest({ ...base, 'x-sag-connection': '', 'x-sag-upgrade': '' });
+    assert.ok(r);
+    assert.equal(r.headers.connection, undefined);
+    assert.equal(r.headers.upgrade, undefined);
+    assert.equal(r.upgrade, false);
+  });
+
+  test('a missing or repeated fact gives no request at all (the endpoint refuses it)', () => {
+    assert.equal(originalRequest({ ...base, 'x-sag-method': undefined }), undefined);
+    assert.equal(originalRequest({ ...base, 'x-sag-uri': '' }), undefined);
+    assert.equal(originalRequest({ ...base, 'x-sag-connection': ['a', 'b'] } as never), undefined);
+    assert.equal(originalRequest({ ...base, 'x-sag-upgrade': ['websocket', 'h2c'] } as never), undefined);
+  });
+});
