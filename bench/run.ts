@@ -2,11 +2,13 @@
 // Starts its own Samba AD DC (ports 389/636: run it only when no test run holds them), its own
 // redis-server, an nginx static upstream (2 KB page, keep-alive), an nginx proxy_pass in front of
 // it, and the gateway as a child process (`serve`, server.workers 1 and 2); for GET and ingestion
-// the same again in front of one node:http upstream (bench/nodeUpstream.ts). Writes bench/RESULTS.md.
+// the same again in front of one node:http upstream (bench/nodeUpstream.ts). Beside them the nginx mode
+// (docs/nginx-mode.md): nginx on the configuration `nginx-config` prints, asking a gateway's /_gateway/auth,
+// with the decision cache at 3s and off, plus the revocation delay after a sign-out. Writes bench/RESULTS.md.
 //
 //   npm run bench                  everything (about 22 minutes here, 9 of them loading 10,000 users into the DC)
 //   npm run bench -- --quick       3 s wrk runs, 256 MiB upload, 2,000 users
-//   npm run bench -- --only=get,ingest,upload,revoke,signin,sync    a subset
+//   npm run bench -- --only=get,ingest,upload,revoke,signin,sync    a subset (a subset never replaces RESULTS.md)
 //   npm run bench -- --profile     also take a CPU profile of one gateway process under wrk
 //   npm run bench -- --hold        set everything up, sign in, print the URLs and cookie, and wait
 //                                  (Ctrl-C ends it) so wrk or a profiler can be pointed at it by hand
@@ -297,7 +299,7 @@ function modeVerdict(
     const r = results[i]!;
     const ratio = r.rps / ngx.rps;
     const judged = target === undefined ? '' : ratio >= target ? ' (target met)' : ' (target **not met**)';
-    const hits = r.decisions === undefined ? '' : `, ${f1(Math.max(0, 100 * (1 - r.decisions / r.requests)))} % answered by nginx without asking the gateway`;
+    const hits = r.decisions === undefined ? '' : r.decisions === 0 ? ', no decision asked (ingestion goes straight to Relay)' : `, ${f1(Math.max(0, 100 * (1 - r.decisions / r.requests)))} % answered by nginx without asking the gateway`;
     return `decision cache ${m.cacheSeconds ? `${m.cacheSeconds}s` : 'off'}: ${f0(r.rps)} req/s, ${f2(ratio)}× nginx${judged}, CPU per request node ${f0(r.nodeUs ?? 0)} µs + nginx ${f0(r.nginxUs ?? 0)} µs${hits}`;
   });
   return `${what}${target === undefined ? ' (no target)' : `, target ≥ ${f2(target)}× nginx proxy_pass`}: ${parts.join('; ')}. For comparison the node proxy (1 worker) is ${f2(gw.rps / ngx.rps)}× and the bare node proxy ${f2(bare.rps / ngx.rps)}×; nginx proxy_pass spends ${ngx.cpuUsPerRequest === undefined ? '?' : f0(ngx.cpuUsPerRequest)} µs per request.`;
@@ -625,7 +627,7 @@ ${proxyPass('sink')}      proxy_request_buffering off;
     };
     const us = (n: number | undefined) => (n === undefined ? '–' : f0(n));
     const hitCol = (r: Measured) =>
-      r.decisions === undefined ? '–' : `${f1(Math.max(0, 100 * (1 - r.decisions / r.requests)))} % (${f0(r.decisions)} asked of ${f0(r.requests)})`;
+      r.decisions === undefined ? '–' : r.decisions === 0 ? `no decision asked (0 of ${f0(r.requests)})` : `${f1(Math.max(0, 100 * (1 - r.decisions / r.requests)))} % (${f0(r.decisions)} asked of ${f0(r.requests)})`;
     const session = { BENCH_COOKIE: cookie };
 
     /** One interleaved set over a harness's five targets, its rows, and its verdict. */
