@@ -2,18 +2,20 @@
 // Starts its own Samba AD DC (ports 389/636: run it only when no test run holds them), its own
 // redis-server, an nginx static upstream (2 KB page, keep-alive), an nginx proxy_pass in front of
 // it, and the gateway as a child process (`serve`, server.workers 1 and 2); for GET and ingestion
-// the same again in front of one node:http upstream (bench/nodeUpstream.ts). Writes bench/RESULTS.md.
+// the same again in front of one node:http upstream (bench/nodeUpstream.ts). Beside them the nginx mode
+// (docs/nginx-mode.md): nginx on the configuration `nginx-config` prints, asking a gateway's /_gateway/auth,
+// with the decision cache at 3s and off, plus the revocation delay after a sign-out. Writes bench/RESULTS.md.
 //
 //   npm run bench                  everything (about 22 minutes here, 9 of them loading 10,000 users into the DC)
 //   npm run bench -- --quick       3 s wrk runs, 256 MiB upload, 2,000 users
-//   npm run bench -- --only=get,ingest,upload,signin,sync    a subset
+//   npm run bench -- --only=get,ingest,upload,revoke,signin,sync    a subset (a subset never replaces RESULTS.md)
 //   npm run bench -- --profile     also take a CPU profile of one gateway process under wrk
 //   npm run bench -- --hold        set everything up, sign in, print the URLs and cookie, and wait
 //                                  (Ctrl-C ends it) so wrk or a profiler can be pointed at it by hand
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { cpus, hostname, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -33,7 +35,7 @@ const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');
 const PROFILE = argv.includes('--profile');
 const HOLD = argv.includes('--hold');
-const ONLY = new Set((argv.find((a) => a.startsWith('--only='))?.slice(7) ?? 'get,ingest,upload,signin,sync').split(','));
+const ONLY = new Set((argv.find((a) => a.startsWith('--only='))?.slice(7) ?? 'get,ingest,upload,revoke,signin,sync').split(','));
 const DURATION = QUICK ? 3 : 10;
 const ROUNDS = QUICK ? 1 : 3;
 const ROUND_SECONDS = QUICK ? 3 : 5;
@@ -283,6 +285,77 @@ function verdict(what: string, ngx: Rate, target: { ratio: number; on: Rate } | 
   return line;
 }
 
+/** One line per nginx-mode set: its rate against nginx proxy_pass and the target, cache on and off, with its CPU split and hit rate. */
+function modeVerdict(
+  what: string,
+  ngx: Rate,
+  target: number | undefined,
+  modes: { cacheSeconds: number }[],
+  results: (Rate & { requests: number; nodeUs?: number; nginxUs?: number; decisions?: number })[],
+  bare: Rate,
+  gw: Rate,
+): string {
+  const parts = modes.map((m, i) => {
+    const r = results[i]!;
+    const ratio = r.rps / ngx.rps;
+    const judged = target === undefined ? '' : ratio >= target ? ' (target met)' : ' (target **not met**)';
+    const hits = r.decisions === undefined ? '' : r.decisions === 0 ? ', no decision asked (ingestion goes straight to Relay)' : `, ${f1(Math.max(0, 100 * (1 - r.decisions / r.requests)))} % answered by nginx without asking the gateway`;
+    return `decision cache ${m.cacheSeconds ? `${m.cacheSeconds}s` : 'off'}: ${f0(r.rps)} req/s, ${f2(ratio)}× nginx${judged}, CPU per request node ${f0(r.nodeUs ?? 0)} µs + nginx ${f0(r.nginxUs ?? 0)} µs${hits}`;
+  });
+  return `${what}${target === undefined ? ' (no target)' : `, target ≥ ${f2(target)}× nginx proxy_pass`}: ${parts.join('; ')}. For comparison the node proxy (1 worker) is ${f2(gw.rps / ngx.rps)}× and the bare node proxy ${f2(bare.rps / ngx.rps)}×; nginx proxy_pass spends ${ngx.cpuUsPerRequest === undefined ? '?' : f0(ngx.cpuUsPerRequest)} µs per request.`;
+}
+
+/**
+ * The revocation delay: a person signs in through `base`, keeps polling one URL as a Sentry page does (every
+ * 20 ms, so the decision cache holds an entry of any age), signs out at a point that moves through the cache
+ * time from trial to trial, then the same GET with the same cookie is sent every 10 ms until it is refused.
+ * Returns the milliseconds from the sign-out's answer to the first refusal, and the refusal's status.
+ */
+async function revocationDelays(base: string, cacheSeconds: number, trials: number, nginxErrors: () => string = () => ''): Promise<{ ms: number[]; statuses: Set<number> }> {
+  const ms: number[] = [];
+  const statuses = new Set<number>();
+  const target = '/organizations/acme/issues/';
+  for (let i = 0; i < trials; i++) {
+    const c = new Client(base);
+    const login = await c.login('alice', DEMO_PASSWORD, '/');
+    await login.arrayBuffer();
+    if (login.status !== 303) throw new Error(`sign-in for the revocation delay answered ${login.status}`);
+    const headers = { cookie: c.cookieHeader(), accept: 'application/json' };
+    // A fresh connection each time (no keep-alive pool to race against a server closing an idle one).
+    const get = (): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const u = new URL(base + target);
+        const req = http.get({ host: u.hostname, port: u.port, path: u.pathname, headers, agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', (e) => reject(new Error(`GET ${base}${target}: ${e.message}; nginx said: ${nginxErrors().slice(-1500)}`)));
+      });
+    const phaseMs = ((i + 0.5) / trials) * Math.max(1, cacheSeconds) * 1000;
+    const until = performance.now() + phaseMs;
+    while (performance.now() < until) {
+      const status = await get();
+      if (status !== 200) throw new Error(`signed-in GET through ${base} answered ${status}`);
+      await sleep(20);
+    }
+    const out = await c.submitForm('/_gateway/logout', '/_gateway/logout', {});
+    await out.arrayBuffer();
+    if (out.status !== 200) throw new Error(`sign-out answered ${out.status}`);
+    const t0 = performance.now();
+    for (;;) {
+      const status = await get();
+      if (status !== 200) {
+        ms.push(performance.now() - t0);
+        statuses.add(status);
+        break;
+      }
+      if (performance.now() - t0 > 30_000) throw new Error(`still passed 30 s after sign-out through ${base}`);
+      await sleep(10);
+    }
+  }
+  return { ms, statuses };
+}
+
 const BARE_LABEL = 'bare node proxy, 1 process (undici pool, no checks: the floor for node)';
 
 /** Starts bench/bareProxy.ts (compiled) in front of `upstream`; resolves with its URL. */
@@ -302,6 +375,51 @@ async function startNodeUpstream(): Promise<string> {
   await waitHttp(`${url}/`, 'node upstream');
   return url;
 }
+
+/** The nginx mode as an operator runs it: a gateway with `nginx.enabled`, and nginx on the configuration `nginx-config` prints from that gateway's own file. */
+interface NginxModeTarget {
+  /** nginx's URL: what clients use. */
+  url: string;
+  cacheSeconds: number;
+  nginxPid: number;
+  gw: RunningGw;
+  /** Decision subrequests the gateway has answered so far (its metrics, route_class="decision"). */
+  decisions(): Promise<number>;
+}
+
+async function startNginxMode(name: string, upstream: string, cacheSeconds: number): Promise<NginxModeTarget> {
+  const port = await freePort();
+  const metricsPort = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const gw = await startGw({
+    workers: 1,
+    upstream,
+    name,
+    overrides: {
+      server: { workers: 1, publicUrl: url, trustProxy: 'loopback', metricsListen: `127.0.0.1:${metricsPort}` },
+      // nginx's workers (nobody) create it: not under the gateway's own directory, which is its user's only.
+      // Sentry web and Relay are the same upstream here: the bench's upstream answers both.
+      upstream: { maxBodyBytes: 4 * 1024 ** 3, ingestUrl: upstream },
+      nginx: { enabled: true, listen: `127.0.0.1:${port}`, decisionCache: `${cacheSeconds}s`, cacheDir: join(WORK, `${name}-decisions`) },
+      // The revocation delay signs in again and again from one address.
+      throttle: { perAddress: 100_000 },
+    },
+  });
+  const { stdout: generated } = await run(process.execPath, [BUILD_CLI, 'nginx-config', '--config', gw.configFile], { cwd: ROOT });
+  // Two workers and an access log to /dev/null, as the plain proxy_pass nginx has.
+  const ngx = await startNginx(`${name}-nginx`, generated, 2, port, 'proxy');
+  const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+  const decisions = async (): Promise<number> => {
+    const text = await (await fetch(metricsUrl)).text();
+    let n = 0;
+    for (const line of text.split('\n')) if (line.startsWith('sag_proxy_request_duration_seconds_count{') && line.includes('route_class="decision"')) n += Number(line.split(' ').at(-1));
+    return n;
+  };
+  await decisions();
+  return { url, cacheSeconds, nginxPid: ngx.pid!, gw, decisions };
+}
+const modeLabel = (m: { cacheSeconds: number }): string =>
+  `nginx mode (generated configuration, 2 workers) + gateway, 1 worker: decision cache ${m.cacheSeconds ? `${m.cacheSeconds}s` : 'off (0s)'}`;
 
 // The gateway runs compiled, as in production (the Dockerfile runs dist/cli.js): tsx's loader thread would
 // otherwise show up in profiles. The build sits one level under the repo so views/ resolve as from dist/.
@@ -409,7 +527,7 @@ ${proxyPass('sink')}      proxy_request_buffering off;
   );
   const nginx = `http://127.0.0.1:${nginxPort}`;
 
-  if (ONLY.has('get') || ONLY.has('ingest') || ONLY.has('upload')) {
+  if (ONLY.has('get') || ONLY.has('ingest') || ONLY.has('upload') || ONLY.has('revoke')) {
     const gws: Record<string, RunningGw> = {};
     for (const workers of [1, 2]) gws[`w${workers}`] = await startGw({ workers, upstream, name: `gw${workers}` });
     const { cookie, status } = await signIn(gws.w1!.url);
@@ -443,10 +561,13 @@ ${proxyPass('sink')}      proxy_request_buffering off;
       bare: { url: string; pid: number };
       w1: RunningGw;
       w2: RunningGw;
+      /** The nginx mode in front of the same upstream: decision cache on, and off. */
+      modes: NginxModeTarget[];
     }
     const harnesses: Harness[] = [];
-    if (ONLY.has('get') || ONLY.has('ingest')) {
-      harnesses.push({ label: '', upstream, nginx: { url: nginx, pid: nginxProxy.pid! }, bare: await startBareProxy(upstream), w1: gws.w1!, w2: gws.w2! });
+    const modesFor = async (name: string, up: string): Promise<NginxModeTarget[]> => [await startNginxMode(`${name}3`, up, 3), await startNginxMode(`${name}0`, up, 0)];
+    if (ONLY.has('get') || ONLY.has('ingest') || ONLY.has('revoke')) {
+      harnesses.push({ label: '', upstream, nginx: { url: nginx, pid: nginxProxy.pid! }, bare: await startBareProxy(upstream), w1: gws.w1!, w2: gws.w2!, modes: await modesFor('ngxmode', upstream) });
       const nodeUp = await startNodeUpstream();
       const ngxPort = await freePort();
       const ngxNode = await startNginx('proxy-node', `  upstream up { server ${nodeUp.slice(7)}; keepalive 64; }\n  server {\n    listen 127.0.0.1:${ngxPort};\n    location / {\n${proxyPass('up')}    }\n  }`, 2, ngxPort, 'proxy');
@@ -462,12 +583,13 @@ ${proxyPass('sink')}      proxy_request_buffering off;
         bare,
         w1,
         w2,
+        modes: await modesFor('ngxmodenode', nodeUp),
       });
       // Every target gets a short unmeasured run first: JIT warm-up for the gateways, pools filled,
       // and the machine settled before the first figure is taken.
       log('warming up…');
       for (const h of harnesses) {
-        for (const base of [h.upstream, h.nginx.url, h.bare.url, h.w1.url, h.w2.url]) {
+        for (const base of [h.upstream, h.nginx.url, h.bare.url, h.w1.url, h.w2.url, ...h.modes.map((m) => m.url)]) {
           await wrk(base + '/organizations/acme/issues/', 32, { BENCH_COOKIE: cookie }, 2);
           await wrk(base + '/api/1/envelope/', 32, { BENCH_BODY_BYTES: String(20 * 1024) }, 2);
         }
@@ -478,33 +600,47 @@ ${proxyPass('sink')}      proxy_request_buffering off;
     // ROUNDS times, taking turns, and the row shows its median run (by req/s). Each run also takes the
     // CPU time the proxy's processes (workers included) spent per request: what a request costs the
     // proxy, steadier than its req/s, and what decides how far one core goes.
-    type Target = { what: string; url: string; env?: Record<string, string>; pids?: number[] };
-    type Measured = WrkResult & { cpuUsPerRequest?: number };
+    // CPU is taken apart by program: node's processes (a gateway and its workers, the bare proxy) and nginx's
+    // (master and workers), each from /proc/PID/stat utime+stime over the run, divided by the run's requests.
+    // For the nginx mode, `decisions` counts the gateway's /_gateway/auth answers over the run: the requests the
+    // decision cache did not answer.
+    type Target = { what: string; url: string; env?: Record<string, string>; node?: number[]; nginx?: number[]; decisions?: () => Promise<number> };
+    type Measured = WrkResult & { cpuUsPerRequest?: number; nodeUs?: number; nginxUs?: number; decisions?: number };
     const interleaved = async (targets: Target[], path: string, c: number, env: Record<string, string> = {}): Promise<Measured[]> => {
       const runs: Measured[][] = targets.map(() => []);
       for (let round = 0; round < ROUNDS; round++) {
         for (const [i, t] of targets.entries()) {
-          const before = t.pids ? treeCpuMs(t.pids) : 0;
+          const nodeBefore = t.node ? treeCpuMs(t.node) : 0;
+          const nginxBefore = t.nginx ? treeCpuMs(t.nginx) : 0;
+          const decisionsBefore = t.decisions ? await t.decisions() : 0;
           const r: Measured = await wrk(t.url + path, c, { ...env, ...(t.env ?? {}) }, ROUND_SECONDS);
-          if (t.pids && r.requests > 0) r.cpuUsPerRequest = ((treeCpuMs(t.pids) - before) * 1000) / r.requests;
+          if (r.requests > 0) {
+            if (t.node) r.nodeUs = ((treeCpuMs(t.node) - nodeBefore) * 1000) / r.requests;
+            if (t.nginx) r.nginxUs = ((treeCpuMs(t.nginx) - nginxBefore) * 1000) / r.requests;
+            if (t.node || t.nginx) r.cpuUsPerRequest = (r.nodeUs ?? 0) + (r.nginxUs ?? 0);
+          }
+          if (t.decisions) r.decisions = (await t.decisions()) - decisionsBefore;
           runs[i]!.push(r);
         }
       }
       return runs.map((rs) => medianBy(rs, (r) => r.rps));
     };
-    const cpuCol = (r: Measured) => (r.cpuUsPerRequest === undefined ? '–' : f0(r.cpuUsPerRequest));
+    const us = (n: number | undefined) => (n === undefined ? '–' : f0(n));
+    const hitCol = (r: Measured) =>
+      r.decisions === undefined ? '–' : r.decisions === 0 ? `no decision asked (0 of ${f0(r.requests)})` : `${f1(Math.max(0, 100 * (1 - r.decisions / r.requests)))} % (${f0(r.decisions)} asked of ${f0(r.requests)})`;
     const session = { BENCH_COOKIE: cookie };
 
     /** One interleaved set over a harness's five targets, its rows, and its verdict. */
     const measure = async (h: Harness, kind: 'get' | 'ingest', c: number): Promise<void> => {
       const get = kind === 'get';
-      const [direct, ngx, bareR, w1, w2] = await interleaved(
+      const [direct, ngx, bareR, w1, w2, ...modeR] = await interleaved(
         [
           { what: 'direct', url: h.upstream },
-          { what: 'nginx', url: h.nginx.url, pids: [h.nginx.pid] },
-          { what: 'bare', url: h.bare.url, pids: [h.bare.pid] },
-          { what: 'w1', url: h.w1.url, pids: [h.w1.process.pid!], env: get ? session : {} },
-          { what: 'w2', url: h.w2.url, pids: [h.w2.process.pid!], env: get ? session : {} },
+          { what: 'nginx', url: h.nginx.url, nginx: [h.nginx.pid] },
+          { what: 'bare', url: h.bare.url, node: [h.bare.pid] },
+          { what: 'w1', url: h.w1.url, node: [h.w1.process.pid!], env: get ? session : {} },
+          { what: 'w2', url: h.w2.url, node: [h.w2.process.pid!], env: get ? session : {} },
+          ...h.modes.map((m) => ({ what: modeLabel(m), url: m.url, node: [m.gw.process.pid!], nginx: [m.nginxPid], decisions: m.decisions, env: get ? session : {} })),
         ],
         get ? '/organizations/acme/issues/' : '/api/1/envelope/',
         c,
@@ -513,13 +649,16 @@ ${proxyPass('sink')}      proxy_request_buffering off;
       const section = get
         ? `authenticated GET, 2 KB page, wrk -t2 -c${c}${h.label}, median of ${ROUNDS} interleaved ${ROUND_SECONDS} s runs`
         : `ingestion POST /api/1/envelope/, 20 KB body, wrk -t2 -c32${h.label}, median of ${ROUNDS} interleaved ${ROUND_SECONDS} s runs`;
-      const add = (what: string, r: Measured) => rows.push({ section, what, cols: [f0(r.rps), f2(r.p50ms), f2(r.p99ms), String(r.errors), cpuCol(r), f2(r.rps / ngx!.rps)] });
+      const add = (what: string, r: Measured) =>
+        rows.push({ section, what, cols: [f0(r.rps), f2(r.p50ms), f2(r.p99ms), String(r.errors), us(r.nodeUs), us(r.nginxUs), hitCol(r), f2(r.rps / ngx!.rps)] });
       const gwWhat = (n: number) => `gateway, server.workers ${n}${get ? ' (session cookie)' : ''}`;
       add('direct to upstream (no proxy)', direct!);
       add('nginx proxy_pass, 2 workers, keep-alive upstream, access log on', ngx!);
       add(BARE_LABEL, bareR!);
       add(gwWhat(1), w1!);
       add(gwWhat(2), w2!);
+      h.modes.forEach((m, i) => add(modeLabel(m), modeR[i]!));
+      notes.push(modeVerdict(get ? `nginx mode, authenticated GET at c${c}${h.label}` : `nginx mode, ingestion${h.label}`, ngx!, get && c !== 32 ? undefined : get ? 0.8 : 0.95, h.modes, modeR, bareR!, w1!));
       if (!get) {
         // No worker count is named for ingestion: the better of one and two is judged.
         notes.push(verdict(`ingestion${h.label}`, ngx!, { ratio: 1.0, on: w1!.rps >= w2!.rps ? w1! : w2! }, bareR!, w1!, w2!));
@@ -545,6 +684,20 @@ ${proxyPass('sink')}      proxy_request_buffering off;
       }
     }
 
+    if (ONLY.has('revoke') && harnesses[0]) {
+      const trials = ROUNDS + 2;
+      log(`revocation delay, ${trials} sign-outs each…`);
+      const section = `revocation delay: sign out, then the same signed-in GET (same cookie) every 10 ms until refused; ${trials} trials, signed out at a point moving through the cache time`;
+      for (const [what, base, cacheSeconds] of [
+        ...harnesses[0].modes.map((m) => [modeLabel(m), m.url, m.cacheSeconds] as const),
+        ['node proxy mode, gateway server.workers 1', harnesses[0].w1.url, 0] as const,
+      ]) {
+        const errorLog = join(WORK, `${harnesses[0].modes.find((m) => m.url === base) ? `${harnesses[0].modes.find((m) => m.url === base)!.gw.configFile.split('/').at(-2)}-nginx` : 'none'}`, 'error.log');
+        const { ms, statuses } = await revocationDelays(base, cacheSeconds, trials, () => (existsSync(errorLog) ? readFileSync(errorLog, 'utf8') : ''));
+        rows.push({ section, what, cols: [`${f0(pct(ms, 50))} ms`, `${f0(Math.max(...ms))} ms`, `${f0(Math.min(...ms))} ms`, `HTTP ${[...statuses].join('/')}`, cacheSeconds ? `${cacheSeconds} s (+ up to 1 s)` : 'none'] });
+      }
+    }
+
     if (ONLY.has('upload')) {
       const mib = UPLOAD_BYTES / 1024 ** 2;
       const gib = UPLOAD_BYTES / 1024 ** 3;
@@ -552,11 +705,14 @@ ${proxyPass('sink')}      proxy_request_buffering off;
       const path = '/api/0/projects/acme/web/files/';
       const up = await startGw({ workers: 1, upstream: sinkUrl, name: 'gwupload' });
       const { url: bareUp, pid: barePid } = await startBareProxy(sinkUrl);
+      // The nginx mode: a token upload is decided once (200, no assertion) and nginx streams the body.
+      const mode = await startNginxMode('ngxmodeupload', sinkUrl, 3);
+      const askedBefore = await mode.decisions();
       const pid = up.process.pid!;
       const base = rssKiB(pid);
       let peak = base;
       let n = 0;
-      type Upload = { seconds: number; status: number; cpuMs?: number; faults?: number };
+      type Upload = { seconds: number; status: number; cpuMs?: number; faults?: number; nginxCpuMs?: number };
       // One process's CPU (user + system) and minor page faults over one upload: steadier than its
       // throughput on a shared machine, and they show where a proxy's time goes.
       const measured = async (of: number, run: () => Promise<{ seconds: number; status: number }>): Promise<Upload> => {
@@ -567,10 +723,16 @@ ${proxyPass('sink')}      proxy_request_buffering off;
       };
       // One upload takes a second or two and varies by half from run to run on a shared machine:
       // five rounds, each target in turn, and the median of each.
-      const times: Record<'direct' | 'ngx' | 'bare' | 'gw', Upload[]> = { direct: [], ngx: [], bare: [], gw: [] };
+      const withNginx = async (pids: number[], run: () => Promise<Upload>): Promise<Upload> => {
+        const before = treeCpuMs(pids);
+        const r = await run();
+        return { ...r, nginxCpuMs: treeCpuMs(pids) - before };
+      };
+      const times: Record<'direct' | 'ngx' | 'bare' | 'gw' | 'mode', Upload[]> = { direct: [], ngx: [], bare: [], gw: [], mode: [] };
       for (let round = 0; round < UPLOAD_ROUNDS; round++) {
         times.direct.push(await upload(sinkUrl + path, UPLOAD_BYTES));
-        times.ngx.push(await upload(nginx + path, UPLOAD_BYTES));
+        times.ngx.push(await withNginx([nginxProxy.pid!], () => upload(nginx + path, UPLOAD_BYTES)));
+        times.mode.push(await withNginx([mode.nginxPid], () => measured(mode.gw.process.pid!, () => upload(mode.url + path, UPLOAD_BYTES))));
         times.bare.push(await measured(barePid, () => upload(bareUp + path, UPLOAD_BYTES)));
         times.gw.push(
           await measured(pid, () =>
@@ -584,7 +746,7 @@ ${proxyPass('sink')}      proxy_request_buffering off;
           const r = times[k][round]!;
           return `${k} ${f0(mib / r.seconds)} MiB/s${r.cpuMs === undefined ? '' : ` (${f2(r.cpuMs / 1000)} s CPU, ${f0(r.faults!)} faults)`}`;
         };
-        log(`upload round ${round + 1}: ${(['direct', 'ngx', 'bare', 'gw'] as const).map(line).join(', ')}`);
+        log(`upload round ${round + 1}: ${(['direct', 'ngx', 'bare', 'gw', 'mode'] as const).map(line).join(', ')}`);
       }
       await up.stop();
       const median = (rs: Upload[]) => ({
@@ -592,6 +754,7 @@ ${proxyPass('sink')}      proxy_request_buffering off;
         status: Math.max(...rs.map((r) => r.status)),
         cpu: rs[0]!.cpuMs === undefined ? '–' : `${f2(medianBy(rs, (r) => r.cpuMs!).cpuMs! / 1000 / gib)} s`,
         faults: rs[0]!.faults === undefined ? '–' : f0(medianBy(rs, (r) => r.faults!).faults! / gib),
+        nginxCpu: rs[0]!.nginxCpuMs === undefined ? undefined : medianBy(rs, (r) => r.nginxCpuMs!).nginxCpuMs! / 1000 / gib,
         // The first upload after start, on its own: nothing warmed up yet.
         first: rs[0]!,
       });
@@ -599,22 +762,31 @@ ${proxyPass('sink')}      proxy_request_buffering off;
       const ngx = median(times.ngx);
       const bare = median(times.bare);
       const gw = median(times.gw);
+      const modeUp = median(times.mode);
+      const asked = (await mode.decisions()) - askedBefore;
+      await mode.gw.stop();
       const growth = (peak - base) / 1024;
       notes.push(
         `upload: the gateway moves ${f2(ngx.seconds / gw.seconds)}× nginx's throughput (target 0.80×) and ${f2(bare.seconds / gw.seconds)}× the bare node proxy's (target 0.90×), ` +
           `${f2(ngx.seconds / gw.first.seconds)}× nginx on its first upload after start, with ${f1(growth)} MiB of RSS growth (target under 64 MiB); ` +
           `the bare node proxy moves ${f2(ngx.seconds / bare.seconds)}× nginx.`,
       );
+      notes.push(
+        `upload through the nginx mode: ${f0(mib / modeUp.seconds)} MiB/s, ${f2(ngx.seconds / modeUp.seconds)}× nginx proxy_pass (target ≥ 0.95×: ${ngx.seconds / modeUp.seconds >= 0.95 ? 'met' : '**not met**'}), ` +
+          `CPU per GiB node ${modeUp.cpu} (one decision per upload: ${asked} asked for ${UPLOAD_ROUNDS}) and nginx ${modeUp.nginxCpu === undefined ? '?' : `${f2(modeUp.nginxCpu)} s`} (nginx proxy_pass: ${ngx.nginxCpu === undefined ? '?' : `${f2(ngx.nginxCpu)} s`}).`,
+      );
       for (const [what, r, extra] of [
         ['direct to upstream', direct, '–'],
         ['nginx, proxy_request_buffering off', ngx, '–'],
         [BARE_LABEL, bare, '–'],
         ['gateway, server.workers 1', gw, `${f1(growth)} MiB (peak of ${UPLOAD_ROUNDS})`],
+        [modeLabel(mode), modeUp, '–'],
       ] as const) {
+        const cpu = r.nginxCpu === undefined ? r.cpu : r.cpu === '–' ? `nginx ${f2(r.nginxCpu)} s` : `node ${r.cpu}, nginx ${f2(r.nginxCpu)} s`;
         rows.push({
           section: `${mib} MiB POST /api/0/… with a Bearer token (streamed to a node sink that reads it all), median of ${UPLOAD_ROUNDS}`,
           what,
-          cols: [`${f2(r.seconds)} s`, `${f0(mib / r.seconds)} MiB/s`, `HTTP ${r.status}`, r.cpu, r.faults, extra, f2(ngx.seconds / r.seconds)],
+          cols: [`${f2(r.seconds)} s`, `${f0(mib / r.seconds)} MiB/s`, `HTTP ${r.status}`, cpu, r.faults, extra, f2(ngx.seconds / r.seconds)],
         });
       }
     }
@@ -845,6 +1017,7 @@ function table(): string {
       const signin = section.startsWith('sign-in');
       const concurrent = section.startsWith('50 concurrent');
       const sync = section.startsWith('sync');
+      const revocation = section.startsWith('revocation');
       const head = upload
         ? ['time', 'throughput', 'answer', 'proxy CPU per GiB', 'page faults per GiB', 'RSS growth', '× nginx speed']
         : signin
@@ -853,7 +1026,9 @@ function table(): string {
             ? ['all done', 'p50', 'p99', 'answers', '']
           : sync
             ? ['time', '', '', 'plan', '']
-            : ['req/s', 'p50 ms', 'p99 ms', 'errors', 'proxy CPU µs per request', '× nginx'];
+          : revocation
+            ? ['median', 'longest', 'shortest', 'refused with', 'documented bound']
+            : ['req/s', 'p50 ms', 'p99 ms', 'errors', 'node CPU µs per request', 'nginx CPU µs per request', 'decision cache hits', '× nginx'];
       out.push('', `**${section}**`, '', `| what | ${head.join(' | ')} |`, `| --- |${' --- |'.repeat(head.length)}`);
     }
     out.push(`| ${r.what} | ${r.cols.join(' | ')} |`);
@@ -871,7 +1046,7 @@ main()
     const text = `# Benchmark results\n\n\`npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}\` on ${await machine()}.\nAll targets in one run, same machine. The upstream is nginx (1 worker, 2 KB static page, keep-alive), and for the rows marked so, one node:http process serving the same page. Every proxy logs each request (nginx's access log and the gateway's stdout both go to /dev/null). wrk, the upstream and the proxies share the CPUs.\n${table()}\n${notes.length ? `\n${notes.map((n) => `- ${n}`).join('\n')}\n` : ''}`;
     process.stdout.write(text);
     // Only a complete, full-length run replaces the published results.
-    if (!QUICK && ONLY.size === 5) writeFileSync(join(ROOT, 'bench/RESULTS.md'), text);
+    if (!QUICK && ONLY.size === 6) writeFileSync(join(ROOT, 'bench/RESULTS.md'), text);
     await finish();
     process.exit(0);
   })
