@@ -15,11 +15,15 @@ describe('keepFreedBuffersMapped', () => {
     assert.equal(operatorTunedMalloc({ MALLOC: 'x', GLIBC_TUNABLES: 'glibc.pthread.rseq=0', NODE_OPTIONS: '--max-old-space-size=512' }), false);
   });
 
-  test('on Linux it frees its priming block and the process carries on', { skip: process.platform !== 'linux' }, () => {
+  test('on Linux it frees its priming block and the process carries on', { skip: process.platform !== 'linux' }, async () => {
     const before = process.memoryUsage().arrayBuffers;
     assert.equal(keepFreedBuffersMapped({}), true);
-    // The 31 MiB block is gone again: it only told the allocator how much freed memory to keep.
-    assert.ok(process.memoryUsage().arrayBuffers - before < 16 * 1024 * 1024);
+    // The 31 MiB block is gone again: it only told the allocator how much freed memory to keep. V8 sweeps
+    // dead array buffers on a background thread, so on a loaded machine the count can drop a little after
+    // the collection returns: wait for it (bounded), rather than read it once.
+    const grown = () => process.memoryUsage().arrayBuffers - before;
+    for (let waited = 0; grown() >= 16 * 1024 * 1024 && waited < 10_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(grown() < 16 * 1024 * 1024, `the priming block is still counted: ${grown()} bytes more than before`);
     assert.equal(typeof (globalThis as { gc?: unknown }).gc, 'undefined', 'gc is not left exposed');
   });
 });
