@@ -161,6 +161,31 @@ export const configSchema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  auth: z
+    .strictObject({
+      // Sign-in without typing from domain-joined machines (SPNEGO on GET /_gateway/login; docs/kerberos.md).
+      kerberos: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+          // The service's keys (samba-tool domain exportkeytab / ktpass); a secret file, re-read on SIGHUP.
+          keytabFile: filePath.default('/run/secrets/http.keytab'),
+          // HTTP/<the host name browsers use>; browsers ask the KDC for a ticket to exactly this name.
+          servicePrincipal: z
+            .string()
+            .regex(/^HTTP\/[A-Za-z0-9.-]+$/, 'must be HTTP/ followed by the host name browsers use, e.g. HTTP/sentry.example.com')
+            .default('HTTP/sentry.example.com'),
+          // Kerberos realm (upper case) -> the NetBIOS domain whose sAMAccountName the principal's name part is.
+          realms: z
+            .record(z.string().regex(/^[A-Z0-9.-]+$/, 'a realm is upper case, e.g. CORP.EXAMPLE.COM'), z.string().min(1))
+            .default({}),
+          // Offer Negotiate only to client addresses in these CIDRs (server.trustProxy decides the address); empty = everyone.
+          networks: z.array(cidr).default([]),
+          // everyone: the password form stays for all; outsideNetworks: inside `networks` only Kerberos signs in.
+          passwordForm: z.enum(['everyone', 'outsideNetworks']).default('everyone'),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   ui: z
     .strictObject({
       // The hint under the sign-in page's username field, per language; unset, it is built from ldap.netbiosDomain and ldap.upnSuffixes.
