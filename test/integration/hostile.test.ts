@@ -17,7 +17,7 @@ import { SESSION_PREFIX } from '../../src/session/sessionStore.js';
 import { sambaTool } from '../support/dc.js';
 import { runCli } from '../support/cli.js';
 import { Client, decodeHtml, sessionSecretOf, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
-import { hostilePath } from '../support/hostilePaths.js';
+import { framingCases, hostilePath, smuggledPage } from '../support/hostilePaths.js';
 import { startRecordingUpstream, type Arrival, type RecordingUpstream } from '../support/recordingUpstream.js';
 import { API_KEY_BASIC, DSN, ORG_TOKEN, USER_TOKEN } from '../support/sentryTokens.js';
 
@@ -153,29 +153,8 @@ describe('generated paths over real HTTP, without a session', () => {
 
 describe('request smuggling and malformed framing over a raw socket', () => {
   const host = 'Host: 127.0.0.1\r\n';
-  const smuggled = `GET /organizations/acme/ HTTP/1.1\r\n${host}Accept: application/json\r\n\r\n`;
-  const cases: [string, string][] = [
-    ['Content-Length with Transfer-Encoding', `POST /api/1/envelope/ HTTP/1.1\r\n${host}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${smuggled}`],
-    ['Transfer-Encoding before Content-Length', `POST /api/1/envelope/ HTTP/1.1\r\n${host}Transfer-Encoding: chunked\r\nContent-Length: 60\r\n\r\n0\r\n\r\n${smuggled}`],
-    ['duplicate Content-Length, different values', `POST /api/1/envelope/ HTTP/1.1\r\n${host}Content-Length: 0\r\nContent-Length: 60\r\n\r\n${smuggled}`],
-    ['Content-Length list', `POST /api/1/envelope/ HTTP/1.1\r\n${host}Content-Length: 0, 60\r\n\r\n${smuggled}`],
-    ['signed Content-Length', `POST /api/1/envelope/ HTTP/1.1\r\n${host}Content-Length: +0\r\n\r\n${smuggled}`],
-    ['Transfer-Encoding that is not chunked last', `POST /api/1/envelope/ HTTP/1.1\r\n${host}Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n${smuggled}`],
-    ['obfuscated Transfer-Encoding', `POST /api/1/envelope/ HTTP/1.1\r\n${host}Transfer-Encoding : chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n${smuggled}`],
-    ['obs-fold continuation line', `GET /api/1/envelope/ HTTP/1.1\r\n${host}X-Folded: a\r\n Transfer-Encoding: chunked\r\n\r\n`],
-    ['bare LF line endings', `GET /api/1/envelope/ HTTP/1.1\n${host.trim()}\nX-A: b\n\n`],
-    ['bare CR inside a header value', `GET /api/1/envelope/ HTTP/1.1\r\n${host}X-A: b\rTransfer-Encoding: chunked\r\n\r\n`],
-    ['NUL inside a header value', `GET /api/1/envelope/ HTTP/1.1\r\n${host}X-A: b\x00c\r\n\r\n`],
-    ['space inside a header name', `GET /api/1/envelope/ HTTP/1.1\r\n${host}X A: b\r\n\r\n`],
-    ['invalid chunk size', `POST /api/1/envelope/ HTTP/1.1\r\n${host}Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n`],
-    ['HTTP/1.0 with chunked', `POST /api/1/envelope/ HTTP/1.0\r\n${host}Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n${smuggled}`],
-    ['absolute-form target for another host', `GET http://internal.example/organizations/acme/ HTTP/1.1\r\n${host}\r\n`],
-    // These once reached new URL() on the error path and took the whole process down.
-    ['a target of just //', `GET // HTTP/1.1\r\n${host}\r\n`],
-    ['a scheme-relative target', `GET //evil.example/organizations/acme/?lang=en HTTP/1.1\r\n${host}\r\n`],
-    ['an absolute-form target with a broken authority', `GET http://[/organizations/ HTTP/1.1\r\n${host}\r\n`],
-    ['raw space in the target', `GET /api/1/envelope/ HTTP/1.1 HTTP/1.1\r\n${host}\r\n`],
-  ];
+  const smuggled = smuggledPage(host);
+  const cases = framingCases(host, USER_TOKEN);
   for (const [name, bytes] of cases) {
     test(`${name}: 400, and no smuggled request reaches Sentry`, async () => {
       const since = mark();
