@@ -3,9 +3,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config/schema.js';
-import { GatewayError, isGatewayError } from '../errors.js';
+import { GatewayError } from '../errors.js';
 import type { Logger } from '../shared/logger.js';
-import { AUTH_DECISION_PATH, createAuthDecisions } from './authDecision.js';
+import { AUTH_DECISION_PATH, createAuthDecisions, FORWARD_STYLE_QUERY } from './authDecision.js';
 import { isChunkUploadInfo } from './chunkUpload.js';
 import { ANONYMOUS_CLASSES, type RouteClass } from './classifyRequest.js';
 import { decideRoute, decideSession, type RequestFacts } from './decideRequest.js';
@@ -17,7 +17,7 @@ import { createProxyContext, destroyContext, hasRequestBody, socketAddress } fro
 import { admitUpgrade, replyInternalError } from './admitUpgrade.js';
 import { authRequiredJson, redirect } from './gatewayReplies.js';
 import { logRequest, requestIdOf } from './requestLog.js';
-import { resolveAssertion, type SessionDeps, type SessionLookup } from './resolveAssertion.js';
+import type { SessionDeps, SessionLookup } from './resolveAssertion.js';
 
 export type { SessionLookup, RouteClass };
 
@@ -54,7 +54,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
   // reaches the gateway's pages, which know no such path (the same 404 as with the mode off).
   const decisions =
     config.nginx.enabled && deps.isTrustedPeer
-      ? createAuthDecisions({ rules: ctx.rules, assertionHeader: config.assertion.header, isTrustedPeer: deps.isTrustedPeer }, deps)
+      ? createAuthDecisions({ rules: ctx.rules, assertionHeader: config.assertion.header, isTrustedPeer: deps.isTrustedPeer, renderError: deps.renderError }, deps)
       : undefined;
 
   const renderError = (req: IncomingMessage, res: ServerResponse, err: GatewayError) => {
@@ -127,7 +127,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
         if (decisions && decision.target.path === AUTH_DECISION_PATH && decisions.answers(req)) {
           // Counted apart from the gateway's pages: beside nginx's request count it is the decision cache's miss rate.
           route = 'decision';
-          return void decisions.answer(req, res);
+          return void decisions.answer(req, res, decision.target.query === FORWARD_STYLE_QUERY ? 'forward' : undefined);
         }
         return deps.gatewayApp(req, res);
       case 'redirect':

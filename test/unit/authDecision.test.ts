@@ -35,3 +35,34 @@ describe('originalRequest', () => {
     assert.equal(originalRequest({ ...base, 'x-sag-upgrade': ['websocket', 'h2c'] } as never), undefined);
   });
 });
+
+describe('originalRequest, forward style (Caddy forward_auth, Traefik forwardAuth)', () => {
+  const fwd = { 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/organizations/acme/?q=1', cookie: 'sag_session=a', connection: 'close' };
+
+  test('method and target come from X-Forwarded-Method / -Uri, which are not passed on as headers', () => {
+    const r = originalRequest(fwd, 'forward');
+    assert.ok(r);
+    assert.equal(r.method, 'GET');
+    assert.equal(r.url, '/organizations/acme/?q=1');
+    assert.equal(r.headers['x-forwarded-uri'], undefined);
+    assert.equal(r.headers['x-forwarded-method'], undefined);
+    assert.equal(r.headers.connection, undefined, "the decision request's own Connection is not the client's");
+    assert.equal(r.upgrade, false);
+  });
+
+  test("the nginx style's facts mean nothing here, and X-Forwarded-* mean nothing in the nginx style", () => {
+    assert.equal(originalRequest({ 'x-sag-method': 'GET', 'x-sag-uri': '/organizations/acme/' }, 'forward'), undefined);
+    assert.equal(originalRequest(fwd), undefined);
+  });
+
+  test('Sec-WebSocket-Key alone makes it a handshake, judged as one', () => {
+    const r = originalRequest({ ...fwd, 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' }, 'forward');
+    assert.ok(r);
+    assert.equal(r.upgrade, true);
+    assert.equal(r.headers.upgrade, 'websocket');
+  });
+
+  test('a repeated fact is no fact', () => {
+    assert.equal(originalRequest({ ...fwd, 'x-forwarded-uri': ['/a', '/b'] }, 'forward'), undefined);
+  });
+});
