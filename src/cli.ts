@@ -13,6 +13,7 @@ import { keysCommand } from './cli/keysCommand.js';
 import { bindPasswordCommand } from './cli/bindPasswordCommand.js';
 import { mfaCommand } from './cli/mfaCommand.js';
 import { nginxConfigCommand } from './cli/nginxConfigCommand.js';
+import { caddyConfigCommand } from './cli/caddyConfigCommand.js';
 
 const USAGE = `usage: sentry-ad-gateway <command> [--config FILE] [--json]
 
@@ -40,6 +41,7 @@ commands:
   nginx-config [--check FILE]    print the nginx configuration of the nginx mode (nginx carries the bytes, asks
                                  the gateway at /_gateway/auth), generated from this config; --check says what
                                  is wrong with a hand-written one
+  caddy-config                   print the Caddyfile site block of the same mode behind Caddy (forward_auth)
   demo [--port N]                throwaway Samba DC, Redis, stand-in Sentry and gateway on this machine
 
 --config FILE defaults to $SAG_CONFIG, then config/gateway.yaml.
@@ -93,6 +95,8 @@ async function run(argv: string[]): Promise<number> {
       return mfaCommand(rest[0], rest[1], { ...flags, user: values.user });
     case 'nginx-config':
       return nginxConfigCommand({ ...flags, check: values.check });
+    case 'caddy-config':
+      return caddyConfigCommand(flags);
     case 'demo':
       return demoCommand({ port: values.port ? Number(values.port) : undefined });
     default:

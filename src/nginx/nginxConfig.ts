@@ -18,7 +18,7 @@ export function gatewayUrlOf(config: Config): string {
 }
 
 /** host:port of an http(s) URL for an nginx `server` line, and whether it is https. */
-function serverOf(url: string): { server: string; https: boolean } {
+export function serverOf(url: string): { server: string; https: boolean } {
   const u = new URL(url);
   const https = u.protocol === 'https:';
   return { server: `${u.hostname}:${u.port || (https ? '443' : '80')}`, https };
@@ -46,11 +46,11 @@ const BELOW = `(?:/(?:${SEG}/)*(?:${SEG})?)?`;
 /** The ingestion classes of classifyRequest, on nginx's normalised $uri. */
 const INGESTION_URI = '^(?:/api/store/|/_health/|/api/[1-9][0-9]*/.*|/api/embed/error-page(?:/.*)?|/js-sdk-loader(?:/.*)?)$';
 /** The same on the raw $request_uri, with nothing that normalises differently. */
-const INGESTION_RAW = `^(?:/api/store/|/_health/|/api/[1-9][0-9]*/(?:${SEG}/)*(?:${SEG})?|/api/embed/error-page${BELOW}|/js-sdk-loader${BELOW})(?:[?].*)?$`;
+export const INGESTION_RAW = `^(?:/api/store/|/_health/|/api/[1-9][0-9]*/(?:${SEG}/)*(?:${SEG})?|/api/embed/error-page${BELOW}|/js-sdk-loader${BELOW})(?:[?].*)?$`;
 
 // Headers that name other forwarded facts than ours, cleared on every route (nginx cannot drop headers by prefix, so
 // the forwarded-identity families other proxies set are listed by name; underscore spellings never pass: underscores_in_headers off).
-const FORWARDED_FAMILY = [
+export const FORWARDED_FAMILY = [
   'x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-server', 'x-forwarded-uri', 'x-forwarded-method', 'x-forwarded-ssl',
   'x-forwarded-email', 'x-forwarded-groups', 'x-forwarded-preferred-username', 'x-forwarded-access-token',
   'x-auth-request-user', 'x-auth-request-email', 'x-auth-request-groups', 'x-auth-request-preferred-username', 'x-auth-request-access-token', 'x-auth-request-redirect',
