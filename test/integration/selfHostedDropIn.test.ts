@@ -1,7 +1,8 @@
-// The drop-in for getsentry/self-hosted (deploy/self-hosted/), checked without a Docker engine: the override merged
-// by `docker-compose config` over a compose file with self-hosted's real service names and nginx's published port
-// (copied from getsentry/self-hosted's docker-compose.yml), the gateway config it mounts, and the sentry.conf.py
-// lines run by Python against the module snippet they name.
+// The drop-in for getsentry/self-hosted (deploy/self-hosted/), in the nginx mode, checked without a Docker engine:
+// the override merged by `docker-compose config` over a compose file with self-hosted's real service names, nginx's
+// published port and mounts (copied from getsentry/self-hosted's docker-compose.yml), the gateway config it mounts,
+// the nginx.conf it mounts with the configuration `nginx-config` generates from that gateway config (nginx -t),
+// and the sentry.conf.py lines run by Python against the module snippet they name.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -10,7 +11,10 @@ import { join, resolve } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { parse as parseYaml, parseDocument, stringify, type ScalarTag, type CollectionTag } from 'yaml';
 import { loadConfig } from '../../src/config/loadConfig.js';
+import { nginxConfig } from '../../src/nginx/nginxConfig.js';
+import { NetworkList } from '../../src/shared/networks.js';
 import { networkOf, trustedOwnNetworks } from '../../src/shared/trustedRanges.js';
+import { NGINX } from '../support/nginx.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const DROP_IN = join(ROOT, 'deploy/self-hosted');
@@ -54,9 +58,17 @@ services:
     ports:
       - "$SENTRY_BIND:80/tcp"
     image: "nginx:1.25.4-alpine"
+    volumes:
+      - type: bind
+        read_only: true
+        source: ./nginx
+        target: /etc/nginx
+      - sentry-nginx-cache:/var/cache/nginx
     depends_on:
       - web
       - relay
+volumes:
+  sentry-nginx-cache:
 `;
 
 /** Marks a value tagged `!reset` (Compose 2.24+: drop what the base file says for this key). */
@@ -108,7 +120,8 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): 
 type Service = Record<string, unknown> & {
   ports?: { published?: string | number; target?: number }[] | string[];
   secrets?: { source: string }[];
-  volumes?: (string | { source?: string; target?: string })[];
+  volumes?: (string | { source?: string; target?: string; read_only?: boolean })[];
+  networks?: Record<string, { ipv4_address?: string } | null>;
   environment?: Record<string, string>;
   depends_on?: Record<string, { condition: string }>;
 };
@@ -129,6 +142,9 @@ describe('deploy/self-hosted: the drop-in for getsentry/self-hosted', () => {
     writeFileSync(join(dir, 'docker-compose.override.yml'), yaml11(override));
     mkdirSync(join(dir, 'sentry-ad-gateway/secrets'), { recursive: true });
     copyFileSync(join(DROP_IN, 'gateway.yaml'), join(dir, 'sentry-ad-gateway/gateway.yaml'));
+    mkdirSync(join(dir, 'sentry-ad-gateway/nginx'));
+    copyFileSync(join(DROP_IN, 'nginx/nginx.conf'), join(dir, 'sentry-ad-gateway/nginx/nginx.conf'));
+    mkdirSync(join(dir, 'nginx'));
     for (const s of ['ldap_bind_password', 'session_secret', 'sentry_token', 'metrics_token']) writeFileSync(join(dir, 'sentry-ad-gateway/secrets', s), 'x\n');
     // What the container sees at /run/secrets, for loading gateway.yaml here as the gateway would there.
     mkdirSync(join(dir, 'run-secrets'));
@@ -142,13 +158,58 @@ describe('deploy/self-hosted: the drop-in for getsentry/self-hosted', () => {
     merged = parseYaml(r.out) as typeof merged;
   });
 
-  test("nginx's published port is gone, and the gateway publishes $SENTRY_BIND instead: nothing else reaches Sentry", () => {
-    assert.deepEqual(resets, ['nginx.ports']);
-    assert.equal(merged.services['nginx']!.ports, undefined, 'nginx publishes nothing');
+  test("nginx keeps $SENTRY_BIND and is the only service that publishes a port: the gateway is reached through it", () => {
+    assert.deepEqual(resets, []);
     const published = Object.entries(merged.services).filter(([, s]) => s.ports?.length).map(([n]) => n);
-    assert.deepEqual(published, ['sentry-ad-gateway'], 'only the gateway publishes a port');
-    const port = merged.services['sentry-ad-gateway']!.ports![0] as { published?: string | number; target?: number } | string;
-    assert.match(typeof port === 'string' ? port : `${port.published}:${port.target}`, /^9000:8080/);
+    assert.deepEqual(published, ['nginx'], 'only nginx publishes a port');
+    const port = merged.services['nginx']!.ports![0] as { published?: string | number; target?: number } | string;
+    assert.match(typeof port === 'string' ? port : `${port.published}:${port.target}`, /^9000:80/);
+  });
+
+  test("nginx runs the drop-in's nginx.conf over self-hosted's, with the generated configuration beside it, and waits for the gateway", () => {
+    const ng = merged.services['nginx']!;
+    type Mount = { source?: string; target?: string; read_only?: boolean };
+    const mounts = new Map<string | undefined, Mount>((ng.volumes ?? []).map((v): [string | undefined, Mount] => (typeof v === 'string' ? [v.split(':')[1], { source: v.split(':')[0] }] : [v.target, v])));
+    const conf = mounts.get('/etc/nginx/nginx.conf');
+    assert.ok(conf, [...mounts.keys()].join(', '));
+    assert.equal(conf.source, join(dir, 'sentry-ad-gateway/nginx/nginx.conf'));
+    assert.equal(conf.read_only, true);
+    assert.ok(mounts.has('/etc/nginx'), "self-hosted's own ./nginx stays mounted");
+    const generated = mounts.get('/etc/sentry-ad-gateway-nginx');
+    assert.equal(generated?.source, join(dir, 'sentry-ad-gateway/nginx'));
+    assert.match(readFileSync(join(DROP_IN, 'nginx/nginx.conf'), 'utf8'), /include \/etc\/sentry-ad-gateway-nginx\/sentry-ad-gateway\.conf;/);
+    assert.equal((ng['depends_on'] as Record<string, { condition: string }>)['sentry-ad-gateway']?.condition, 'service_healthy');
+  });
+
+  test("the gateway trusts exactly nginx's fixed address, and answers decisions only in the nginx mode", () => {
+    const subnet = merged.networks?.['default']?.ipam?.config?.[0]?.subnet;
+    const address = merged.services['nginx']!.networks?.['default']?.ipv4_address;
+    assert.ok(subnet && address, 'nginx has a fixed address on the fixed subnet');
+    assert.ok(new NetworkList([subnet]).match(address), `${address} is in ${subnet}`);
+    assert.notEqual(address, networkOf(subnet)!.first.replace(/\.0$/, '.1'), "not the bridge's address");
+    const config = loadConfig({ file: join(dir, 'gateway-here.yaml'), env: {} });
+    assert.ok(config.ok);
+    assert.equal(config.config.server.trustProxy, address);
+    assert.equal(config.config.nginx.enabled, true);
+    assert.equal(config.config.nginx.gatewayUrl, 'http://sentry-ad-gateway:8080');
+    assert.equal(new URL(config.config.nginx.gatewayUrl).port, config.config.server.listen.split(':').at(-1));
+  });
+
+  test("nginx accepts the drop-in's nginx.conf with the configuration generated from gateway.yaml", async () => {
+    const config = loadConfig({ file: join(dir, 'gateway-here.yaml'), env: {} });
+    assert.ok(config.ok);
+    const t = mkdtempSync(join(dir, 'nginx-t-'));
+    // nginx -t resolves upstream names and opens its logs: the compose names become addresses, the paths local ones.
+    const generated = nginxConfig(config.config).replace(/server (web|relay|sentry-ad-gateway):/g, 'server 127.0.0.1:');
+    writeFileSync(join(t, 'sentry-ad-gateway.conf'), generated);
+    const main = readFileSync(join(DROP_IN, 'nginx/nginx.conf'), 'utf8')
+      .replace(/^user nginx;$/m, '')
+      .replace('/var/run/nginx.pid', join(t, 'nginx.pid'))
+      .replaceAll('/var/log/nginx/', `${t}/`)
+      .replace('/etc/sentry-ad-gateway-nginx/', `${t}/`);
+    writeFileSync(join(t, 'nginx.conf'), main);
+    const r = spawnSync(NGINX, ['-t', '-p', t, '-c', join(t, 'nginx.conf')], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
   });
 
   test('the gateway waits for web, reaches web and Relay directly, and keeps sessions in a Redis of its own', () => {
@@ -167,7 +228,7 @@ describe('deploy/self-hosted: the drop-in for getsentry/self-hosted', () => {
     assert.equal(merged.services['sentry-ad-gateway-redis']!.ports, undefined);
   });
 
-  test("the project's network has a fixed subnet, and gateway.yaml trusts no address in it, docker-proxy's bridge above all", () => {
+  test("the project's network has a fixed subnet, and gateway.yaml trusts no range in it, docker-proxy's bridge above all", () => {
     const subnet = merged.networks?.['default']?.ipam?.config?.[0]?.subnet;
     assert.ok(subnet, 'the default network has a fixed subnet');
     const net = networkOf(subnet);
