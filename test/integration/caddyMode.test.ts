@@ -3,6 +3,7 @@
 // refusal is the gateway's own answer passed on as it is (docs/nginx-mode.md#caddy). Real Samba AD, real Redis,
 // real HTTP; the echo upstream stands in for Sentry web and a recording upstream for Relay.
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { WebSocket } from 'ws';
@@ -172,6 +173,15 @@ describe('Caddy mode: signed in, anonymous, spoofed', () => {
     assert.equal(seen.headers.authorization, `Bearer ${USER_TOKEN}`);
     assert.ok(!carriesAssertion(seen.headers));
     assert.equal(seen.headers.cookie, undefined);
+  });
+
+  test('a token upload reaches Sentry whole: the decision is asked without the body, and the body follows', async () => {
+    const body = randomBytes(3 * 1024 * 1024);
+    const res = await fetch(`${m.caddy.url}/api/0/projects/acme/web/files/dsyms/`, { method: 'POST', body, headers: { authorization: `Bearer ${USER_TOKEN}`, 'content-type': 'application/octet-stream' } });
+    assert.equal(res.status, 200);
+    const seen = (await res.json()) as { bodyLength: number; bodySha256: string };
+    assert.equal(seen.bodyLength, body.length);
+    assert.equal(seen.bodySha256, createHash('sha256').update(body).digest('hex'));
   });
 
   test('ingestion reaches Relay with no decision asked, no cookie and the real client address', async () => {
