@@ -153,7 +153,9 @@ export function checkNginxConfig(text: string, config: Config): NginxProblem[] {
     [loc, ...inside].some((d) => children(d, 'auth_request').some((a) => a.args[0] !== 'off')) && children(loc, 'auth_request').every((a) => a.args[0] !== 'off');
   for (const { d: loc, inside } of locations) {
     const where = loc.args.join(' ');
-    if (children(loc, 'proxy_pass').length === 0 || children(loc, 'internal').length > 0 || where.includes('_gateway')) continue;
+    // A location that rewrites to the decision endpoint (the refusal pages) forwards to the gateway, not to Sentry.
+    const asksGateway = children(loc, 'rewrite').some((r) => (r.args[1] ?? '').startsWith(AUTH_DECISION_PATH));
+    if (children(loc, 'proxy_pass').length === 0 || children(loc, 'internal').length > 0 || where.includes('_gateway') || asksGateway) continue;
     if (!asks(loc, inside) && !/api|store|envelope|js-sdk-loader|_health/.test(where)) error(loc.line, `location ${where} forwards to Sentry without asking ${AUTH_DECISION_PATH}`);
   }
   const ingestion = locations.filter(({ d: loc }) => authTarget(loc) === undefined && children(loc, 'proxy_pass').length > 0 && /api|store|envelope|js-sdk-loader|_health/.test(loc.args.join(' ')) && !loc.args.join(' ').includes('_gateway'));

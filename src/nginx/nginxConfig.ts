@@ -5,7 +5,7 @@
 import type { Config } from '../config/schema.js';
 import { gatewayCookieNames } from '../shared/cookies.js';
 import { splitListen } from '../shared/splitListen.js';
-import { ANSWER_HEADERS, AUTH_DECISION_PATH, ORIGINAL_HEADERS } from '../proxy/authDecision.js';
+import { ANSWER_HEADERS, AUTH_DECISION_PATH, FORWARD_STYLE_QUERY, FORWARDED_ORIGINAL, ORIGINAL_HEADERS } from '../proxy/authDecision.js';
 import { AUTH_REQUIRED_JSON } from '../proxy/gatewayReplies.js';
 import { DECIDED_ON, IDENTITY_HEADERS } from '../proxy/headers.js';
 
@@ -277,15 +277,37 @@ export function nginxConfig(config: Config, opts: NginxConfigOptions = {}): stri
   line('        if ($sag_status = 302) {');
   line('            return 302 $sag_location;');
   line('        }');
-  for (const status of [400, 404, 500, 503]) {
-    line(`        if ($sag_status = ${status}) {`);
-    line(`            return ${status};`);
-    line('        }');
-  }
   line('        if ($sag_status = 401) {');
   line(`            return 401 '${JSON.stringify(AUTH_REQUIRED_JSON)}';`);
   line('        }');
-  line('        return 403;');
+  line('        if ($sag_status = 500) {');
+  line('            return 500;');
+  line('        }');
+  line('        # 400, 404, 503: the gateway\'s own page (HTML or JSON, in the client\'s language), asked for in the forward');
+  line('        # style, which answers the refusal itself; anything else the decision meant is a plain 403.');
+  line('        if ($sag_status !~ "^(?:400|404|503)$") {');
+  line('            return 403;');
+  line('        }');
+  line(`        rewrite ^ ${AUTH_DECISION_PATH}${FORWARD_STYLE_QUERY} break;`);
+  line(`        proxy_pass ${scheme(gateway)}://sag_gateway;`);
+  line('        proxy_method GET;');
+  line('        proxy_pass_request_body off;');
+  line('        proxy_set_header Content-Length "";');
+  line('        proxy_set_header Connection "";');
+  line('        proxy_set_header Upgrade "";');
+  clearClientClaims('        ', { originalToo: false });
+  line(`        proxy_set_header Host ${q(publicHost)};`);
+  line('        proxy_set_header X-Forwarded-For $remote_addr;');
+  line(`        proxy_set_header ${FORWARDED_ORIGINAL.method} $request_method;`);
+  line(`        proxy_set_header ${FORWARDED_ORIGINAL.uri} $request_uri;`);
+  line(`        proxy_set_header ${ORIGINAL_HEADERS.connection} $http_connection;`);
+  line(`        proxy_set_header ${ORIGINAL_HEADERS.upgrade} $http_upgrade;`);
+  line('        # Asked twice, a decision could differ (Redis back): no assertion ever reaches the client from here.');
+  line(`        proxy_hide_header ${assertion};`);
+  line(`        proxy_hide_header ${ANSWER_HEADERS.route};`);
+  line('        proxy_connect_timeout 5s;');
+  line('        proxy_send_timeout 15s;');
+  line('        proxy_read_timeout 15s;');
   line('    }');
   line('}');
   return out.join('\n') + '\n';

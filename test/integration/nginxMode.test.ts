@@ -209,6 +209,18 @@ describe('nginx mode: signed in, anonymous, spoofed', () => {
     }
   });
 
+  test("a refusal is the gateway's own page, in the client's language, never an assertion", async () => {
+    const page = await alice.get('/_sentry-ad-gateway/offboard/', { accept: 'text/html', 'accept-language': 'zh-CN' });
+    assert.equal(page.status, 404);
+    assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+    assert.match(await page.text(), /<html[^>]*lang="zh-CN"/);
+    const bad = await raw(m.nginx.url, '/organizations/acme/%2e%2e/', { headers: { accept: 'application/json', cookie: alice.cookieHeader() } });
+    assert.equal(bad.status, 400);
+    assert.equal((JSON.parse(bad.body) as { error: string }).error, 'bad_path');
+    assert.equal(bad.headers['x-sentry-gateway-assertion'], undefined);
+    assert.equal(bad.headers['x-sag-route'], undefined);
+  });
+
   test('path tricks and a Connection naming a deciding header are 400', async () => {
     for (const path of ['/api/0/%2e%2e/auth/', '/organizations/acme/%2Fx/', '/api/0//auth/', '/organizations/%61cme/', '/api/1/../0/projects/', '/_gateway/../organizations/acme/']) {
       assert.equal((await raw(m.nginx.url, path, { headers: { accept: 'application/json', cookie: alice.cookieHeader() } })).status, 400, path);
