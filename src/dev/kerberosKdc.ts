@@ -5,7 +5,7 @@
 // machine would hold, and a keytab is what an operator would export.
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
@@ -120,6 +120,8 @@ export async function createServiceKeytab(dc: SambaDcInfo, dir: string, opts: { 
   if (!(await samba(['spn', 'list', account])).includes(servicePrincipal)) await samba(['spn', 'add', servicePrincipal, account]);
   await setAesOnly(dc, account);
   const keytabFile = path.join(dir, `${account}.keytab`);
+  // A fresh file: export appends, and this keytab is to hold the current keys only.
+  await rm(keytabFile, { force: true });
   await exportKeytab(dc, servicePrincipal, keytabFile);
   return { keytabFile, account, servicePrincipal, principal: `${servicePrincipal}@${dc.realm}`, host };
 }

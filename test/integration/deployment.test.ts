@@ -190,7 +190,9 @@ describe('Dockerfile, replayed without Docker', () => {
             break;
           }
           assert.match(argsText, /^npm (ci|run) /, `every RUN is an npm command CI also runs: ${argsText}`);
-          const r = await run('sh', ['-c', `${argsText} --loglevel=error`], { cwd: stage!.dir, env: { ...process.env, ...stage!.env }, timeoutMs: 300_000 });
+          // --prefer-offline: from the npm cache this machine's own install filled, so a registry that cannot be
+          // reached (a test network namespace has no DNS) cannot make npm skip the optional Kerberos binding.
+          const r = await run('sh', ['-c', `${argsText} --loglevel=error --prefer-offline`], { cwd: stage!.dir, env: { ...process.env, ...stage!.env }, timeoutMs: 300_000 });
           assert.equal(r.code, 0, `${stage!.name}: RUN ${argsText} failed:\n${r.out}`);
           break;
         }
