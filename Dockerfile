@@ -2,11 +2,18 @@
 # on a read-only root file system (only assertion.keysDir must be writable).
 #
 # Every RUN step is a plain npm command that CI also runs (test/integration/deployment.test.ts
-# replays them), so a step that breaks shows up in `bash .ci/run` on a machine without Docker.
+# replays them), so a step that breaks shows up in `bash .ci/run` on a machine without Docker;
+# the apt-get steps name Debian packages, which the replay checks CI has installed.
 ARG NODE_IMAGE=node:24-bookworm-slim
 
+# 0. What the optional Kerberos binding (kerberos, N-API) needs to build against the system GSSAPI:
+# node-gyp's compiler and python, and the MIT Kerberos headers. Built from source, never a downloaded binary.
+FROM ${NODE_IMAGE} AS toolchain
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ libkrb5-dev && rm -rf /var/lib/apt/lists/*
+ENV npm_config_build_from_source=true
+
 # 1. Compile TypeScript with the dev dependencies.
-FROM ${NODE_IMAGE} AS build
+FROM toolchain AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -14,14 +21,16 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
-# 2. Production dependencies only, installed from the lock file.
-FROM ${NODE_IMAGE} AS deps
+# 2. Production dependencies only, installed from the lock file (the Kerberos binding built here).
+FROM toolchain AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 
-# 3. The runtime: no compiler, no npm cache, no source.
+# 3. The runtime: no compiler, no npm cache, no source; the GSSAPI library the Kerberos binding links to
+# (without it the gateway starts with Kerberos off and says why).
 FROM ${NODE_IMAGE}
+RUN apt-get update && apt-get install -y --no-install-recommends libgssapi-krb5-2 && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules

@@ -114,6 +114,10 @@ describe('docker-compose.yml', () => {
 interface Stage {
   name: string;
   dir: string;
+  /** ENV set in the stage (and the stage it is FROM), passed to its RUN steps. */
+  env: Record<string, string>;
+  /** Debian packages its apt-get steps install. */
+  packages: string[];
   user?: string;
   entrypoint?: string[];
   healthcheck?: string;
@@ -148,7 +152,9 @@ describe('Dockerfile, replayed without Docker', () => {
         case 'FROM': {
           const image = rest[0]!.replace(/\$\{(\w+)\}/g, (_m, k: string) => args[k] ?? '');
           const name = rest[2] ?? 'final';
-          stage = { name, dir: join(work, name), image };
+          // FROM an earlier stage: its image, ENV and packages (its files stay its own: none are used that way).
+          const base = stages.find((s) => s.name === image);
+          stage = { name, dir: join(work, name), image: base?.image ?? image, env: { ...base?.env }, packages: [...(base?.packages ?? [])] };
           mkdirSync(stage.dir, { recursive: true });
           stages.push(stage);
           break;
@@ -171,8 +177,22 @@ describe('Dockerfile, replayed without Docker', () => {
         }
         case 'RUN': {
           runLines.push(argsText);
+          if (argsText.startsWith('apt-get ')) {
+            // Not run here: the packages must be what CI installed on this machine (scripts/bootstrap.sh, .ci/run).
+            const install = /apt-get install ((?:-\S+ )*)([^&]+)/.exec(argsText);
+            assert.ok(install, `an apt-get step installs packages: ${argsText}`);
+            const pkgs = install[2]!.trim().split(/\s+/);
+            for (const pkg of pkgs) {
+              const q = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' });
+              assert.equal(q.stdout, 'install ok installed', `${stage!.name}: ${pkg} is not installed here (the image needs it): apt-get install ${pkg}`);
+            }
+            stage!.packages.push(...pkgs);
+            break;
+          }
           assert.match(argsText, /^npm (ci|run) /, `every RUN is an npm command CI also runs: ${argsText}`);
-          const r = await run('sh', ['-c', `${argsText} --loglevel=error`], { cwd: stage!.dir, timeoutMs: 300_000 });
+          // --prefer-offline: from the npm cache this machine's own install filled, so a registry that cannot be
+          // reached (a test network namespace has no DNS) cannot make npm skip the optional Kerberos binding.
+          const r = await run('sh', ['-c', `${argsText} --loglevel=error --prefer-offline`], { cwd: stage!.dir, env: { ...process.env, ...stage!.env }, timeoutMs: 300_000 });
           assert.equal(r.code, 0, `${stage!.name}: RUN ${argsText} failed:\n${r.out}`);
           break;
         }
@@ -185,8 +205,14 @@ describe('Dockerfile, replayed without Docker', () => {
         case 'HEALTHCHECK':
           stage!.healthcheck = argsText;
           break;
+        case 'ENV': {
+          const eq = argsText.indexOf('=');
+          assert.ok(eq > 0, `ENV NAME=value: ${argsText}`);
+          stage!.env[argsText.slice(0, eq)] = argsText.slice(eq + 1);
+          break;
+        }
         default:
-          assert.ok(['ENV', 'EXPOSE', 'VOLUME', 'CMD'].includes(instr!), `the replay does not know ${instr}`);
+          assert.ok(['EXPOSE', 'VOLUME', 'CMD'].includes(instr!), `the replay does not know ${instr}`);
       }
     }
     final = stages.at(-1)!;
@@ -211,6 +237,11 @@ describe('Dockerfile, replayed without Docker', () => {
     assert.ok(!existsSync(join(final.dir, 'node_modules/tsx')), 'no dev dependencies in the runtime');
     assert.ok(!existsSync(join(final.dir, 'src')), 'no source in the runtime');
     assert.ok(existsSync(join(final.dir, 'root/var/lib/sentry-ad-gateway/keys')), 'the keys directory exists in the image');
+    // The Kerberos binding, built from source in the deps stage, with the library it links to in the runtime.
+    assert.equal(stages.find((s) => s.name === 'deps')!.env['npm_config_build_from_source'], 'true');
+    assert.ok(existsSync(join(final.dir, 'node_modules/kerberos/build/Release/kerberos.node')), 'the Kerberos binding is built');
+    assert.ok(final.packages.includes('libgssapi-krb5-2'), 'the runtime has the GSSAPI library');
+    assert.ok(!final.packages.some((p) => /-dev$|^g\+\+$|^make$/.test(p)), 'no compiler or headers in the runtime');
     assert.match(final.healthcheck ?? '', /docker\/healthcheck\.mjs/);
     assert.match(readFileSync(join(ROOT, 'docker/healthcheck.mjs'), 'utf8'), /\/_gateway\/healthz/);
   });
@@ -219,6 +250,8 @@ describe('Dockerfile, replayed without Docker', () => {
     const r = await run('node', [...final.entrypoint!.slice(1), '--help'], { cwd: final.dir });
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /usage: sentry-ad-gateway/);
+    const k = await run('node', ['--input-type=module', '-e', "const m = await import('kerberos'); console.log(typeof m.initializeServer)"], { cwd: final.dir });
+    assert.equal(k.out.trim(), 'function', `the Kerberos binding loads in the runtime: ${k.out}`);
   });
 
   test('the compose gateway config is valid for this build', async () => {
