@@ -1,8 +1,9 @@
 #!/bin/sh
 # Provisions a throwaway Samba AD DC for CORP.EXAMPLE.COM into DIR (tests and the demo only).
 # Usage: provision.sh DIR ADMIN_PASSWORD
-# Only the LDAP service runs, bound to loopback, so nothing else on the host is touched;
-# the settings provision cannot take as options are appended to [global] afterwards.
+# Only LDAP and the KDC run (the KDC for the Kerberos sign-in tests: 127.0.0.1:88), bound to
+# loopback, so nothing else on the host is touched; the settings provision cannot take as options
+# are appended to [global] afterwards.
 set -eu
 dir=$1
 adminpass=$2
@@ -11,7 +12,7 @@ samba-tool domain provision \
   --realm=CORP.EXAMPLE.COM --domain=CORP --server-role=dc --dns-backend=NONE \
   --adminpass="$adminpass" --targetdir="$dir" --host-name=dc1 \
   --option="interfaces=lo" --option="bind interfaces only=yes" \
-  --option="server services = ldap" \
+  --option="server services = ldap kdc" \
   --option="log file = $dir/log.%m" \
   --option="pid directory = $dir/run" \
   >"$dir/provision.log" 2>&1 || { cat "$dir/provision.log" >&2; exit 1; }
