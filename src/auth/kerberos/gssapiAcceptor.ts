@@ -65,6 +65,17 @@ export interface GssapiAcceptorOptions {
   binding: KerberosBinding;
 }
 
+/**
+ * KRB5_KTNAME is one per process. A process runs one gateway; where it runs several (tests), they share the
+ * newest open one's keytab copy, and closing one points the variable back at another that is still open.
+ */
+const open: string[] = [];
+
+function pointAt(keytab: string | undefined): void {
+  if (keytab) process.env['KRB5_KTNAME'] = `FILE:${keytab}`;
+  else delete process.env['KRB5_KTNAME'];
+}
+
 export class GssapiAcceptor implements KerberosAcceptor {
   readonly #dir: string;
   readonly #keytab: string;
@@ -85,8 +96,9 @@ export class GssapiAcceptor implements KerberosAcceptor {
       this.close();
       throw e;
     }
-    // Process-wide: the binding has no per-context keytab or cache setting.
-    process.env['KRB5_KTNAME'] = `FILE:${this.#keytab}`;
+    // Process-wide: the binding has no per-context keytab or replay-cache setting.
+    open.push(this.#keytab);
+    pointAt(this.#keytab);
     process.env['KRB5RCACHETYPE'] = 'none';
   }
 
@@ -117,6 +129,11 @@ export class GssapiAcceptor implements KerberosAcceptor {
   }
 
   close(): void {
+    const at = open.indexOf(this.#keytab);
+    if (at !== -1) {
+      open.splice(at, 1);
+      pointAt(open.at(-1));
+    }
     rmSync(this.#dir, { recursive: true, force: true });
   }
 
