@@ -10,6 +10,9 @@ import { cliLogger, loadOrExit, type CommonFlags } from './common.js';
 import { checkRedisDurability } from '../mfa/redisDurability.js';
 import { MFA_PEOPLE_KEY } from '../mfa/factorStore.js';
 import { keyFileProblem, mfaConfigured } from '../config/loadConfig.js';
+import { checkKerberosKvno, checkKerberosLocal } from '../auth/kerberos/kerberosChecks.js';
+import { loadKerberosBinding } from '../auth/kerberos/loadBinding.js';
+import { DcConnections } from '../directory/dcConnections.js';
 
 /** How many people have a second factor, read with a short-lived client of its own. */
 async function enrolledCount(url: string): Promise<number> {
@@ -31,6 +34,13 @@ interface Check {
 export async function checkConfigCommand(flags: CommonFlags & { connect?: boolean }): Promise<number> {
   const { config, file, warnings } = loadOrExit(flags);
   const checks: Check[] = [];
+  // Kerberos's binding and keytab are local: said with or without --connect.
+  const krb = config.auth.kerberos;
+  const kerberos = krb.enabled ? await checkKerberosLocal(krb, await loadKerberosBinding()) : undefined;
+  if (kerberos) {
+    checks.push(...kerberos.checks);
+    warnings.push(...kerberos.warnings);
+  }
   if (flags.connect) {
     const logger = cliLogger(config);
     const bind = new SecretFile(config.ldap.bindPasswordFile);
@@ -48,6 +58,14 @@ export async function checkConfigCommand(flags: CommonFlags & { connect?: boolea
           if (all.fineGrained === 'unreadable') warnings.push('lockout: fine-grained password policies are not readable by the service account: accounts under a stricter one may be locked through the gateway (see docs/operating.md, "Lockout policy")');
         } catch (e) {
           warnings.push(`lockout: could not read the lockout policies: ${(e as Error).message}`);
+        }
+      }
+      if (kerberos?.entries.length && dcs.some((dc) => dc.ok)) {
+        const conn = new DcConnections({ ldap: config.ldap, readBindPassword: async () => bind.get(), logger });
+        try {
+          checks.push(await checkKerberosKvno(krb, config.ldap.baseDn, conn, kerberos.entries));
+        } finally {
+          await conn.close();
         }
       }
     } finally {

@@ -149,9 +149,29 @@ function crossChecks(c: Config, warnings: string[]): ConfigProblem[] {
       out.push({ path: 'server.trustProxy', message: 'the nginx mode needs server.trustProxy to cover the nginx in front: /_gateway/auth answers no one else' });
     }
   }
+  if (c.auth.kerberos.enabled) out.push(...kerberosChecks(c, warnings));
   for (const [i, p] of c.bypass.paths.entries()) {
     if (p.startsWith('/_gateway')) out.push({ path: `bypass.paths.${i}`, message: 'may not cover /_gateway' });
   }
+  return out;
+}
+
+/** auth.kerberos where it is on: a realm to accept, mapped to the one domain the directory knows. */
+function kerberosChecks(c: Config, warnings: string[]): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  const k = c.auth.kerberos;
+  const realms = Object.entries(k.realms);
+  if (!realms.length) out.push({ path: 'auth.kerberos.realms', message: `names no realm, so no ticket could sign anyone in: map the AD realm to the domain, e.g. { CORP.EXAMPLE.COM: ${c.ldap.netbiosDomain || 'CORP'} }` });
+  const domain = c.ldap.netbiosDomain;
+  for (const [realm, netbios] of realms) {
+    if (!domain) out.push({ path: `auth.kerberos.realms.${realm}`, message: 'needs ldap.netbiosDomain: a realm maps to the NetBIOS domain whose sAMAccountName the principal names' });
+    else if (netbios.toUpperCase() !== domain.toUpperCase()) {
+      out.push({ path: `auth.kerberos.realms.${realm}`, message: `maps to "${netbios}", but the directory knows one domain, ldap.netbiosDomain "${domain}": every realm maps to it (or leave the realm out)` });
+    }
+  }
+  const host = new URL(c.server.publicUrl).hostname.toLowerCase();
+  const spnHost = k.servicePrincipal.slice('HTTP/'.length).toLowerCase();
+  if (spnHost !== host) warnings.push(`auth.kerberos.servicePrincipal is ${k.servicePrincipal} but server.publicUrl's host is ${host}: browsers ask the KDC for HTTP/<the host they see>, so a sign-in only works on a name the SPN matches`);
   return out;
 }
 
@@ -207,9 +227,17 @@ export function mfaConfigured(c: Pick<Config, 'mfa'>): boolean {
 }
 
 /** Files the gateway reads at start: a path that cannot be read fails the check, not `serve`. */
-const FILE_KEYS = ['ldap.bindPasswordFile', 'ldap.caFile', 'session.secretFile', 'sentry.tokenFile', 'server.metricsTokenFile', 'mfa.keyFile'];
-/** Secret files that have a default path: checked only where the feature that reads them is on. */
-const DEFAULT_FILE_KEYS: Record<string, { fallback: string; on: (doc: Record<string, unknown>) => boolean }> = {
+const FILE_KEYS = ['ldap.bindPasswordFile', 'ldap.caFile', 'session.secretFile', 'sentry.tokenFile', 'server.metricsTokenFile', 'mfa.keyFile', 'auth.kerberos.keytabFile'];
+/**
+ * Secret files that have a default path: checked only where the feature that reads them is on (with `onlyWhenOn`,
+ * also a path that is set: a keytab may be put in place before Kerberos is switched on).
+ */
+const DEFAULT_FILE_KEYS: Record<string, { fallback: string; on: (doc: Record<string, unknown>) => boolean; onlyWhenOn?: true }> = {
+  'auth.kerberos.keytabFile': {
+    fallback: '/run/secrets/http.keytab',
+    on: (doc) => (doc.auth as { kerberos?: { enabled?: unknown } } | undefined)?.kerberos?.enabled === true,
+    onlyWhenOn: true,
+  },
   'mfa.keyFile': {
     fallback: '/run/secrets/mfa_key',
     on: (doc) => {
@@ -225,6 +253,7 @@ function fileChecks(doc: Record<string, unknown>): ConfigProblem[] {
   for (const path of FILE_KEYS) {
     let file = path.split('.').reduce<unknown>((n, k) => (typeof n === 'object' && n !== null ? (n as Record<string, unknown>)[k] : undefined), doc);
     const dflt = DEFAULT_FILE_KEYS[path];
+    if (dflt?.onlyWhenOn && !dflt.on(doc)) continue;
     if (file === undefined && dflt?.on(doc)) file = dflt.fallback;
     if (typeof file !== 'string' || !file) continue;
     try {

@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
+import { readKeytab } from '../../src/auth/kerberos/keytab.js';
 import { USERS } from '../../src/dev/fixtures.js';
 import { KinitError, currentKvno, kinit, klist } from '../../src/dev/kerberosKdc.js';
 import { testDc } from '../support/dc.js';
@@ -12,8 +13,13 @@ import { curlNegotiate, kerberosFixture, SERVICE_HOST, type KerberosFixture } fr
 
 const run = promisify(execFile);
 
-/** `klist -k -e` of a keytab as [kvno, principal, enctype] rows. */
+/** A keytab as [kvno, principal, enctype] rows, by the gateway's reader. */
 async function keytabRows(file: string): Promise<[number, string, string][]> {
+  return (await readKeytab(file)).map((e) => [e.kvno, e.principal, e.enctypeName]);
+}
+
+/** The same by MIT's `klist -k -e`, to check the reader against. */
+async function klistRows(file: string): Promise<[number, string, string][]> {
   const { stdout } = await run('klist', ['-k', '-e', file]);
   return [...stdout.matchAll(/^\s*(\d+) (\S+) \(([^)]+)\)/gm)].map((m) => [Number(m[1]), m[2]!, m[3]!]);
 }
@@ -70,6 +76,7 @@ test('the exported keytab holds HTTP/sentry.corp.example.com with AES keys at th
     ],
   );
   assert.ok(rows.every(([k]) => k === kvno), `keytab kvnos ${rows.map((r) => r[0]).join(',')} vs directory ${kvno}`);
+  assert.deepEqual(rows, await klistRows(krb.service.keytabFile));
 });
 
 test('curl --negotiate with a ticket sends a SPNEGO token for the service', async () => {
@@ -103,6 +110,7 @@ test('rotating the service account gives a keytab with the old and the new kvno'
     assert.equal(await currentKvno(testDc(), own.service.account), old + 1);
     const kvnos = [...new Set((await keytabRows(rotated.keytabFile)).map(([k]) => k))].sort();
     assert.deepEqual(kvnos, [old, old + 1]);
+    assert.deepEqual(await keytabRows(rotated.keytabFile), await klistRows(rotated.keytabFile));
     // The keytab in use before is left as it was.
     assert.deepEqual([...new Set((await keytabRows(own.service.keytabFile)).map(([k]) => k))], [old]);
   } finally {

@@ -421,3 +421,48 @@ describe('nginx mode', () => {
     assert.deepEqual(paths({ ...minimal(), nginx: { listen: '80; include /etc/passwd' } }), ['nginx.listen']);
   });
 });
+
+describe('kerberos', () => {
+  const keytabFile = join(dir, 'http.keytab');
+  writeFileSync(keytabFile, Buffer.from([0x05, 0x02]), { mode: 0o600 });
+  const withKerberos = (kerberos: Record<string, unknown>, netbiosDomain = 'CORP'): Record<string, Record<string, unknown>> => {
+    const doc = minimal();
+    return { ...doc, ldap: { ...doc.ldap, netbiosDomain }, auth: { kerberos: { enabled: true, keytabFile, servicePrincipal: 'HTTP/sentry.example.com', realms: { 'CORP.EXAMPLE.COM': 'CORP' }, ...kerberos } } };
+  };
+
+  test('on with a realm mapped to the directory’s domain loads; off, nothing about it is checked', () => {
+    const r = load(withKerberos({}));
+    assert.ok(r.ok, JSON.stringify(!r.ok && r.problems));
+    assert.deepEqual(r.warnings.filter((w) => w.includes('kerberos')), []);
+    ok({ ...minimal(), auth: { kerberos: { enabled: false, keytabFile: join(dir, 'not-there.keytab') } } });
+  });
+
+  test('on with no realm is refused: no ticket could sign anyone in', () => {
+    const p = problems(withKerberos({ realms: {} }));
+    assert.deepEqual(p.map((x) => x.path), ['auth.kerberos.realms']);
+    assert.match(p[0]!.message, /names no realm.*CORP\.EXAMPLE\.COM: CORP/);
+  });
+
+  test('a realm mapped to another domain is refused: the directory knows one', () => {
+    const p = problems(withKerberos({ realms: { 'CORP.EXAMPLE.COM': 'CORP', 'EMEA.EXAMPLE.COM': 'EMEA' } }));
+    assert.deepEqual(p.map((x) => x.path), ['auth.kerberos.realms.EMEA.EXAMPLE.COM']);
+    assert.match(p[0]!.message, /maps to "EMEA", but the directory knows one domain, ldap\.netbiosDomain "CORP"/);
+    assert.deepEqual(paths(withKerberos({}, '')), ['auth.kerberos.realms.CORP.EXAMPLE.COM']);
+  });
+
+  test('the keytab is a secret file: a missing one is named with its path, also the default one', () => {
+    const missing = join(dir, 'missing.keytab');
+    const p = problems(withKerberos({ keytabFile: missing }));
+    assert.deepEqual(p, [{ path: 'auth.kerberos.keytabFile', message: `file not found: ${missing}` }]);
+    const doc = withKerberos({});
+    delete (doc.auth!.kerberos as Record<string, unknown>).keytabFile;
+    assert.deepEqual(problems(doc), [{ path: 'auth.kerberos.keytabFile', message: 'file not found: /run/secrets/http.keytab' }]);
+    assert.deepEqual(paths(withKey('auth', 'kerberos', { keytabFile: missing }), { SAG_AUTH__KERBEROS__ENABLED: 'true', SAG_AUTH__KERBEROS__REALMS: '{CORP.EXAMPLE.COM: CORP}', SAG_LDAP__NETBIOS_DOMAIN: 'CORP' }), ['auth.kerberos.keytabFile']);
+  });
+
+  test('a service principal for another host than publicUrl’s is a warning: browsers ask for HTTP/<the host they see>', () => {
+    const r = load(withKerberos({ servicePrincipal: 'HTTP/gateway.internal.example.com' }));
+    assert.ok(r.ok);
+    assert.ok(r.warnings.some((w) => /servicePrincipal is HTTP\/gateway\.internal\.example\.com but server\.publicUrl's host is sentry\.example\.com/.test(w)), JSON.stringify(r.warnings));
+  });
+});
