@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { Redis } from 'ioredis';
+import { CSRF_COOKIE, csrfTokenFor } from '../../src/auth/csrf.js';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
 import { createServiceKeytab, kinit } from '../../src/dev/kerberosKdc.js';
 import { loadKerberosBinding } from '../../src/auth/kerberos/gssapiAcceptor.js';
@@ -223,6 +224,40 @@ describe('bad input ends on the form: no session, no 500, an audit entry', () =>
   });
 });
 
+describe('passwordForm: outsideNetworks', () => {
+  test('inside networks the password form is gone and a password POST is refused with a clear message; outside it stays', async () => {
+    const inside = await startTestGateway(kerberosConfig({ networks: ['127.0.0.0/8'], passwordForm: 'outsideNetworks' }), { publicHost: SERVICE_HOST });
+    const outside = await startTestGateway(kerberosConfig({ networks: ['10.0.0.0/8'], passwordForm: 'outsideNetworks' }), { publicHost: SERVICE_HOST });
+    try {
+      const c = new Client(inside.url);
+      const page = await c.get('/_gateway/login');
+      const html = await page.text();
+      assert.equal(page.status, 401);
+      assert.equal(page.headers.get('www-authenticate'), 'Negotiate');
+      assert.doesNotMatch(html, /name="password"/);
+      assert.match(html, /On the company network, sign in with Windows/);
+      // The page has no form to take a CSRF token from: a script posting anyway, with a valid one.
+      const token = csrfTokenFor(c.cookies.get(CSRF_COOKIE)!, inside.gw.deps.sessionSecrets[0]!);
+      const post = await c.request('/_gateway/login', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ _csrf: token, username: 'alice', password: DEMO_PASSWORD }),
+      });
+      assert.equal(post.status, 400);
+      assert.equal(sessionCookieOf(post), undefined);
+      assert.match(alertOf(await post.text()) ?? '', /sign in with Windows/);
+      // Outside networks: no challenge, the password form as always.
+      const out = await new Client(outside.url).get('/_gateway/login');
+      assert.equal(out.status, 200);
+      assert.equal(out.headers.get('www-authenticate'), null);
+      assert.match(await out.text(), /name="password"/);
+    } finally {
+      await inside.close();
+      await outside.close();
+    }
+  });
+});
+
 describe('the account is read from the directory, not just the ticket', () => {
   test('a disabled account with a still-valid ticket is refused with the disabled message', async () => {
     const name = `krbdis${randomBytes(3).toString('hex')}`;
@@ -359,7 +394,7 @@ describe('second factor and keys', () => {
     const saved = `${keytab}.saved`;
     copyFileSync(keytab, saved);
     writeFileSync(keytab, '');
-    await assert.rejects(t.gw.deps.kerberos!.acceptor.reload(), /the keytab is empty/);
+    await assert.rejects(t.gw.deps.kerberos!.acceptor.reload(), /empty/);
     copyFileSync(saved, keytab);
     const res = await negotiate(await tokenFor(await krb.ticket('alice')));
     assert.equal(res.status, 303);

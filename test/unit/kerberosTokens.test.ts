@@ -90,9 +90,20 @@ test('GSSAPI failures are sorted by the words MIT Kerberos gives', () => {
 });
 
 test('a keytab is checked before it replaces the one in use; the service name is host-based', () => {
-  assert.equal(checkKeytabBytes(Buffer.alloc(0)), 'the keytab is empty');
-  assert.match(checkKeytabBytes(Buffer.from('principal=HTTP/x\n')) ?? '', /not a keytab/);
-  assert.equal(checkKeytabBytes(Buffer.from([0x05, 0x02])), 'the keytab holds no entries');
-  assert.equal(checkKeytabBytes(Buffer.from([0x05, 0x02, 0, 0, 0, 0x40, 1, 2])), null);
+  const spn = 'HTTP/sentry.corp.example.com';
+  // One entry: HTTP/sentry.corp.example.com@CORP.EXAMPLE.COM, kvno 2, aes256 (MIT's 0x0502 layout).
+  const str = (s: string) => Buffer.concat([Buffer.from([s.length >> 8, s.length & 0xff]), Buffer.from(s)]);
+  const entry = (host: string) => {
+    const body = Buffer.concat([Buffer.from([0, 2]), str('CORP.EXAMPLE.COM'), str('HTTP'), str(host), Buffer.from([0, 0, 0, 1]), Buffer.alloc(4), Buffer.from([2, 0, 18, 0, 32]), Buffer.alloc(32, 9)]);
+    const len = Buffer.alloc(4);
+    len.writeInt32BE(body.length);
+    return Buffer.concat([len, body]);
+  };
+  const keytab = (host: string) => Buffer.concat([Buffer.from([0x05, 0x02]), entry(host)]);
+  assert.equal(checkKeytabBytes(keytab('sentry.corp.example.com'), spn), null);
+  assert.match(checkKeytabBytes(keytab('other.corp.example.com'), spn) ?? '', /no key for HTTP\/sentry\.corp\.example\.com/);
+  assert.ok(checkKeytabBytes(Buffer.alloc(0), spn));
+  assert.ok(checkKeytabBytes(Buffer.from('principal=HTTP/x\n'), spn));
+  assert.ok(checkKeytabBytes(keytab('sentry.corp.example.com').subarray(0, 30), spn), 'truncated');
   assert.equal(hostBasedService('HTTP/sentry.corp.example.com'), 'HTTP@sentry.corp.example.com');
 });

@@ -9,34 +9,35 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KerberosRejected, type KerberosAcceptance, type KerberosAcceptor, type KerberosFailure } from './acceptor.js';
 import { classifyTokenBytes } from './tokenBytes.js';
+import { loadKerberosBinding } from './loadBinding.js';
+import { parseKeytab } from './keytab.js';
 
 /** What the gateway uses of the binding (kerberos 7.x). */
 export interface KerberosBinding {
   initializeServer(service: string): Promise<{ step(token: string): Promise<string>; username: string; response: string; contextComplete: boolean }>;
 }
 
-export type BindingLoad = { ok: true; binding: KerberosBinding } | { ok: false; why: string };
-
-/** The optional binding, or why not: a missing or unbuildable binding turns Kerberos off, never the gateway. */
-export async function loadKerberosBinding(): Promise<BindingLoad> {
-  try {
-    // A variable keeps the type checker from requiring the optional package to be installed.
-    const name = 'kerberos';
-    const mod = (await import(name)) as { default?: KerberosBinding } & Partial<KerberosBinding>;
-    const binding = typeof mod.initializeServer === 'function' ? (mod as KerberosBinding) : mod.default;
-    if (!binding || typeof binding.initializeServer !== 'function') return { ok: false, why: 'the kerberos package has no initializeServer' };
-    return { ok: true, binding };
-  } catch (e) {
-    return { ok: false, why: `the kerberos package cannot be loaded (${(e as Error).message.split('\n')[0]})` };
-  }
+/** The binding as loadBinding.ts found it, typed for what the acceptor calls. */
+async function loadAcceptorBinding(): Promise<{ ok: true; binding: KerberosBinding } | { ok: false; why: string }> {
+  const loaded = await loadKerberosBinding();
+  return loaded.ok ? { ok: true, binding: loaded.binding as unknown as KerberosBinding } : loaded;
 }
 
-/** A keytab file starts with 0x05 and format version 0x01 or 0x02, and holds at least one entry. */
-export function checkKeytabBytes(bytes: Buffer): string | null {
-  if (bytes.length === 0) return 'the keytab is empty';
-  if (bytes[0] !== 0x05 || (bytes[1] !== 0x01 && bytes[1] !== 0x02)) return 'not a keytab (no 0x05 0x01/0x02 header)';
-  if (bytes.length < 6) return 'the keytab holds no entries';
-  return null;
+export { loadKerberosBinding };
+
+/**
+ * Why these bytes cannot replace the keytab in use (empty, not a keytab, truncated, or no key for the service
+ * principal), or null. A keytab without our principal would refuse every sign-in: the old one stays instead.
+ */
+export function checkKeytabBytes(bytes: Buffer, servicePrincipal: string, file = 'keytab'): string | null {
+  try {
+    const entries = parseKeytab(bytes, file);
+    if (entries.length === 0) return `${file}: the keytab holds no keys`;
+    const ours = entries.some((e) => e.principal.slice(0, e.principal.lastIndexOf('@')) === servicePrincipal);
+    return ours ? null : `${file}: no key for ${servicePrincipal}`;
+  } catch (e) {
+    return (e as Error).message;
+  }
 }
 
 /** `HTTP/sentry.example.com` → `HTTP@sentry.example.com`, the host-based name GSSAPI takes. */
@@ -81,12 +82,14 @@ export class GssapiAcceptor implements KerberosAcceptor {
   readonly #keytab: string;
   readonly #service: string;
   readonly #source: string;
+  readonly #principal: string;
   readonly #binding: KerberosBinding;
 
   /** Throws when the configured keytab cannot be used (the caller turns Kerberos off and says why). */
   constructor(opts: GssapiAcceptorOptions) {
     this.#binding = opts.binding;
     this.#source = opts.keytabFile;
+    this.#principal = opts.servicePrincipal;
     this.#service = hostBasedService(opts.servicePrincipal);
     this.#dir = mkdtempSync(join(tmpdir(), 'sag-keytab-'));
     this.#keytab = join(this.#dir, 'keytab');
@@ -139,8 +142,8 @@ export class GssapiAcceptor implements KerberosAcceptor {
 
   #swapIn(): void {
     const bytes = readFileSync(this.#source);
-    const bad = checkKeytabBytes(bytes);
-    if (bad) throw new Error(`${this.#source}: ${bad}`);
+    const bad = checkKeytabBytes(bytes, this.#principal, this.#source);
+    if (bad) throw new Error(bad);
     const next = `${this.#keytab}.next`;
     writeFileSync(next, bytes, { mode: 0o600 });
     renameSync(next, this.#keytab);
@@ -150,7 +153,7 @@ export class GssapiAcceptor implements KerberosAcceptor {
 export type AcceptorBuild = { ok: true; acceptor: GssapiAcceptor } | { ok: false; why: string };
 
 /** The acceptor for auth.kerberos, or why Kerberos is off (no binding, no usable keytab): the gateway starts either way. */
-export async function buildGssapiAcceptor(opts: Omit<GssapiAcceptorOptions, 'binding'>, load: () => Promise<BindingLoad> = loadKerberosBinding): Promise<AcceptorBuild> {
+export async function buildGssapiAcceptor(opts: Omit<GssapiAcceptorOptions, 'binding'>, load = loadAcceptorBinding): Promise<AcceptorBuild> {
   const loaded = await load();
   if (!loaded.ok) return loaded;
   try {

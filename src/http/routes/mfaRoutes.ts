@@ -97,7 +97,8 @@ function passed(deps: Deps, req: Request, s: Session, method: Exclude<AuthMethod
   const rec = s.record;
   const fields: GatewaySessionFields = {
     authenticatedAt: rec.authenticatedAt ?? now,
-    passwordCheckedAt: rec.passwordCheckedAt ?? rec.authenticatedAt ?? now,
+    // A Kerberos sign-in typed no password: the factor does not make it one.
+    ...(rec.amr?.includes('wia') ? {} : { passwordCheckedAt: rec.passwordCheckedAt ?? rec.authenticatedAt ?? now }),
     mfaAt: now,
     // The first factor stays as it was: a Kerberos sign-in (`wia`) with a factor is not a typed password.
     amr: [rec.amr?.includes('wia') ? 'wia' : 'pwd', method, 'mfa'],
