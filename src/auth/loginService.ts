@@ -124,7 +124,13 @@ export class LoginService {
 
   /** A Kerberos token refused before any account was named (malformed, NTLM, wrong service, replayed, ...). */
   refusedToken(principal: string | undefined, address: string, reason: string, source: 'kerberos'): void {
-    this.fail(principal ?? '', address, reason, { source });
+    // No principal yet (the token itself was refused): the entry names nobody rather than an empty name.
+    if (principal === undefined) {
+      this.d.audit.record({ kind: 'login.failure', address, reason, detail: { source } });
+      this.d.onResult?.(reason);
+      return;
+    }
+    this.fail(principal, address, reason, { source });
   }
 
   private async pad(started: number): Promise<void> {

@@ -160,6 +160,7 @@ describe('bad input ends on the form: no session, no 500, an audit entry', () =>
     assert.equal(me.status, 401, `${reason}: not signed in`);
     const entry = (await auditSince(5)).find((e) => e.reason === reason);
     assert.equal(entry?.detail?.['source'], 'kerberos', `${reason}: audited with source kerberos`);
+    if (reason !== 'replayed') assert.equal(entry?.user, undefined, `${reason}: no principal, no name`);
     assert.ok(!t.logs.some((l) => token.length > 8 && l.includes(token)), `${reason}: the token is in no log line`);
     assert.ok(t.logs.some((l) => l.includes('Kerberos token refused') && l.includes(`"reason":"${reason}"`)), `${reason}: a log line says why`);
   }
