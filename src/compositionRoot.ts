@@ -42,6 +42,8 @@ import { afterSignIn } from './provisioning/afterSignIn.js';
 import { HttpSentryAdmin } from './sentry/httpSentryAdmin.js';
 import type { SentryAdmin } from './sentry/sentryAdmin.js';
 import { urlPrefixMonitor, type UrlPrefixMonitor } from './sentry/urlPrefixMonitor.js';
+import { buildGssapiAcceptor } from './auth/kerberos/gssapiAcceptor.js';
+import { memoryReplayCache, redisReplayCache, type NegotiateDeps } from './auth/kerberos/negotiate.js';
 
 export interface Deps {
   config: Config;
@@ -81,6 +83,8 @@ export interface Deps {
   mfa?: Mfa;
   /** This instance's Prometheus registry and the counters the hooks feed. */
   metrics: GatewayMetrics;
+  /** The Kerberos sign-in (auth/kerberos/negotiate.ts): present only with auth.kerberos.enabled and a binding and keytab that loaded. */
+  kerberos?: NegotiateDeps;
   /** Re-read every secret file now (SIGHUP). */
   reloadSecrets(): void;
   close(): Promise<void>;
@@ -391,6 +395,33 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
 
   const secondFactorGate: SecondFactorGate = mfa ? policySecondFactorGate(mfa) : mfaAsked ? noStoreForSecondFactors : noSecondFactorsYet;
 
+  // Kerberos is built only when asked for; a missing binding or an unusable keytab turns it off, never the gateway.
+  let kerberos: NegotiateDeps | undefined;
+  const krb = config.auth.kerberos;
+  if (krb.enabled) {
+    const built = await buildGssapiAcceptor({ keytabFile: krb.keytabFile, servicePrincipal: krb.servicePrincipal });
+    if (built.ok) {
+      const acceptor = built.acceptor;
+      closers.push(() => acceptor.close());
+      kerberos = { acceptor, realms: krb.realms, replay: redis ? redisReplayCache(redis) : memoryReplayCache(() => clock.now()), login, logger };
+      logger.info({ servicePrincipal: krb.servicePrincipal, realms: Object.keys(krb.realms) }, 'Kerberos sign-in on');
+    } else {
+      logger.error({ why: built.why }, `Kerberos off: ${built.why}`);
+    }
+  }
+  const reloadKeytab = () => {
+    if (!kerberos) return;
+    kerberos.acceptor.reload().then(
+      () => {
+        metrics.rotation('keytab', 'reloaded');
+        audit.record({ kind: 'secret.reloaded', actor: `replica:${hostname()}:${process.pid}`, detail: { secret: 'keytab', file: krb.keytabFile } });
+        logger.info({ file: krb.keytabFile }, 'keytab re-read');
+      },
+      // The old keys stay in use; the message names the file and what is wrong with it, never its bytes.
+      (e: unknown) => logger.error({ err: (e as Error).message }, 'keytab not re-read: keeping the previous one'),
+    );
+  };
+
   return {
     config,
     logger,
@@ -418,9 +449,11 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     queue,
     addressOf,
     metrics,
+    ...(kerberos ? { kerberos } : {}),
     reloadSecrets() {
       for (const f of secretFiles) f.reload();
       keyring.refresh();
+      reloadKeytab();
     },
     async close() {
       for (const c of closers.reverse()) await c();

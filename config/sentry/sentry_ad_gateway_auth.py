@@ -943,11 +943,25 @@ def _has_mfa(claims):
     return isinstance(amr, list) and "mfa" in amr
 
 
+def _typed_password(claims):
+    """Whether the session's last authentication was a typed AD password (`amr` has `pwd`). No `amr`
+    at all: an older gateway, which only ever signed in with the password. A Kerberos sign-in
+    (`wia`, a ticket from a domain-joined machine) is not one: whoever sits at an unlocked desk has
+    the ticket, so it never counts for sudo."""
+    amr = claims.get("amr")
+    if amr is None:
+        return True
+    return isinstance(amr, list) and "pwd" in amr
+
+
 def _sudo_clock_claim(claims):
     """When the person last proved who they are at the gateway: `auth_time` (the AD password), and
     where the sign-in had a second factor the older of it and `mfa_time`, so sudo needs both to be
     recent (a factor passed again on its own, say a key touched at an unattended desk, renews
-    nothing); None if a needed claim is absent or not a number (no sudo)."""
+    nothing); None if a needed claim is absent or not a number, or if no password was typed (a
+    Kerberos sign-in): no sudo, the prompt sends the person to /_gateway/reauth."""
+    if not _typed_password(claims):
+        return None
     names = ("auth_time", "mfa_time") if _has_mfa(claims) else ("auth_time",)
     values = [claims.get(n) for n in names]
     if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):

@@ -138,6 +138,28 @@ class SudoTest(SudoCase):
             self.assertTrue(browser.get().json()["sudo"])
             self.assertEqual(browser.create_token(), 201)
 
+    def test_a_kerberos_sign_in_gets_no_sudo_until_the_password_is_typed(self):
+        # `wia`: a ticket from a domain-joined machine, not a typed password.
+        browser = self.signed_in(sid="sid-1", amr=["wia"])
+        self.assertFalse(browser.get().json()["sudo"])
+        self.assertEqual(browser.create_token(), 401)
+        r = browser.put("/api/0/auth/", data='{"password": "x"}')
+        self.assertEqual((r.status_code, r.json()["error"]), (400, "GW_REAUTH_REQUIRED"))
+        # /_gateway/reauth: the password, a new session id; the session's amr now has `pwd`.
+        browser.claims.update(sid="sid-2", amr=["pwd"], auth_time=int(time.time()) + 1)
+        with mock.patch.object(gw, "_now", lambda: time.time() + 2):
+            self.assertTrue(browser.get().json()["sudo"])
+            self.assertEqual(browser.create_token(), 201)
+
+    def test_a_kerberos_sign_in_with_a_second_factor_still_gets_no_sudo(self):
+        now = int(time.time())
+        browser = self.signed_in(amr=["wia", "hwk", "mfa"], auth_time=now, mfa_time=now)
+        self.assertEqual(browser.create_token(), 401)
+
+    def test_an_assertion_without_amr_is_an_older_gateways_password_sign_in(self):
+        browser = self.signed_in(amr=None)
+        self.assertEqual(browser.create_token(), 201)
+
     def test_a_reauthentication_counts_for_the_session_made_before_it(self):
         browser = self.signed_in(sid="sid-1", auth_time=int(time.time()) - 3600)
         # No page load in between: the sudo modal's retry is the next request (an unsafe one).

@@ -85,9 +85,52 @@ export class LoginService {
     return identity;
   }
 
-  private fail(user: string, address: string, reason: string): void {
-    this.d.audit.record({ kind: 'login.failure', user: user.slice(0, MAX_USERNAME), address, reason });
+  /**
+   * A sign-in whose credential something else already checked (a Kerberos ticket, negotiate.ts): `account`
+   * (`NETBIOS\\name`, looked up by sAMAccountName only) is read with the service account, then the same
+   * refusals, access policy, audit and provisioning as a password sign-in. Not throttled: nothing is guessed here.
+   */
+  async loginChecked(account: string, address: string, source: 'kerberos'): Promise<Identity> {
+    const detail = { source };
+    let user: DirectoryUser | null;
+    try {
+      user = await this.d.directory.lookup(account);
+    } catch (e) {
+      if (!isGatewayError(e)) throw e;
+      this.fail(account, address, e.code, detail);
+      throw e;
+    }
+    if (!user) {
+      this.fail(account, address, 'no_such_user', detail);
+      throw new GatewayError('GW_INVALID_CREDENTIALS');
+    }
+    const policy = await this.d.policy();
+    const built = buildIdentity(user, policy);
+    if (!built.ok) {
+      this.fail(user.sAMAccountName, address, built.reason, detail);
+      throw new GatewayError(reasonCode(built.reason));
+    }
+    const identity = built.identity;
+    this.d.audit.record({ kind: 'login.success', user: identity.username, address, detail: { orgRole: identity.orgRole, admin: identity.isAdmin, ...detail } });
+    this.d.onResult?.('success');
+    await this.d.afterLogin?.(identity, policy).catch(() => undefined);
+    return identity;
+  }
+
+  private fail(user: string, address: string, reason: string, detail?: Record<string, unknown>): void {
+    this.d.audit.record({ kind: 'login.failure', user: user.slice(0, MAX_USERNAME), address, reason, ...(detail ? { detail } : {}) });
     this.d.onResult?.(reason);
+  }
+
+  /** A Kerberos token refused before any account was named (malformed, NTLM, wrong service, replayed, ...). */
+  refusedToken(principal: string | undefined, address: string, reason: string, source: 'kerberos'): void {
+    // No principal yet (the token itself was refused): the entry names nobody rather than an empty name.
+    if (principal === undefined) {
+      this.d.audit.record({ kind: 'login.failure', address, reason, detail: { source } });
+      this.d.onResult?.(reason);
+      return;
+    }
+    this.fail(principal, address, reason, { source });
   }
 
   private async pad(started: number): Promise<void> {

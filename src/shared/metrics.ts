@@ -2,7 +2,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { joinClusterMetrics } from './clusterMetrics.js';
 
-export type RotationKind = 'bind_password' | 'session_secret' | 'sentry_token' | 'signing_key';
+export type RotationKind = 'bind_password' | 'session_secret' | 'sentry_token' | 'signing_key' | 'keytab';
 
 export interface MetricsSources {
   /** Provisioning retry-queue depth, read at scrape time. */

@@ -14,6 +14,9 @@ import { mfaUrl } from '../../proxy/gatewayReplies.js';
 import { noSecondFactorsYet, type SecondFactorStep } from '../../auth/secondFactorGate.js';
 import { pendingFields } from './mfaRoutes.js';
 import { startSession } from './startSession.js';
+import type { AuthMethod } from '../../session/signInFacts.js';
+import { signInWithNegotiate } from '../../auth/kerberos/negotiate.js';
+import { clearSignedOut, isMarkedSignedOut, markSignedOut, negotiateOffer, negotiateToken, passwordFormOff, windowsSignInHref, type NegotiateOffer } from './negotiateRoutes.js';
 
 /** The sign-in form's name and password, read and checked once, here. */
 export interface Credentials {
@@ -33,6 +36,8 @@ interface FormState {
   username?: string;
   next: string;
   error?: GatewayError;
+  /** The Kerberos side of the page (negotiateRoutes.ts); absent: a plain password form, never a challenge. */
+  offer?: NegotiateOffer;
 }
 
 function otherLangHref(req: Request, lang: Lang, next: string): string {
@@ -47,7 +52,11 @@ export function renderLogin(deps: Deps, csrf: CsrfOptions, req: Request, res: Re
   const heading = format(t.signInTitle, { org: deps.config.server.organizationName });
   const err = state.error;
   const queryLang = typeof req.query.lang === 'string' ? lang : undefined;
-  res.status(err?.status ?? 200);
+  const offer = state.offer;
+  // The challenge and the form in one answer: a browser without a ticket simply shows the form. Only `Negotiate`.
+  const challenge = offer?.challenge === true && !err;
+  if (challenge) res.setHeader('WWW-Authenticate', 'Negotiate');
+  res.status(err?.status ?? (challenge ? 401 : 200));
   for (const [k, v] of Object.entries(err?.headers ?? {})) res.setHeader(k, v);
   res.setHeader('Cache-Control', 'no-store');
   res.type('html').send(
@@ -63,19 +72,55 @@ export function renderLogin(deps: Deps, csrf: CsrfOptions, req: Request, res: Re
       langQuery: queryLang,
       otherLangHref: otherLangHref(req, lang, state.next),
       error: formError(lang, err),
+      windows: offer && (offer.button || offer.passwordOff) ? { href: windowsSignInHref(state.next, queryLang) } : undefined,
+      passwordOff: offer?.passwordOff === true,
     }),
   );
 }
 
 export function showLogin(deps: Deps, csrf: CsrfOptions) {
-  return async (req: Request, res: Response): Promise<void> => {
+  return async (req: Request, res: Response, nextFn: NextFunction): Promise<void> => {
     const next = safeNext(req.query.next, deps.config.server.publicUrl);
     // Someone already signed in who follows a stale login link goes straight on.
     const current = await deps.resolver.lookup(req).catch(() => null);
     if (current?.status === 'ok') return res.redirect(303, next);
     if (current?.status === 'pending') return res.redirect(303, mfaUrl(next));
-    renderLogin(deps, csrf, req, res, { next });
+    // A session cookie whose session is gone (signed out elsewhere, revoked, expired): not signed back in by itself.
+    const stale = current?.status === 'none' && deps.resolver.sessionIdFrom(req.headers.cookie) !== undefined;
+    const offer = negotiateOffer(deps, req, stale);
+    const token = offer.inside ? negotiateToken(req) : undefined;
+    // A token is taken only where a challenge would have been sent: never from a browser marked signed out.
+    if (token !== undefined && offer.challenge) return negotiateSignIn(deps, csrf, req, res, nextFn, next, token);
+    if (offer.button && !isMarkedSignedOut(deps, req, false)) markSignedOut(deps, res);
+    renderLogin(deps, csrf, req, res, { next, offer });
   };
+}
+
+/** `Authorization: Negotiate <token>` on GET /_gateway/login: signed in (303, with the mutual token), or the form without a new challenge. */
+async function negotiateSignIn(deps: Deps, csrf: CsrfOptions, req: Request, res: Response, nextFn: NextFunction, next: string, token: string): Promise<void> {
+  const kerberos = deps.kerberos!;
+  const address = deps.addressOf(req);
+  const afterFailure: NegotiateOffer = { inside: true, challenge: false, button: true, passwordOff: passwordFormOff(deps, req) };
+  let result;
+  try {
+    result = await signInWithNegotiate(kerberos, token, address);
+  } catch (e) {
+    // A bug or an outage past the token (the rules unreadable): the form, never a 500 and never a session.
+    deps.logger.error({ err: (e as Error).message }, 'Kerberos sign-in failed unexpectedly');
+    return renderLogin(deps, csrf, req, res, { next, offer: afterFailure, error: new GatewayError('GW_SESSION_STORE_UNAVAILABLE') });
+  }
+  if (!result.ok) return renderLogin(deps, csrf, req, res, { next, offer: afterFailure, ...(result.error ? { error: result.error } : {}) });
+  const identity = result.identity;
+  let step: SecondFactorStep | null;
+  try {
+    step = await (deps.secondFactorGate ?? noSecondFactorsYet)(identity, address);
+  } catch {
+    return renderLogin(deps, csrf, req, res, { next, offer: afterFailure, error: new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'second-factor policy not readable') });
+  }
+  // Mutual authentication: the browser checks that it spoke to the service it asked a ticket for.
+  if (result.mutualToken) res.setHeader('WWW-Authenticate', `Negotiate ${result.mutualToken}`);
+  clearSignedOut(deps, req, res);
+  startSignedIn(deps, req, res, nextFn, identity, next, step, 'wia');
 }
 
 export function submitLogin(deps: Deps, csrf: CsrfOptions, authenticate: Authenticate) {
@@ -86,6 +131,10 @@ export function submitLogin(deps: Deps, csrf: CsrfOptions, authenticate: Authent
     const password = typeof body.password === 'string' ? body.password : '';
     const lang = langOf(req);
     const t = messages(lang);
+    // Inside auth.kerberos.networks with passwordForm: outsideNetworks, only Kerberos signs in.
+    if (passwordFormOff(deps, req)) {
+      return renderLogin(deps, csrf, req, res, { next, error: new GatewayError('GW_BAD_REQUEST', t.passwordFormOff), offer: { inside: true, challenge: false, button: true, passwordOff: true } });
+    }
     if (!username || !password) {
       return renderLogin(deps, csrf, req, res, { next, username, error: new GatewayError('GW_BAD_REQUEST', t.missingFields) });
     }
@@ -108,7 +157,7 @@ export function submitLogin(deps: Deps, csrf: CsrfOptions, authenticate: Authent
   };
 }
 
-function startSignedIn(deps: Deps, req: Request, res: Response, nextFn: NextFunction, identity: Identity, next: string, step: SecondFactorStep | null): void {
+function startSignedIn(deps: Deps, req: Request, res: Response, nextFn: NextFunction, identity: Identity, next: string, step: SecondFactorStep | null, method: Extract<AuthMethod, 'pwd' | 'wia'> = 'pwd'): void {
   const now = deps.clock.now();
   // A new session id (an id planted before sign-in is worthless after it), indexed before it is usable.
   startSession(
@@ -117,8 +166,9 @@ function startSignedIn(deps: Deps, req: Request, res: Response, nextFn: NextFunc
     identity,
     {
       authenticatedAt: now,
-      passwordCheckedAt: now,
-      amr: ['pwd'],
+      // A Kerberos sign-in typed no password: no passwordCheckedAt, so nothing counts it as one (Sentry's sudo).
+      ...(method === 'pwd' ? { passwordCheckedAt: now } : {}),
+      amr: [method],
       revalidatedAt: now,
       lastSeenAt: now,
       clientAddress: deps.addressOf(req),

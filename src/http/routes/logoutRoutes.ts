@@ -7,6 +7,7 @@ import { format, messages } from '../i18n.js';
 import { langOf } from '../errorResponse.js';
 import { renderPage } from '../render.js';
 import { gatewayCookieNames } from '../../shared/cookies.js';
+import { markSignedOut } from './negotiateRoutes.js';
 
 /** Sentry's own session, CSRF, superuser and sudo cookies: cleared so nothing of the old sign-in lingers. */
 const SENTRY_COOKIES = ['sentrysid', 'sc', 'su', 'sudo'];
@@ -49,6 +50,8 @@ export function submitLogout(deps: Deps, secure: boolean) {
       }
       res.clearCookie(gatewayCookieNames(deps.config.session.cookieName, deps.config.server.publicUrl).session, { path: '/', httpOnly: true, sameSite: 'lax', secure });
       for (const name of SENTRY_COOKIES) res.clearCookie(name, { path: '/' });
+      // With Kerberos on, the sign-in page would sign this browser straight back in: it asks first from now on.
+      if (deps.kerberos) markSignedOut(deps, res);
       const lang = langOf(req);
       const t = messages(lang);
       res.setHeader('Cache-Control', 'no-store');

@@ -92,14 +92,16 @@ function renderStep(deps: Deps, csrf: CsrfOptions, req: Request, res: Response, 
 }
 
 /** The factor passed: a NEW session id (nothing cached for the old one carries over), `amr` naming the factor, `mfaAt` now. */
-function passed(deps: Deps, req: Request, s: Session, method: Exclude<AuthMethod, 'pwd' | 'mfa'>, fail: NextFunction, then: () => void): void {
+function passed(deps: Deps, req: Request, s: Session, method: Exclude<AuthMethod, 'pwd' | 'wia' | 'mfa'>, fail: NextFunction, then: () => void): void {
   const now = deps.clock.now();
   const rec = s.record;
   const fields: GatewaySessionFields = {
     authenticatedAt: rec.authenticatedAt ?? now,
-    passwordCheckedAt: rec.passwordCheckedAt ?? rec.authenticatedAt ?? now,
+    // A Kerberos sign-in typed no password: the factor does not make it one.
+    ...(rec.amr?.includes('wia') ? {} : { passwordCheckedAt: rec.passwordCheckedAt ?? rec.authenticatedAt ?? now }),
     mfaAt: now,
-    amr: ['pwd', method, 'mfa'],
+    // The first factor stays as it was: a Kerberos sign-in (`wia`) with a factor is not a typed password.
+    amr: [rec.amr?.includes('wia') ? 'wia' : 'pwd', method, 'mfa'],
     revalidatedAt: rec.revalidatedAt ?? now,
     lastSeenAt: now,
     clientAddress: deps.addressOf(req),

@@ -1,0 +1,403 @@
+// Kerberos (SPNEGO) sign-in end to end: the test DC's real KDC, tickets from kinit, real `curl --negotiate`, the
+// system GSSAPI through the `kerberos` binding, real Redis, real HTTP through the gateway to an echo upstream.
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
+import { Redis } from 'ioredis';
+import { CSRF_COOKIE, csrfTokenFor } from '../../src/auth/csrf.js';
+import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
+import { createServiceKeytab, kinit } from '../../src/dev/kerberosKdc.js';
+import { loadKerberosBinding } from '../../src/auth/kerberos/gssapiAcceptor.js';
+import { REPLAY_PREFIX } from '../../src/auth/kerberos/negotiate.js';
+import { revokeSessions } from '../../src/session/sessionIndex.js';
+import { sambaTool, testDc } from '../support/dc.js';
+import { alertOf, Client, decodeHtml, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
+import { curlNegotiate, kerberosFixture, SERVICE_HOST, type KerberosClientEnv, type KerberosFixture } from '../support/kerberos.js';
+
+// A real NTLMSSP NEGOTIATE message (type 1), as a browser that found no Kerberos ticket sends under Negotiate.
+const NTLM_NEGOTIATE = 'TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAKAO5CAAAADw==';
+const REALMS = { 'CORP.EXAMPLE.COM': 'CORP' };
+
+let krb: KerberosFixture;
+let t: TestGateway;
+let port: number;
+let keytab: string;
+let redis: Redis;
+
+function kerberosConfig(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { auth: { kerberos: { enabled: true, keytabFile: keytab, servicePrincipal: `HTTP/${SERVICE_HOST}`, realms: REALMS, ...extra } } };
+}
+
+before(async () => {
+  krb = await kerberosFixture();
+  // The gateway's own copy: the rotation test replaces it on disk as an operator would.
+  keytab = join(mkdtempSync(join(tmpdir(), 'sag-krb-gw-')), 'http.keytab');
+  copyFileSync(krb.service.keytabFile, keytab);
+  t = await startTestGateway(kerberosConfig(), { publicHost: SERVICE_HOST });
+  port = Number(new URL(t.url).port);
+  redis = new Redis(testRedisUrl());
+});
+after(async () => {
+  redis?.disconnect();
+  await t?.close();
+  await krb?.close();
+});
+
+/** A fresh SPNEGO token from `env`'s ticket for HTTP/<host>, made in this process with the binding's client side. */
+async function tokenFor(env: KerberosClientEnv, host = SERVICE_HOST): Promise<string> {
+  const loaded = await loadKerberosBinding();
+  if (!loaded.ok) throw new Error(loaded.why);
+  const binding = loaded.binding as unknown as { initializeClient(service: string, opts: { mechOID: number }): Promise<{ step(c: string): Promise<string> }>; GSS_MECH_OID_SPNEGO: number };
+  const saved = { KRB5_CONFIG: process.env['KRB5_CONFIG'], KRB5CCNAME: process.env['KRB5CCNAME'] };
+  Object.assign(process.env, env);
+  try {
+    const client = await binding.initializeClient(`HTTP@${host}`, { mechOID: binding.GSS_MECH_OID_SPNEGO });
+    return await client.step('');
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
+/** Waits (bounded by the suite's timeout, not a clock) for something the gateway does in the background. */
+async function waitFor(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((r) => setImmediate(r));
+}
+
+/** GET /_gateway/login with `Authorization: Negotiate <token>`, as a browser answering the challenge. */
+function negotiate(token: string, path = '/_gateway/login', c = new Client(t.url)) {
+  return c.get(path, { authorization: `Negotiate ${token}` });
+}
+
+function sessionCookieOf(res: Response): string | undefined {
+  return res.headers.getSetCookie().find((s) => s.startsWith('sag_session='));
+}
+
+async function auditSince(n: number, kind = 'login.failure') {
+  return (await t.gw.deps.audit.recent(50)).slice(0, n).filter((e) => e.kind === kind);
+}
+
+/** The session cookie curl's answer set, in a Client on the gateway's loopback address. */
+function clientFromCurl(setCookie: string | undefined): Client {
+  const c = new Client(t.url);
+  const m = /(?:^|, )sag_session=([^;]+)/.exec(setCookie ?? '');
+  assert.ok(m, `a session cookie was set: ${setCookie}`);
+  c.cookies.set('sag_session', m[1]!);
+  return c;
+}
+
+async function assertionOf(c: Client): Promise<JWTPayload> {
+  const res = await c.get('/organizations/acme/issues/', { accept: 'application/json' });
+  assert.equal(res.status, 200, 'the upstream answered');
+  const seen = (await res.json()) as { headers: Record<string, string> };
+  const jwks = (await (await c.get('/_gateway/jwks.json', { accept: 'application/json' })).json()) as { keys: [] };
+  return (await jwtVerify(seen.headers['x-sentry-gateway-assertion']!, createLocalJWKSet(jwks), { issuer: t.config.server.publicUrl, audience: 'sentry' })).payload;
+}
+
+describe('signing in without typing', () => {
+  test('curl --negotiate with alice’s ticket is signed in and reaches Sentry as alice, with her groups and amr wia', async () => {
+    const env = await krb.ticket('alice');
+    const r = await curlNegotiate(env, port, '/_gateway/login?next=%2Forganizations%2Facme%2F');
+    assert.equal(r.status, 303, r.body);
+    assert.equal(r.headers['location'], '/organizations/acme/');
+    // The mutual-authentication token, and nothing but Negotiate.
+    assert.match(r.headers['www-authenticate'] ?? '', /^Negotiate [A-Za-z0-9+/]+=*$/);
+    const c = clientFromCurl(r.headers['set-cookie']);
+    const payload = await assertionOf(c);
+    assert.equal(payload.preferred_username, 'alice');
+    assert.deepEqual(payload.amr, ['wia']);
+    const me = (await (await c.get('/_gateway/me', { accept: 'application/json' })).json()) as { username: string; groups: string[]; orgRole: string };
+    assert.equal(me.username, 'alice');
+    assert.equal(me.orgRole, 'manager');
+    assert.ok(me.groups.length > 0, 'groups resolved from AD');
+    const success = (await t.gw.deps.audit.recent(20)).find((e) => e.kind === 'login.success' && e.user === 'alice');
+    assert.equal(success?.detail?.['source'], 'kerberos');
+  });
+
+  test('without a ticket: 401 with WWW-Authenticate: Negotiate and the sign-in form as the body, in English or Chinese', async () => {
+    const r = await curlNegotiate(krb.env, port, '/_gateway/login');
+    assert.equal(r.status, 401);
+    assert.equal(r.headers['www-authenticate'], 'Negotiate');
+    assert.match(r.body, /Sign in to Acme Sentry/);
+    assert.match(r.body, /name="password"/);
+    const zh = await curlNegotiate(krb.env, port, '/_gateway/login', { headers: { 'Accept-Language': 'zh-CN' } });
+    assert.equal(zh.status, 401);
+    assert.match(zh.body, /登录 Acme Sentry/);
+  });
+
+  test('only GET /_gateway/login for a page is challenged; never NTLM or Basic', async () => {
+    const c = new Client(t.url, { accept: 'application/json' });
+    const offered = async (res: Response) => res.headers.get('www-authenticate');
+    assert.equal(await offered(await c.get('/_gateway/login')), null, 'an XHR');
+    const html = new Client(t.url);
+    const gets = ['/_gateway/reauth', '/_gateway/mfa', '/_gateway/auth', '/organizations/acme/', '/api/0/projects/', '/_gateway/me'];
+    for (const path of gets) {
+      const res = await html.get(path);
+      assert.doesNotMatch(res.headers.get('www-authenticate') ?? '', /Negotiate|NTLM|Basic/, path);
+    }
+    const post = await html.request('/_gateway/login', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.config.server.publicUrl }, body: 'username=x&password=y' });
+    assert.equal(post.headers.get('www-authenticate'), null, 'the password POST');
+    const challenge = (await html.get('/_gateway/login')).headers.get('www-authenticate');
+    assert.equal(challenge, 'Negotiate');
+  });
+});
+
+describe('bad input ends on the form: no session, no 500, an audit entry', () => {
+  async function refused(token: string, reason: string, c = new Client(t.url)) {
+    const res = await negotiate(token, '/_gateway/login', c);
+    const body = await res.text();
+    assert.equal(res.status, 200, `${reason}: the form, ${body.slice(0, 200)}`);
+    assert.equal(res.headers.get('www-authenticate'), null, `${reason}: no new challenge`);
+    assert.match(body, /name="password"/);
+    assert.equal(sessionCookieOf(res), undefined, `${reason}: no session`);
+    const me = await c.get('/_gateway/me', { accept: 'application/json' });
+    assert.equal(me.status, 401, `${reason}: not signed in`);
+    const entry = (await auditSince(5)).find((e) => e.reason === reason);
+    assert.equal(entry?.detail?.['source'], 'kerberos', `${reason}: audited with source kerberos`);
+    if (reason !== 'replayed') assert.equal(entry?.user, undefined, `${reason}: no principal, no name`);
+    assert.ok(!t.logs.some((l) => token.length > 8 && l.includes(token)), `${reason}: the token is in no log line`);
+    assert.ok(t.logs.some((l) => l.includes('Kerberos token refused') && l.includes(`"reason":"${reason}"`)), `${reason}: a log line says why`);
+  }
+
+  test('malformed and truncated base64', async () => {
+    await refused('%%%not-base64%%%', 'malformed');
+    const good = await tokenFor(await krb.ticket('alice'));
+    await refused(good.slice(0, good.length - 40), 'malformed');
+    // Over node's header limit (16 KiB) the server refuses it before the gateway sees it; the 64 KiB bound is the
+    // acceptor's own, for a server.maxHeaderSize raised above it (unit-tested).
+    const huge = await negotiate('A'.repeat(70 * 1024));
+    assert.equal(huge.status, 431);
+    assert.equal(sessionCookieOf(huge), undefined);
+  });
+
+  test('an NTLM blob under Negotiate', async () => {
+    await refused(NTLM_NEGOTIATE, 'ntlm');
+  });
+
+  test('a ticket for another service principal', async () => {
+    // The KDC knows HTTP/other.corp.example.com (another account); the gateway's keytab does not hold its key.
+    await createServiceKeytab(testDc(), krb.dir, { host: 'other.corp.example.com' });
+    await refused(await tokenFor(await krb.ticket('alice'), 'other.corp.example.com'), 'wrong_service');
+  });
+
+  test('a replayed token: the same Authorization twice', async () => {
+    const token = await tokenFor(await krb.ticket('carol'));
+    const first = await negotiate(token);
+    assert.equal(first.status, 303, 'the first use signs in');
+    assert.ok(sessionCookieOf(first));
+    await refused(token, 'replayed');
+    const key = (await redis.keys(`${REPLAY_PREFIX}*`))[0];
+    assert.ok(key && (await redis.pttl(key)) > 0, 'accepted tokens are remembered in Redis, for a while');
+  });
+
+  test('a principal from a realm not in auth.kerberos.realms', async () => {
+    const other = await startTestGateway(kerberosConfig({ realms: { 'OTHER.EXAMPLE.COM': 'CORP' } }), { publicHost: SERVICE_HOST });
+    try {
+      const res = await negotiate(await tokenFor(await krb.ticket('alice')), '/_gateway/login', new Client(other.url));
+      assert.equal(res.status, 200);
+      assert.equal(sessionCookieOf(res), undefined);
+      const entry = (await other.gw.deps.audit.recent(5)).find((e) => e.kind === 'login.failure' && e.reason === 'realm_not_allowed');
+      assert.equal(entry?.user, 'alice@CORP.EXAMPLE.COM');
+    } finally {
+      await other.close();
+    }
+  });
+
+  test('with Redis down the replay cache cannot say: the form with the store message, no session', async () => {
+    const token = await tokenFor(await krb.ticket('dave'));
+    const deps = t.gw.deps.kerberos!;
+    const replay = deps.replay;
+    deps.replay = { firstUse: () => Promise.reject(new Error('connection is closed')) };
+    try {
+      const res = await negotiate(token);
+      assert.equal(res.status, 503);
+      assert.equal(sessionCookieOf(res), undefined);
+      assert.match(alertOf(await res.text()) ?? '', /temporarily unavailable/);
+    } finally {
+      deps.replay = replay;
+    }
+  });
+});
+
+describe('passwordForm: outsideNetworks', () => {
+  test('inside networks the password form is gone and a password POST is refused with a clear message; outside it stays', async () => {
+    const inside = await startTestGateway(kerberosConfig({ networks: ['127.0.0.0/8'], passwordForm: 'outsideNetworks' }), { publicHost: SERVICE_HOST });
+    const outside = await startTestGateway(kerberosConfig({ networks: ['10.0.0.0/8'], passwordForm: 'outsideNetworks' }), { publicHost: SERVICE_HOST });
+    try {
+      const c = new Client(inside.url);
+      const page = await c.get('/_gateway/login');
+      const html = await page.text();
+      assert.equal(page.status, 401);
+      assert.equal(page.headers.get('www-authenticate'), 'Negotiate');
+      assert.doesNotMatch(html, /name="password"/);
+      assert.match(html, /On the company network, sign in with Windows/);
+      // The page has no form to take a CSRF token from: a script posting anyway, with a valid one.
+      const token = csrfTokenFor(c.cookies.get(CSRF_COOKIE)!, inside.gw.deps.sessionSecrets[0]!);
+      const post = await c.request('/_gateway/login', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ _csrf: token, username: 'alice', password: DEMO_PASSWORD }),
+      });
+      assert.equal(post.status, 400);
+      assert.equal(sessionCookieOf(post), undefined);
+      assert.match(alertOf(await post.text()) ?? '', /sign in with Windows/);
+      // Outside networks: no challenge, the password form as always.
+      const out = await new Client(outside.url).get('/_gateway/login');
+      assert.equal(out.status, 200);
+      assert.equal(out.headers.get('www-authenticate'), null);
+      assert.match(await out.text(), /name="password"/);
+    } finally {
+      await inside.close();
+      await outside.close();
+    }
+  });
+});
+
+describe('the account is read from the directory, not just the ticket', () => {
+  test('a disabled account with a still-valid ticket is refused with the disabled message', async () => {
+    const name = `krbdis${randomBytes(3).toString('hex')}`;
+    await sambaTool(['user', 'create', name, DEMO_PASSWORD]);
+    const env = await kinit(krb.env, `${name}@${testDc().realm}`, DEMO_PASSWORD, join(krb.dir, `ccache.${name}`));
+    // The service ticket, fetched while the account was enabled, stays in the cache: the KDC is not asked again.
+    await tokenFor(env);
+    await sambaTool(['user', 'disable', name]);
+    const r = await curlNegotiate(env, port, '/_gateway/login');
+    assert.equal(r.status, 403);
+    assert.match(alertOf(r.body) ?? '', /Your account is disabled/);
+    assert.ok(!(r.headers['set-cookie'] ?? '').includes('sag_session='), 'no session');
+    const entry = (await t.gw.deps.audit.recent(10)).find((e) => e.kind === 'login.failure' && e.user === name);
+    assert.equal(entry?.reason, 'account_disabled');
+  });
+
+  test('a userPrincipalName that looks like a principal never selects the account that holds it', async () => {
+    // One account whose UPN is <other>@corp.example.com, where no account is named <other>: the KDC issues a ticket
+    // for <other>@CORP.EXAMPLE.COM to it (it finds clients by UPN too). The gateway looks the name up as a
+    // sAMAccountName only, finds nobody, and signs nobody in; a lookup by UPN would have signed in the holder.
+    const holder = `krbupn${randomBytes(3).toString('hex')}`;
+    const lookalike = `${holder}x`;
+    await sambaTool(['user', 'create', holder, DEMO_PASSWORD]);
+    await sambaTool(['user', 'rename', holder, `--upn=${lookalike}@corp.example.com`]);
+    const env = await kinit(krb.env, `${lookalike}@${testDc().realm}`, DEMO_PASSWORD, join(krb.dir, `ccache.${lookalike}`));
+    const res = await negotiate(await tokenFor(env));
+    assert.equal(res.status, 401, 'refused as an unknown account');
+    assert.equal(sessionCookieOf(res), undefined);
+    const entry = (await t.gw.deps.audit.recent(10)).find((e) => e.kind === 'login.failure' && e.detail?.['source'] === 'kerberos');
+    assert.deepEqual([entry?.user, entry?.reason], [`CORP\\${lookalike}`, 'no_such_user']);
+    assert.ok(!(await t.gw.deps.audit.recent(10)).some((e) => e.kind === 'login.success' && e.user === holder), `never signed in as ${holder}`);
+  });
+});
+
+describe('signing out stays signed out', () => {
+  test('after sign-out a ticket does not sign the browser back in; the Windows button does, audited', async () => {
+    const env = await krb.ticket('alice');
+    const c = new Client(t.url);
+    assert.equal((await negotiate(await tokenFor(env), '/_gateway/login', c)).status, 303);
+    const done = await c.submitForm('/_gateway/logout', '/_gateway/logout', {});
+    assert.equal(done.status, 200, 'signed out');
+    assert.ok(c.cookies.has('sag_signed_out'), 'the browser is marked signed out');
+
+    // curl with the ticket (it sends its token unasked) and the mark: not taken, no challenge, the form with the button.
+    const curl = await curlNegotiate(env, port, '/_gateway/login', { headers: { Cookie: 'sag_signed_out=1' } });
+    assert.deepEqual(curl.statuses, [200]);
+    assert.equal(curl.headers['www-authenticate'], undefined);
+    assert.ok(!(curl.headers['set-cookie'] ?? '').includes('sag_session='), 'not signed back in');
+
+    // The browser comes back with its ticket: no challenge, the form with the button; curl's token is not taken.
+    const again = await negotiate(await tokenFor(env), '/_gateway/login', c);
+    const html = await again.text();
+    assert.equal(again.status, 200);
+    assert.equal(again.headers.get('www-authenticate'), null);
+    assert.equal(sessionCookieOf(again), undefined, 'not signed back in');
+    assert.match(decodeHtml(html), /id="windows-sign-in" href="\/_gateway\/login\?sso=1"/);
+    assert.match(html, /Sign in with Windows/);
+
+    // The button: one challenge, then signed in, the mark cleared, audited.
+    const asked = await c.get('/_gateway/login?sso=1');
+    assert.equal(asked.status, 401);
+    assert.equal(asked.headers.get('www-authenticate'), 'Negotiate');
+    const back = await negotiate(await tokenFor(env), '/_gateway/login?sso=1', c);
+    assert.equal(back.status, 303);
+    assert.ok(sessionCookieOf(back));
+    assert.ok(!c.cookies.has('sag_signed_out'), 'the mark is cleared');
+    const latest = (await t.gw.deps.audit.recent(5)).find((e) => e.kind === 'login.success');
+    assert.equal(latest?.user, 'alice');
+    assert.equal(latest?.detail?.['source'], 'kerberos');
+  });
+
+  test('a revoked session is not recreated silently: the stale cookie means signed out', async () => {
+    const env = await krb.ticket('dave');
+    const c = new Client(t.url);
+    const signedIn = await negotiate(await tokenFor(env), '/_gateway/login', c);
+    assert.equal(signedIn.status, 303);
+    const me = (await (await c.get('/_gateway/me', { accept: 'application/json' })).json()) as { username: string };
+    assert.equal(me.username, 'dave');
+    const sub = (await t.gw.deps.directory.lookup('dave'))!.guid;
+    assert.ok((await revokeSessions(t.gw.deps.sessions, t.gw.deps.store, sub)).length > 0);
+    // The next navigation is sent to the sign-in page, which does not challenge (the session cookie is stale).
+    const page = await c.get('/_gateway/login');
+    assert.equal(page.status, 200);
+    assert.equal(page.headers.get('www-authenticate'), null);
+    assert.match(await page.text(), /Sign in with Windows/);
+    // A token the browser sends anyway is not taken without the person asking.
+    const silent = await negotiate(await tokenFor(env), '/_gateway/login', c);
+    assert.equal(sessionCookieOf(silent), undefined);
+  });
+});
+
+describe('second factor and keys', () => {
+  test('mfa.require: always sends a Kerberos sign-in to the second-factor step', async () => {
+    const keyDir = mkdtempSync(join(tmpdir(), 'sag-mfa-key-'));
+    const keyFile = join(keyDir, 'mfa_key');
+    writeFileSync(keyFile, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+    const g = await startTestGateway({ ...kerberosConfig(), mfa: { require: 'always', methods: ['totp'], keyFile } }, { publicHost: SERVICE_HOST });
+    try {
+      const c = new Client(g.url);
+      const res = await negotiate(await tokenFor(await krb.ticket('carol')), '/_gateway/login?next=%2Forganizations%2Facme%2F', c);
+      assert.equal(res.status, 303);
+      assert.match(res.headers.get('location') ?? '', /^\/_gateway\/mfa\?next=/);
+      const proxied = await c.get('/organizations/acme/issues/', { accept: 'application/json' });
+      assert.notEqual(proxied.status, 200, 'nothing but the step until the factor is passed');
+    } finally {
+      await g.close();
+    }
+  });
+
+  test('keytab replaced on disk and re-read (SIGHUP) across a rotation: no sign-in fails in a loop', async () => {
+    // alice's cache holds a service ticket from before the rotation (the old kvno); a fresh kinit after it gets the new one.
+    const before = await krb.ticket('alice');
+    await tokenFor(before);
+    const rotated = await krb.rotate();
+    const failures: string[] = [];
+    let swapped = false;
+    for (let i = 0; i < 12; i++) {
+      if (i === 4) {
+        // As an operator does: write beside, rename over, signal (SIGHUP reaches reloadSecrets).
+        copyFileSync(rotated.keytabFile, `${keytab}.new`);
+        renameSync(`${keytab}.new`, keytab);
+        t.gw.deps.reloadSecrets();
+        await waitFor(() => t.logs.some((l) => l.includes('keytab re-read')));
+        swapped = true;
+      }
+      const env = !swapped || i % 2 === 0 ? before : await kinit(krb.env, `carol@${testDc().realm}`, DEMO_PASSWORD, join(krb.dir, `ccache.loop${i}`));
+      const res = await negotiate(await tokenFor(env));
+      if (res.status !== 303) failures.push(`#${i} (${swapped ? 'after' : 'before'} the swap): ${res.status} ${alertOf(await res.text()) ?? ''}`);
+    }
+    assert.deepEqual(failures, []);
+  });
+
+  test('a keytab that is not one is refused by reload(); the previous keys stay in use', async () => {
+    const saved = `${keytab}.saved`;
+    copyFileSync(keytab, saved);
+    writeFileSync(keytab, '');
+    await assert.rejects(t.gw.deps.kerberos!.acceptor.reload(), /empty/);
+    copyFileSync(saved, keytab);
+    const res = await negotiate(await tokenFor(await krb.ticket('alice')));
+    assert.equal(res.status, 303);
+  });
+});
