@@ -288,7 +288,8 @@ export function nginxConfig(config: Config, opts: NginxConfigOptions = {}): stri
   line('        if ($sag_status !~ "^(?:400|404|503)$") {');
   line('            return 403;');
   line('        }');
-  line(`        rewrite ^ ${AUTH_DECISION_PATH}${FORWARD_STYLE_QUERY} break;`);
+  line('        # The trailing ? keeps nginx from appending the original query: it would be no style the gateway knows.');
+  line(`        rewrite ^ ${AUTH_DECISION_PATH}${FORWARD_STYLE_QUERY}? break;`);
   line(`        proxy_pass ${scheme(gateway)}://sag_gateway;`);
   line('        proxy_method GET;');
   line('        proxy_pass_request_body off;');
@@ -298,6 +299,9 @@ export function nginxConfig(config: Config, opts: NginxConfigOptions = {}): stri
   clearClientClaims('        ', { originalToo: false });
   line(`        proxy_set_header Host ${q(publicHost)};`);
   line('        proxy_set_header X-Forwarded-For $remote_addr;');
+  line('        # The forward style reads X-Forwarded-Method/-Uri; the nginx style\'s facts are never passed from a client.');
+  line(`        proxy_set_header ${ORIGINAL_HEADERS.method} "";`);
+  line(`        proxy_set_header ${ORIGINAL_HEADERS.uri} "";`);
   line(`        proxy_set_header ${FORWARDED_ORIGINAL.method} $request_method;`);
   line(`        proxy_set_header ${FORWARDED_ORIGINAL.uri} $request_uri;`);
   line(`        proxy_set_header ${ORIGINAL_HEADERS.connection} $http_connection;`);

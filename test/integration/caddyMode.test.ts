@@ -436,6 +436,18 @@ describe('GET /_gateway/auth?style=forward, asked directly as Caddy asks it', ()
     assert.equal(res.headers.get('x-sentry-gateway-assertion'), null);
   });
 
+  test('a style with anything beside it is no style: refused (400), never answered in the nginx style', async () => {
+    for (const query of ['?style=forward&x=1', '?x=1&style=forward', '?style=forward&style=forward', '?style=Forward', '?x=1']) {
+      const res = await fetch(`${t.url}/_gateway/auth${query}`, {
+        headers: { 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/organizations/acme/', 'x-sag-method': 'GET', 'x-sag-uri': '/organizations/acme/', accept: 'application/json', cookie: alice.cookieHeader() },
+        redirect: 'manual',
+      });
+      assert.equal(res.status, 400, query);
+      assert.equal(res.headers.get('x-sentry-gateway-assertion'), null, query);
+      assert.equal(res.headers.get('x-sag-status'), null, query);
+    }
+  });
+
   test('a handshake is judged as one even when only Sec-WebSocket-Key tells (a proxy that drops Upgrade)', async () => {
     const res = await ask(t.url, '/api/0/live/', { cookie: alice.cookieHeader(), 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', origin: 'https://evil.example' });
     assert.equal(res.status, 403);
