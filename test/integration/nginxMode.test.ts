@@ -112,6 +112,20 @@ describe('nginx mode: signed in, anonymous, spoofed', () => {
     assert.doesNotMatch(arrived.headers.cookie ?? '', /sag_/);
   });
 
+  test('the gateway cookie written with spaces before its = (read by the gateway as the same name) never reaches Sentry', async () => {
+    // `sag_session =v` and `sag_session\t=v`: the gateway trims cookie names, so these are the session.
+    for (const gap of [' ', '\t', ' \t ']) {
+      const spaced = alice.cookieHeader().replace(/(^|; )([^=;]+)=/g, `$1$2${gap}=`);
+      const seen = await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json', cookie: `a=1; ${spaced}; sentrysid=keep` }));
+      assert.ok(seen.headers['x-sentry-gateway-assertion'], 'decided as signed in');
+      assert.doesNotMatch(seen.headers.cookie ?? '', /sag_/, JSON.stringify(gap));
+      assert.match(seen.headers.cookie ?? '', /sentrysid=keep/);
+      // Sent twice, once spaced: still one left after the strip, so refused.
+      const twice = await alice.get('/organizations/acme/', { accept: 'application/json', cookie: `${alice.cookieHeader()}; ${spaced}` });
+      assert.equal(twice.status, 400, JSON.stringify(gap));
+    }
+  });
+
   test('an anonymous browser GET is sent to the sign-in page with next', async () => {
     const res = await new Client(m.nginx.url).get('/organizations/acme/issues/?project=1');
     assert.equal(res.status, 302);

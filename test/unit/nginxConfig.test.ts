@@ -50,7 +50,7 @@ describe('nginxConfig', () => {
 
   test('on https every name of the gateway cookies is stripped, and the session cookie is read as __Host-sag_session', () => {
     const text = nginxConfig(configSchema.parse(byAddress));
-    for (const name of ['__Host-sag_session', 'sag_session', '__Host-sag_csrf', 'sag_csrf']) assert.match(text, new RegExp(`\\]\\*${name}=\\[\\^;\\]\\*`), name);
+    for (const name of ['__Host-sag_session', 'sag_session', '__Host-sag_csrf', 'sag_csrf']) assert.match(text, new RegExp(`\\]\\*${name}\\[ \\\\t\\]\\*=\\[\\^;\\]\\*`), name);
     assert.doesNotMatch(text, /\$cookie_/, 'never $cookie___Host-…: nginx reads that as a cookie named __Host');
   });
 
