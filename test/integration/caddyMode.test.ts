@@ -158,7 +158,9 @@ describe('Caddy mode: signed in, anonymous, spoofed', () => {
     }
   });
 
-  test("a client's own X-Forwarded-Uri / X-Forwarded-Method never steer the decision", async () => {
+  test("a client's own X-Forwarded-Uri / X-Forwarded-Method neither steer the decision nor reach Sentry", async () => {
+    // The decision: forward_auth sets both itself, over the client's copies (Caddy's doing, checked here because a
+    // user relies on it). What Sentry gets: only the generated `request_header -X-Forwarded-Uri/-Method` removes them.
     const web = m.t.upstream.lastRequest;
     // A token may reach the token API: claiming that path must not carry a session page through without a session.
     for (const [name, value] of [['x-forwarded-uri', '/api/0/projects/'], ['x-sag-uri', '/api/0/projects/'], ['x-forwarded-method', 'OPTIONS']] as const) {
@@ -166,7 +168,7 @@ describe('Caddy mode: signed in, anonymous, spoofed', () => {
       assert.equal(res.status, 401, name);
     }
     assert.equal(m.t.upstream.lastRequest, web, 'nothing reached Sentry web');
-    // And signed in, what Sentry gets is the path that was decided, without the client's claims.
+    // And signed in, what Sentry gets is the path that was decided, without the client's claims (the generated deletion).
     const seen = await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json', 'x-forwarded-uri': '/api/0/projects/', 'x-forwarded-method': 'DELETE' }));
     assert.equal(seen.url, '/organizations/acme/');
     assert.equal(seen.headers['x-forwarded-uri'], undefined);
