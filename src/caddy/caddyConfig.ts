@@ -108,10 +108,11 @@ export function caddyConfig(config: Config, opts: CaddyConfigOptions = {}): stri
   line(`        @sag_anonymous not header ${ANSWER_HEADERS.route} session`);
   line('        request_header @sag_anonymous -Cookie');
   // Caddy has no empty replacement: each name is cut out by keeping what is around it ($1$2), one occurrence each.
-  for (const name of cookies.own) line(`        request_header Cookie ${raw(`^(?:(.*?);)?\\s*${literal(name)}=[^;]*(.*)$`)} ${raw('$1$2')}`);
+  // Spaces before the = too: the gateway reads `name =value` as name (shared/cookies.ts trims it).
+  for (const name of cookies.own) line(`        request_header Cookie ${raw(`^(?:(.*?);)?\\s*${literal(name)}\\s*=[^;]*(.*)$`)} ${raw('$1$2')}`);
   line(`        request_header Cookie ${raw('^[;\\s]+(.*)$')} ${raw('$1')}`);
   line('        # Still one left (a cookie sent twice): the request is refused rather than passed on.');
-  line(`        @sag_cookie_left header_regexp Cookie ${raw(`(?:^|;)\\s*(?:${cookies.own.map(literal).join('|')})=`)}`);
+  line(`        @sag_cookie_left header_regexp Cookie ${raw(`(?:^|;)\\s*(?:${cookies.own.map(literal).join('|')})\\s*=`)}`);
   line('        respond @sag_cookie_left 400');
   line(`        @sag_empty_cookie not header_regexp Cookie ${raw('[^;\\s]')}`);
   line('        request_header @sag_empty_cookie -Cookie');

@@ -2,7 +2,8 @@
 // the rules the generated one (nginxConfig.ts) keeps, checked against the gateway's config. Pure.
 import type { Config } from '../config/schema.js';
 import { gatewayCookieNames } from '../shared/cookies.js';
-import { AUTH_DECISION_PATH, ORIGINAL_HEADERS } from '../proxy/authDecision.js';
+import { AUTH_DECISION_PATH, FORWARD_STYLE_QUERY, ORIGINAL_HEADERS } from '../proxy/authDecision.js';
+import { gatewayUrlOf } from './nginxConfig.js';
 
 export interface NginxProblem {
   line: number;
@@ -151,11 +152,22 @@ export function checkNginxConfig(text: string, config: Config): NginxProblem[] {
   }
   const asks = (loc: Directive, inside: Directive[]) =>
     [loc, ...inside].some((d) => children(d, 'auth_request').some((a) => a.args[0] !== 'off')) && children(loc, 'auth_request').every((a) => a.args[0] !== 'off');
+  // The gateway as proxy_pass names it: its URL, or whatever the decision's own location passes to (an upstream).
+  const origin = (target: string) => target.replace(/^([a-z]+:\/\/[^/]+).*$/i, '$1');
+  const gateways = new Set([gatewayUrlOf(config), ...authLocations.flatMap(({ d }) => children(d, 'proxy_pass').map((p) => origin(p.args[0] ?? '')))]);
+  // The refusal page's re-ask (the generated @sag_denied) goes to the gateway, not to Sentry: exactly a named location
+  // that rewrites to the forward style with nothing appended, passes to the gateway alone and hides the assertion.
+  const isRefusalPage = (loc: Directive) =>
+    loc.args.length === 1 &&
+    (loc.args[0] ?? '').startsWith('@') &&
+    children(loc, 'rewrite').length === 1 &&
+    children(loc, 'rewrite')[0]!.args.join(' ') === `^ ${AUTH_DECISION_PATH}${FORWARD_STYLE_QUERY}? break` &&
+    children(loc, 'proxy_pass').length > 0 &&
+    children(loc, 'proxy_pass').every((p) => p.args.length === 1 && gateways.has(p.args[0]!)) &&
+    children(loc, 'proxy_hide_header').some((h) => h.args[0]?.toLowerCase() === assertion.toLowerCase());
   for (const { d: loc, inside } of locations) {
     const where = loc.args.join(' ');
-    // A location that rewrites to the decision endpoint (the refusal pages) forwards to the gateway, not to Sentry.
-    const asksGateway = children(loc, 'rewrite').some((r) => (r.args[1] ?? '').startsWith(AUTH_DECISION_PATH));
-    if (children(loc, 'proxy_pass').length === 0 || children(loc, 'internal').length > 0 || where.includes('_gateway') || asksGateway) continue;
+    if (children(loc, 'proxy_pass').length === 0 || children(loc, 'internal').length > 0 || where.includes('_gateway') || isRefusalPage(loc)) continue;
     if (!asks(loc, inside) && !/api|store|envelope|js-sdk-loader|_health/.test(where)) error(loc.line, `location ${where} forwards to Sentry without asking ${AUTH_DECISION_PATH}`);
   }
   const ingestion = locations.filter(({ d: loc }) => authTarget(loc) === undefined && children(loc, 'proxy_pass').length > 0 && /api|store|envelope|js-sdk-loader|_health/.test(loc.args.join(' ')) && !loc.args.join(' ').includes('_gateway'));

@@ -25,6 +25,17 @@ export const ORIGINAL_HEADERS = {
 export const FORWARD_STYLE_QUERY = '?style=forward';
 
 /**
+ * The style a decision is asked in, from the query of its request target (with its `?`): none is the nginx style,
+ * `style=forward` and nothing else the forward style. Anything more (a parameter a proxy appended, a second style)
+ * is no style at all, refused: answered in the wrong style, a refusal would be read as something else.
+ */
+export function decisionStyle(query: string): 'nginx' | 'forward' | undefined {
+  if (query === '' || query === '?') return 'nginx';
+  const params = [...new URLSearchParams(query)];
+  return params.length === 1 && params[0]![0] === 'style' && params[0]![1] === 'forward' ? 'forward' : undefined;
+}
+
+/**
  * The original request as a forward-auth proxy describes it: Caddy's forward_auth and Traefik's forwardAuth set
  * these two themselves, replacing a client's copies. Connection and Upgrade are hop-by-hop, so they never arrive;
  * the generated Caddyfile sends them as the nginx style's X-Sag-Connection / X-Sag-Upgrade.
@@ -41,7 +52,7 @@ export const ANSWER_HEADERS = { route: 'X-Sag-Route', status: 'X-Sag-Status', lo
 export interface AuthDecisions {
   /** True when this request may be answered here: the mode is on and the peer is the trusted proxy in front. */
   answers(req: IncomingMessage): boolean;
-  /** `forward`: the forward-auth style (a query of exactly FORWARD_STYLE_QUERY). */
+  /** `forward`: the forward-auth style (decisionStyle). */
   answer(req: IncomingMessage, res: ServerResponse, style?: 'forward'): Promise<void>;
 }
 

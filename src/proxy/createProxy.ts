@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import type { Config } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../shared/logger.js';
-import { AUTH_DECISION_PATH, createAuthDecisions, FORWARD_STYLE_QUERY } from './authDecision.js';
+import { AUTH_DECISION_PATH, createAuthDecisions, decisionStyle } from './authDecision.js';
 import { isChunkUploadInfo } from './chunkUpload.js';
 import { ANONYMOUS_CLASSES, type RouteClass } from './classifyRequest.js';
 import { decideRoute, decideSession, type RequestFacts } from './decideRequest.js';
@@ -127,7 +127,9 @@ export function createProxy(deps: ProxyDeps): Proxy {
         if (decisions && decision.target.path === AUTH_DECISION_PATH && decisions.answers(req)) {
           // Counted apart from the gateway's pages: beside nginx's request count it is the decision cache's miss rate.
           route = 'decision';
-          return void decisions.answer(req, res, decision.target.query === FORWARD_STYLE_QUERY ? 'forward' : undefined);
+          const style = decisionStyle(decision.target.query);
+          if (style === undefined) return renderError(req, res, new GatewayError('GW_BAD_REQUEST', 'decision asked with an unknown query'));
+          return void decisions.answer(req, res, style === 'forward' ? 'forward' : undefined);
         }
         return deps.gatewayApp(req, res);
       case 'redirect':

@@ -107,6 +107,20 @@ describe('Caddy mode: signed in, anonymous, spoofed', () => {
     assert.equal(m.t.upstream.lastRequest, seen, 'nothing reached Sentry web');
   });
 
+  test('the gateway cookie written with spaces before its = (read by the gateway as the same name) never reaches Sentry', async () => {
+    // `sag_session =v` and `sag_session\t=v`: the gateway trims cookie names, so these are the session.
+    for (const gap of [' ', '\t', ' \t ']) {
+      const spaced = alice.cookieHeader().replace(/(^|; )([^=;]+)=/g, `$1$2${gap}=`);
+      const seen = await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json', cookie: `a=1; ${spaced}; sentrysid=keep` }));
+      assert.ok(seen.headers['x-sentry-gateway-assertion'], 'decided as signed in');
+      assert.doesNotMatch(seen.headers.cookie ?? '', /sag_/, JSON.stringify(gap));
+      assert.match(seen.headers.cookie ?? '', /sentrysid=keep/);
+      // Sent twice, once spaced: still one left after the strip, so refused.
+      const twice = await alice.get('/organizations/acme/', { accept: 'application/json', cookie: `${alice.cookieHeader()}; ${spaced}` });
+      assert.equal(twice.status, 400, JSON.stringify(gap));
+    }
+  });
+
   test('an anonymous browser GET is sent to the sign-in page with next; an XHR gets the 401 JSON', async () => {
     const page = await new Client(m.caddy.url).get('/organizations/acme/issues/?project=1');
     assert.equal(page.status, 302);
@@ -144,7 +158,9 @@ describe('Caddy mode: signed in, anonymous, spoofed', () => {
     }
   });
 
-  test("a client's own X-Forwarded-Uri / X-Forwarded-Method never steer the decision", async () => {
+  test("a client's own X-Forwarded-Uri / X-Forwarded-Method neither steer the decision nor reach Sentry", async () => {
+    // The decision: forward_auth sets both itself, over the client's copies (Caddy's doing, checked here because a
+    // user relies on it). What Sentry gets: only the generated `request_header -X-Forwarded-Uri/-Method` removes them.
     const web = m.t.upstream.lastRequest;
     // A token may reach the token API: claiming that path must not carry a session page through without a session.
     for (const [name, value] of [['x-forwarded-uri', '/api/0/projects/'], ['x-sag-uri', '/api/0/projects/'], ['x-forwarded-method', 'OPTIONS']] as const) {
@@ -152,7 +168,7 @@ describe('Caddy mode: signed in, anonymous, spoofed', () => {
       assert.equal(res.status, 401, name);
     }
     assert.equal(m.t.upstream.lastRequest, web, 'nothing reached Sentry web');
-    // And signed in, what Sentry gets is the path that was decided, without the client's claims.
+    // And signed in, what Sentry gets is the path that was decided, without the client's claims (the generated deletion).
     const seen = await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json', 'x-forwarded-uri': '/api/0/projects/', 'x-forwarded-method': 'DELETE' }));
     assert.equal(seen.url, '/organizations/acme/');
     assert.equal(seen.headers['x-forwarded-uri'], undefined);
@@ -434,6 +450,18 @@ describe('GET /_gateway/auth?style=forward, asked directly as Caddy asks it', ()
     const res = await ask(t.url, undefined, { cookie: alice.cookieHeader(), 'x-sag-method': 'GET', 'x-sag-uri': '/organizations/acme/' });
     assert.equal(res.status, 400);
     assert.equal(res.headers.get('x-sentry-gateway-assertion'), null);
+  });
+
+  test('a style with anything beside it is no style: refused (400), never answered in the nginx style', async () => {
+    for (const query of ['?style=forward&x=1', '?x=1&style=forward', '?style=forward&style=forward', '?style=Forward', '?x=1']) {
+      const res = await fetch(`${t.url}/_gateway/auth${query}`, {
+        headers: { 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/organizations/acme/', 'x-sag-method': 'GET', 'x-sag-uri': '/organizations/acme/', accept: 'application/json', cookie: alice.cookieHeader() },
+        redirect: 'manual',
+      });
+      assert.equal(res.status, 400, query);
+      assert.equal(res.headers.get('x-sentry-gateway-assertion'), null, query);
+      assert.equal(res.headers.get('x-sag-status'), null, query);
+    }
   });
 
   test('a handshake is judged as one even when only Sec-WebSocket-Key tells (a proxy that drops Upgrade)', async () => {

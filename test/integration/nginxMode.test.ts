@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -108,6 +110,20 @@ describe('nginx mode: signed in, anonymous, spoofed', () => {
     assert.notEqual(res.status, 200);
     const arrived = await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json' }));
     assert.doesNotMatch(arrived.headers.cookie ?? '', /sag_/);
+  });
+
+  test('the gateway cookie written with spaces before its = (read by the gateway as the same name) never reaches Sentry', async () => {
+    // `sag_session =v` and `sag_session\t=v`: the gateway trims cookie names, so these are the session.
+    for (const gap of [' ', '\t', ' \t ']) {
+      const spaced = alice.cookieHeader().replace(/(^|; )([^=;]+)=/g, `$1$2${gap}=`);
+      const seen = await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json', cookie: `a=1; ${spaced}; sentrysid=keep` }));
+      assert.ok(seen.headers['x-sentry-gateway-assertion'], 'decided as signed in');
+      assert.doesNotMatch(seen.headers.cookie ?? '', /sag_/, JSON.stringify(gap));
+      assert.match(seen.headers.cookie ?? '', /sentrysid=keep/);
+      // Sent twice, once spaced: still one left after the strip, so refused.
+      const twice = await alice.get('/organizations/acme/', { accept: 'application/json', cookie: `${alice.cookieHeader()}; ${spaced}` });
+      assert.equal(twice.status, 400, JSON.stringify(gap));
+    }
   });
 
   test('an anonymous browser GET is sent to the sign-in page with next', async () => {
@@ -219,6 +235,22 @@ describe('nginx mode: signed in, anonymous, spoofed', () => {
     assert.equal((JSON.parse(bad.body) as { error: string }).error, 'bad_path');
     assert.equal(bad.headers['x-sentry-gateway-assertion'], undefined);
     assert.equal(bad.headers['x-sag-route'], undefined);
+  });
+
+  test("a refused URL with a query still gets the gateway's page, and a client's own X-Sag-Method/-Uri change nothing", async () => {
+    // nginx would append the query to the re-ask's own (?style=forward&x=1): answered in the nginx style from the
+    // client's facts, that was a 200 for /organizations/acme/ instead of the 404 page.
+    const claims = { 'x-sag-method': 'GET', 'x-sag-uri': '/organizations/acme/', 'x-sag-connection': '', 'x-sag-upgrade': '' };
+    for (const headers of [{}, claims]) {
+      const page = await alice.get('/_sentry-ad-gateway/offboard/?x=1&style=forward', { accept: 'text/html', 'accept-language': 'zh-CN', ...headers });
+      assert.equal(page.status, 404, JSON.stringify(headers));
+      assert.match(await page.text(), /<html[^>]*lang="zh-CN"/);
+      assert.equal(page.headers.get('x-sentry-gateway-assertion'), null);
+      assert.equal(page.headers.get('x-sag-route'), null);
+      const bad = await raw(m.nginx.url, '/organizations/acme/%2e%2e/?next=/x', { headers: { accept: 'application/json', cookie: alice.cookieHeader(), ...headers } });
+      assert.equal(bad.status, 400, JSON.stringify(headers));
+      assert.equal((JSON.parse(bad.body) as { error: string }).error, 'bad_path');
+    }
   });
 
   test('path tricks and a Connection naming a deciding header are 400', async () => {
@@ -490,6 +522,45 @@ describe('nginx mode: the second factor, judged on the client address nginx beli
     const api = await alice.get('/api/0/organizations/', { accept: 'application/json', ...away });
     assert.equal(api.status, 401);
     assert.equal(api.headers.get('www-authenticate'), null);
+  });
+});
+
+describe('nginx mode: a decision that changes between the two asks never hands the client an assertion', () => {
+  // The refusal page is asked for a second time (the forward style); a decision can differ between the two (Redis
+  // back, a sign-in in between). A stand-in for the gateway plays that: the first ask refuses (404), the second
+  // answers 200 with an assertion. nginx must pass neither the assertion nor the route class to the client.
+  let t: TestGateway;
+  let nginx: RunningNginx;
+  let standIn: Server;
+  const asked: { url: string; headers: Record<string, string | string[] | undefined> }[] = [];
+  before(async () => {
+    standIn = createServer((req, res) => {
+      asked.push({ url: req.url ?? '', headers: req.headers });
+      if (req.url === '/_gateway/auth') res.writeHead(403, { 'X-Sag-Status': '404', 'Content-Length': '0' });
+      else res.writeHead(200, { 'X-Sentry-Gateway-Assertion': 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln', 'X-Sag-Route': 'session', 'Content-Length': '0' });
+      res.end();
+    });
+    await new Promise<void>((resolve) => standIn.listen(0, '127.0.0.1', resolve));
+    const port = await freePort();
+    t = await startTestGateway({ server: { publicUrl: `http://127.0.0.1:${port}` }, nginx: { enabled: true, listen: `127.0.0.1:${port}` } });
+    const gatewayUrl = `http://127.0.0.1:${(standIn.address() as AddressInfo).port}`;
+    nginx = await startNginx(nginxConfig({ ...t.config, nginx: { ...t.config.nginx, gatewayUrl } }), port);
+  });
+  after(async () => {
+    await nginx?.close();
+    await t?.close();
+    standIn?.closeAllConnections();
+    await new Promise((resolve) => standIn?.close(resolve));
+  });
+
+  test('the second ask answers 200 with an assertion: the client sees neither it nor the route class', async () => {
+    const res = await raw(nginx.url, '/organizations/acme/?x=1', { headers: { accept: 'text/html', 'x-sag-uri': '/organizations/acme/' } });
+    assert.deepEqual(asked.map((a) => a.url), ['/_gateway/auth', '/_gateway/auth?style=forward'], 'asked twice, the second time in the forward style alone');
+    assert.equal(asked[1]!.headers['x-forwarded-uri'], '/organizations/acme/?x=1');
+    assert.equal(asked[1]!.headers['x-sag-uri'], undefined, "the client's own X-Sag-Uri is not passed on");
+    assert.equal(res.headers['x-sentry-gateway-assertion'], undefined);
+    assert.equal(res.headers['x-sag-route'], undefined);
+    assert.doesNotMatch(res.body, /eyJ/);
   });
 });
 

@@ -127,7 +127,7 @@ type Service = Record<string, unknown> & {
 };
 
 describe('deploy/self-hosted: the drop-in for getsentry/self-hosted', () => {
-  let merged: { services: Record<string, Service>; networks?: Record<string, { ipam?: { config?: { subnet?: string }[] } }>; secrets: Record<string, { file?: string }>; volumes: Record<string, unknown> };
+  let merged: { services: Record<string, Service>; networks?: Record<string, { ipam?: { config?: { subnet?: string; ip_range?: string }[] } }>; secrets: Record<string, { file?: string }>; volumes: Record<string, unknown> };
   let resets: string[];
   let dir: string;
 
@@ -187,6 +187,11 @@ describe('deploy/self-hosted: the drop-in for getsentry/self-hosted', () => {
     assert.ok(subnet && address, 'nginx has a fixed address on the fixed subnet');
     assert.ok(new NetworkList([subnet]).match(address), `${address} is in ${subnet}`);
     assert.notEqual(address, networkOf(subnet)!.first.replace(/\.0$/, '.1'), "not the bridge's address");
+    // Docker gives other containers addresses from ip_range only: nginx's address outside it is nginx's alone.
+    const range = merged.networks?.['default']?.ipam?.config?.[0]?.ip_range;
+    assert.ok(range, 'the subnet has an ip_range for the addresses Docker hands out');
+    assert.ok(new NetworkList([subnet]).match(networkOf(range)!.first) && new NetworkList([subnet]).match(networkOf(range)!.last), `${range} is inside ${subnet}`);
+    assert.ok(!new NetworkList([range]).match(address), `${address} is outside ${range}, so Docker never hands it to another container`);
     const config = loadConfig({ file: join(dir, 'gateway-here.yaml'), env: {} });
     assert.ok(config.ok);
     assert.equal(config.config.server.trustProxy, address);

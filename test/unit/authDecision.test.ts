@@ -2,7 +2,7 @@
 // Upgrade, never the subrequest's own hop headers, and nothing when a fact is missing or repeated.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { originalRequest } from '../../src/proxy/authDecision.js';
+import { decisionStyle, originalRequest } from '../../src/proxy/authDecision.js';
 
 const base = { 'x-sag-method': 'POST', 'x-sag-uri': '/api/0/projects/?x=1', cookie: 'sag_session=a', host: 'sentry.example.com', connection: 'close', 'content-length': '0' };
 
@@ -64,5 +64,13 @@ describe('originalRequest, forward style (Caddy forward_auth, Traefik forwardAut
 
   test('a repeated fact is no fact', () => {
     assert.equal(originalRequest({ ...fwd, 'x-forwarded-uri': ['/a', '/b'] }, 'forward'), undefined);
+  });
+});
+
+describe('decisionStyle', () => {
+  test('no query is the nginx style, style=forward alone the forward style, anything more no style at all', () => {
+    assert.equal(decisionStyle(''), 'nginx');
+    assert.equal(decisionStyle('?style=forward'), 'forward');
+    for (const q of ['?style=forward&x=1', '?x=1&style=forward', '?style=forward&style=forward', '?style=Forward', '?style=', '?x=1', '?&']) assert.equal(decisionStyle(q), undefined, q);
   });
 });

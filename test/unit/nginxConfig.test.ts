@@ -50,7 +50,7 @@ describe('nginxConfig', () => {
 
   test('on https every name of the gateway cookies is stripped, and the session cookie is read as __Host-sag_session', () => {
     const text = nginxConfig(configSchema.parse(byAddress));
-    for (const name of ['__Host-sag_session', 'sag_session', '__Host-sag_csrf', 'sag_csrf']) assert.match(text, new RegExp(`\\]\\*${name}=\\[\\^;\\]\\*`), name);
+    for (const name of ['__Host-sag_session', 'sag_session', '__Host-sag_csrf', 'sag_csrf']) assert.match(text, new RegExp(`\\]\\*${name}\\[ \\\\t\\]\\*=\\[\\^;\\]\\*`), name);
     assert.doesNotMatch(text, /\$cookie_/, 'never $cookie___Host-…: nginx reads that as a cookie named __Host');
   });
 
@@ -153,6 +153,30 @@ describe('nginx-config --check', () => {
     assert.deepEqual(said(/\/legacy\/ forwards to Sentry without asking/), [18]);
     assert.deepEqual(said(/is set from \$http_x_sentry_gateway_assertion/), [24]);
     assert.ok(problems.every((p) => p.severity === 'error' || p.severity === 'warning'));
+  });
+
+  test('only the refusal page\'s own re-ask is taken for a location that goes to the gateway; any other rewrite to the decision is checked', () => {
+    const generated = nginxConfig(config);
+    const withServer = (body: string) => {
+      const text = `${generated}server {\n    listen 127.0.0.1:8081;\n${body}}\n`;
+      const first = generated.split('\n').length + 1;
+      return checkNginxConfig(text, config).filter((p) => p.line > first && /without asking/.test(p.message)).map((p) => p.message);
+    };
+    const reask = (over: { name?: string; rewrite?: string; pass?: string; hide?: boolean }) =>
+      `    location ${over.name ?? '@denied'} {\n        rewrite ${over.rewrite ?? '^ /_gateway/auth?style=forward? break'};\n        proxy_pass ${over.pass ?? 'http://sag_gateway'};\n` +
+      `        proxy_set_header X-Sentry-Gateway-Assertion "";\n${over.hide === false ? '' : '        proxy_hide_header X-Sentry-Gateway-Assertion;\n'}    }\n`;
+    assert.deepEqual(withServer('    location / {\n        rewrite ^/never$ /_gateway/auth break;\n        proxy_pass http://sentry;\n    }\n'), ['location / forwards to Sentry without asking /_gateway/auth']);
+    assert.deepEqual(withServer(reask({})), [], 'the generated shape, by upstream name');
+    assert.deepEqual(withServer(reask({ pass: 'http://127.0.0.1:8080' })), [], "by the gateway's URL");
+    for (const [what, over] of [
+      ['not a named location', { name: '/' }],
+      ['the query appended', { rewrite: '^ /_gateway/auth?style=forward break' }],
+      ['another rewrite', { rewrite: '^/x$ /_gateway/auth?style=forward? break' }],
+      ['to Sentry', { pass: 'http://sag_sentry' }],
+      ['the assertion not hidden', { hide: false }],
+    ] as const) {
+      assert.equal(withServer(reask(over)).length, 1, what);
+    }
   });
 
   test('the command exits 1 on a hand-written mistake and 0 on the generated file', async () => {
