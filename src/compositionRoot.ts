@@ -43,6 +43,7 @@ import { HttpSentryAdmin } from './sentry/httpSentryAdmin.js';
 import type { SentryAdmin } from './sentry/sentryAdmin.js';
 import { urlPrefixMonitor, type UrlPrefixMonitor } from './sentry/urlPrefixMonitor.js';
 import { buildGssapiAcceptor } from './auth/kerberos/gssapiAcceptor.js';
+import { describeKeytabPlace } from './auth/kerberos/keytabPlace.js';
 import { memoryReplayCache, redisReplayCache, type NegotiateDeps } from './auth/kerberos/negotiate.js';
 
 export interface Deps {
@@ -404,7 +405,8 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
       const acceptor = built.acceptor;
       closers.push(() => acceptor.close());
       kerberos = { acceptor, realms: krb.realms, replay: redis ? redisReplayCache(redis) : memoryReplayCache(() => clock.now()), login, logger };
-      logger.info({ servicePrincipal: krb.servicePrincipal, realms: Object.keys(krb.realms) }, 'Kerberos sign-in on');
+      if (acceptor.place.how === 'in place') logger.warn({ keytab: krb.keytabFile }, acceptor.place.warning);
+      logger.info({ servicePrincipal: krb.servicePrincipal, realms: Object.keys(krb.realms), keytabRead: describeKeytabPlace(acceptor.place) }, 'Kerberos sign-in on');
     } else {
       logger.error({ why: built.why }, `Kerberos off: ${built.why}`);
     }
