@@ -63,6 +63,7 @@ const page = {
   enrolNameInvalid: 'A name is 1 to 64 printable characters (no tabs or line breaks). Nothing was used up: correct the name and send the same code again.',
   enrolConfirm: 'Confirm and add',
   enrolRefusedTitle: 'You need an enrolment link',
+  enrolPasswordLead: 'You signed in with Windows. Type your company (Active Directory) password to add a second factor to your account.',
   enrolRefused: 'Your account needs a second factor, and a first one can be added only from the office network or with a one-time enrolment link. Ask an administrator for a link (they create it with “mfa enrol-link”), then open it in this browser.',
   enrolDoneTitle: 'Second factor added',
   enrolDone: 'From now on you sign in with your password and this factor.',

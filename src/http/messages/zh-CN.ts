@@ -60,6 +60,7 @@ const page: Catalogue['page'] = {
   enrolNameInvalid: '名称须为 1 到 64 个可打印字符（不能含制表符或换行）。尚未消耗任何内容：请更正名称后再次提交同一个验证码。',
   enrolConfirm: '确认并添加',
   enrolRefusedTitle: '您需要一个注册链接',
+  enrolPasswordLead: '您是通过 Windows 登录的。请输入公司（Active Directory）密码，以便为账户添加第二重验证。',
   enrolRefused: '您的账号需要第二重验证，而第一个验证方式只能在办公网络中或通过一次性注册链接添加。请向管理员申请链接（管理员用“mfa enrol-link”创建），然后在此浏览器中打开。',
   enrolDoneTitle: '已添加第二重验证',
   enrolDone: '从现在起，您需要用密码加此验证方式登录。',
