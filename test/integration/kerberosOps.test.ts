@@ -3,7 +3,7 @@
 // the `kerberos` binding, real Redis and real HTTP.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -164,5 +164,73 @@ describe('a first second factor after a Kerberos sign-in (mfa.require always, en
     assert.deepEqual((await assertionOf(t, c)).amr, ['wia', 'otp', 'mfa']);
     assert.equal(((await t.gw.deps.audit.recent(10)).find((e) => e.kind === 'mfa.enrolled')?.detail as { via?: string } | undefined)?.via, 'link');
     await reset(c);
+  });
+});
+
+describe('the keytab on SIGHUP (reloadSecrets, what the signal calls)', () => {
+  /** A keytab file of its own per gateway: the tests replace it as an operator does, beside and renamed over. */
+  function keytabCopy(bytes: Buffer): string {
+    const file = join(mkdtempSync(join(dir, 'kt-')), 'http.keytab');
+    writeFileSync(file, bytes, { mode: 0o600 });
+    return file;
+  }
+  function replace(file: string, bytes: Buffer): void {
+    writeFileSync(`${file}.new`, bytes, { mode: 0o600 });
+    renameSync(`${file}.new`, file);
+  }
+  const rotations = async (t: TestGateway, event: string) => {
+    const { body } = await t.gw.deps.metrics.text();
+    const line = body.split('\n').find((l) => l.startsWith(`sag_rotation_events_total{kind="keytab",event="${event}"}`));
+    return line ? Number(line.split(' ').at(-1)) : 0;
+  };
+  const signsIn = async (t: TestGateway) => {
+    const res = await new Client(t.url).get('/_gateway/login', { authorization: `Negotiate ${await tokenFor(await krb.ticket('alice'))}` });
+    return res.status === 303 && res.headers.getSetCookie().some((c) => c.startsWith('sag_session='));
+  };
+  const good = () => readFileSync(krb.service.keytabFile);
+  // A keytab, but with no key: the kind of file a half-finished export leaves.
+  const empty = Buffer.from([0x05, 0x02]);
+
+  test('a refused keytab is counted (event failed) and audited, and the previous one stays in use', async () => {
+    const file = keytabCopy(good());
+    const t = await startTestGateway(kerberosConfig({ keytabFile: file }), { publicHost: HOST });
+    try {
+      assert.ok(await signsIn(t));
+      replace(file, empty);
+      await t.gw.deps.reloadSecrets();
+      assert.equal(await rotations(t, 'failed'), 1);
+      assert.equal(await rotations(t, 'reloaded'), 0);
+      const entry = (await t.gw.deps.audit.recent(10)).find((e) => e.kind === 'secret.reload_failed');
+      assert.equal(entry?.reason, 'keytab_unusable');
+      assert.deepEqual({ ...(entry?.detail as object), why: undefined }, { secret: 'keytab', file, why: undefined });
+      assert.match(String((entry?.detail as { why?: string }).why), /holds no keys/);
+      assert.ok(await signsIn(t), 'the previous keys still sign people in');
+      assert.ok(t.logs.some((l) => l.includes('keytab not re-read: keeping the previous one')));
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('off at start for an unusable keytab, a SIGHUP with a good one turns Kerberos on', async () => {
+    const file = keytabCopy(empty);
+    const t = await startTestGateway(kerberosConfig({ keytabFile: file }), { publicHost: HOST });
+    try {
+      assert.equal(t.gw.deps.kerberos, undefined);
+      assert.ok(t.logs.some((l) => l.includes('Kerberos off') && l.includes('holds no keys')));
+      assert.equal(await signsIn(t), false, 'the form only');
+      // Still unusable: counted and audited, still off.
+      await t.gw.deps.reloadSecrets();
+      assert.equal(await rotations(t, 'failed'), 1);
+      assert.equal(t.gw.deps.kerberos, undefined);
+
+      replace(file, good());
+      await t.gw.deps.reloadSecrets();
+      assert.ok(t.gw.deps.kerberos, 'on');
+      assert.equal(await rotations(t, 'reloaded'), 1);
+      assert.ok((await t.gw.deps.audit.recent(10)).some((e) => e.kind === 'secret.reloaded' && (e.detail as { secret?: string }).secret === 'keytab'));
+      assert.ok(await signsIn(t), 'a ticket signs in now');
+    } finally {
+      await t.close();
+    }
   });
 });

@@ -153,16 +153,17 @@ export class GssapiAcceptor implements KerberosAcceptor {
   }
 }
 
-export type AcceptorBuild = { ok: true; acceptor: GssapiAcceptor } | { ok: false; why: string };
+/** `cause`: `binding` stays off until a restart; `keytab` can come on at the next SIGHUP with a usable file. */
+export type AcceptorBuild = { ok: true; acceptor: GssapiAcceptor } | { ok: false; why: string; cause: 'binding' | 'keytab' };
 
 /** The acceptor for auth.kerberos, or why Kerberos is off (no binding, no usable keytab): the gateway starts either way. */
 export async function buildGssapiAcceptor(opts: Omit<GssapiAcceptorOptions, 'binding'>, load = loadAcceptorBinding): Promise<AcceptorBuild> {
   const loaded = await load();
-  if (!loaded.ok) return loaded;
+  if (!loaded.ok) return { ...loaded, cause: 'binding' };
   try {
     return { ok: true, acceptor: new GssapiAcceptor({ ...opts, binding: loaded.binding }) };
   } catch (e) {
-    return { ok: false, why: (e as Error).message };
+    return { ok: false, why: (e as Error).message, cause: 'keytab' };
   }
 }
 
