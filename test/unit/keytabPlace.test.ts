@@ -72,7 +72,7 @@ test('check-config says where serve will read the keys from, and warns when it i
   const k = { enabled: true, keytabFile: keytab, servicePrincipal: SERVICE, realms: { 'CORP.EXAMPLE.COM': 'CORP' } } as unknown as Config['auth']['kerberos'];
   const binding = await loadKerberosBinding();
   const copy = await checkKerberosLocal(k, binding, [dir]);
-  assert.match(copy.checks.find((c) => c.name === 'kerberos keytab copy')!.detail, new RegExp(`a private copy in ${dir}/sag-keytab-${process.pid}-`));
+  assert.match(copy.checks.find((c) => c.name === 'kerberos keytab copy')!.detail, new RegExp(`a private copy in ${dir}$`));
   assert.deepEqual(copy.warnings, []);
   const inPlace = await checkKerberosLocal(k, binding, [refusing]);
   assert.match(inPlace.checks.find((c) => c.name === 'kerberos keytab copy')!.detail, /the file in place/);

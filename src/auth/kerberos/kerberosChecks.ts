@@ -1,6 +1,7 @@
 // What `check-config` says about auth.kerberos: the binding loads, the keytab holds the service principal's keys
 // (kvnos and enctypes), and with --connect that one of its kvnos is the one the KDC puts in tickets today.
 import { rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { EqualityFilter } from 'ldapts';
 import type { Config } from '../../config/schema.js';
 import type { DcConnections } from '../../directory/dcConnections.js';
@@ -51,7 +52,7 @@ export async function checkKerberosLocal(k: Config['auth']['kerberos'], binding:
   // Where serve will read the keys from: made and removed here, so the answer is this filesystem's, not a guess.
   const place = placeKeytab(k.keytabFile, parents, false);
   if (place.how === 'copy') rmSync(place.dir, { recursive: true, force: true });
-  checks.push({ name: 'kerberos keytab copy', ok: true, detail: `serve reads the keys from ${describeKeytabPlace(place)}` });
+  checks.push({ name: 'kerberos keytab copy', ok: true, detail: `serve reads the keys from ${place.how === 'copy' ? `a private copy in ${dirname(place.dir)}` : describeKeytabPlace(place)}` });
   if (place.how === 'in place') warnings.push(place.warning);
   if (!entries.some((e) => isAesEnctype(e.enctype))) {
     warnings.push(
