@@ -17,7 +17,7 @@ import { showLogout, submitLogout } from './http/routes/logoutRoutes.js';
 import { showReauth, submitReauth } from './http/routes/reauthRoutes.js';
 import { showAccount, submitAccount } from './http/routes/accountRoutes.js';
 import { noSecondFactorsYet } from './auth/secondFactorGate.js';
-import { showEnrol, showMfa, submitEnrolTotp, submitMfa, webauthnEnrolOptions, webauthnEnrolVerify, webauthnSignInOptions, webauthnSignInVerify } from './http/routes/mfaRoutes.js';
+import { showEnrol, showMfa, submitEnrolPassword, submitEnrolTotp, submitMfa, webauthnEnrolOptions, webauthnEnrolVerify, webauthnSignInOptions, webauthnSignInVerify } from './http/routes/mfaRoutes.js';
 import type { Identity } from './session/identity.js';
 import { gatewayCookieNames } from './shared/cookies.js';
 
@@ -108,6 +108,7 @@ export function createGatewayApp(deps: Deps): express.Express {
   app.post('/_gateway/mfa/webauthn/options', json, requireCsrf(csrf), safe(webauthnSignInOptions(deps)));
   app.post('/_gateway/mfa/webauthn/verify', json, requireCsrf(csrf), safe(webauthnSignInVerify(deps)));
   app.get('/_gateway/mfa/enrol', safe(showEnrol(deps, csrf, secure)));
+  app.post('/_gateway/mfa/enrol/password', form, requireCsrf(csrf), safe(submitEnrolPassword(deps, csrf)));
   app.post('/_gateway/mfa/enrol/totp', form, requireCsrf(csrf), safe(submitEnrolTotp(deps, csrf)));
   app.post('/_gateway/mfa/enrol/webauthn/options', json, requireCsrf(csrf), safe(webauthnEnrolOptions(deps)));
   app.post('/_gateway/mfa/enrol/webauthn/verify', json, requireCsrf(csrf), safe(webauthnEnrolVerify(deps)));

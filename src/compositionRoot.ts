@@ -42,7 +42,8 @@ import { afterSignIn } from './provisioning/afterSignIn.js';
 import { HttpSentryAdmin } from './sentry/httpSentryAdmin.js';
 import type { SentryAdmin } from './sentry/sentryAdmin.js';
 import { urlPrefixMonitor, type UrlPrefixMonitor } from './sentry/urlPrefixMonitor.js';
-import { buildGssapiAcceptor } from './auth/kerberos/gssapiAcceptor.js';
+import { buildGssapiAcceptor, type GssapiAcceptor } from './auth/kerberos/gssapiAcceptor.js';
+import { describeKeytabPlace } from './auth/kerberos/keytabPlace.js';
 import { memoryReplayCache, redisReplayCache, type NegotiateDeps } from './auth/kerberos/negotiate.js';
 
 export interface Deps {
@@ -85,8 +86,8 @@ export interface Deps {
   metrics: GatewayMetrics;
   /** The Kerberos sign-in (auth/kerberos/negotiate.ts): present only with auth.kerberos.enabled and a binding and keytab that loaded. */
   kerberos?: NegotiateDeps;
-  /** Re-read every secret file now (SIGHUP). */
-  reloadSecrets(): void;
+  /** Re-read every secret file now (SIGHUP); settles when the keytab's step has (the other files are read at once). */
+  reloadSecrets(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -396,33 +397,57 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
   const secondFactorGate: SecondFactorGate = mfa ? policySecondFactorGate(mfa) : mfaAsked ? noStoreForSecondFactors : noSecondFactorsYet;
 
   // Kerberos is built only when asked for; a missing binding or an unusable keytab turns it off, never the gateway.
+  // Off for the keytab, a SIGHUP with a usable one turns it on (the binding cannot appear without a restart).
   let kerberos: NegotiateDeps | undefined;
+  let offForKeytab = false;
   const krb = config.auth.kerberos;
+  const replica = `replica:${hostname()}:${process.pid}`;
+  const turnOn = (acceptor: GssapiAcceptor): NegotiateDeps => {
+    closers.push(() => acceptor.close());
+    if (acceptor.place.how === 'in place') logger.warn({ keytab: krb.keytabFile }, acceptor.place.warning);
+    logger.info({ servicePrincipal: krb.servicePrincipal, realms: Object.keys(krb.realms), keytabRead: describeKeytabPlace(acceptor.place) }, 'Kerberos sign-in on');
+    return { acceptor, realms: krb.realms, replay: redis ? redisReplayCache(redis) : memoryReplayCache(() => clock.now()), login, logger };
+  };
   if (krb.enabled) {
     const built = await buildGssapiAcceptor({ keytabFile: krb.keytabFile, servicePrincipal: krb.servicePrincipal });
-    if (built.ok) {
-      const acceptor = built.acceptor;
-      closers.push(() => acceptor.close());
-      kerberos = { acceptor, realms: krb.realms, replay: redis ? redisReplayCache(redis) : memoryReplayCache(() => clock.now()), login, logger };
-      logger.info({ servicePrincipal: krb.servicePrincipal, realms: Object.keys(krb.realms) }, 'Kerberos sign-in on');
-    } else {
+    if (built.ok) kerberos = turnOn(built.acceptor);
+    else {
+      offForKeytab = built.cause === 'keytab';
       logger.error({ why: built.why }, `Kerberos off: ${built.why}`);
     }
   }
-  const reloadKeytab = () => {
-    if (!kerberos) return;
-    kerberos.acceptor.reload().then(
-      () => {
-        metrics.rotation('keytab', 'reloaded');
-        audit.record({ kind: 'secret.reloaded', actor: `replica:${hostname()}:${process.pid}`, detail: { secret: 'keytab', file: krb.keytabFile } });
-        logger.info({ file: krb.keytabFile }, 'keytab re-read');
-      },
-      // The old keys stay in use; the message names the file and what is wrong with it, never its bytes.
-      (e: unknown) => logger.error({ err: (e as Error).message }, 'keytab not re-read: keeping the previous one'),
-    );
+  /** The SIGHUP's keytab step; settles once the new keytab is in use or refused (the old one, if any, kept). */
+  const reloadKeytab = async (): Promise<void> => {
+    if (!kerberos && !offForKeytab) return;
+    const took = () => {
+      metrics.rotation('keytab', 'reloaded');
+      audit.record({ kind: 'secret.reloaded', actor: replica, detail: { secret: 'keytab', file: krb.keytabFile } });
+    };
+    // The message names the file and what is wrong with it, never its bytes.
+    const refused = (why: string, kept: string) => {
+      metrics.rotation('keytab', 'failed');
+      audit.record({ kind: 'secret.reload_failed', actor: replica, reason: 'keytab_unusable', detail: { secret: 'keytab', file: krb.keytabFile, why } });
+      logger.error({ err: why }, kept);
+    };
+    if (kerberos) {
+      try {
+        await kerberos.acceptor.reload();
+      } catch (e) {
+        return refused((e as Error).message, 'keytab not re-read: keeping the previous one');
+      }
+      took();
+      logger.info({ file: krb.keytabFile }, 'keytab re-read');
+      return;
+    }
+    const built = await buildGssapiAcceptor({ keytabFile: krb.keytabFile, servicePrincipal: krb.servicePrincipal });
+    if (!built.ok) return refused(built.why, `keytab still unusable: Kerberos stays off (${built.why})`);
+    kerberos = turnOn(built.acceptor);
+    offForKeytab = false;
+    root.kerberos = kerberos;
+    took();
   };
 
-  return {
+  const root: Deps = {
     config,
     logger,
     clock,
@@ -453,10 +478,11 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
     reloadSecrets() {
       for (const f of secretFiles) f.reload();
       keyring.refresh();
-      reloadKeytab();
+      return reloadKeytab();
     },
     async close() {
       for (const c of closers.reverse()) await c();
     },
   };
+  return root;
 }

@@ -18,6 +18,7 @@ export const AUDIT_KINDS = [
   'bind_password.rotated',
   'bind_password.rotation_failed',
   'secret.reloaded',
+  'secret.reload_failed',
   'config.warning',
   'mfa.success',
   'mfa.failure',

@@ -156,17 +156,44 @@ function crossChecks(c: Config, warnings: string[]): ConfigProblem[] {
   return out;
 }
 
-/** auth.kerberos where it is on: a realm to accept, mapped to the one domain the directory knows. */
+/** `DC=corp,DC=example,DC=com` → `CORP.EXAMPLE.COM`: the AD domain's DNS name, which is its Kerberos realm; '' without DC= parts. */
+export function realmOfBaseDn(baseDn: string): string {
+  return baseDn
+    .split(',')
+    .map((rdn) => /^\s*dc\s*=\s*(.+?)\s*$/i.exec(rdn)?.[1])
+    .filter((dc): dc is string => !!dc)
+    .join('.')
+    .toUpperCase();
+}
+
+/**
+ * auth.kerberos where it is on: exactly one realm, the directory's own, mapped to its one domain. A principal's
+ * name part becomes `<ldap.netbiosDomain>\<name>`, so a second realm would sign `bob@PARTNER.COM` in as this
+ * domain's bob: the map keeps its shape (realm → domain) but takes one entry.
+ */
 function kerberosChecks(c: Config, warnings: string[]): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   const k = c.auth.kerberos;
   const realms = Object.entries(k.realms);
-  if (!realms.length) out.push({ path: 'auth.kerberos.realms', message: `names no realm, so no ticket could sign anyone in: map the AD realm to the domain, e.g. { CORP.EXAMPLE.COM: ${c.ldap.netbiosDomain || 'CORP'} }` });
   const domain = c.ldap.netbiosDomain;
+  const expected = realmOfBaseDn(c.ldap.baseDn);
+  const example = `{ ${expected || 'CORP.EXAMPLE.COM'}: ${domain || 'CORP'} }`;
+  if (!realms.length) out.push({ path: 'auth.kerberos.realms', message: `names no realm, so no ticket could sign anyone in: map the AD realm to the domain, e.g. ${example}` });
+  if (realms.length > 1) {
+    out.push({
+      path: 'auth.kerberos.realms',
+      message: `names ${realms.length} realms; only one is accepted, the directory's own (${example}): every principal is looked up as ldap.netbiosDomain\\<name>, so a ticket from another realm would sign in as this domain's account of the same name`,
+    });
+    return out;
+  }
   for (const [realm, netbios] of realms) {
+    if (!expected) out.push({ path: 'ldap.baseDn', message: 'names no DC= parts, so the realm auth.kerberos.realms must name cannot be told from it: use the domain\'s DN, e.g. DC=corp,DC=example,DC=com' });
+    else if (realm !== expected) {
+      out.push({ path: `auth.kerberos.realms.${realm}`, message: `must be ${expected}, the DNS name of ldap.baseDn upper-cased: the directory is that realm's domain, and a ticket from another realm would sign in as this domain's account of the same name` });
+    }
     if (!domain) out.push({ path: `auth.kerberos.realms.${realm}`, message: 'needs ldap.netbiosDomain: a realm maps to the NetBIOS domain whose sAMAccountName the principal names' });
     else if (netbios.toUpperCase() !== domain.toUpperCase()) {
-      out.push({ path: `auth.kerberos.realms.${realm}`, message: `maps to "${netbios}", but the directory knows one domain, ldap.netbiosDomain "${domain}": every realm maps to it (or leave the realm out)` });
+      out.push({ path: `auth.kerberos.realms.${realm}`, message: `maps to "${netbios}", but the directory knows one domain, ldap.netbiosDomain "${domain}": map the realm to it` });
     }
   }
   const host = new URL(c.server.publicUrl).hostname.toLowerCase();

@@ -174,7 +174,8 @@ export const configSchema = z.strictObject({
             .string()
             .regex(/^HTTP\/[A-Za-z0-9.-]+$/, 'must be HTTP/ followed by the host name browsers use, e.g. HTTP/sentry.example.com')
             .default('HTTP/sentry.example.com'),
-          // Kerberos realm (upper case) -> the NetBIOS domain whose sAMAccountName the principal's name part is.
+          // Kerberos realm (upper case) -> the NetBIOS domain whose sAMAccountName the principal's name part is. Exactly one
+          // entry, the DNS name of ldap.baseDn (loadConfig.ts): a second realm would sign its people in as this domain's.
           realms: z
             .record(z.string().regex(/^[A-Z0-9.-]+$/, 'a realm is upper case, e.g. CORP.EXAMPLE.COM'), z.string().min(1))
             .default({}),

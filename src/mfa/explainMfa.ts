@@ -30,7 +30,7 @@ export function explainMfa(decide: (s: MfaSubject) => MfaDecision, person: { gro
 /** The enrolment rule in English, for the CLI. */
 export function describeEnrolment(e: EnrolmentRule): string {
   if (e.kind === 'further') return 'a further factor needs a current one first';
-  if (e.withoutLink) return `may enrol a first factor without a link (from ${e.network}, in mfa.enrolFrom)`;
+  if (e.withoutLink) return `may enrol a first factor without a link (from ${e.network}, in mfa.enrolFrom${e.afterPassword ? ', after typing the password' : ''})`;
   return `needs an enrolment link for a first factor (${e.address ?? 'the address'} is in no mfa.enrolFrom network; mfa enrol-link --user USER)`;
 }
 

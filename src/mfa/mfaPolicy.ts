@@ -27,9 +27,12 @@ export type MfaReason =
 /**
  * A first factor (`first`): from an `enrolFrom` network without a link (`withoutLink` true, data.network),
  * else only with an enrolment link. A further one (`further`): only after passing a current factor.
+ * `afterPassword`: the session typed no password (a Kerberos sign-in, `amr` without `pwd`), so the network's right
+ * holds only once the AD password is typed: whoever sits at an unlocked, signed-in desk must not attach their own
+ * authenticator to the account.
  */
 export type EnrolmentRule =
-  | { kind: 'first'; withoutLink: true; network: string }
+  | { kind: 'first'; withoutLink: true; network: string; afterPassword: boolean }
   | { kind: 'first'; withoutLink: false; address: string | null }
   | { kind: 'further'; needs: 'current_factor' };
 
@@ -48,6 +51,11 @@ export interface MfaSubject {
   address: string | undefined;
   /** The kinds of the factors the person has enrolled (recovery codes not counted). */
   factors: readonly FactorKind[];
+  /**
+   * Whether this session's sign-in typed the password (`amr` has `pwd`). The enrolment pages pass it; absent, the
+   * rule is the one for a password sign-in (what `explain` and the account page describe).
+   */
+  typedPassword?: boolean;
 }
 
 export type MfaPolicyConfig = Pick<Config['mfa'], 'require' | 'trustedNetworks' | 'requireForGroups' | 'enrolFrom' | 'methods'>;
@@ -62,7 +70,7 @@ export function compileMfaPolicy(mfa: MfaPolicyConfig): (subject: MfaSubject) =>
     const enrolment: EnrolmentRule = (() => {
       if (subject.factors.length > 0) return { kind: 'further', needs: 'current_factor' };
       const network = enrolFrom.match(subject.address);
-      return network ? { kind: 'first', withoutLink: true, network } : { kind: 'first', withoutLink: false, address };
+      return network ? { kind: 'first', withoutLink: true, network, afterPassword: subject.typedPassword === false } : { kind: 'first', withoutLink: false, address };
     })();
     const decide = (required: boolean, reason: MfaReason): MfaDecision => ({ required, reason, methods, enrolment });
 

@@ -53,7 +53,7 @@ export class GatewayMetrics {
     this.#syncChanges = new Counter({ name: 'sag_sync_changes_total', help: 'Membership changes made by full syncs, by outcome (applied, failed, offboard_refused: Sentry refused to offboard a person AD disabled, expired or deleted).', labelNames: ['outcome'], registers });
     this.#rotations = new Counter({
       name: 'sag_rotation_events_total',
-      help: 'Rotations this instance took up: kind (bind_password, session_secret, sentry_token, signing_key) and event (reloaded: a new secret file read; published: a new public key; switched: signing moved to a new key).',
+      help: 'Rotations this instance took up: kind (bind_password, session_secret, sentry_token, signing_key, keytab) and event (reloaded: a new secret file read; published: a new public key; switched: signing moved to a new key; failed: a new file refused, the old secret kept).',
       labelNames: ['kind', 'event'],
       registers,
     });
@@ -125,7 +125,7 @@ export class GatewayMetrics {
     this.#syncChanges.inc({ outcome: 'offboard_refused' }, offboardRefused);
   }
 
-  rotation(kind: RotationKind, event: 'reloaded' | 'published' | 'switched'): void {
+  rotation(kind: RotationKind, event: 'reloaded' | 'published' | 'switched' | 'failed'): void {
     this.#rotations.inc({ kind, event });
   }
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { stringify } from 'yaml';
-import { loadConfig, type LoadResult } from '../../src/config/loadConfig.js';
+import { loadConfig, realmOfBaseDn, type LoadResult } from '../../src/config/loadConfig.js';
 import type { Config } from '../../src/config/schema.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sag-test-config-'));
@@ -443,9 +443,31 @@ describe('kerberos', () => {
     assert.match(p[0]!.message, /names no realm.*CORP\.EXAMPLE\.COM: CORP/);
   });
 
-  test('a realm mapped to another domain is refused: the directory knows one', () => {
-    const p = problems(withKerberos({ realms: { 'CORP.EXAMPLE.COM': 'CORP', 'EMEA.EXAMPLE.COM': 'EMEA' } }));
-    assert.deepEqual(p.map((x) => x.path), ['auth.kerberos.realms.EMEA.EXAMPLE.COM']);
+  test('a second realm is refused at auth.kerberos.realms: bob@PARTNER.COM would sign in as CORP\\bob', () => {
+    const p = problems(withKerberos({ realms: { 'CORP.EXAMPLE.COM': 'CORP', 'PARTNER.COM': 'CORP' } }));
+    assert.deepEqual(p.map((x) => x.path), ['auth.kerberos.realms']);
+    assert.match(p[0]!.message, /names 2 realms; only one is accepted, the directory's own \(\{ CORP\.EXAMPLE\.COM: CORP \}\)/);
+    assert.match(p[0]!.message, /would sign in as this domain's account of the same name/);
+  });
+
+  test('the one realm is the DNS name of ldap.baseDn upper-cased, whatever OU the base names', () => {
+    const p = problems(withKerberos({ realms: { 'PARTNER.COM': 'CORP' } }));
+    assert.deepEqual(p.map((x) => x.path), ['auth.kerberos.realms.PARTNER.COM']);
+    assert.match(p[0]!.message, /must be CORP\.EXAMPLE\.COM, the DNS name of ldap\.baseDn upper-cased/);
+    // A parent domain's realm is another realm too.
+    assert.deepEqual(paths(withKerberos({ realms: { 'EXAMPLE.COM': 'CORP' } })), ['auth.kerberos.realms.EXAMPLE.COM']);
+    const scoped = withKerberos({});
+    scoped.ldap = { ...scoped.ldap, baseDn: 'OU=People, dc=corp,dc=example,dc=com' };
+    ok(scoped);
+    const noDc = withKerberos({});
+    noDc.ldap = { ...noDc.ldap, baseDn: 'O=Example' };
+    assert.deepEqual(paths(noDc), ['ldap.baseDn']);
+    assert.equal(realmOfBaseDn('OU=People,DC=emea,DC=corp,DC=example,DC=com'), 'EMEA.CORP.EXAMPLE.COM');
+  });
+
+  test('the realm maps to the directory’s one domain', () => {
+    const p = problems(withKerberos({ realms: { 'CORP.EXAMPLE.COM': 'EMEA' } }));
+    assert.deepEqual(p.map((x) => x.path), ['auth.kerberos.realms.CORP.EXAMPLE.COM']);
     assert.match(p[0]!.message, /maps to "EMEA", but the directory knows one domain, ldap\.netbiosDomain "CORP"/);
     assert.deepEqual(paths(withKerberos({}, '')), ['auth.kerberos.realms.CORP.EXAMPLE.COM']);
   });

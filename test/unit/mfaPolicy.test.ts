@@ -46,10 +46,10 @@ test('required, and the reason code with its data', () => {
 
 test('enrolment: a first factor without a link only from enrolFrom (default trustedNetworks); a further one needs a current factor', () => {
   const cases: [string, Partial<MfaPolicyConfig>, string | undefined, FactorKind[], Record<string, unknown>][] = [
-    ['first, from a trusted network (enrolFrom unset)', { require: 'always' }, '10.9.9.9', [], { kind: 'first', withoutLink: true, network: '10.0.0.0/8' }],
+    ['first, from a trusted network (enrolFrom unset)', { require: 'always' }, '10.9.9.9', [], { kind: 'first', withoutLink: true, network: '10.0.0.0/8', afterPassword: false }],
     ['first, from the internet: link needed', { require: 'always' }, '203.0.113.9', [], { kind: 'first', withoutLink: false, address: '203.0.113.9' }],
     ['first, enrolFrom narrower than trustedNetworks', { require: 'always', enrolFrom: ['10.5.0.0/16'] }, '10.9.9.9', [], { kind: 'first', withoutLink: false, address: '10.9.9.9' }],
-    ['first, inside enrolFrom', { require: 'always', enrolFrom: ['10.5.0.0/16'] }, '10.5.1.2', [], { kind: 'first', withoutLink: true, network: '10.5.0.0/16' }],
+    ['first, inside enrolFrom', { require: 'always', enrolFrom: ['10.5.0.0/16'] }, '10.5.1.2', [], { kind: 'first', withoutLink: true, network: '10.5.0.0/16', afterPassword: false }],
     ['first, enrolFrom [] : only with a link, even from a trusted network', { require: 'always', enrolFrom: [] }, '10.9.9.9', [], { kind: 'first', withoutLink: false, address: '10.9.9.9' }],
     ['first, no address known', { require: 'always' }, undefined, [], { kind: 'first', withoutLink: false, address: null }],
     ['further, from a trusted network', { require: 'always' }, '10.9.9.9', ['totp'], { kind: 'further', needs: 'current_factor' }],
@@ -58,6 +58,13 @@ test('enrolment: a first factor without a link only from enrolFrom (default trus
     const d = compileMfaPolicy(cfg(over))({ groups: [USERS], address, factors });
     assert.deepEqual(d.enrolment, rule, name);
   }
+});
+
+test('a session that typed no password (Kerberos) enrols a first factor from enrolFrom only after typing it; a link is unchanged', () => {
+  const decide = compileMfaPolicy(cfg({ require: 'always' }));
+  assert.deepEqual(decide({ groups: [USERS], address: '10.9.9.9', factors: [], typedPassword: false }).enrolment, { kind: 'first', withoutLink: true, network: '10.0.0.0/8', afterPassword: true });
+  assert.deepEqual(decide({ groups: [USERS], address: '10.9.9.9', factors: [], typedPassword: true }).enrolment, { kind: 'first', withoutLink: true, network: '10.0.0.0/8', afterPassword: false });
+  assert.deepEqual(decide({ groups: [USERS], address: '203.0.113.9', factors: [], typedPassword: false }).enrolment, { kind: 'first', withoutLink: false, address: '203.0.113.9' });
 });
 
 test('the methods offered are mfa.methods', () => {

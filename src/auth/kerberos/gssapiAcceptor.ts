@@ -2,15 +2,15 @@
 //
 // The binding reads its keys from KRB5_KTNAME. That points at a private copy of auth.kerberos.keytabFile, so a
 // half-written file on disk is never read, and reload() swaps the copy with a rename (a context already accepting
-// keeps the file it opened). MIT's own replay cache lives per host in /var/tmp: it is off here, the flow keeps
+// keeps the file it opened). Where no directory is writable for the copy, it points at the file itself
+// (keytabPlace.ts) and reload() only checks it. MIT's own replay cache lives per host in /var/tmp: it is off here, the flow keeps
 // one in Redis that every replica shares (negotiate.ts).
-import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { KerberosRejected, type KerberosAcceptance, type KerberosAcceptor, type KerberosFailure } from './acceptor.js';
 import { classifyTokenBytes } from './tokenBytes.js';
 import { loadKerberosBinding } from './loadBinding.js';
 import { parseKeytab } from './keytab.js';
+import { placeKeytab, type KeytabPlace } from './keytabPlace.js';
 
 /** What the gateway uses of the binding (kerberos 7.x). */
 export interface KerberosBinding {
@@ -64,6 +64,8 @@ export interface GssapiAcceptorOptions {
   keytabFile: string;
   servicePrincipal: string;
   binding: KerberosBinding;
+  /** Where the private copy may go, in order (keytabPlace.ts); tests give places that refuse it. */
+  parents?: readonly string[];
 }
 
 /**
@@ -78,7 +80,7 @@ function pointAt(keytab: string | undefined): void {
 }
 
 export class GssapiAcceptor implements KerberosAcceptor {
-  readonly #dir: string;
+  readonly place: KeytabPlace;
   readonly #keytab: string;
   readonly #service: string;
   readonly #source: string;
@@ -91,8 +93,8 @@ export class GssapiAcceptor implements KerberosAcceptor {
     this.#source = opts.keytabFile;
     this.#principal = opts.servicePrincipal;
     this.#service = hostBasedService(opts.servicePrincipal);
-    this.#dir = mkdtempSync(join(tmpdir(), 'sag-keytab-'));
-    this.#keytab = join(this.#dir, 'keytab');
+    this.place = placeKeytab(opts.keytabFile, opts.parents);
+    this.#keytab = this.place.keytab;
     try {
       this.#swapIn();
     } catch (e) {
@@ -137,29 +139,31 @@ export class GssapiAcceptor implements KerberosAcceptor {
       open.splice(at, 1);
       pointAt(open.at(-1));
     }
-    rmSync(this.#dir, { recursive: true, force: true });
+    if (this.place.how === 'copy') rmSync(this.place.dir, { recursive: true, force: true });
   }
 
   #swapIn(): void {
     const bytes = readFileSync(this.#source);
     const bad = checkKeytabBytes(bytes, this.#principal, this.#source);
     if (bad) throw new Error(bad);
+    if (this.place.how === 'in place') return;
     const next = `${this.#keytab}.next`;
     writeFileSync(next, bytes, { mode: 0o600 });
     renameSync(next, this.#keytab);
   }
 }
 
-export type AcceptorBuild = { ok: true; acceptor: GssapiAcceptor } | { ok: false; why: string };
+/** `cause`: `binding` stays off until a restart; `keytab` can come on at the next SIGHUP with a usable file. */
+export type AcceptorBuild = { ok: true; acceptor: GssapiAcceptor } | { ok: false; why: string; cause: 'binding' | 'keytab' };
 
 /** The acceptor for auth.kerberos, or why Kerberos is off (no binding, no usable keytab): the gateway starts either way. */
 export async function buildGssapiAcceptor(opts: Omit<GssapiAcceptorOptions, 'binding'>, load = loadAcceptorBinding): Promise<AcceptorBuild> {
   const loaded = await load();
-  if (!loaded.ok) return loaded;
+  if (!loaded.ok) return { ...loaded, cause: 'binding' };
   try {
     return { ok: true, acceptor: new GssapiAcceptor({ ...opts, binding: loaded.binding }) };
   } catch (e) {
-    return { ok: false, why: (e as Error).message };
+    return { ok: false, why: (e as Error).message, cause: 'keytab' };
   }
 }
 

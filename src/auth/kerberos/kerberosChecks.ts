@@ -1,10 +1,13 @@
 // What `check-config` says about auth.kerberos: the binding loads, the keytab holds the service principal's keys
 // (kvnos and enctypes), and with --connect that one of its kvnos is the one the KDC puts in tickets today.
+import { rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { EqualityFilter } from 'ldapts';
 import type { Config } from '../../config/schema.js';
 import type { DcConnections } from '../../directory/dcConnections.js';
 import { str } from '../../directory/ldapValues.js';
 import { describeKeys, isAesEnctype, readKeytab, type KeytabEntry } from './keytab.js';
+import { describeKeytabPlace, keytabParents, placeKeytab } from './keytabPlace.js';
 import type { BindingLoad } from './loadBinding.js';
 
 export interface KerberosCheck {
@@ -21,7 +24,7 @@ export interface KerberosCheckResult {
 }
 
 /** The binding and the keytab: local, so checked with or without --connect. */
-export async function checkKerberosLocal(k: Config['auth']['kerberos'], binding: BindingLoad): Promise<KerberosCheckResult> {
+export async function checkKerberosLocal(k: Config['auth']['kerberos'], binding: BindingLoad, parents = keytabParents()): Promise<KerberosCheckResult> {
   const checks: KerberosCheck[] = [];
   const warnings: string[] = [];
   checks.push(
@@ -46,6 +49,11 @@ export async function checkKerberosLocal(k: Config['auth']['kerberos'], binding:
   for (const principal of new Set(entries.map((e) => e.principal))) {
     checks.push({ name: 'auth.kerberos.keytabFile', ok: true, detail: `${principal}: ${describeKeys(entries, principal)}` });
   }
+  // Where serve will read the keys from: made and removed here, so the answer is this filesystem's, not a guess.
+  const place = placeKeytab(k.keytabFile, parents, false);
+  if (place.how === 'copy') rmSync(place.dir, { recursive: true, force: true });
+  checks.push({ name: 'kerberos keytab copy', ok: true, detail: `serve reads the keys from ${place.how === 'copy' ? `a private copy in ${dirname(place.dir)}` : describeKeytabPlace(place)}` });
+  if (place.how === 'in place') warnings.push(place.warning);
   if (!entries.some((e) => isAesEnctype(e.enctype))) {
     warnings.push(
       `auth.kerberos.keytabFile holds no AES key for ${k.servicePrincipal}: current Windows KDCs issue AES tickets only; ` +

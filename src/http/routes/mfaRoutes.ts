@@ -5,11 +5,12 @@ import type { Deps } from '../../compositionRoot.js';
 import { GatewayError, isGatewayError } from '../../errors.js';
 import { validFactorName, type Factor } from '../../mfa/factorStore.js';
 import type { AuthMethod } from '../../session/signInFacts.js';
-import { PENDING_SECOND_FACTOR_MS, type GatewaySessionFields } from '../../session/identity.js';
+import { PENDING_SECOND_FACTOR_MS, type GatewaySessionFields, type Identity } from '../../session/identity.js';
 import type { SessionLookup } from '../../session/sessionResolver.js';
 import { csrfTokenForResponse, type CsrfOptions } from '../csrfMiddleware.js';
 import { errorMessage, format, messages, type Lang } from '../i18n.js';
-import { jsonCode, langOf } from '../errorResponse.js';
+import { formError, jsonCode, langOf } from '../errorResponse.js';
+import { MAX_PASSWORD } from '../../auth/loginService.js';
 import { renderPage } from '../render.js';
 import { safeNext } from '../safeNext.js';
 import { readCookie } from '../../shared/cookies.js';
@@ -20,6 +21,7 @@ export const CURRENT_FACTOR_MS = 10 * 60_000;
 /** Where an admin's enrolment link waits while the person signs in (never in a URL after the first request). */
 export const ENROL_LINK_COOKIE = 'sag_mfa_link';
 const ENROL_PATH = '/_gateway/mfa/enrol';
+export const ENROL_PASSWORD_PATH = '/_gateway/mfa/enrol/password';
 
 type Session = Extract<SessionLookup, { status: 'ok' | 'pending' }>;
 
@@ -205,22 +207,97 @@ export function webauthnSignInVerify(deps: Deps) {
 
 // ---------------------------------------------------------------- enrolment
 
-type EnrolRight = { ok: true; first: boolean; via: 'network' | 'link' | 'current_factor' } | { ok: false; needFactor: boolean };
+type EnrolRight = { ok: true; first: boolean; via: 'network' | 'link' | 'current_factor' } | { ok: false; needFactor: boolean; needPassword?: true };
+
+/** Only a sign-in that typed the password says `pwd`; a Kerberos one says `wia`, and a record without `amr` proves nothing. */
+const typedPassword = (s: Session) => s.record.amr?.includes('pwd') === true;
 
 /**
- * A first factor: from an `mfa.enrolFrom` network, or with an admin's one-time link that is real (spent, atomically,
- * after the code or attestation verified and BEFORE the factor is written: no factor ever exists for an unspent link).
- * A further factor: only with a current second factor (`CURRENT_FACTOR_MS`), never from a password-only session.
+ * A first factor: from an `mfa.enrolFrom` network (a session that typed no password types it first), or with an
+ * admin's one-time link that is real (spent, atomically, after the code or attestation verified and BEFORE the factor
+ * is written: no factor ever exists for an unspent link). A further factor: only with a current second factor
+ * (`CURRENT_FACTOR_MS`), never from a password-only session.
  */
 async function enrolRight(deps: Deps, req: Request, s: Session): Promise<EnrolRight> {
   const mfa = mfaOf(deps);
   const kinds = await mfa.store.kinds(s.identity.sub);
   if (kinds.length > 0) return isCurrent(deps, s) ? { ok: true, first: false, via: 'current_factor' } : { ok: false, needFactor: true };
-  const d = mfa.decide({ groups: s.identity.groups, address: deps.addressOf(req), factors: kinds });
-  if (d.enrolment.kind === 'first' && d.enrolment.withoutLink) return { ok: true, first: true, via: 'network' };
+  const d = mfa.decide({ groups: s.identity.groups, address: deps.addressOf(req), factors: kinds, typedPassword: typedPassword(s) });
+  const e = d.enrolment;
+  const byNetwork = e.kind === 'first' && e.withoutLink;
+  if (e.kind === 'first' && e.withoutLink && !e.afterPassword) return { ok: true, first: true, via: 'network' };
   // A link gives the right only while it is real: known, naming this person, not expired (checked, not spent, here).
   if (await mfa.links.check(linkIn(req), s.identity.sub)) return { ok: true, first: true, via: 'link' };
-  return { ok: false, needFactor: false };
+  return byNetwork ? { ok: false, needFactor: false, needPassword: true } : { ok: false, needFactor: false };
+}
+
+/** The password step a Kerberos session passes before enrolling from the network: the re-authentication page's form, posted here. */
+function renderEnrolPassword(deps: Deps, csrf: CsrfOptions, req: Request, res: Response, s: Session, next: string, error?: GatewayError): void {
+  const lang = langOf(req);
+  const t = messages(lang);
+  const q = new URLSearchParams({ lang: lang === 'en' ? 'zh-CN' : 'en' });
+  if (next !== '/') q.set('next', next);
+  const html = renderPage('reauth', {
+    lang,
+    title: t.reauthTitle,
+    heading: t.reauthTitle,
+    lead: t.enrolPasswordLead,
+    action: ENROL_PASSWORD_PATH,
+    csrfToken: csrfTokenForResponse(req, res, csrf),
+    next,
+    username: s.identity.username,
+    langQuery: typeof req.query.lang === 'string' ? lang : undefined,
+    otherLangHref: `${ENROL_PATH}?${q.toString()}`,
+    error: error ? formError(lang, error) : undefined,
+  });
+  sendPage(res, error?.status ?? 200, error?.headers ?? {}, html);
+}
+
+/**
+ * The AD password for a session that typed none, checked on the sign-in's own path as a re-authentication (throttle,
+ * AD, access policy, audit). It must be the session's own account. Success moves the person to a NEW session id that
+ * says `pwd`, still owing its second factor if it did, and back to enrolment.
+ */
+export function submitEnrolPassword(deps: Deps, csrf: CsrfOptions) {
+  return async (req: Request, res: Response, fail: NextFunction): Promise<void> => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const next = safeNext(body.next, deps.config.server.publicUrl);
+    const s = await sessionOf(deps, req, res, next, fail);
+    if (!s) return;
+    const right = await enrolRight(deps, req, s);
+    if (right.ok || !right.needPassword) return res.redirect(303, withNext(ENROL_PATH, next));
+    const password = typeof body.password === 'string' ? body.password : '';
+    const t = messages(langOf(req));
+    if (!password) return renderEnrolPassword(deps, csrf, req, res, s, next, new GatewayError('GW_BAD_REQUEST', t.reauthMissing));
+    if (password.length > MAX_PASSWORD) return renderEnrolPassword(deps, csrf, req, res, s, next, new GatewayError('GW_BAD_REQUEST', t.tooLong));
+    const address = deps.addressOf(req);
+    let identity: Identity;
+    try {
+      identity = await deps.login.login(s.identity.username, password, address, { reauth: true });
+    } catch (e) {
+      const err = isGatewayError(e) ? e : new GatewayError('GW_INTERNAL', 're-authentication failed', { cause: e });
+      if (err.code === 'GW_INTERNAL') deps.logger.error({ err: (e as Error | undefined)?.message }, 're-authentication failed unexpectedly');
+      return renderEnrolPassword(deps, csrf, req, res, s, next, err);
+    }
+    if (identity.sub !== s.identity.sub) {
+      deps.audit.record({ kind: 'reauth.refused', user: s.identity.username, address, reason: 'account_mismatch' });
+      return renderEnrolPassword(deps, csrf, req, res, s, next, new GatewayError('GW_REAUTH_ACCOUNT_MISMATCH'));
+    }
+    const now = deps.clock.now();
+    const rec = s.record;
+    const fields: GatewaySessionFields = {
+      authenticatedAt: rec.authenticatedAt ?? now,
+      passwordCheckedAt: now,
+      amr: ['pwd'],
+      revalidatedAt: now,
+      lastSeenAt: now,
+      clientAddress: address,
+      userAgent: (req.headers['user-agent'] ?? '').slice(0, 200),
+      ...(rec.pendingSecondFactor ? { pendingSecondFactor: rec.pendingSecondFactor } : {}),
+      ...(rec.enrolLink ? { enrolLink: rec.enrolLink } : {}),
+    };
+    startSession(deps, req, identity, fields, s.sessionId, fail, () => res.redirect(303, withNext(ENROL_PATH, next)));
+  };
 }
 
 /** The link kept in this session: read from the record express-session loaded for this request, never a cached copy. */
@@ -258,6 +335,7 @@ export function showEnrol(deps: Deps, csrf: CsrfOptions, secure: boolean) {
     const t = messages(lang);
     if (!right.ok) {
       if (right.needFactor) return res.redirect(303, withNext('/_gateway/mfa', withNext(ENROL_PATH, next)));
+      if (right.needPassword) return renderEnrolPassword(deps, csrf, req, res, found, next);
       const html = renderPage('message', { lang, title: t.enrolRefusedTitle, heading: t.enrolRefusedTitle, message: t.enrolRefused, link: { href: '/_gateway/logout', label: t.mfaCancel } });
       return sendPage(res, 403, {}, html);
     }
