@@ -13,6 +13,8 @@ import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
 import { createServiceKeytab, kinit } from '../../src/dev/kerberosKdc.js';
 import { loadKerberosBinding } from '../../src/auth/kerberos/gssapiAcceptor.js';
 import { REPLAY_PREFIX } from '../../src/auth/kerberos/negotiate.js';
+import { authenticatorCipher, readDer } from '../../src/auth/kerberos/authenticatorBytes.js';
+import { classifyTokenBytes } from '../../src/auth/kerberos/tokenBytes.js';
 import { revokeSessions } from '../../src/session/sessionIndex.js';
 import { sambaTool, testDc } from '../support/dc.js';
 import { alertOf, Client, decodeHtml, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
@@ -63,6 +65,33 @@ async function tokenFor(env: KerberosClientEnv, host = SERVICE_HOST): Promise<st
       else process.env[k] = v;
     }
   }
+}
+
+/** The Kerberos token inside a SPNEGO NegTokenInit (its mechToken [2]), base64: the same authenticator, bare. */
+function bareKerberos(spnego: string): string {
+  const b = Buffer.from(spnego, 'base64');
+  const outer = readDer(b, 0)!;
+  const oid = readDer(b, outer.start)!;
+  const init = readDer(b, oid.end)!;
+  const seq = readDer(b, init.start)!;
+  for (let at = seq.start; at < seq.end; ) {
+    const field = readDer(b, at)!;
+    if (field.tag === 0xa2) {
+      const octets = readDer(b, field.start)!;
+      return b.subarray(octets.start, octets.end).toString('base64');
+    }
+    at = field.end;
+  }
+  throw new Error('no mechToken');
+}
+
+/** The same bytes with the outer length written in a longer form than DER allows (0x82 00 nn / 0x83 00 nn nn). */
+function nonMinimalLength(token: string): string {
+  const b = Buffer.from(token, 'base64');
+  const outer = readDer(b, 0)!;
+  const len = outer.end - outer.start;
+  const header = len < 0x100 ? Buffer.from([b[0]!, 0x82, 0, len]) : Buffer.from([b[0]!, 0x83, 0, len >> 8, len & 0xff]);
+  return Buffer.concat([header, b.subarray(outer.start)]).toString('base64');
 }
 
 /** Waits (bounded by the suite's timeout, not a clock) for something the gateway does in the background. */
@@ -168,7 +197,11 @@ describe('bad input ends on the form: no session, no 500, an audit entry', () =>
   test('malformed and truncated base64', async () => {
     await refused('%%%not-base64%%%', 'malformed');
     const good = await tokenFor(await krb.ticket('alice'));
-    await refused(good.slice(0, good.length - 40), 'malformed');
+    // Cut inside the DER and re-encoded: strict base64 whose lengths claim more than is there.
+    const bytes = Buffer.from(good, 'base64');
+    const cut = bytes.subarray(0, bytes.length - 30).toString('base64');
+    assert.equal(cut.length % 4, 0);
+    await refused(cut, 'malformed');
     // Over node's header limit (16 KiB) the server refuses it before the gateway sees it; the 64 KiB bound is the
     // acceptor's own, for a server.maxHeaderSize raised above it (unit-tested).
     const huge = await negotiate('A'.repeat(70 * 1024));
@@ -194,6 +227,40 @@ describe('bad input ends on the form: no session, no 500, an audit entry', () =>
     await refused(token, 'replayed');
     const key = (await redis.keys(`${REPLAY_PREFIX}*`))[0];
     assert.ok(key && (await redis.pttl(key)) > 0, 'accepted tokens are remembered in Redis, for a while');
+  });
+
+  test('a replayed authenticator in another spelling: the last base64 character, a longer DER length, without SPNEGO', async () => {
+    const token = await tokenFor(await krb.ticket('carol'));
+    const first = await negotiate(token);
+    assert.equal(first.status, 303, 'the first use signs in');
+    // Base64 decoders ignore the unused low bits of the last character: flip one and the bytes are the same.
+    const pad = /=*$/.exec(token)![0].length;
+    if (pad > 0) {
+      const i = token.length - pad - 1;
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+      const alias = token.slice(0, i) + alphabet[alphabet.indexOf(token[i]!) ^ 1] + token.slice(i + 1);
+      assert.deepEqual(Buffer.from(alias, 'base64'), Buffer.from(token, 'base64'), 'the same bytes');
+      await refused(alias, 'malformed');
+    }
+    await refused(nonMinimalLength(token), 'malformed');
+    // The Kerberos token SPNEGO carried, sent bare: GSSAPI takes it, the authenticator is the one already used.
+    await refused(bareKerberos(token), 'replayed');
+    // And the other way round: bare first, then wrapped.
+    const next = await tokenFor(await krb.ticket('carol'));
+    assert.equal((await negotiate(bareKerberos(next))).status, 303, 'a bare Kerberos token signs in');
+    await refused(next, 'replayed');
+  });
+
+  test('every truncation of a real token is malformed: the authenticator is located only in a whole token', async () => {
+    const token = await tokenFor(await krb.ticket('alice'));
+    const bytes = Buffer.from(token, 'base64');
+    assert.ok(authenticatorCipher(bytes), 'found in the whole token');
+    assert.ok(authenticatorCipher(Buffer.from(bareKerberos(token), 'base64'))?.equals(authenticatorCipher(bytes)!), 'the same bytes bare');
+    for (let n = 0; n < bytes.length; n++) {
+      const cut = bytes.subarray(0, n);
+      assert.equal(authenticatorCipher(cut), null, `${n} bytes`);
+      assert.equal(classifyTokenBytes(cut.toString('base64')), 'malformed', `${n} bytes`);
+    }
   });
 
   test('a principal from a realm not in auth.kerberos.realms', async () => {
