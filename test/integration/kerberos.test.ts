@@ -357,6 +357,9 @@ describe('the account is read from the directory, not just the ticket', () => {
     const entry = (await t.gw.deps.audit.recent(10)).find((e) => e.kind === 'login.failure' && e.detail?.['source'] === 'kerberos');
     assert.deepEqual([entry?.user, entry?.reason], [`CORP\\${lookalike}`, 'no_such_user']);
     assert.ok(!(await t.gw.deps.audit.recent(10)).some((e) => e.kind === 'login.success' && e.user === holder), `never signed in as ${holder}`);
+    // The directory lookup itself: the holder matches by its UPN only, so the name binds to nobody; alice to alice.
+    assert.equal(await t.gw.deps.directory.lookupPrincipal(lookalike, 'CORP.EXAMPLE.COM'), null);
+    assert.equal((await t.gw.deps.directory.lookupPrincipal('alice', 'CORP.EXAMPLE.COM'))?.sAMAccountName, 'alice');
   });
 });
 
