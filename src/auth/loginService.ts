@@ -119,6 +119,18 @@ export class LoginService {
     return identity;
   }
 
+  /**
+   * A Negotiate token takes one attempt from the client address's allowance (the password form's) before GSSAPI,
+   * a log line or an audit entry is spent on it; throws GW_THROTTLED past it. Given back once a token is accepted.
+   */
+  async takeTokenAllowance(address: string): Promise<void> {
+    await this.d.throttle.takeAddress(address);
+  }
+
+  async returnTokenAllowance(address: string): Promise<void> {
+    await this.d.throttle.giveBack(undefined, address);
+  }
+
   private fail(user: string, address: string, reason: string, detail?: Record<string, unknown>): void {
     this.d.audit.record({ kind: 'login.failure', user: user.slice(0, MAX_USERNAME), address, reason, ...(detail ? { detail } : {}) });
     this.d.onResult?.(reason);

@@ -263,6 +263,41 @@ describe('bad input ends on the form: no session, no 500, an audit entry', () =>
     }
   });
 
+  test('past the address allowance a token is answered throttled without reaching GSSAPI, one audit entry each', async () => {
+    const g = await startTestGateway({ ...kerberosConfig(), throttle: { perAddress: 3 } }, { publicHost: SERVICE_HOST });
+    try {
+      const from = (ip: string) => new Client(g.url, { accept: 'text/html', 'accept-language': 'en', 'x-forwarded-for': ip });
+      const krbDeps = g.gw.deps.kerberos!;
+      const real = krbDeps.acceptor;
+      let gssCalls = 0;
+      krbDeps.acceptor = { accept: (token) => (gssCalls++, real.accept(token)), reload: () => real.reload() };
+      // Accepted tokens give their attempt back: more sign-ins than the allowance, all fine.
+      for (let i = 0; i < 4; i++) assert.equal((await negotiate(await tokenFor(await krb.ticket('alice')), '/_gateway/login', from('198.51.100.21'))).status, 303, `sign-in #${i}`);
+      // A ticket for a service the keytab does not hold: GSSAPI refuses it, and it counts.
+      await createServiceKeytab(testDc(), krb.dir, { host: 'flood.corp.example.com' });
+      const bad = await tokenFor(await krb.ticket('alice'), 'flood.corp.example.com');
+      for (let i = 0; i < 3; i++) assert.equal((await negotiate(bad, '/_gateway/login', from('198.51.100.22'))).status, 200, `refusal #${i}`);
+      const calls = gssCalls;
+      const before = await g.gw.deps.audit.recent(1000);
+      for (let i = 0; i < 5; i++) {
+        const res = await negotiate(i === 4 ? await tokenFor(await krb.ticket('alice')) : bad, '/_gateway/login', from('198.51.100.22'));
+        assert.equal(res.status, 429, `throttled #${i}`);
+        assert.equal(res.headers.get('www-authenticate'), null);
+        assert.equal(sessionCookieOf(res), undefined, 'not even a good token signs in past the allowance');
+        assert.match(alertOf(await res.text()) ?? '', /Too many/i);
+      }
+      assert.equal(gssCalls, calls, 'GSSAPI never asked past the allowance');
+      const added = (await g.gw.deps.audit.recent(1000)).length - before.length;
+      assert.equal(added, 5, 'one audit entry per throttled request, as the password form');
+      const entry = (await g.gw.deps.audit.recent(1))[0];
+      assert.deepEqual([entry?.kind, entry?.reason, entry?.detail?.['source']], ['login.failure', 'throttled', 'kerberos']);
+      // Another address is unaffected.
+      assert.equal((await negotiate(await tokenFor(await krb.ticket('alice')), '/_gateway/login', from('198.51.100.23'))).status, 303);
+    } finally {
+      await g.close();
+    }
+  });
+
   test('a principal from a realm not in auth.kerberos.realms', async () => {
     const other = await startTestGateway(kerberosConfig({ realms: { 'OTHER.EXAMPLE.COM': 'CORP' } }), { publicHost: SERVICE_HOST });
     try {

@@ -86,6 +86,16 @@ export type NegotiateResult =
  * `kerberos`; nothing here throws for a bad token, so the route can only show the form.
  */
 export async function signInWithNegotiate(d: NegotiateDeps, token: string, address: string): Promise<NegotiateResult> {
+  // Every token costs GSSAPI calls, a log line and an audit entry: a flood of bad ones is throttled like passwords.
+  try {
+    await d.login.takeTokenAllowance(address);
+  } catch (e) {
+    if (!isGatewayError(e)) throw e;
+    const reason = e.code === 'GW_THROTTLED' ? 'throttled' : e.code;
+    d.logger.info({ reason }, 'Kerberos token refused');
+    d.login.refusedToken(undefined, address, reason, 'kerberos');
+    return { ok: false, reason, error: e };
+  }
   // What the bytes alone refuse never reaches GSSAPI; what passes has an authenticator to key the replay cache on.
   const early = classifyTokenBytes(token);
   const authenticator = early ? null : authenticatorCipher(Buffer.from(token, 'base64'));
@@ -113,6 +123,8 @@ export async function signInWithNegotiate(d: NegotiateDeps, token: string, addre
     return { ok: false, reason: 'store_unavailable', error: new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'replay cache unavailable') };
   }
   if (!first) return refuse(d, address, 'replayed', principal);
+  // A token GSSAPI accepted, for the first time, guessed nothing: its attempt goes back, as a right password's does.
+  await d.login.returnTokenAllowance(address);
   try {
     const identity = await d.login.loginChecked(mapped, address, 'kerberos');
     return { ok: true, identity, ...(mutualToken ? { mutualToken } : {}) };
