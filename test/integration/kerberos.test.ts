@@ -172,6 +172,11 @@ describe('signing in without typing', () => {
     }
     const post = await html.request('/_gateway/login', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.config.server.publicUrl }, body: 'username=x&password=y' });
     assert.equal(post.headers.get('www-authenticate'), null, 'the password POST');
+    // HEAD: express serves it from the GET route; neither challenged nor taking a token.
+    const head = await html.request('/_gateway/login', { method: 'HEAD' });
+    assert.equal(head.headers.get('www-authenticate'), null, 'HEAD');
+    const headToken = await html.request('/_gateway/login', { method: 'HEAD', headers: { authorization: `Negotiate ${await tokenFor(await krb.ticket('alice'))}` } });
+    assert.equal(sessionCookieOf(headToken), undefined, 'HEAD takes no token');
     const challenge = (await html.get('/_gateway/login')).headers.get('www-authenticate');
     assert.equal(challenge, 'Negotiate');
   });
@@ -422,11 +427,21 @@ describe('signing out stays signed out', () => {
     assert.match(decodeHtml(html), /id="windows-sign-in" href="\/_gateway\/login\?sso=1"/);
     assert.match(html, /Sign in with Windows/);
 
-    // The button: one challenge, then signed in, the mark cleared, audited.
-    const asked = await c.get('/_gateway/login?sso=1');
+    // Another site sending the browser to the button's target: the form with the button, no challenge, no token taken.
+    const crossSite = { 'sec-fetch-site': 'cross-site' };
+    const lured = await c.get('/_gateway/login?sso=1', crossSite);
+    assert.equal(lured.status, 200);
+    assert.equal(lured.headers.get('www-authenticate'), null);
+    assert.match(await lured.text(), /Sign in with Windows/);
+    const luredToken = await c.get('/_gateway/login?sso=1', { ...crossSite, authorization: `Negotiate ${await tokenFor(env)}` });
+    assert.equal(sessionCookieOf(luredToken), undefined, 'not signed back in from another site');
+
+    // The button (pressed on this site): one challenge, then signed in, the mark cleared, audited.
+    const sameOrigin = { 'sec-fetch-site': 'same-origin' };
+    const asked = await c.get('/_gateway/login?sso=1', sameOrigin);
     assert.equal(asked.status, 401);
     assert.equal(asked.headers.get('www-authenticate'), 'Negotiate');
-    const back = await negotiate(await tokenFor(env), '/_gateway/login?sso=1', c);
+    const back = await c.get('/_gateway/login?sso=1', { ...sameOrigin, authorization: `Negotiate ${await tokenFor(env)}` });
     assert.equal(back.status, 303);
     assert.ok(sessionCookieOf(back));
     assert.ok(!c.cookies.has('sag_signed_out'), 'the mark is cleared');

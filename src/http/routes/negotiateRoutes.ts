@@ -84,14 +84,33 @@ function wantsHtml(req: IncomingMessage): boolean {
 }
 
 /**
- * The offer for GET /_gateway/login. `staleSession`: the browser sent a session cookie whose session is gone.
- * `sso`: the person pressed "Sign in with Windows" (`?sso=1`): challenge once even though the browser is marked.
+ * The button was pressed on this site, or the link typed or bookmarked (`Sec-Fetch-Site`): never a navigation
+ * another site started, which would sign a person who signed out back in without asking. Browsers send
+ * Sec-Fetch-Site only to https (and loopback) origins; without it, a Referer of this origin (the button's page)
+ * will do. Neither: not honoured.
+ */
+function ssoAskedHere(deps: Deps, req: IncomingMessage): boolean {
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined) return site === 'same-origin' || site === 'none';
+  const referer = req.headers.referer;
+  if (typeof referer !== 'string') return false;
+  try {
+    return new URL(referer).origin === new URL(deps.config.server.publicUrl).origin;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The offer for GET /_gateway/login (express serves HEAD from the same route: never challenged, no token taken).
+ * `staleSession`: the browser sent a session cookie whose session is gone. `sso`: the person pressed "Sign in with
+ * Windows" (`?sso=1`, from this site): challenge once even though the browser is marked.
  */
 export function negotiateOffer(deps: Deps, req: Request, staleSession: boolean): NegotiateOffer {
-  const inside = kerberosInside(deps, req) && wantsHtml(req);
+  const inside = req.method === 'GET' && kerberosInside(deps, req) && wantsHtml(req);
   if (!inside) return { inside: false, challenge: false, button: false, passwordOff: false };
   const marked = isMarkedSignedOut(deps, req, staleSession);
-  const sso = req.query.sso === '1';
+  const sso = req.query.sso === '1' && ssoAskedHere(deps, req);
   return { inside, challenge: !marked || sso, button: marked && !sso, passwordOff: passwordFormOff(deps, req) };
 }
 
