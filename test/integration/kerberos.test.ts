@@ -450,7 +450,27 @@ describe('signing out stays signed out', () => {
     assert.equal(latest?.detail?.['source'], 'kerberos');
   });
 
-  test('a revoked session is not recreated silently: the stale cookie means signed out', async () => {
+  test('an idle-timed-out session is no sign-out: the next visit is challenged and signed in again, no button', async () => {
+    const env = await krb.ticket('alice');
+    const c = new Client(t.url);
+    assert.equal((await negotiate(await tokenFor(env), '/_gateway/login', c)).status, 303);
+    const saved = t.clock.offset;
+    t.clock.offset = saved + t.config.session.idleTimeout + 60_000;
+    try {
+      const page = await c.get('/_gateway/login');
+      assert.equal(page.status, 401, 'challenged as on a first visit');
+      assert.equal(page.headers.get('www-authenticate'), 'Negotiate');
+      assert.doesNotMatch(await page.text(), /Sign in with Windows/);
+      assert.ok(!c.cookies.has('sag_signed_out'), 'not marked signed out');
+      const back = await negotiate(await tokenFor(env), '/_gateway/login', c);
+      assert.equal(back.status, 303, 'signed in again without a click');
+      assert.ok(sessionCookieOf(back));
+    } finally {
+      t.clock.offset = saved;
+    }
+  });
+
+  test('a revoked session is not recreated silently: the revoked cookie means signed out', async () => {
     const env = await krb.ticket('dave');
     const c = new Client(t.url);
     const signedIn = await negotiate(await tokenFor(env), '/_gateway/login', c);
@@ -459,7 +479,7 @@ describe('signing out stays signed out', () => {
     assert.equal(me.username, 'dave');
     const sub = (await t.gw.deps.directory.lookup('dave'))!.guid;
     assert.ok((await revokeSessions(t.gw.deps.sessions, t.gw.deps.store, sub)).length > 0);
-    // The next navigation is sent to the sign-in page, which does not challenge (the session cookie is stale).
+    // The next navigation is sent to the sign-in page, which does not challenge (the session was revoked).
     const page = await c.get('/_gateway/login');
     assert.equal(page.status, 200);
     assert.equal(page.headers.get('www-authenticate'), null);

@@ -30,7 +30,7 @@ test('Negotiate is offered to a navigating browser inside networks, Kerberos loa
   for (const [d, r, why] of never) assert.deepEqual(negotiateOffer(d, r, false), { inside: false, challenge: false, button: false, passwordOff: false }, why);
 });
 
-test('a browser marked signed out (the cookie, or a session cookie whose session is gone) gets the button, not a challenge; ?sso=1 asks once', () => {
+test('a browser marked signed out (the cookie, or a session cookie whose session was revoked) gets the button, not a challenge; ?sso=1 asks once', () => {
   const marked = req({ cookie: 'other=1; __Host-sag_signed_out=1' });
   assert.deepEqual(negotiateOffer(deps({}), marked, false), { inside: true, challenge: false, button: true, passwordOff: false });
   assert.deepEqual(negotiateOffer(deps({}), req(), true), { inside: true, challenge: false, button: true, passwordOff: false });
