@@ -87,7 +87,7 @@ export function showLogin(deps: Deps, csrf: CsrfOptions) {
     if (current?.status === 'pending') return res.redirect(303, mfaUrl(next));
     // A session cookie whose session was revoked (sessions revoke, the console, offboarding): not signed back in by
     // itself. One that expired (idle or absolute timeout) is challenged as usual; a sign-out set its own mark.
-    const sid = current?.status === 'none' ? deps.resolver.sessionIdFrom(req.headers.cookie) : undefined;
+    const sid = current?.status === 'none' && deps.kerberos ? deps.resolver.sessionIdFrom(req.headers.cookie) : undefined;
     // When Redis cannot say, fail closed: treated as revoked (the button still signs in).
     const revoked = sid !== undefined && (await deps.sessions.wasRevoked(sid).catch(() => true));
     const offer = negotiateOffer(deps, req, revoked);
