@@ -21,10 +21,10 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
 export type PrincipalMapping = { ok: true; account: string; realm: string; name: string } | { ok: false; reason: 'realm_not_allowed' | 'malformed' };
 
 /**
- * `alice@CORP.EXAMPLE.COM` → `CORP\alice` when the realm is a key of `realms`. Only the name part: the account
- * is the one whose sAMAccountName it is, and only when no other account's UPN is the principal (the KDC finds clients
- * by UPN too, so such a ticket may be the other account's: Directory.lookupPrincipal refuses both). A name with `/` (a service or
- * host principal), `@`, `\` or a control character names no person.
+ * `alice@CORP.EXAMPLE.COM` → `CORP\alice` when the realm is a key of `realms`. Only the name part: the account is
+ * the one whose sAMAccountName it is, and only when no other account's UPN is the principal (the KDC finds clients
+ * by UPN too, so such a ticket may be the other account's: Directory.lookupPrincipal refuses both). A name with `/`
+ * (a service or host principal), `@`, `\` or a control character names no person.
  */
 export function mapPrincipal(principal: string, realms: Readonly<Record<string, string>>): PrincipalMapping {
   const at = principal.lastIndexOf('@');
