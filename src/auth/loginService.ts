@@ -86,15 +86,17 @@ export class LoginService {
   }
 
   /**
-   * A sign-in whose credential something else already checked (a Kerberos ticket, negotiate.ts): `account`
-   * (`NETBIOS\\name`, looked up by sAMAccountName only) is read with the service account, then the same
-   * refusals, access policy, audit and provisioning as a password sign-in. Not throttled: nothing is guessed here.
+   * A sign-in whose credential something else already checked (a Kerberos ticket, negotiate.ts): the principal's
+   * `name` in `realm` is read with the service account (Directory.lookupPrincipal: exactly one account, the one
+   * called `name`; `account`, `NETBIOS\\name`, is how the audit names it), then the same refusals, access policy,
+   * audit and provisioning as a password sign-in. The caller throttles (the token, not a guessed password).
    */
-  async loginChecked(account: string, address: string, source: 'kerberos'): Promise<Identity> {
+  async loginChecked(principal: { account: string; name: string; realm: string }, address: string, source: 'kerberos'): Promise<Identity> {
     const detail = { source };
+    const account = principal.account;
     let user: DirectoryUser | null;
     try {
-      user = await this.d.directory.lookup(account);
+      user = await this.d.directory.lookupPrincipal(principal.name, principal.realm);
     } catch (e) {
       if (!isGatewayError(e)) throw e;
       this.fail(account, address, e.code, detail);
@@ -115,6 +117,18 @@ export class LoginService {
     this.d.onResult?.('success');
     await this.d.afterLogin?.(identity, policy).catch(() => undefined);
     return identity;
+  }
+
+  /**
+   * A Negotiate token takes one attempt from the client address's allowance (the password form's) before GSSAPI,
+   * a log line or an audit entry is spent on it; throws GW_THROTTLED past it. Given back once a token is accepted.
+   */
+  async takeTokenAllowance(address: string): Promise<void> {
+    await this.d.throttle.takeAddress(address);
+  }
+
+  async returnTokenAllowance(address: string): Promise<void> {
+    await this.d.throttle.giveBack(undefined, address);
   }
 
   private fail(user: string, address: string, reason: string, detail?: Record<string, unknown>): void {

@@ -84,6 +84,12 @@ export interface Directory {
   authenticate(username: string, password: string, hooks?: AuthHooks): Promise<DirectoryUser>;
   /** Look the user up with the service account (explain, revalidation). null when no such user. */
   lookup(username: string): Promise<DirectoryUser | null>;
+  /**
+   * The account a Kerberos principal `name@realm` binds to, with the service account: looked up by sAMAccountName
+   * or by either spelling of the UPN `name@realm`, and only when exactly one account matches and that one is called
+   * `name` (kerberosAccount.ts). null otherwise.
+   */
+  lookupPrincipal(name: string, realm: string): Promise<DirectoryUser | null>;
   /** Every user under the base DN with groups (full sync); `onProgress` gets the count read so far. */
   listUsers(onProgress?: (done: number) => void): Promise<DirectoryUser[]>;
   /** Groups whose sAMAccountName or cn contains `text` (case-insensitive), at most `limit`, by name: the console's group picker. */

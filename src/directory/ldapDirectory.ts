@@ -13,6 +13,7 @@ import { indexGroups, resolveGroups } from './groupGraph.js';
 import { bigint, buffers, firstBuffer, str, strings } from './ldapValues.js';
 import { LockoutPolicies } from './lockoutPolicies.js';
 import { parseUsername, type ParsedUsername } from './parseUsername.js';
+import { pickKerberosAccount, principalUpns } from './kerberosAccount.js';
 import { decodeGuid, decodeSid, encodeSid, primaryGroupSid } from './sid.js';
 
 export { DirectoryAuthError } from './adErrors.js';
@@ -99,6 +100,35 @@ export class LdapDirectory implements Directory {
       return null;
     }
     return this.#readUser(found[0]!);
+  }
+
+  async lookupPrincipal(name: string, realm: string): Promise<DirectoryUser | null> {
+    const n = name.normalize('NFC');
+    // Filter objects go to the wire as BER: the name stays data. Two matches are asked for, to see a collision.
+    const filter = new AndFilter({
+      filters: [
+        new EqualityFilter({ attribute: 'objectCategory', value: 'person' }),
+        new EqualityFilter({ attribute: 'objectClass', value: 'user' }),
+        new OrFilter({
+          filters: [new EqualityFilter({ attribute: 'sAMAccountName', value: n }), ...principalUpns(n, realm).map((value) => new EqualityFilter({ attribute: 'userPrincipalName', value }))],
+        }),
+      ],
+    });
+    let matches: { dn: string; sAMAccountName: string }[];
+    try {
+      const res = await this.#dcs.withService('search_user', (c) => c.search(this.#ldap.baseDn, { scope: 'sub', filter, attributes: ['sAMAccountName'], sizeLimit: 2 }));
+      matches = res.searchEntries.map((e) => ({ dn: e.dn, sAMAccountName: str(e['sAMAccountName']) }));
+    } catch (e) {
+      // More than the limit: a collision, refused like two matches.
+      if (!(e instanceof SizeLimitExceededError)) throw e;
+      matches = [
+        { dn: '', sAMAccountName: '' },
+        { dn: '', sAMAccountName: '' },
+      ];
+    }
+    const dn = pickKerberosAccount(matches, n);
+    if (!dn && matches.length > 1) this.#log.warn({ matches: matches.length }, 'Kerberos principal matches more than one account');
+    return dn ? this.#readUser(dn) : null;
   }
 
   async searchGroups(text: string, limit: number): Promise<{ name: string; dn: string }[]> {

@@ -1,4 +1,5 @@
 // Which sessions each person holds, so the console and the CLI can list and revoke them without scanning every key.
+import { createHash } from 'node:crypto';
 import type { Store } from 'express-session';
 import type { RedisClient } from '../redis/createRedis.js';
 import { announceEnded } from './sessionEvents.js';
@@ -32,14 +33,44 @@ export interface SessionSummary {
   isAdmin: boolean;
 }
 
+/**
+ * Revoked sessions (`sag:revoked-session:<SHA-256 of the id>`): the sign-in page tells a cookie whose session was
+ * revoked (no automatic Kerberos sign-in: it would undo the revocation) from one that merely expired (signed in
+ * again as usual). Kept as long as a session may live (session.absoluteTimeout; its default unless told).
+ */
+export const REVOKED_PREFIX = 'sag:revoked-session:';
+export const DEFAULT_REVOKED_TTL_MS = 7 * 24 * 3600_000;
+const revokedKey = (sessionId: string) => REVOKED_PREFIX + createHash('sha256').update(sessionId).digest('hex');
+
 /** objectGUIDs are compared in lower case. */
 const norm = (sub: string) => sub.trim().toLowerCase();
 const keyOf = (sub: string) => PERSON_SESSIONS_PREFIX + norm(sub);
 
 export class SessionIndex {
   private readonly memory = new Map<string, Set<string>>();
+  private readonly revokedInMemory = new Map<string, number>();
 
-  constructor(private readonly redis: RedisClient | null) {}
+  constructor(
+    private readonly redis: RedisClient | null,
+    private readonly revokedTtlMs = DEFAULT_REVOKED_TTL_MS,
+  ) {}
+
+  /** Remembers these sessions as revoked (not expired, not signed out by their holder), by hash only. */
+  async recordRevoked(sessionIds: readonly string[]): Promise<void> {
+    if (!this.redis) {
+      for (const id of sessionIds) this.revokedInMemory.set(revokedKey(id), Date.now() + this.revokedTtlMs);
+      return;
+    }
+    // One command per key: on Redis Cluster they live in different hash slots.
+    for (const id of sessionIds) await this.redis.set(revokedKey(id), '1', 'PX', this.revokedTtlMs);
+  }
+
+  /** Whether the session was revoked (within the TTL). Throws when Redis cannot say. */
+  async wasRevoked(sessionId: string): Promise<boolean> {
+    const key = revokedKey(sessionId);
+    if (!this.redis) return (this.revokedInMemory.get(key) ?? 0) > Date.now();
+    return (await this.redis.exists(key)) === 1;
+  }
 
   async add(sub: string, sessionId: string): Promise<void> {
     const person = norm(sub);
@@ -160,6 +191,8 @@ export async function peopleWithSessionsNamed(index: SessionIndex, store: Store,
 export async function revokeSessions(index: SessionIndex, store: Store, sub: string): Promise<string[]> {
   await index.migrateLegacy(store);
   const ids = await index.ids(sub);
+  // Recorded first: a browser coming back between the two is already told apart from an expired session.
+  await index.recordRevoked(ids);
   for (const id of ids) await storeOps.destroy(store, id);
   await index.remove(sub, ids);
   // Without the announcement a replica still serves them from its cache for at most 2 s.

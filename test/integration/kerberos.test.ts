@@ -13,6 +13,8 @@ import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
 import { createServiceKeytab, kinit } from '../../src/dev/kerberosKdc.js';
 import { loadKerberosBinding } from '../../src/auth/kerberos/gssapiAcceptor.js';
 import { REPLAY_PREFIX } from '../../src/auth/kerberos/negotiate.js';
+import { authenticatorCipher, readDer } from '../../src/auth/kerberos/authenticatorBytes.js';
+import { classifyTokenBytes } from '../../src/auth/kerberos/tokenBytes.js';
 import { revokeSessions } from '../../src/session/sessionIndex.js';
 import { sambaTool, testDc } from '../support/dc.js';
 import { alertOf, Client, decodeHtml, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
@@ -63,6 +65,33 @@ async function tokenFor(env: KerberosClientEnv, host = SERVICE_HOST): Promise<st
       else process.env[k] = v;
     }
   }
+}
+
+/** The Kerberos token inside a SPNEGO NegTokenInit (its mechToken [2]), base64: the same authenticator, bare. */
+function bareKerberos(spnego: string): string {
+  const b = Buffer.from(spnego, 'base64');
+  const outer = readDer(b, 0)!;
+  const oid = readDer(b, outer.start)!;
+  const init = readDer(b, oid.end)!;
+  const seq = readDer(b, init.start)!;
+  for (let at = seq.start; at < seq.end; ) {
+    const field = readDer(b, at)!;
+    if (field.tag === 0xa2) {
+      const octets = readDer(b, field.start)!;
+      return b.subarray(octets.start, octets.end).toString('base64');
+    }
+    at = field.end;
+  }
+  throw new Error('no mechToken');
+}
+
+/** The same bytes with the outer length written in a longer form than DER allows (0x82 00 nn / 0x83 00 nn nn). */
+function nonMinimalLength(token: string): string {
+  const b = Buffer.from(token, 'base64');
+  const outer = readDer(b, 0)!;
+  const len = outer.end - outer.start;
+  const header = len < 0x100 ? Buffer.from([b[0]!, 0x82, 0, len]) : Buffer.from([b[0]!, 0x83, 0, len >> 8, len & 0xff]);
+  return Buffer.concat([header, b.subarray(outer.start)]).toString('base64');
 }
 
 /** Waits (bounded by the suite's timeout, not a clock) for something the gateway does in the background. */
@@ -143,6 +172,11 @@ describe('signing in without typing', () => {
     }
     const post = await html.request('/_gateway/login', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.config.server.publicUrl }, body: 'username=x&password=y' });
     assert.equal(post.headers.get('www-authenticate'), null, 'the password POST');
+    // HEAD: express serves it from the GET route; neither challenged nor taking a token.
+    const head = await html.request('/_gateway/login', { method: 'HEAD' });
+    assert.equal(head.headers.get('www-authenticate'), null, 'HEAD');
+    const headToken = await html.request('/_gateway/login', { method: 'HEAD', headers: { authorization: `Negotiate ${await tokenFor(await krb.ticket('alice'))}` } });
+    assert.equal(sessionCookieOf(headToken), undefined, 'HEAD takes no token');
     const challenge = (await html.get('/_gateway/login')).headers.get('www-authenticate');
     assert.equal(challenge, 'Negotiate');
   });
@@ -168,7 +202,11 @@ describe('bad input ends on the form: no session, no 500, an audit entry', () =>
   test('malformed and truncated base64', async () => {
     await refused('%%%not-base64%%%', 'malformed');
     const good = await tokenFor(await krb.ticket('alice'));
-    await refused(good.slice(0, good.length - 40), 'malformed');
+    // Cut inside the DER and re-encoded: strict base64 whose lengths claim more than is there.
+    const bytes = Buffer.from(good, 'base64');
+    const cut = bytes.subarray(0, bytes.length - 30).toString('base64');
+    assert.equal(cut.length % 4, 0);
+    await refused(cut, 'malformed');
     // Over node's header limit (16 KiB) the server refuses it before the gateway sees it; the 64 KiB bound is the
     // acceptor's own, for a server.maxHeaderSize raised above it (unit-tested).
     const huge = await negotiate('A'.repeat(70 * 1024));
@@ -194,6 +232,75 @@ describe('bad input ends on the form: no session, no 500, an audit entry', () =>
     await refused(token, 'replayed');
     const key = (await redis.keys(`${REPLAY_PREFIX}*`))[0];
     assert.ok(key && (await redis.pttl(key)) > 0, 'accepted tokens are remembered in Redis, for a while');
+  });
+
+  test('a replayed authenticator in another spelling: the last base64 character, a longer DER length, without SPNEGO', async () => {
+    const token = await tokenFor(await krb.ticket('carol'));
+    const first = await negotiate(token);
+    assert.equal(first.status, 303, 'the first use signs in');
+    // Base64 decoders ignore the unused low bits of the last character: flip one and the bytes are the same.
+    const pad = /=*$/.exec(token)![0].length;
+    if (pad > 0) {
+      const i = token.length - pad - 1;
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+      const alias = token.slice(0, i) + alphabet[alphabet.indexOf(token[i]!) ^ 1] + token.slice(i + 1);
+      assert.deepEqual(Buffer.from(alias, 'base64'), Buffer.from(token, 'base64'), 'the same bytes');
+      await refused(alias, 'malformed');
+    }
+    await refused(nonMinimalLength(token), 'malformed');
+    // The Kerberos token SPNEGO carried, sent bare: GSSAPI takes it, the authenticator is the one already used.
+    await refused(bareKerberos(token), 'replayed');
+    // And the other way round: bare first, then wrapped.
+    const next = await tokenFor(await krb.ticket('carol'));
+    assert.equal((await negotiate(bareKerberos(next))).status, 303, 'a bare Kerberos token signs in');
+    await refused(next, 'replayed');
+  });
+
+  test('every truncation of a real token is malformed: the authenticator is located only in a whole token', async () => {
+    const token = await tokenFor(await krb.ticket('alice'));
+    const bytes = Buffer.from(token, 'base64');
+    assert.ok(authenticatorCipher(bytes), 'found in the whole token');
+    assert.ok(authenticatorCipher(Buffer.from(bareKerberos(token), 'base64'))?.equals(authenticatorCipher(bytes)!), 'the same bytes bare');
+    for (let n = 0; n < bytes.length; n++) {
+      const cut = bytes.subarray(0, n);
+      assert.equal(authenticatorCipher(cut), null, `${n} bytes`);
+      assert.equal(classifyTokenBytes(cut.toString('base64')), 'malformed', `${n} bytes`);
+    }
+  });
+
+  test('past the address allowance a token is answered throttled without reaching GSSAPI, one audit entry each', async () => {
+    const g = await startTestGateway({ ...kerberosConfig(), throttle: { perAddress: 3 } }, { publicHost: SERVICE_HOST });
+    try {
+      const from = (ip: string) => new Client(g.url, { accept: 'text/html', 'accept-language': 'en', 'x-forwarded-for': ip });
+      const krbDeps = g.gw.deps.kerberos!;
+      const real = krbDeps.acceptor;
+      let gssCalls = 0;
+      krbDeps.acceptor = { accept: (token) => (gssCalls++, real.accept(token)), reload: () => real.reload() };
+      // Accepted tokens give their attempt back: more sign-ins than the allowance, all fine.
+      for (let i = 0; i < 4; i++) assert.equal((await negotiate(await tokenFor(await krb.ticket('alice')), '/_gateway/login', from('198.51.100.21'))).status, 303, `sign-in #${i}`);
+      // A ticket for a service the keytab does not hold: GSSAPI refuses it, and it counts.
+      await createServiceKeytab(testDc(), krb.dir, { host: 'flood.corp.example.com' });
+      const bad = await tokenFor(await krb.ticket('alice'), 'flood.corp.example.com');
+      for (let i = 0; i < 3; i++) assert.equal((await negotiate(bad, '/_gateway/login', from('198.51.100.22'))).status, 200, `refusal #${i}`);
+      const calls = gssCalls;
+      const before = await g.gw.deps.audit.recent(1000);
+      for (let i = 0; i < 5; i++) {
+        const res = await negotiate(i === 4 ? await tokenFor(await krb.ticket('alice')) : bad, '/_gateway/login', from('198.51.100.22'));
+        assert.equal(res.status, 429, `throttled #${i}`);
+        assert.equal(res.headers.get('www-authenticate'), null);
+        assert.equal(sessionCookieOf(res), undefined, 'not even a good token signs in past the allowance');
+        assert.match(alertOf(await res.text()) ?? '', /Too many/i);
+      }
+      assert.equal(gssCalls, calls, 'GSSAPI never asked past the allowance');
+      const added = (await g.gw.deps.audit.recent(1000)).length - before.length;
+      assert.equal(added, 5, 'one audit entry per throttled request, as the password form');
+      const entry = (await g.gw.deps.audit.recent(1))[0];
+      assert.deepEqual([entry?.kind, entry?.reason, entry?.detail?.['source']], ['login.failure', 'throttled', 'kerberos']);
+      // Another address is unaffected.
+      assert.equal((await negotiate(await tokenFor(await krb.ticket('alice')), '/_gateway/login', from('198.51.100.23'))).status, 303);
+    } finally {
+      await g.close();
+    }
   });
 
   test('a principal from a realm not in auth.kerberos.realms', async () => {
@@ -290,6 +397,9 @@ describe('the account is read from the directory, not just the ticket', () => {
     const entry = (await t.gw.deps.audit.recent(10)).find((e) => e.kind === 'login.failure' && e.detail?.['source'] === 'kerberos');
     assert.deepEqual([entry?.user, entry?.reason], [`CORP\\${lookalike}`, 'no_such_user']);
     assert.ok(!(await t.gw.deps.audit.recent(10)).some((e) => e.kind === 'login.success' && e.user === holder), `never signed in as ${holder}`);
+    // The directory lookup itself: the holder matches by its UPN only, so the name binds to nobody; alice to alice.
+    assert.equal(await t.gw.deps.directory.lookupPrincipal(lookalike, 'CORP.EXAMPLE.COM'), null);
+    assert.equal((await t.gw.deps.directory.lookupPrincipal('alice', 'CORP.EXAMPLE.COM'))?.sAMAccountName, 'alice');
   });
 });
 
@@ -317,11 +427,21 @@ describe('signing out stays signed out', () => {
     assert.match(decodeHtml(html), /id="windows-sign-in" href="\/_gateway\/login\?sso=1"/);
     assert.match(html, /Sign in with Windows/);
 
-    // The button: one challenge, then signed in, the mark cleared, audited.
-    const asked = await c.get('/_gateway/login?sso=1');
+    // Another site sending the browser to the button's target: the form with the button, no challenge, no token taken.
+    const crossSite = { 'sec-fetch-site': 'cross-site' };
+    const lured = await c.get('/_gateway/login?sso=1', crossSite);
+    assert.equal(lured.status, 200);
+    assert.equal(lured.headers.get('www-authenticate'), null);
+    assert.match(await lured.text(), /Sign in with Windows/);
+    const luredToken = await c.get('/_gateway/login?sso=1', { ...crossSite, authorization: `Negotiate ${await tokenFor(env)}` });
+    assert.equal(sessionCookieOf(luredToken), undefined, 'not signed back in from another site');
+
+    // The button (pressed on this site): one challenge, then signed in, the mark cleared, audited.
+    const sameOrigin = { 'sec-fetch-site': 'same-origin' };
+    const asked = await c.get('/_gateway/login?sso=1', sameOrigin);
     assert.equal(asked.status, 401);
     assert.equal(asked.headers.get('www-authenticate'), 'Negotiate');
-    const back = await negotiate(await tokenFor(env), '/_gateway/login?sso=1', c);
+    const back = await c.get('/_gateway/login?sso=1', { ...sameOrigin, authorization: `Negotiate ${await tokenFor(env)}` });
     assert.equal(back.status, 303);
     assert.ok(sessionCookieOf(back));
     assert.ok(!c.cookies.has('sag_signed_out'), 'the mark is cleared');
@@ -330,7 +450,27 @@ describe('signing out stays signed out', () => {
     assert.equal(latest?.detail?.['source'], 'kerberos');
   });
 
-  test('a revoked session is not recreated silently: the stale cookie means signed out', async () => {
+  test('an idle-timed-out session is no sign-out: the next visit is challenged and signed in again, no button', async () => {
+    const env = await krb.ticket('alice');
+    const c = new Client(t.url);
+    assert.equal((await negotiate(await tokenFor(env), '/_gateway/login', c)).status, 303);
+    const saved = t.clock.offset;
+    t.clock.offset = saved + t.config.session.idleTimeout + 60_000;
+    try {
+      const page = await c.get('/_gateway/login');
+      assert.equal(page.status, 401, 'challenged as on a first visit');
+      assert.equal(page.headers.get('www-authenticate'), 'Negotiate');
+      assert.doesNotMatch(await page.text(), /Sign in with Windows/);
+      assert.ok(!c.cookies.has('sag_signed_out'), 'not marked signed out');
+      const back = await negotiate(await tokenFor(env), '/_gateway/login', c);
+      assert.equal(back.status, 303, 'signed in again without a click');
+      assert.ok(sessionCookieOf(back));
+    } finally {
+      t.clock.offset = saved;
+    }
+  });
+
+  test('a revoked session is not recreated silently: the revoked cookie means signed out', async () => {
     const env = await krb.ticket('dave');
     const c = new Client(t.url);
     const signedIn = await negotiate(await tokenFor(env), '/_gateway/login', c);
@@ -339,7 +479,7 @@ describe('signing out stays signed out', () => {
     assert.equal(me.username, 'dave');
     const sub = (await t.gw.deps.directory.lookup('dave'))!.guid;
     assert.ok((await revokeSessions(t.gw.deps.sessions, t.gw.deps.store, sub)).length > 0);
-    // The next navigation is sent to the sign-in page, which does not challenge (the session cookie is stale).
+    // The next navigation is sent to the sign-in page, which does not challenge (the session was revoked).
     const page = await c.get('/_gateway/login');
     assert.equal(page.status, 200);
     assert.equal(page.headers.get('www-authenticate'), null);

@@ -18,6 +18,13 @@ const NTLM = hex('060a2b06010401823702020a');
 const KRB5 = hex('06092a864886f712010202');
 const MS_KRB5 = hex('06092a864882f712010202');
 
+/** A GSS krb5 token around an AP-REQ skeleton: only the framing the replay key is found by, cipher `fill`. */
+function krb5ApReq(size = 300): Buffer {
+  const encrypted = der(0x30, der(0xa0, der(0x02, Buffer.from([18]))), der(0xa2, der(0x04, Buffer.alloc(size, 7))));
+  const apReq = der(0x6e, der(0x30, der(0xa0, der(0x02, Buffer.from([5]))), der(0xa1, der(0x02, Buffer.from([14]))), der(0xa4, encrypted)));
+  return der(0x60, KRB5, Buffer.from([0x01, 0x00]), apReq);
+}
+
 /** SPNEGO NegTokenInit offering `mechs`, with `mechToken` as its first token. */
 function negTokenInit(mechs: Buffer[], mechToken: Buffer): string {
   return der(0x60, SPNEGO, der(0xa0, der(0x30, der(0xa0, der(0x30, ...mechs)), der(0xa2, der(0x04, mechToken))))).toString('base64');
@@ -32,15 +39,23 @@ test('an NTLM blob under Negotiate is told apart by its bytes: raw NTLMSSP, or S
 });
 
 test('SPNEGO that offers Kerberos goes to GSSAPI, whatever else it offers', () => {
-  const apReq = der(0x60, KRB5, Buffer.from([0x01, 0x00]), der(0x6e, Buffer.alloc(40, 7)));
+  const apReq = krb5ApReq();
   assert.equal(classifyTokenBytes(negTokenInit([MS_KRB5, KRB5, NTLM], apReq)), null);
   assert.equal(classifyTokenBytes(negTokenInit([KRB5], apReq)), null);
   assert.equal(classifyTokenBytes(apReq.toString('base64')), null);
 });
 
 test('malformed: not base64, empty, over 64 KiB, truncated, or not a GSS token at all', () => {
-  const good = negTokenInit([KRB5], der(0x60, KRB5, Buffer.alloc(300, 1)));
+  const good = negTokenInit([KRB5], krb5ApReq());
   assert.equal(classifyTokenBytes(good), null);
+  const bytes = Buffer.from(good, 'base64');
+  // The outer length (0x82 nn nn) written once more with a leading zero byte: the same value, not DER.
+  const longer = Buffer.concat([Buffer.from([0x60, 0x83, 0x00]), bytes.subarray(2)]).toString('base64');
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  // A length that needs padding: its last character has unused bits to flip.
+  const padded = [301, 302, 303].map((n) => negTokenInit([KRB5], krb5ApReq(n))).find((t) => t.endsWith('='))!;
+  const last = padded.length - /=*$/.exec(padded)![0].length - 1;
+  const alias = padded.slice(0, last) + alphabet[alphabet.indexOf(padded[last]!) ^ 1] + padded.slice(last + 1);
   const cases: Array<[string, string]> = [
     ['', 'empty'],
     ['not base64!', 'not base64'],
@@ -50,7 +65,12 @@ test('malformed: not base64, empty, over 64 KiB, truncated, or not a GSS token a
     [Buffer.from('hello world, not a token').toString('base64'), 'not GSS'],
     [der(0x60, hex('06052b0601ffff'), Buffer.alloc(8)).toString('base64'), 'a GSS token of no mechanism we know'],
     ['A'.repeat(MAX_TOKEN_CHARS + 4), 'too long'],
+    [longer, 'a length not in its shortest form'],
+    [alias, 'base64 with the unused bits of its last character set'],
+    [negTokenInit([KRB5], der(0x60, KRB5, Buffer.alloc(300, 1))), 'a Kerberos token with no AP-REQ to find an authenticator in'],
   ];
+  assert.deepEqual(Buffer.from(alias, 'base64'), Buffer.from(padded, 'base64'));
+  assert.equal(classifyTokenBytes(padded), null);
   for (const [token, why] of cases) assert.equal(classifyTokenBytes(token), 'malformed', why);
 });
 

@@ -13,8 +13,8 @@ function deps(kerberos: { networks?: string[]; passwordForm?: 'everyone' | 'outs
   } as unknown as Deps;
 }
 
-function req(headers: Record<string, string> = {}, query: Record<string, string> = {}): Request {
-  return { headers: { accept: 'text/html,application/xhtml+xml', ...headers }, query } as unknown as Request;
+function req(headers: Record<string, string> = {}, query: Record<string, string> = {}, method = 'GET'): Request {
+  return { method, headers: { accept: 'text/html,application/xhtml+xml', ...headers }, query } as unknown as Request;
 }
 
 test('Negotiate is offered to a navigating browser inside networks, Kerberos loaded; never to anyone else', () => {
@@ -25,16 +25,35 @@ test('Negotiate is offered to a navigating browser inside networks, Kerberos loa
     [deps({ networks: ['192.168.0.0/16'] }), req(), 'outside networks'],
     [deps({}), req({ accept: 'application/json' }), 'an XHR / API client'],
     [deps({}), req({ accept: '*/*' }), 'no text/html'],
+    [deps({}), req({}, {}, 'HEAD'), 'HEAD (express serves it from the GET route)'],
   ];
   for (const [d, r, why] of never) assert.deepEqual(negotiateOffer(d, r, false), { inside: false, challenge: false, button: false, passwordOff: false }, why);
 });
 
-test('a browser marked signed out (the cookie, or a session cookie whose session is gone) gets the button, not a challenge; ?sso=1 asks once', () => {
+test('a browser marked signed out (the cookie, or a session cookie whose session was revoked) gets the button, not a challenge; ?sso=1 asks once', () => {
   const marked = req({ cookie: 'other=1; __Host-sag_signed_out=1' });
   assert.deepEqual(negotiateOffer(deps({}), marked, false), { inside: true, challenge: false, button: true, passwordOff: false });
   assert.deepEqual(negotiateOffer(deps({}), req(), true), { inside: true, challenge: false, button: true, passwordOff: false });
-  const pressed = req({ cookie: '__Host-sag_signed_out=1' }, { sso: '1' });
+  const pressed = req({ cookie: '__Host-sag_signed_out=1', 'sec-fetch-site': 'same-origin' }, { sso: '1' });
   assert.deepEqual(negotiateOffer(deps({}), pressed, false), { inside: true, challenge: true, button: false, passwordOff: false });
+  const typed = req({ cookie: '__Host-sag_signed_out=1', 'sec-fetch-site': 'none' }, { sso: '1' });
+  assert.equal(negotiateOffer(deps({}), typed, false).challenge, true, 'typed or bookmarked');
+  // Another site sending a signed-out person to ?sso=1 (or a client that does not say where it comes from): the button.
+  const lured: Array<Record<string, string>> = [
+    { 'sec-fetch-site': 'cross-site' },
+    { 'sec-fetch-site': 'same-site' },
+    { 'sec-fetch-site': 'cross-site', referer: 'https://sentry.corp.example.com/_gateway/login' },
+    {},
+    { referer: 'https://evil.example.net/_gateway/login' },
+    { referer: 'https://sentry.corp.example.com.evil.example.net/' },
+  ];
+  for (const h of lured) {
+    const sent = req({ cookie: '__Host-sag_signed_out=1', ...h }, { sso: '1' });
+    assert.deepEqual(negotiateOffer(deps({}), sent, false), { inside: true, challenge: false, button: true, passwordOff: false }, JSON.stringify(h));
+  }
+  // Over http browsers send no Sec-Fetch-Site: the button's page as the Referer will do.
+  const fromButton = req({ cookie: '__Host-sag_signed_out=1', referer: 'https://sentry.corp.example.com/_gateway/login?next=%2F' }, { sso: '1' });
+  assert.equal(negotiateOffer(deps({}), fromButton, false).challenge, true);
   // Over http the mark has no __Host- prefix (browsers refuse one without Secure); the prefixed name does not count there.
   const plain = { ...deps({}), config: { server: { publicUrl: 'http://127.0.0.1:8080' }, auth: { kerberos: { networks: [], passwordForm: 'everyone' } } } } as unknown as Deps;
   assert.equal(negotiateOffer(plain, req({ cookie: 'sag_signed_out=1' }), false).challenge, false);

@@ -5,10 +5,15 @@ import type { RedisClient } from '../../redis/createRedis.js';
 import type { Identity } from '../../session/identity.js';
 import type { LoginService } from '../loginService.js';
 import { KerberosRejected, type KerberosAcceptor, type KerberosFailure } from './acceptor.js';
+import { authenticatorCipher } from './authenticatorBytes.js';
+import { classifyTokenBytes } from './tokenBytes.js';
 
 export const REPLAY_PREFIX = 'sag:krb-replay:';
-/** How long an accepted token is remembered: beyond the 5-minute clock skew an authenticator may have. */
-export const REPLAY_TTL_MS = 300_000;
+/**
+ * How long an accepted authenticator is remembered. GSSAPI takes one whose time is within ± the clock skew (MIT's
+ * default 300 s) of its own: 2 × 300 s, and a margin for a KDC or gateway configured with more.
+ */
+export const REPLAY_TTL_MS = 15 * 60_000;
 
 // C0, DEL and C1 controls and the line separators: never in an account name, and a way to smuggle lines into logs.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
@@ -16,10 +21,10 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
 export type PrincipalMapping = { ok: true; account: string; realm: string; name: string } | { ok: false; reason: 'realm_not_allowed' | 'malformed' };
 
 /**
- * `alice@CORP.EXAMPLE.COM` → `CORP\alice` when the realm is a key of `realms`. Only the name part, only as a
- * sAMAccountName in that NetBIOS domain: never a userPrincipalName, which any account may carry and which would
- * let an account whose UPN looks like someone's principal stand in for them. A name with `/` (a service or
- * host principal), `@`, `\` or a control character names no person.
+ * `alice@CORP.EXAMPLE.COM` → `CORP\alice` when the realm is a key of `realms`. Only the name part: the account is
+ * the one whose sAMAccountName it is, and only when no other account's UPN is the principal (the KDC finds clients
+ * by UPN too, so such a ticket may be the other account's: Directory.lookupPrincipal refuses both). A name with `/`
+ * (a service or host principal), `@`, `\` or a control character names no person.
  */
 export function mapPrincipal(principal: string, realms: Readonly<Record<string, string>>): PrincipalMapping {
   const at = principal.lastIndexOf('@');
@@ -31,15 +36,18 @@ export function mapPrincipal(principal: string, realms: Readonly<Record<string, 
   return { ok: true, account: `${realms[realm]}\\${name}`, realm, name };
 }
 
-/** Remembers accepted tokens across every replica: true the first time a token is seen, false after. Throws when it cannot tell. */
+/**
+ * Remembers accepted authenticators (the encrypted bytes, authenticatorBytes.ts; never the token's text, which has
+ * many spellings) across every replica: true the first time one is seen, false after. Throws when it cannot tell.
+ */
 export interface ReplayCache {
-  firstUse(token: string): Promise<boolean>;
+  firstUse(authenticator: Buffer): Promise<boolean>;
 }
 
 export function redisReplayCache(redis: RedisClient): ReplayCache {
   return {
-    async firstUse(token) {
-      const key = REPLAY_PREFIX + createHash('sha256').update(token).digest('hex');
+    async firstUse(authenticator) {
+      const key = REPLAY_PREFIX + createHash('sha256').update(authenticator).digest('hex');
       return (await redis.set(key, '1', 'PX', REPLAY_TTL_MS, 'NX')) === 'OK';
     },
   };
@@ -49,10 +57,10 @@ export function redisReplayCache(redis: RedisClient): ReplayCache {
 export function memoryReplayCache(now: () => number): ReplayCache {
   const seen = new Map<string, number>();
   return {
-    async firstUse(token) {
+    async firstUse(authenticator) {
       const t = now();
       for (const [k, until] of seen) if (until <= t) seen.delete(k);
-      const key = createHash('sha256').update(token).digest('hex');
+      const key = createHash('sha256').update(authenticator).digest('hex');
       if (seen.has(key)) return false;
       seen.set(key, t + REPLAY_TTL_MS);
       return true;
@@ -78,6 +86,20 @@ export type NegotiateResult =
  * `kerberos`; nothing here throws for a bad token, so the route can only show the form.
  */
 export async function signInWithNegotiate(d: NegotiateDeps, token: string, address: string): Promise<NegotiateResult> {
+  // Every token costs GSSAPI calls, a log line and an audit entry: a flood of bad ones is throttled like passwords.
+  try {
+    await d.login.takeTokenAllowance(address);
+  } catch (e) {
+    if (!isGatewayError(e)) throw e;
+    const reason = e.code === 'GW_THROTTLED' ? 'throttled' : e.code;
+    d.logger.info({ reason }, 'Kerberos token refused');
+    d.login.refusedToken(undefined, address, reason, 'kerberos');
+    return { ok: false, reason, error: e };
+  }
+  // What the bytes alone refuse never reaches GSSAPI; what passes has an authenticator to key the replay cache on.
+  const early = classifyTokenBytes(token);
+  const authenticator = early ? null : authenticatorCipher(Buffer.from(token, 'base64'));
+  if (!authenticator) return refuse(d, address, early ?? 'malformed', undefined);
   let principal: string | undefined;
   let mutualToken: string | undefined;
   try {
@@ -94,15 +116,17 @@ export async function signInWithNegotiate(d: NegotiateDeps, token: string, addre
   // Recorded only once GSSAPI accepted the token: a second use of the same authenticator is a replay, on any replica.
   let first: boolean;
   try {
-    first = await d.replay.firstUse(token);
+    first = await d.replay.firstUse(authenticator);
   } catch (e) {
     d.logger.warn({ err: (e as Error).message }, 'Kerberos sign-in refused: the replay cache is unavailable');
     d.login.refusedToken(principal, address, 'GW_SESSION_STORE_UNAVAILABLE', 'kerberos');
     return { ok: false, reason: 'store_unavailable', error: new GatewayError('GW_SESSION_STORE_UNAVAILABLE', 'replay cache unavailable') };
   }
   if (!first) return refuse(d, address, 'replayed', principal);
+  // A token GSSAPI accepted, for the first time, guessed nothing: its attempt goes back, as a right password's does.
+  await d.login.returnTokenAllowance(address);
   try {
-    const identity = await d.login.loginChecked(mapped.account, address, 'kerberos');
+    const identity = await d.login.loginChecked(mapped, address, 'kerberos');
     return { ok: true, identity, ...(mutualToken ? { mutualToken } : {}) };
   } catch (e) {
     if (!isGatewayError(e)) throw e;

@@ -1,5 +1,6 @@
 // What can be told about a Negotiate token from its bytes alone, before GSSAPI sees it: not base64, truncated, NTLM.
-// Only the outer GSS/SPNEGO framing is read; Kerberos itself is left to the system's GSSAPI.
+// Only the GSS/SPNEGO framing is read (authenticatorBytes.ts); Kerberos itself is left to the system's GSSAPI.
+import { authenticatorCipher, readDer } from './authenticatorBytes.js';
 
 /** A Negotiate token longer than this is malformed without calling GSSAPI (a real one is a few KiB, PAC included). */
 export const MAX_TOKEN_CHARS = 64 * 1024;
@@ -14,31 +15,23 @@ const OID_KRB5_MS = Buffer.from('06092a864882f712010202', 'hex'); // 1.2.840.480
 const OID_KRB5_USER = Buffer.from('060a2a864886f71201020203', 'hex'); // 1.2.840.113554.1.2.2.3 (user-to-user)
 
 /**
- * `malformed`: not strict base64, empty, too long, or a first DER element whose length is not the token's
- * (a truncated token); `ntlm`: a raw NTLMSSP message, or SPNEGO that names NTLM and no Kerberos mechanism.
- * `null`: GSSAPI decides.
+ * `malformed`: not strict base64 (one spelling only: re-encoding gives the same text), empty, too long, a first
+ * DER element whose length is not the token's (a truncated token) or is not written in its shortest form, or a
+ * Kerberos token whose authenticator cannot be located (the replay cache keys on it); `ntlm`: a raw NTLMSSP
+ * message, or SPNEGO that names NTLM and no Kerberos mechanism. `null`: GSSAPI decides.
  */
 export function classifyTokenBytes(token: string): 'malformed' | 'ntlm' | null {
   if (token.length === 0 || token.length > MAX_TOKEN_CHARS || token.length % 4 !== 0 || !BASE64.test(token)) return 'malformed';
   const bytes = Buffer.from(token, 'base64');
+  // Decoders ignore the unused bits of the last character (`QQ==` and `QR==` are the same byte): only one spelling.
+  if (bytes.toString('base64') !== token) return 'malformed';
   if (bytes.subarray(0, NTLMSSP.length).equals(NTLMSSP)) return 'ntlm';
   // 0x60: GSS InitialContextToken (Kerberos or SPNEGO NegTokenInit); 0xa1: SPNEGO NegTokenResp.
   if (bytes[0] !== 0x60 && bytes[0] !== 0xa1) return 'malformed';
-  if (derLength(bytes) !== bytes.length) return 'malformed';
+  if (readDer(bytes, 0)?.end !== bytes.length) return 'malformed';
   const kerberos = [OID_KRB5, OID_KRB5_MS, OID_KRB5_USER].some((oid) => bytes.includes(oid));
   if (!kerberos && (bytes.includes(OID_NTLM) || bytes.includes(NTLMSSP))) return 'ntlm';
   if (bytes[0] === 0x60 && !kerberos && !bytes.includes(OID_SPNEGO)) return 'malformed';
+  if (!authenticatorCipher(bytes)) return 'malformed';
   return null;
-}
-
-/** The total length (header + content) the first DER element claims, or -1 when its header is unreadable. */
-function derLength(bytes: Buffer): number {
-  const first = bytes[1];
-  if (first === undefined) return -1;
-  if (first < 0x80) return 2 + first;
-  const n = first & 0x7f;
-  if (n === 0 || n > 3 || bytes.length < 2 + n) return -1;
-  let len = 0;
-  for (let i = 0; i < n; i++) len = len * 256 + bytes[2 + i]!;
-  return 2 + n + len;
 }

@@ -85,9 +85,12 @@ export function showLogin(deps: Deps, csrf: CsrfOptions) {
     const current = await deps.resolver.lookup(req).catch(() => null);
     if (current?.status === 'ok') return res.redirect(303, next);
     if (current?.status === 'pending') return res.redirect(303, mfaUrl(next));
-    // A session cookie whose session is gone (signed out elsewhere, revoked, expired): not signed back in by itself.
-    const stale = current?.status === 'none' && deps.resolver.sessionIdFrom(req.headers.cookie) !== undefined;
-    const offer = negotiateOffer(deps, req, stale);
+    // A session cookie whose session was revoked (sessions revoke, the console, offboarding): not signed back in by
+    // itself. One that expired (idle or absolute timeout) is challenged as usual; a sign-out set its own mark.
+    const sid = current?.status === 'none' && deps.kerberos ? deps.resolver.sessionIdFrom(req.headers.cookie) : undefined;
+    // When Redis cannot say, fail closed: treated as revoked (the button still signs in).
+    const revoked = sid !== undefined && (await deps.sessions.wasRevoked(sid).catch(() => true));
+    const offer = negotiateOffer(deps, req, revoked);
     const token = offer.inside ? negotiateToken(req) : undefined;
     // A token is taken only where a challenge would have been sent: never from a browser marked signed out.
     if (token !== undefined && offer.challenge) return negotiateSignIn(deps, csrf, req, res, nextFn, next, token);

@@ -2,7 +2,7 @@
 //
 // Only this GET ever says `WWW-Authenticate: Negotiate` (never NTLM, never Basic): the password POST, /_gateway/reauth,
 // the nginx decision, the second-factor step and everything proxied never do. After a sign-out, or with a session
-// cookie whose session is gone, the browser is not challenged by itself (it would be signed straight back in, and
+// cookie whose session was revoked, the browser is not challenged by itself (it would be signed straight back in, and
 // nobody could sign out): the form offers a "Sign in with Windows" button that asks once.
 import type { IncomingMessage } from 'node:http';
 import type { Request, Response } from 'express';
@@ -57,16 +57,16 @@ function signedOutCookie(deps: Deps): string {
   return hostCookieName(SIGNED_OUT_COOKIE, deps.config.server.publicUrl.startsWith('https:'));
 }
 
-/** The browser signed out here, or shows a session cookie whose session is gone: it is not challenged by itself. */
-export function isMarkedSignedOut(deps: Deps, req: IncomingMessage, staleSession: boolean): boolean {
-  return staleSession || hasCookie(req, signedOutCookie(deps));
+/** The browser signed out here, or shows a session cookie whose session was revoked: it is not challenged by itself. */
+export function isMarkedSignedOut(deps: Deps, req: IncomingMessage, revokedSession: boolean): boolean {
+  return revokedSession || hasCookie(req, signedOutCookie(deps));
 }
 
 function hasCookie(req: IncomingMessage, name: string): boolean {
   return (req.headers.cookie ?? '').split(';').some((p) => p.trim().split('=')[0] === name);
 }
 
-/** Marks this browser signed out (sign-out, a session found gone); a session-long cookie with nothing in it. */
+/** Marks this browser signed out (sign-out, a session found revoked); a session-long cookie with nothing in it. */
 export function markSignedOut(deps: Deps, res: Response): void {
   const secure = deps.config.server.publicUrl.startsWith('https:');
   res.cookie(signedOutCookie(deps), '1', { path: '/', httpOnly: true, sameSite: 'lax', secure });
@@ -84,14 +84,33 @@ function wantsHtml(req: IncomingMessage): boolean {
 }
 
 /**
- * The offer for GET /_gateway/login. `staleSession`: the browser sent a session cookie whose session is gone.
- * `sso`: the person pressed "Sign in with Windows" (`?sso=1`): challenge once even though the browser is marked.
+ * The button was pressed on this site, or the link typed or bookmarked (`Sec-Fetch-Site`): never a navigation
+ * another site started, which would sign a person who signed out back in without asking. Browsers send
+ * Sec-Fetch-Site only to https (and loopback) origins; without it, a Referer of this origin (the button's page)
+ * will do. Neither: not honoured.
  */
-export function negotiateOffer(deps: Deps, req: Request, staleSession: boolean): NegotiateOffer {
-  const inside = kerberosInside(deps, req) && wantsHtml(req);
+function ssoAskedHere(deps: Deps, req: IncomingMessage): boolean {
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined) return site === 'same-origin' || site === 'none';
+  const referer = req.headers.referer;
+  if (typeof referer !== 'string') return false;
+  try {
+    return new URL(referer).origin === new URL(deps.config.server.publicUrl).origin;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The offer for GET /_gateway/login (express serves HEAD from the same route: never challenged, no token taken).
+ * `revokedSession`: the browser sent a session cookie whose session was revoked (an expired one is no reason). `sso`: the person pressed "Sign in with
+ * Windows" (`?sso=1`, from this site): challenge once even though the browser is marked.
+ */
+export function negotiateOffer(deps: Deps, req: Request, revokedSession: boolean): NegotiateOffer {
+  const inside = req.method === 'GET' && kerberosInside(deps, req) && wantsHtml(req);
   if (!inside) return { inside: false, challenge: false, button: false, passwordOff: false };
-  const marked = isMarkedSignedOut(deps, req, staleSession);
-  const sso = req.query.sso === '1';
+  const marked = isMarkedSignedOut(deps, req, revokedSession);
+  const sso = req.query.sso === '1' && ssoAskedHere(deps, req);
   return { inside, challenge: !marked || sso, button: marked && !sso, passwordOff: passwordFormOff(deps, req) };
 }
 
