@@ -337,7 +337,7 @@ export async function buildDeps(config: Config, logger: Logger, opts: BuildOptio
       : // Without Redis no factor can be stored: a policy that asks for one lets no password-only session through.
         { owed: (_identity, record) => !(record.amr ?? []).includes('mfa'), kinds: async () => [] };
 
-  const sessions = new SessionIndex(redis);
+  const sessions = new SessionIndex(redis, config.session.absoluteTimeout);
   const sockets = new SessionSockets();
   const resolver = new SessionResolver({
     store,

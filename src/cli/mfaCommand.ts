@@ -71,7 +71,7 @@ export async function mfaCommand(sub: string | undefined, file: string | undefin
       case 'reset': {
         const p = await personOf(b, flags.user as string);
         const sessionStore = createSessionStore(redis, { idleMs: config.session.idleTimeout, absoluteMs: config.session.absoluteTimeout });
-        const index = new SessionIndex(redis);
+        const index = new SessionIndex(redis, config.session.absoluteTimeout);
         const { removed, sessionsEnded } = await resetSecondFactor(
           {
             store,

@@ -20,7 +20,7 @@ export async function sessionsCommand(sub: string | undefined, flags: CommonFlag
       return 1;
     }
     const store = createSessionStore(b.redis, { idleMs: config.session.idleTimeout, absoluteMs: config.session.absoluteTimeout });
-    const index = new SessionIndex(b.redis);
+    const index = new SessionIndex(b.redis, config.session.absoluteTimeout);
     // CORP\alice, alice@corp.example.com and Alice all name the one account sign-in would, found by its objectGUID.
     let person: SessionPeople | undefined;
     try {

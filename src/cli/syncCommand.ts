@@ -40,7 +40,7 @@ export async function syncCommand(flags: SyncFlags): Promise<number> {
     await b.ready();
     // The keys the running gateways sign with (read only: the command line never makes a key).
     const store = createSessionStore(b.redis, { idleMs: config.session.idleTimeout, absoluteMs: config.session.absoluteTimeout });
-    const index = new SessionIndex(b.redis);
+    const index = new SessionIndex(b.redis, config.session.absoluteTimeout);
     const keyring = buildKeyring(config, systemClock);
     keyring.refresh();
     const deps = buildSyncDeps({
