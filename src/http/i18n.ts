@@ -13,6 +13,16 @@ export type AdminMessages = Catalogue['admin'];
 
 const catalogues: Record<Lang, Catalogue> = { en, 'zh-CN': zhCN };
 
+/**
+ * The same page in the other language: `path?lang=…`, with `next` kept unless it is the default `/`
+ * (`keepRootNext`: the re-authentication page, whose `next` is always written out).
+ */
+export function otherLangHref(path: string, lang: Lang, next: string, keepRootNext = false): string {
+  const q = new URLSearchParams({ lang: lang === 'en' ? 'zh-CN' : 'en' });
+  if (next !== '/' || keepRootNext) q.set('next', next);
+  return `${path}?${q.toString()}`;
+}
+
 export function messages(lang: Lang): Messages {
   return catalogues[lang].page;
 }

@@ -6,7 +6,7 @@ import { GatewayError, isGatewayError } from '../../errors.js';
 import { MAX_PASSWORD, MAX_USERNAME } from '../../auth/loginService.js';
 import type { Identity } from '../../session/identity.js';
 import { csrfTokenForResponse, type CsrfOptions } from '../csrfMiddleware.js';
-import { format, messages, usernameHint, type Lang } from '../i18n.js';
+import { format, messages, otherLangHref, usernameHint, type Lang } from '../i18n.js';
 import { formError, langOf } from '../errorResponse.js';
 import { renderPage } from '../render.js';
 import { safeNext } from '../safeNext.js';
@@ -40,12 +40,6 @@ interface FormState {
   offer?: NegotiateOffer;
 }
 
-function otherLangHref(req: Request, lang: Lang, next: string): string {
-  const q = new URLSearchParams({ lang: lang === 'en' ? 'zh-CN' : 'en' });
-  if (next !== '/') q.set('next', next);
-  return `/_gateway/login?${q.toString()}`;
-}
-
 export function renderLogin(deps: Deps, csrf: CsrfOptions, req: Request, res: Response, state: FormState): void {
   const lang = langOf(req);
   const t = messages(lang);
@@ -70,7 +64,7 @@ export function renderLogin(deps: Deps, csrf: CsrfOptions, req: Request, res: Re
       username: state.username ?? '',
       usernameHint: usernameHint(lang, deps.config.ldap, deps.config.ui.usernameHint),
       langQuery: queryLang,
-      otherLangHref: otherLangHref(req, lang, state.next),
+      otherLangHref: otherLangHref('/_gateway/login', lang, state.next),
       error: formError(lang, err),
       windows: offer && (offer.button || offer.passwordOff) ? { href: windowsSignInHref(state.next, queryLang) } : undefined,
       passwordOff: offer?.passwordOff === true,

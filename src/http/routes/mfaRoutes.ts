@@ -8,7 +8,7 @@ import type { AuthMethod } from '../../session/signInFacts.js';
 import { PENDING_SECOND_FACTOR_MS, type GatewaySessionFields, type Identity } from '../../session/identity.js';
 import type { SessionLookup } from '../../session/sessionResolver.js';
 import { csrfTokenForResponse, type CsrfOptions } from '../csrfMiddleware.js';
-import { errorMessage, format, messages, type Lang } from '../i18n.js';
+import { errorMessage, format, messages, otherLangHref, type Lang } from '../i18n.js';
 import { formError, jsonCode, langOf } from '../errorResponse.js';
 import { MAX_PASSWORD } from '../../auth/loginService.js';
 import { renderPage } from '../render.js';
@@ -75,8 +75,6 @@ function sendJsonError(req: Request, res: Response, e: unknown): void {
 function renderStep(deps: Deps, csrf: CsrfOptions, req: Request, res: Response, factors: Factor[], next: string, error?: GatewayError, recoveryOpen = false): void {
   const lang = langOf(req);
   const t = messages(lang);
-  const q = new URLSearchParams({ lang: lang === 'en' ? 'zh-CN' : 'en' });
-  if (next !== '/') q.set('next', next);
   const html = renderPage('mfa', {
     lang,
     title: t.mfaTitle,
@@ -87,7 +85,7 @@ function renderStep(deps: Deps, csrf: CsrfOptions, req: Request, res: Response, 
     totp: factors.some((f) => f.kind === 'totp'),
     recoveryOpen: recoveryOpen || !factors.some((f) => f.kind === 'totp'),
     langQuery: typeof req.query.lang === 'string' ? lang : undefined,
-    otherLangHref: `/_gateway/mfa?${q.toString()}`,
+    otherLangHref: otherLangHref('/_gateway/mfa', lang, next),
     error: error ? pageError(lang, error) : undefined,
   });
   sendPage(res, error?.status ?? 200, error?.headers ?? {}, html);
@@ -235,8 +233,6 @@ async function enrolRight(deps: Deps, req: Request, s: Session): Promise<EnrolRi
 function renderEnrolPassword(deps: Deps, csrf: CsrfOptions, req: Request, res: Response, s: Session, next: string, error?: GatewayError): void {
   const lang = langOf(req);
   const t = messages(lang);
-  const q = new URLSearchParams({ lang: lang === 'en' ? 'zh-CN' : 'en' });
-  if (next !== '/') q.set('next', next);
   const html = renderPage('reauth', {
     lang,
     title: t.reauthTitle,
@@ -247,7 +243,7 @@ function renderEnrolPassword(deps: Deps, csrf: CsrfOptions, req: Request, res: R
     next,
     username: s.identity.username,
     langQuery: typeof req.query.lang === 'string' ? lang : undefined,
-    otherLangHref: `${ENROL_PATH}?${q.toString()}`,
+    otherLangHref: otherLangHref(ENROL_PATH, lang, next),
     error: error ? formError(lang, error) : undefined,
   });
   sendPage(res, error?.status ?? 200, error?.headers ?? {}, html);
@@ -352,8 +348,6 @@ async function renderEnrol(deps: Deps, csrf: CsrfOptions, req: Request, res: Res
   // person already scanned stays, for the same code again.
   const label = s.identity.email || s.identity.username;
   const totp = methods.includes('totp') ? ((keepSeed ? await mfa.totp.pending(s.identity.sub, label) : undefined) ?? (await mfa.totp.begin(s.identity.sub, label))) : undefined;
-  const q = new URLSearchParams({ lang: lang === 'en' ? 'zh-CN' : 'en' });
-  if (next !== '/') q.set('next', next);
   const html = renderPage('mfaEnrol', {
     lang,
     title: t.enrolTitle,
@@ -364,7 +358,7 @@ async function renderEnrol(deps: Deps, csrf: CsrfOptions, req: Request, res: Res
     webauthn: Boolean(mfa.webauthn),
     totp: totp ? { secret: totp.secret.replace(/(.{4})(?=.)/g, '$1 '), uri: totp.uri } : undefined,
     langQuery: typeof req.query.lang === 'string' ? lang : undefined,
-    otherLangHref: `${ENROL_PATH}?${q.toString()}`,
+    otherLangHref: otherLangHref(ENROL_PATH, lang, next),
     error: error ? pageError(lang, error) : undefined,
   });
   // The page holds a secret: never cached, never sent on as a Referer (pages say same-origin).

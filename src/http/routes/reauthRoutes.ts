@@ -10,7 +10,7 @@ import { startSession } from './startSession.js';
 import type { GatewaySessionFields, Identity } from '../../session/identity.js';
 import type { SessionLookup } from '../../session/sessionResolver.js';
 import { csrfTokenForResponse, type CsrfOptions } from '../csrfMiddleware.js';
-import { format, messages } from '../i18n.js';
+import { format, messages, otherLangHref } from '../i18n.js';
 import { formError, langOf } from '../errorResponse.js';
 import { renderPage } from '../render.js';
 import { safeNext } from '../safeNext.js';
@@ -27,7 +27,6 @@ function renderReauth(deps: Deps, csrf: CsrfOptions, req: Request, res: Response
   res.status(error?.status ?? 200);
   for (const [k, v] of Object.entries(error?.headers ?? {})) res.setHeader(k, v);
   res.setHeader('Cache-Control', 'no-store');
-  const q = new URLSearchParams({ lang: lang === 'en' ? 'zh-CN' : 'en', next });
   res.type('html').send(
     renderPage('reauth', {
       lang,
@@ -38,7 +37,7 @@ function renderReauth(deps: Deps, csrf: CsrfOptions, req: Request, res: Response
       next,
       username: found.identity.username,
       langQuery: typeof req.query.lang === 'string' ? lang : undefined,
-      otherLangHref: `/_gateway/reauth?${q.toString()}`,
+      otherLangHref: otherLangHref('/_gateway/reauth', lang, next, true),
       error: formError(lang, error),
     }),
   );
