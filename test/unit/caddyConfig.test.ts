@@ -11,6 +11,7 @@ import { caddyConfig } from '../../src/caddy/caddyConfig.js';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
 import { CADDY } from '../support/caddy.js';
 import { runCli } from '../support/cli.js';
+import { assertPrintsGenerated, writeConfigFile } from '../support/proxyConfigCli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sag-test-caddy-config-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -56,17 +57,10 @@ describe('caddyConfig', () => {
 });
 
 describe('sentry-ad-gateway caddy-config', () => {
-  const file = (doc: ConfigInput) => {
-    const f = join(mkdtempSync(join(dir, 'cfg-')), 'gateway.yaml');
-    writeFileSync(f, stringify(doc));
-    return f;
-  };
+  const file = (doc: unknown) => writeConfigFile(dir, doc);
 
   test('prints the site block generated from the config file', async () => {
-    const f = file(input());
-    const r = await runCli(['caddy-config', '--config', f]);
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, caddyConfig(configSchema.parse(input()), { source: f }));
+    await assertPrintsGenerated(dir, 'caddy-config', input(), caddyConfig);
   });
 
   test('refuses what it cannot make right: the mode off, a balancer in front, a decision cache', async () => {

@@ -10,6 +10,7 @@ import { configSchema, type ConfigInput } from '../../src/config/schema.js';
 import { checkNginxConfig } from '../../src/nginx/checkNginxConfig.js';
 import { gatewayUrlOf, nginxConfig } from '../../src/nginx/nginxConfig.js';
 import { runCli } from '../support/cli.js';
+import { assertPrintsGenerated, writeConfigFile } from '../support/proxyConfigCli.js';
 import { NGINX } from '../support/nginx.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sag-test-nginx-config-'));
@@ -75,17 +76,10 @@ describe('nginxConfig', () => {
 });
 
 describe('sentry-ad-gateway nginx-config', () => {
-  const file = (doc: unknown) => {
-    const f = join(dir, `gateway-${Math.random().toString(36).slice(2)}.yaml`);
-    writeFileSync(f, stringify(doc));
-    return f;
-  };
+  const file = (doc: unknown) => writeConfigFile(dir, doc);
 
   test('prints the configuration generated from the config file', async () => {
-    const f = file(input());
-    const r = await runCli(['nginx-config', '--config', f]);
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, nginxConfig(configSchema.parse(input()), { source: f }));
+    await assertPrintsGenerated(dir, 'nginx-config', input(), nginxConfig);
   });
 
   test('refuses while nginx.enabled is false: the gateway would answer no decision', async () => {
