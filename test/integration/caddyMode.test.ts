@@ -6,69 +6,24 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { createLocalJWKSet, jwtVerify } from 'jose';
-import { WebSocket } from 'ws';
 import fc from 'fast-check';
 import { caddyConfig } from '../../src/caddy/caddyConfig.js';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
-import { freePort, startRedisServer, type RedisServer } from '../../src/dev/redisServer.js';
+import { startRedisServer, type RedisServer } from '../../src/dev/redisServer.js';
 import { startCaddy, type RunningCaddy } from '../support/caddy.js';
 import { Client, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { framingCases, FRAMING_THROUGH_A_PROXY, hostilePath } from '../support/hostilePaths.js';
 import { rawExchange, rawRequest as raw } from '../support/rawHttp.js';
+import { assertWebSocketOriginChecked, sentrySaw, startProxyMode, type ProxyMode } from '../support/proxyMode.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recordingUpstream.js';
 import { API_KEY_BASIC, DSN, ORG_TOKEN, USER_TOKEN } from '../support/sentryTokens.js';
 
-interface CaddyMode {
-  t: TestGateway;
-  caddy: RunningCaddy;
-  relay: RecordingUpstream;
-  /** Decisions the gateway answered so far. */
-  decisions(): number;
-  close(): Promise<void>;
-}
+type CaddyMode = ProxyMode<RunningCaddy> & { caddy: RunningCaddy };
 
 async function startCaddyMode(overrides: Record<string, unknown> = {}, redisUrl?: string): Promise<CaddyMode> {
-  const relay = await startRecordingUpstream();
-  const port = await freePort();
-  let t: TestGateway | undefined;
-  try {
-    t = await startTestGateway(
-      {
-        ...overrides,
-        server: { publicUrl: `http://127.0.0.1:${port}` },
-        upstream: { ingestUrl: relay.url, ...((overrides.upstream as object | undefined) ?? {}) },
-        nginx: { enabled: true },
-      },
-      redisUrl ? { redisUrl } : {},
-    );
-    // Generated from the very config the gateway runs with.
-    const caddy = await startCaddy(caddyConfig(t.config), port);
-    const gw = t;
-    return {
-      t: gw,
-      caddy,
-      relay,
-      decisions: () => gw.logs.filter((l) => l.includes('"path":"/_gateway/auth"')).length,
-      async close() {
-        await caddy.close();
-        await gw.close();
-        await relay.close();
-      },
-    };
-  } catch (e) {
-    await t?.close();
-    await relay.close();
-    throw e;
-  }
-}
-
-type Echo = { url: string; headers: Record<string, string> };
-
-async function sentrySaw(res: Response): Promise<Echo> {
-  assert.equal(res.status, 200, `expected the echo upstream's 200, got ${res.status}`);
-  const body = (await res.json()) as Echo;
-  assert.equal(typeof body.url, 'string', 'the answer came from the stand-in Sentry');
-  return body;
+  // Generated from the very config the gateway runs with.
+  const m = await startProxyMode(overrides, redisUrl, () => ({ enabled: true }), (config, port) => startCaddy(caddyConfig(config), port));
+  return { ...m, caddy: m.proxy };
 }
 
 const ASSERTION_SPELLINGS = ['X-Sentry-Gateway-Assertion', 'x-sentry-gateway-assertion', 'X_Sentry_Gateway_Assertion', 'x-sentry_gateway-assertion'];
@@ -268,29 +223,7 @@ describe('Caddy mode: signed in, anonymous, spoofed', () => {
   });
 
   test('a signed-in WebSocket from our own origin reaches Sentry with the assertion; another origin is 403 and never arrives', async () => {
-    const wsUrl = `${m.caddy.url.replace('http', 'ws')}/api/0/live/`;
-    const ws = new WebSocket(wsUrl, { origin: m.t.config.server.publicUrl, headers: { cookie: alice.cookieHeader() } });
-    const first = await new Promise<string>((resolve, reject) => {
-      ws.once('message', (d) => resolve(String(d)));
-      ws.once('error', reject);
-      ws.once('unexpected-response', (_q, r) => reject(new Error(`handshake answered ${r.statusCode}`)));
-    });
-    ws.close();
-    const handshake = JSON.parse(first) as { url: string; headers: Record<string, string> };
-    assert.equal(handshake.url, '/api/0/live/');
-    assert.ok(handshake.headers['x-sentry-gateway-assertion']);
-    assert.doesNotMatch(handshake.headers.cookie ?? '', /sag_/);
-    const upgrades = m.t.upstream.upgrades;
-    for (const origin of ['https://evil.example', undefined]) {
-      const foreign = new WebSocket(wsUrl, { ...(origin ? { origin } : {}), headers: { cookie: alice.cookieHeader() } });
-      const status = await new Promise<number>((resolve) => {
-        foreign.on('unexpected-response', (_q, r) => (resolve(r.statusCode ?? 0), r.resume(), foreign.terminate()));
-        foreign.on('open', () => (resolve(101), foreign.close()));
-        foreign.on('error', () => resolve(0));
-      });
-      assert.equal(status, 403, `Origin ${origin ?? '(none)'}`);
-    }
-    assert.equal(m.t.upstream.upgrades, upgrades, 'no refused handshake reached Sentry');
+    await assertWebSocketOriginChecked(m.caddy.url, m.t, alice);
   });
 
   test('a POST is decided as a POST: an anonymous one gets the 401 JSON, not the sign-in page', async () => {

@@ -11,73 +11,27 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { createLocalJWKSet, jwtVerify } from 'jose';
-import { WebSocket } from 'ws';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
 import { freePort, startRedisServer, type RedisServer } from '../../src/dev/redisServer.js';
 import { nginxConfig } from '../../src/nginx/nginxConfig.js';
 import { Client, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { startNginx, type RunningNginx } from '../support/nginx.js';
+import { assertWebSocketOriginChecked, sentrySaw, startProxyMode, type ProxyMode } from '../support/proxyMode.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recordingUpstream.js';
 import { API_KEY_BASIC, DSN, ORG_TOKEN, USER_TOKEN } from '../support/sentryTokens.js';
 import { framingCases, FRAMING_THROUGH_A_PROXY, hostilePath } from '../support/hostilePaths.js';
 import { rawExchange, rawRequest } from '../support/rawHttp.js';
 import fc from 'fast-check';
 
-interface NginxMode {
-  t: TestGateway;
-  nginx: RunningNginx;
-  relay: RecordingUpstream;
-  /** Decision subrequests the gateway answered so far. */
-  decisions(): number;
-  close(): Promise<void>;
-}
+type NginxMode = ProxyMode<RunningNginx> & { nginx: RunningNginx };
 
 async function startNginxMode(overrides: Record<string, unknown> = {}, redisUrl?: string): Promise<NginxMode> {
-  const relay = await startRecordingUpstream();
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  let t: TestGateway | undefined;
-  try {
-    t = await startTestGateway(
-      {
-        ...overrides,
-        server: { publicUrl: base },
-        upstream: { ingestUrl: relay.url, ...((overrides.upstream as object | undefined) ?? {}) },
-        nginx: { enabled: true, listen: `127.0.0.1:${port}`, ...((overrides.nginx as object | undefined) ?? {}) },
-      },
-      redisUrl ? { redisUrl } : {},
-    );
-    // Generated from the very config the gateway runs with.
-    const nginx = await startNginx(nginxConfig(t.config), port);
-    const gw = t;
-    return {
-      t: gw,
-      nginx,
-      relay,
-      decisions: () => gw.logs.filter((l) => l.includes('"path":"/_gateway/auth"')).length,
-      async close() {
-        await nginx.close();
-        await gw.close();
-        await relay.close();
-      },
-    };
-  } catch (e) {
-    await t?.close();
-    await relay.close();
-    throw e;
-  }
+  // Generated from the very config the gateway runs with.
+  const m = await startProxyMode(overrides, redisUrl, (port) => ({ enabled: true, listen: `127.0.0.1:${port}`, ...((overrides.nginx as object | undefined) ?? {}) }), (config, port) => startNginx(nginxConfig(config), port));
+  return { ...m, nginx: m.proxy };
 }
 
 const raw = rawRequest;
-
-type Echo = { url: string; headers: Record<string, string> };
-
-async function sentrySaw(res: Response): Promise<Echo> {
-  assert.equal(res.status, 200, `expected the echo upstream's 200, got ${res.status}`);
-  const body = (await res.json()) as Echo;
-  assert.equal(typeof body.url, 'string', 'the answer came from the stand-in Sentry');
-  return body;
-}
 
 describe('nginx mode: signed in, anonymous, spoofed', () => {
   let m: NginxMode;
@@ -264,29 +218,7 @@ describe('nginx mode: signed in, anonymous, spoofed', () => {
   });
 
   test('a signed-in WebSocket from our own origin reaches Sentry with the assertion; another origin is 403 and never arrives', async () => {
-    const wsUrl = `${m.nginx.url.replace('http', 'ws')}/api/0/live/`;
-    const ws = new WebSocket(wsUrl, { origin: m.t.config.server.publicUrl, headers: { cookie: alice.cookieHeader() } });
-    const first = await new Promise<string>((resolve, reject) => {
-      ws.once('message', (d) => resolve(String(d)));
-      ws.once('error', reject);
-      ws.once('unexpected-response', (_q, r) => reject(new Error(`handshake answered ${r.statusCode}`)));
-    });
-    ws.close();
-    const handshake = JSON.parse(first) as { url: string; headers: Record<string, string> };
-    assert.equal(handshake.url, '/api/0/live/');
-    assert.ok(handshake.headers['x-sentry-gateway-assertion']);
-    assert.doesNotMatch(handshake.headers.cookie ?? '', /sag_/);
-    const upgrades = m.t.upstream.upgrades;
-    for (const origin of ['https://evil.example', undefined]) {
-      const foreign = new WebSocket(wsUrl, { ...(origin ? { origin } : {}), headers: { cookie: alice.cookieHeader() } });
-      const status = await new Promise<number>((resolve) => {
-        foreign.on('unexpected-response', (_q, r) => (resolve(r.statusCode ?? 0), r.resume(), foreign.terminate()));
-        foreign.on('open', () => (resolve(101), foreign.close()));
-        foreign.on('error', () => resolve(0));
-      });
-      assert.equal(status, 403, `Origin ${origin ?? '(none)'}`);
-    }
-    assert.equal(m.t.upstream.upgrades, upgrades, 'no refused handshake reached Sentry');
+    await assertWebSocketOriginChecked(m.nginx.url, m.t, alice);
   });
 
   test('a POST is decided as a POST: an anonymous one gets the 401 JSON, not the sign-in page', async () => {

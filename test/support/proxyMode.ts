@@ -1,0 +1,98 @@
+// The nginx mode through a real proxy in front (nginxMode: nginx, caddyMode: Caddy): the gateway, a recording
+// upstream for Relay and the proxy started on the config generated from the very config the gateway runs with, and
+// the checks both proxies must pass the same way.
+import assert from 'node:assert/strict';
+import { WebSocket } from 'ws';
+import type { Config } from '../../src/config/schema.js';
+import { freePort } from '../../src/dev/redisServer.js';
+import { startTestGateway, type Client, type TestGateway } from './gateway.js';
+import { startRecordingUpstream, type RecordingUpstream } from './recordingUpstream.js';
+
+export interface ProxyMode<P> {
+  t: TestGateway;
+  proxy: P;
+  relay: RecordingUpstream;
+  /** Decisions the gateway answered so far. */
+  decisions(): number;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the gateway with `overrides` (its nginx section from `nginxSection(port)`) and then the proxy on `port`,
+ * from the config the gateway loaded.
+ */
+export async function startProxyMode<P extends { close(): Promise<void> }>(
+  overrides: Record<string, unknown>,
+  redisUrl: string | undefined,
+  nginxSection: (port: number) => Record<string, unknown>,
+  startProxy: (config: Config, port: number) => Promise<P>,
+): Promise<ProxyMode<P>> {
+  const relay = await startRecordingUpstream();
+  const port = await freePort();
+  let t: TestGateway | undefined;
+  try {
+    t = await startTestGateway(
+      {
+        ...overrides,
+        server: { publicUrl: `http://127.0.0.1:${port}` },
+        upstream: { ingestUrl: relay.url, ...((overrides.upstream as object | undefined) ?? {}) },
+        nginx: nginxSection(port),
+      },
+      redisUrl ? { redisUrl } : {},
+    );
+    const proxy = await startProxy(t.config, port);
+    const gw = t;
+    return {
+      t: gw,
+      proxy,
+      relay,
+      decisions: () => gw.logs.filter((l) => l.includes('"path":"/_gateway/auth"')).length,
+      async close() {
+        await proxy.close();
+        await gw.close();
+        await relay.close();
+      },
+    };
+  } catch (e) {
+    await t?.close();
+    await relay.close();
+    throw e;
+  }
+}
+
+export type Echo = { url: string; headers: Record<string, string> };
+
+/** What the echo upstream (the stand-in Sentry web) was sent, from its answer. */
+export async function sentrySaw(res: Response): Promise<Echo> {
+  assert.equal(res.status, 200, `expected the echo upstream's 200, got ${res.status}`);
+  const body = (await res.json()) as Echo;
+  assert.equal(typeof body.url, 'string', 'the answer came from the stand-in Sentry');
+  return body;
+}
+
+/** A signed-in WebSocket from our own origin reaches Sentry with the assertion; another origin, or none, is 403 and never arrives. */
+export async function assertWebSocketOriginChecked(proxyUrl: string, t: TestGateway, user: Client): Promise<void> {
+  const wsUrl = `${proxyUrl.replace('http', 'ws')}/api/0/live/`;
+  const ws = new WebSocket(wsUrl, { origin: t.config.server.publicUrl, headers: { cookie: user.cookieHeader() } });
+  const first = await new Promise<string>((resolve, reject) => {
+    ws.once('message', (d) => resolve(String(d)));
+    ws.once('error', reject);
+    ws.once('unexpected-response', (_q, r) => reject(new Error(`handshake answered ${r.statusCode}`)));
+  });
+  ws.close();
+  const handshake = JSON.parse(first) as { url: string; headers: Record<string, string> };
+  assert.equal(handshake.url, '/api/0/live/');
+  assert.ok(handshake.headers['x-sentry-gateway-assertion']);
+  assert.doesNotMatch(handshake.headers.cookie ?? '', /sag_/);
+  const upgrades = t.upstream.upgrades;
+  for (const origin of ['https://evil.example', undefined]) {
+    const foreign = new WebSocket(wsUrl, { ...(origin ? { origin } : {}), headers: { cookie: user.cookieHeader() } });
+    const status = await new Promise<number>((resolve) => {
+      foreign.on('unexpected-response', (_q, r) => (resolve(r.statusCode ?? 0), r.resume(), foreign.terminate()));
+      foreign.on('open', () => (resolve(101), foreign.close()));
+      foreign.on('error', () => resolve(0));
+    });
+    assert.equal(status, 403, `Origin ${origin ?? '(none)'}`);
+  }
+  assert.equal(t.upstream.upgrades, upgrades, 'no refused handshake reached Sentry');
+}
