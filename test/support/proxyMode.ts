@@ -2,10 +2,14 @@
 // upstream for Relay and the proxy started on the config generated from the very config the gateway runs with, and
 // the checks both proxies must pass the same way.
 import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import type { Config } from '../../src/config/schema.js';
 import { freePort } from '../../src/dev/redisServer.js';
 import { startTestGateway, type Client, type TestGateway } from './gateway.js';
+import { framingCases, FRAMING_THROUGH_A_PROXY } from './hostilePaths.js';
+import { rawExchange } from './rawHttp.js';
+import { USER_TOKEN } from './sentryTokens.js';
 import { startRecordingUpstream, type RecordingUpstream } from './recordingUpstream.js';
 
 export interface ProxyMode<P> {
@@ -95,4 +99,33 @@ export async function assertWebSocketOriginChecked(proxyUrl: string, t: TestGate
     assert.equal(status, 403, `Origin ${origin ?? '(none)'}`);
   }
   assert.equal(t.upstream.upgrades, upgrades, 'no refused handshake reached Sentry');
+}
+
+/**
+ * The framing cases of the node proxy's hostile table (test/integration/hostile.test.ts) that hide a session page,
+ * sent through the proxy `start` puts in front of a recording Sentry web: the page never arrives.
+ */
+export function describeSmugglingThroughProxy(title: string, start: (overrides: Record<string, unknown>) => Promise<ProxyMode<{ url: string }>>): void {
+  describe(title, () => {
+    let m: ProxyMode<{ url: string }>;
+    let web: RecordingUpstream;
+    before(async () => {
+      web = await startRecordingUpstream();
+      m = await start({ upstream: { url: web.url } });
+    });
+    after(async () => {
+      await m?.close();
+      await web?.close();
+    });
+
+    for (const [name, bytes] of framingCases('Host: 127.0.0.1\r\n', USER_TOKEN).filter(([n]) => FRAMING_THROUGH_A_PROXY.includes(n))) {
+      test(`${name}: the smuggled session page never reaches Sentry`, async () => {
+        const before = web.arrivals.length;
+        const answer = await rawExchange(Number(new URL(m.proxy.url).port), bytes);
+        assert.ok(/HTTP\/1\.[01] \d{3} /.test(answer), `an answer, got ${JSON.stringify(answer.slice(0, 120))}`);
+        const reached = web.arrivals.slice(before).filter((a) => a.url.includes('/organizations/'));
+        assert.deepEqual(reached.map((a) => a.url), [], 'no session page reached Sentry web without a session');
+      });
+    }
+  });
 }
