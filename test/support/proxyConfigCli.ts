@@ -1,11 +1,22 @@
 // The commands that print a proxy's configuration (nginx-config, caddy-config) read the same gateway.yaml the same
 // way: the config file each test writes, and the check that the command prints what the generator makes of it.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import { stringify } from 'yaml';
 import { configSchema, type Config, type ConfigInput } from '../../src/config/schema.js';
 import { runCli } from './cli.js';
+
+/** A scratch folder for the test file (removed after it) holding a bind password file, and the ldap section naming it. */
+export function configScratch(name: string): { dir: string; ldap: NonNullable<ConfigInput['ldap']> } {
+  const dir = mkdtempSync(join(tmpdir(), `sag-test-${name}-`));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const bindPasswordFile = join(dir, 'bind_password');
+  writeFileSync(bindPasswordFile, 'not-a-real-password\n', { mode: 0o600 });
+  return { dir, ldap: { urls: ['ldaps://dc1.corp.example.com'], bindDn: 'CN=svc', bindPasswordFile, baseDn: 'DC=corp,DC=example,DC=com' } };
+}
 
 /** Writes `doc` as a gateway.yaml in a fresh folder under `dir`: each call a file of its own. */
 export function writeConfigFile(dir: string, doc: unknown): string {
