@@ -129,3 +129,25 @@ export function describeSmugglingThroughProxy(title: string, start: (overrides: 
     }
   });
 }
+
+/** Ingestion reaches Relay with no decision asked, no cookie and the real client address; a signed-in page is asked. */
+export async function assertIngestionUndecided(m: ProxyMode<{ url: string }>, user: Client): Promise<void> {
+  const asked = m.decisions();
+  const before = m.relay.arrivals.length;
+  const res = await fetch(`${m.proxy.url}/api/1/envelope/?sentry_key=abc`, {
+    method: 'POST',
+    body: '{"event_id":"0"}\n',
+    headers: { 'content-type': 'application/x-sentry-envelope', cookie: user.cookieHeader(), 'x-forwarded-for': '10.9.9.9', 'x-sentry-forwarded-for': '10.9.9.9' },
+  });
+  assert.equal(res.status, 200);
+  const arrival = m.relay.arrivals[before];
+  assert.ok(arrival);
+  assert.equal(arrival.url, '/api/1/envelope/?sentry_key=abc');
+  assert.equal(arrival.headers.cookie, undefined);
+  assert.equal(arrival.headers['x-forwarded-for'], '127.0.0.1');
+  assert.equal(arrival.headers['x-sentry-forwarded-for'], undefined);
+  assert.equal(m.decisions(), asked, 'no decision asked for ingestion');
+  // A signed-in request is asked about, which is what the count above would have seen.
+  await sentrySaw(await user.get('/organizations/acme/', { accept: 'application/json' }));
+  assert.equal(m.decisions(), asked + 1);
+}
