@@ -9,12 +9,12 @@ import { createLocalJWKSet, jwtVerify } from 'jose';
 import fc from 'fast-check';
 import { caddyConfig } from '../../src/caddy/caddyConfig.js';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
-import { startRedisServer, type RedisServer } from '../../src/dev/redisServer.js';
+import type { RedisServer } from '../../src/dev/redisServer.js';
 import { startCaddy, type RunningCaddy } from '../support/caddy.js';
 import { Client, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { hostilePath } from '../support/hostilePaths.js';
 import { rawRequest as raw } from '../support/rawHttp.js';
-import { assertIngestionUndecided, assertWebSocketOriginChecked, describeSmugglingThroughProxy, sentrySaw, startProxyMode, type ProxyMode } from '../support/proxyMode.js';
+import { assertIngestionUndecided, signedInThenRedisGone, assertWebSocketOriginChecked, describeSmugglingThroughProxy, sentrySaw, startProxyMode, type ProxyMode } from '../support/proxyMode.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recordingUpstream.js';
 import { API_KEY_BASIC, DSN, ORG_TOKEN, USER_TOKEN } from '../support/sentryTokens.js';
 
@@ -282,14 +282,7 @@ describe('Caddy mode: Redis goes away, then the gateway', () => {
   let m: CaddyMode;
   let alice: Client;
   before(async () => {
-    redis = await startRedisServer();
-    m = await startCaddyMode({}, redis.url);
-    alice = new Client(m.caddy.url);
-    assert.equal((await alice.login('alice', DEMO_PASSWORD)).status, 303);
-    await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json' }));
-    await redis.stop();
-    // Past the few seconds a replica may trust its in-memory copy of a session (docs/design.md §11).
-    m.t.clock.advance(5_000);
+    ({ redis, m, alice } = await signedInThenRedisGone(startCaddyMode));
   });
   after(async () => {
     await m?.close();

@@ -12,11 +12,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
-import { freePort, startRedisServer, type RedisServer } from '../../src/dev/redisServer.js';
+import { freePort, type RedisServer } from '../../src/dev/redisServer.js';
 import { nginxConfig } from '../../src/nginx/nginxConfig.js';
 import { Client, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { startNginx, type RunningNginx } from '../support/nginx.js';
-import { assertIngestionUndecided, assertWebSocketOriginChecked, describeSmugglingThroughProxy, sentrySaw, startProxyMode, type ProxyMode } from '../support/proxyMode.js';
+import { assertIngestionUndecided, signedInThenRedisGone, assertWebSocketOriginChecked, describeSmugglingThroughProxy, sentrySaw, startProxyMode, type ProxyMode } from '../support/proxyMode.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recordingUpstream.js';
 import { API_KEY_BASIC, DSN, ORG_TOKEN, USER_TOKEN } from '../support/sentryTokens.js';
 import { hostilePath } from '../support/hostilePaths.js';
@@ -290,14 +290,7 @@ describe('nginx mode: Redis goes away', () => {
   let m: NginxMode;
   let alice: Client;
   before(async () => {
-    redis = await startRedisServer();
-    m = await startNginxMode({}, redis.url);
-    alice = new Client(m.nginx.url);
-    assert.equal((await alice.login('alice', DEMO_PASSWORD)).status, 303);
-    await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json' }));
-    await redis.stop();
-    // Past the few seconds a replica may trust its in-memory copy of a session (docs/design.md §11).
-    m.t.clock.advance(5_000);
+    ({ redis, m, alice } = await signedInThenRedisGone(startNginxMode));
   });
   after(async () => {
     await m?.close();

@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import type { Config } from '../../src/config/schema.js';
-import { freePort } from '../../src/dev/redisServer.js';
-import { startTestGateway, type Client, type TestGateway } from './gateway.js';
+import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
+import { freePort, startRedisServer, type RedisServer } from '../../src/dev/redisServer.js';
+import { Client, startTestGateway, type TestGateway } from './gateway.js';
 import { framingCases, FRAMING_THROUGH_A_PROXY } from './hostilePaths.js';
 import { rawExchange } from './rawHttp.js';
 import { USER_TOKEN } from './sentryTokens.js';
@@ -150,4 +151,26 @@ export async function assertIngestionUndecided(m: ProxyMode<{ url: string }>, us
   // A signed-in request is asked about, which is what the count above would have seen.
   await sentrySaw(await user.get('/organizations/acme/', { accept: 'application/json' }));
   assert.equal(m.decisions(), asked + 1);
+}
+
+/**
+ * A mode on a Redis of its own with alice signed in (her page reached Sentry), then that Redis stopped and the clock
+ * past the few seconds a replica may trust its in-memory copy of a session (docs/design.md §11).
+ */
+export async function signedInThenRedisGone<M extends ProxyMode<{ url: string }>>(start: (overrides: Record<string, unknown>, redisUrl: string) => Promise<M>): Promise<{ redis: RedisServer; m: M; alice: Client }> {
+  const redis = await startRedisServer();
+  let m: M | undefined;
+  try {
+    m = await start({}, redis.url);
+    const alice = new Client(m.proxy.url);
+    assert.equal((await alice.login('alice', DEMO_PASSWORD)).status, 303);
+    await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json' }));
+    await redis.stop();
+    m.t.clock.advance(5_000);
+    return { redis, m, alice };
+  } catch (e) {
+    await m?.close();
+    await redis.stop();
+    throw e;
+  }
 }
