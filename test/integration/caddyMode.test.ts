@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { createLocalJWKSet, jwtVerify } from 'jose';
 import fc from 'fast-check';
 import { caddyConfig } from '../../src/caddy/caddyConfig.js';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
@@ -14,7 +13,7 @@ import { startCaddy, type RunningCaddy } from '../support/caddy.js';
 import { Client, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { hostilePath } from '../support/hostilePaths.js';
 import { rawRequest as raw } from '../support/rawHttp.js';
-import { assertIngestionUndecided, signedInThenRedisGone, assertWebSocketOriginChecked, describeSmugglingThroughProxy, sentrySaw, startProxyMode, type ProxyMode } from '../support/proxyMode.js';
+import { assertIngestionUndecided, signedInPageSeen, signedInThenRedisGone, assertWebSocketOriginChecked, describeSmugglingThroughProxy, sentrySaw, startProxyMode, type ProxyMode } from '../support/proxyMode.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recordingUpstream.js';
 import { API_KEY_BASIC, DSN, ORG_TOKEN, USER_TOKEN } from '../support/sentryTokens.js';
 
@@ -43,13 +42,7 @@ describe('Caddy mode: signed in, anonymous, spoofed', () => {
   });
 
   test('a signed-in GET reaches Sentry with a valid assertion about alice, and no gateway cookie', async () => {
-    const seen = await sentrySaw(await alice.get('/organizations/acme/issues/?query=is%3Aunresolved', { accept: 'application/json', cookie: `${alice.cookieHeader()}; sentrysid=keep` }));
-    assert.equal(seen.url, '/organizations/acme/issues/?query=is%3Aunresolved');
-    const token = seen.headers['x-sentry-gateway-assertion'];
-    assert.ok(token, 'assertion header forwarded');
-    const jwks = (await (await alice.get('/_gateway/jwks.json', { accept: 'application/json' })).json()) as { keys: [] };
-    const { payload } = await jwtVerify(token, createLocalJWKSet(jwks), { issuer: m.t.config.server.publicUrl, audience: 'sentry' });
-    assert.equal(payload.preferred_username, 'alice');
+    const seen = await signedInPageSeen(m, alice, 'alice');
     assert.equal(seen.headers.cookie, 'sentrysid=keep', "Sentry's own cookie passes, the gateway's never");
     assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1');
     assert.equal(seen.headers['x-sag-route'], undefined, 'the decision\'s own headers stay in Caddy');

@@ -3,6 +3,7 @@
 // the checks both proxies must pass the same way.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { createLocalJWKSet, jwtVerify } from 'jose';
 import { WebSocket } from 'ws';
 import type { Config } from '../../src/config/schema.js';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
@@ -173,4 +174,16 @@ export async function signedInThenRedisGone<M extends ProxyMode<{ url: string }>
     await redis.stop();
     throw e;
   }
+}
+
+/** A signed-in page (with Sentry's own cookie beside the gateway's) as it reached Sentry, its assertion verified against the gateway's JWKS as naming `username`. */
+export async function signedInPageSeen(m: ProxyMode<{ url: string }>, user: Client, username: string): Promise<Echo> {
+  const seen = await sentrySaw(await user.get('/organizations/acme/issues/?query=is%3Aunresolved', { accept: 'application/json', cookie: `${user.cookieHeader()}; sentrysid=keep` }));
+  assert.equal(seen.url, '/organizations/acme/issues/?query=is%3Aunresolved');
+  const token = seen.headers['x-sentry-gateway-assertion'];
+  assert.ok(token, 'assertion header forwarded');
+  const jwks = (await (await user.get('/_gateway/jwks.json', { accept: 'application/json' })).json()) as { keys: [] };
+  const { payload } = await jwtVerify(token, createLocalJWKSet(jwks), { issuer: m.t.config.server.publicUrl, audience: 'sentry' });
+  assert.equal(payload.preferred_username, username);
+  return seen;
 }
