@@ -5,70 +5,24 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { createLocalJWKSet, jwtVerify } from 'jose';
-import { WebSocket } from 'ws';
 import fc from 'fast-check';
 import { caddyConfig } from '../../src/caddy/caddyConfig.js';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
-import { freePort, startRedisServer, type RedisServer } from '../../src/dev/redisServer.js';
+import type { RedisServer } from '../../src/dev/redisServer.js';
 import { startCaddy, type RunningCaddy } from '../support/caddy.js';
 import { Client, startTestGateway, type TestGateway } from '../support/gateway.js';
-import { framingCases, FRAMING_THROUGH_A_PROXY, hostilePath } from '../support/hostilePaths.js';
-import { rawExchange, rawRequest as raw } from '../support/rawHttp.js';
+import { hostilePath } from '../support/hostilePaths.js';
+import { rawRequest as raw } from '../support/rawHttp.js';
+import { assertIngestionUndecided, signedInPageSeen, signedInThenRedisGone, assertWebSocketOriginChecked, describeSmugglingThroughProxy, sentrySaw, startProxyMode, type ProxyMode } from '../support/proxyMode.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recordingUpstream.js';
 import { API_KEY_BASIC, DSN, ORG_TOKEN, USER_TOKEN } from '../support/sentryTokens.js';
 
-interface CaddyMode {
-  t: TestGateway;
-  caddy: RunningCaddy;
-  relay: RecordingUpstream;
-  /** Decisions the gateway answered so far. */
-  decisions(): number;
-  close(): Promise<void>;
-}
+type CaddyMode = ProxyMode<RunningCaddy> & { caddy: RunningCaddy };
 
 async function startCaddyMode(overrides: Record<string, unknown> = {}, redisUrl?: string): Promise<CaddyMode> {
-  const relay = await startRecordingUpstream();
-  const port = await freePort();
-  let t: TestGateway | undefined;
-  try {
-    t = await startTestGateway(
-      {
-        ...overrides,
-        server: { publicUrl: `http://127.0.0.1:${port}` },
-        upstream: { ingestUrl: relay.url, ...((overrides.upstream as object | undefined) ?? {}) },
-        nginx: { enabled: true },
-      },
-      redisUrl ? { redisUrl } : {},
-    );
-    // Generated from the very config the gateway runs with.
-    const caddy = await startCaddy(caddyConfig(t.config), port);
-    const gw = t;
-    return {
-      t: gw,
-      caddy,
-      relay,
-      decisions: () => gw.logs.filter((l) => l.includes('"path":"/_gateway/auth"')).length,
-      async close() {
-        await caddy.close();
-        await gw.close();
-        await relay.close();
-      },
-    };
-  } catch (e) {
-    await t?.close();
-    await relay.close();
-    throw e;
-  }
-}
-
-type Echo = { url: string; headers: Record<string, string> };
-
-async function sentrySaw(res: Response): Promise<Echo> {
-  assert.equal(res.status, 200, `expected the echo upstream's 200, got ${res.status}`);
-  const body = (await res.json()) as Echo;
-  assert.equal(typeof body.url, 'string', 'the answer came from the stand-in Sentry');
-  return body;
+  // Generated from the very config the gateway runs with.
+  const m = await startProxyMode(overrides, redisUrl, () => ({ enabled: true }), (config, port) => startCaddy(caddyConfig(config), port));
+  return { ...m, caddy: m.proxy };
 }
 
 const ASSERTION_SPELLINGS = ['X-Sentry-Gateway-Assertion', 'x-sentry-gateway-assertion', 'X_Sentry_Gateway_Assertion', 'x-sentry_gateway-assertion'];
@@ -88,13 +42,7 @@ describe('Caddy mode: signed in, anonymous, spoofed', () => {
   });
 
   test('a signed-in GET reaches Sentry with a valid assertion about alice, and no gateway cookie', async () => {
-    const seen = await sentrySaw(await alice.get('/organizations/acme/issues/?query=is%3Aunresolved', { accept: 'application/json', cookie: `${alice.cookieHeader()}; sentrysid=keep` }));
-    assert.equal(seen.url, '/organizations/acme/issues/?query=is%3Aunresolved');
-    const token = seen.headers['x-sentry-gateway-assertion'];
-    assert.ok(token, 'assertion header forwarded');
-    const jwks = (await (await alice.get('/_gateway/jwks.json', { accept: 'application/json' })).json()) as { keys: [] };
-    const { payload } = await jwtVerify(token, createLocalJWKSet(jwks), { issuer: m.t.config.server.publicUrl, audience: 'sentry' });
-    assert.equal(payload.preferred_username, 'alice');
+    const seen = await signedInPageSeen(m, alice, 'alice');
     assert.equal(seen.headers.cookie, 'sentrysid=keep', "Sentry's own cookie passes, the gateway's never");
     assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1');
     assert.equal(seen.headers['x-sag-route'], undefined, 'the decision\'s own headers stay in Caddy');
@@ -201,24 +149,7 @@ describe('Caddy mode: signed in, anonymous, spoofed', () => {
   });
 
   test('ingestion reaches Relay with no decision asked, no cookie and the real client address', async () => {
-    const asked = m.decisions();
-    const before = m.relay.arrivals.length;
-    const res = await fetch(`${m.caddy.url}/api/1/envelope/?sentry_key=abc`, {
-      method: 'POST',
-      body: '{"event_id":"0"}\n',
-      headers: { 'content-type': 'application/x-sentry-envelope', cookie: alice.cookieHeader(), 'x-forwarded-for': '10.9.9.9', 'x-sentry-forwarded-for': '10.9.9.9' },
-    });
-    assert.equal(res.status, 200);
-    const arrival = m.relay.arrivals[before];
-    assert.ok(arrival);
-    assert.equal(arrival.url, '/api/1/envelope/?sentry_key=abc');
-    assert.equal(arrival.headers.cookie, undefined);
-    assert.equal(arrival.headers['x-forwarded-for'], '127.0.0.1');
-    assert.equal(arrival.headers['x-sentry-forwarded-for'], undefined);
-    assert.equal(m.decisions(), asked, 'no decision asked for ingestion');
-    // A signed-in request is asked about, which is what the count above would have seen.
-    await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json' }));
-    assert.equal(m.decisions(), asked + 1);
+    await assertIngestionUndecided(m, alice);
   });
 
   test('an ingestion path that is not ingestion in its raw form is asked, refused, and sent nowhere', async () => {
@@ -268,29 +199,7 @@ describe('Caddy mode: signed in, anonymous, spoofed', () => {
   });
 
   test('a signed-in WebSocket from our own origin reaches Sentry with the assertion; another origin is 403 and never arrives', async () => {
-    const wsUrl = `${m.caddy.url.replace('http', 'ws')}/api/0/live/`;
-    const ws = new WebSocket(wsUrl, { origin: m.t.config.server.publicUrl, headers: { cookie: alice.cookieHeader() } });
-    const first = await new Promise<string>((resolve, reject) => {
-      ws.once('message', (d) => resolve(String(d)));
-      ws.once('error', reject);
-      ws.once('unexpected-response', (_q, r) => reject(new Error(`handshake answered ${r.statusCode}`)));
-    });
-    ws.close();
-    const handshake = JSON.parse(first) as { url: string; headers: Record<string, string> };
-    assert.equal(handshake.url, '/api/0/live/');
-    assert.ok(handshake.headers['x-sentry-gateway-assertion']);
-    assert.doesNotMatch(handshake.headers.cookie ?? '', /sag_/);
-    const upgrades = m.t.upstream.upgrades;
-    for (const origin of ['https://evil.example', undefined]) {
-      const foreign = new WebSocket(wsUrl, { ...(origin ? { origin } : {}), headers: { cookie: alice.cookieHeader() } });
-      const status = await new Promise<number>((resolve) => {
-        foreign.on('unexpected-response', (_q, r) => (resolve(r.statusCode ?? 0), r.resume(), foreign.terminate()));
-        foreign.on('open', () => (resolve(101), foreign.close()));
-        foreign.on('error', () => resolve(0));
-      });
-      assert.equal(status, 403, `Origin ${origin ?? '(none)'}`);
-    }
-    assert.equal(m.t.upstream.upgrades, upgrades, 'no refused handshake reached Sentry');
+    await assertWebSocketOriginChecked(m.caddy.url, m.t, alice);
   });
 
   test('a POST is decided as a POST: an anonymous one gets the 401 JSON, not the sign-in page', async () => {
@@ -359,42 +268,14 @@ describe('Caddy mode: the hostile path table answers as the node proxy does', ()
   });
 });
 
-describe('Caddy mode: smuggling and malformed framing never get a request to Sentry undecided', () => {
-  let m: CaddyMode;
-  let web: RecordingUpstream;
-  before(async () => {
-    web = await startRecordingUpstream();
-    m = await startCaddyMode({ upstream: { url: web.url } });
-  });
-  after(async () => {
-    await m?.close();
-    await web?.close();
-  });
-
-  for (const [name, bytes] of framingCases('Host: 127.0.0.1\r\n', USER_TOKEN).filter(([n]) => FRAMING_THROUGH_A_PROXY.includes(n))) {
-    test(`${name}: the smuggled session page never reaches Sentry`, async () => {
-      const before = web.arrivals.length;
-      const answer = await rawExchange(Number(new URL(m.caddy.url).port), bytes);
-      assert.ok(/HTTP\/1\.[01] \d{3} /.test(answer), `an answer, got ${JSON.stringify(answer.slice(0, 120))}`);
-      const reached = web.arrivals.slice(before).filter((a) => a.url.includes('/organizations/'));
-      assert.deepEqual(reached.map((a) => a.url), [], 'no session page reached Sentry web without a session');
-    });
-  }
-});
+describeSmugglingThroughProxy('Caddy mode: smuggling and malformed framing never get a request to Sentry undecided', (overrides) => startCaddyMode(overrides));
 
 describe('Caddy mode: Redis goes away, then the gateway', () => {
   let redis: RedisServer;
   let m: CaddyMode;
   let alice: Client;
   before(async () => {
-    redis = await startRedisServer();
-    m = await startCaddyMode({}, redis.url);
-    alice = new Client(m.caddy.url);
-    assert.equal((await alice.login('alice', DEMO_PASSWORD)).status, 303);
-    await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json' }));
-    await redis.stop();
-    // Past the few seconds a replica may trust its in-memory copy of a session (docs/design.md §11).
-    m.t.clock.advance(5_000);
+    ({ redis, m, alice } = await signedInThenRedisGone(startCaddyMode));
   });
   after(async () => {
     await m?.close();

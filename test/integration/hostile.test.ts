@@ -18,6 +18,7 @@ import { sambaTool } from '../support/dc.js';
 import { runCli } from '../support/cli.js';
 import { Client, decodeHtml, sessionSecretOf, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
 import { framingCases, hostilePath, smuggledPage } from '../support/hostilePaths.js';
+import { rawExchange as rawBytes } from '../support/rawHttp.js';
 import { startRecordingUpstream, type Arrival, type RecordingUpstream } from '../support/recordingUpstream.js';
 import { API_KEY_BASIC, DSN, ORG_TOKEN, USER_TOKEN } from '../support/sentryTokens.js';
 
@@ -89,29 +90,8 @@ function call(path: string, opts: { method?: string; headers?: http.OutgoingHttp
   });
 }
 
-/** Writes raw bytes on a fresh socket and returns everything the gateway answered until it closed (or went quiet). */
-function rawExchange(bytes: string | Buffer): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    let quiet: NodeJS.Timeout | undefined;
-    // A keep-alive answer leaves the socket open: stop listening once it has been silent a while.
-    const settle = () => {
-      clearTimeout(quiet);
-      quiet = setTimeout(() => socket.destroy(), 1000);
-    };
-    socket.on('connect', () => {
-      socket.write(bytes);
-      settle();
-    });
-    socket.on('data', (c: Buffer) => (chunks.push(c), settle()));
-    socket.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? undefined : reject(e)));
-    socket.on('close', () => {
-      clearTimeout(quiet);
-      resolve(Buffer.concat(chunks).toString('latin1'));
-    });
-  });
-}
+/** Raw bytes on a fresh socket to the gateway: everything it answered until it closed (or went quiet). */
+const rawExchange = (bytes: string | Buffer) => rawBytes(port, bytes);
 
 // Not anchored to a line start: a body without a trailing newline runs straight into the next status line.
 const statusLines = (text: string): number[] => [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));

@@ -11,14 +11,13 @@ import { Redis } from 'ioredis';
 import { CSRF_COOKIE, csrfTokenFor } from '../../src/auth/csrf.js';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
 import { createServiceKeytab, kinit } from '../../src/dev/kerberosKdc.js';
-import { loadKerberosBinding } from '../../src/auth/kerberos/gssapiAcceptor.js';
 import { REPLAY_PREFIX } from '../../src/auth/kerberos/negotiate.js';
 import { authenticatorCipher, readDer } from '../../src/auth/kerberos/authenticatorBytes.js';
 import { classifyTokenBytes } from '../../src/auth/kerberos/tokenBytes.js';
 import { revokeSessions } from '../../src/session/sessionIndex.js';
 import { sambaTool, testDc } from '../support/dc.js';
 import { alertOf, Client, decodeHtml, startTestGateway, testRedisUrl, type TestGateway } from '../support/gateway.js';
-import { curlNegotiate, kerberosFixture, SERVICE_HOST, type KerberosClientEnv, type KerberosFixture } from '../support/kerberos.js';
+import { curlNegotiate, kerberosFixture, SERVICE_HOST, spnegoToken as tokenFor, type KerberosClientEnv, type KerberosFixture } from '../support/kerberos.js';
 
 // A real NTLMSSP NEGOTIATE message (type 1), as a browser that found no Kerberos ticket sends under Negotiate.
 const NTLM_NEGOTIATE = 'TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAKAO5CAAAADw==';
@@ -48,24 +47,6 @@ after(async () => {
   await t?.close();
   await krb?.close();
 });
-
-/** A fresh SPNEGO token from `env`'s ticket for HTTP/<host>, made in this process with the binding's client side. */
-async function tokenFor(env: KerberosClientEnv, host = SERVICE_HOST): Promise<string> {
-  const loaded = await loadKerberosBinding();
-  if (!loaded.ok) throw new Error(loaded.why);
-  const binding = loaded.binding as unknown as { initializeClient(service: string, opts: { mechOID: number }): Promise<{ step(c: string): Promise<string> }>; GSS_MECH_OID_SPNEGO: number };
-  const saved = { KRB5_CONFIG: process.env['KRB5_CONFIG'], KRB5CCNAME: process.env['KRB5CCNAME'] };
-  Object.assign(process.env, env);
-  try {
-    const client = await binding.initializeClient(`HTTP@${host}`, { mechOID: binding.GSS_MECH_OID_SPNEGO });
-    return await client.step('');
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-}
 
 /** The Kerberos token inside a SPNEGO NegTokenInit (its mechToken [2]), base64: the same authenticator, bare. */
 function bareKerberos(spnego: string): string {

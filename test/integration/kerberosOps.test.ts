@@ -10,10 +10,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { generate } from 'otplib';
-import { loadKerberosBinding } from '../../src/auth/kerberos/gssapiAcceptor.js';
 import { USERS } from '../../src/dev/fixtures.js';
 import { Client, decodeHtml, startTestGateway, type TestGateway } from '../support/gateway.js';
-import { kerberosFixture, type KerberosClientEnv, type KerberosFixture } from '../support/kerberos.js';
+import { kerberosFixture, spnegoToken, type KerberosClientEnv, type KerberosFixture } from '../support/kerberos.js';
 
 // A host of this file's own: its service account's password (and kvno) is nobody else's to change.
 const HOST = 'ops.corp.example.com';
@@ -40,23 +39,8 @@ function kerberosConfig(extra: Record<string, unknown> = {}): Record<string, unk
   return { auth: { kerberos: { enabled: true, keytabFile: keytab, servicePrincipal: `HTTP/${HOST}`, realms: REALMS, ...extra } } };
 }
 
-/** A fresh SPNEGO token from `env`'s ticket for HTTP/<HOST>, made in this process with the binding's client side. */
-async function tokenFor(env: KerberosClientEnv): Promise<string> {
-  const loaded = await loadKerberosBinding();
-  if (!loaded.ok) throw new Error(loaded.why);
-  const binding = loaded.binding as unknown as { initializeClient(service: string, opts: { mechOID: number }): Promise<{ step(c: string): Promise<string> }>; GSS_MECH_OID_SPNEGO: number };
-  const saved = { KRB5_CONFIG: process.env['KRB5_CONFIG'], KRB5CCNAME: process.env['KRB5CCNAME'] };
-  Object.assign(process.env, env);
-  try {
-    const client = await binding.initializeClient(`HTTP@${HOST}`, { mechOID: binding.GSS_MECH_OID_SPNEGO });
-    return await client.step('');
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-}
+/** A fresh SPNEGO token for HTTP/<HOST>. */
+const tokenFor = (env: KerberosClientEnv) => spnegoToken(env, HOST);
 
 /** A browser signed in with alice's ticket, without typing. */
 async function kerberosSignIn(t: TestGateway): Promise<Client> {

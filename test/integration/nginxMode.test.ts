@@ -10,74 +10,27 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { createLocalJWKSet, jwtVerify } from 'jose';
-import { WebSocket } from 'ws';
 import { DEMO_PASSWORD } from '../../src/dev/fixtures.js';
-import { freePort, startRedisServer, type RedisServer } from '../../src/dev/redisServer.js';
+import { freePort, type RedisServer } from '../../src/dev/redisServer.js';
 import { nginxConfig } from '../../src/nginx/nginxConfig.js';
 import { Client, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { startNginx, type RunningNginx } from '../support/nginx.js';
+import { assertIngestionUndecided, signedInPageSeen, signedInThenRedisGone, assertWebSocketOriginChecked, describeSmugglingThroughProxy, sentrySaw, startProxyMode, type ProxyMode } from '../support/proxyMode.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recordingUpstream.js';
 import { API_KEY_BASIC, DSN, ORG_TOKEN, USER_TOKEN } from '../support/sentryTokens.js';
-import { framingCases, FRAMING_THROUGH_A_PROXY, hostilePath } from '../support/hostilePaths.js';
-import { rawExchange, rawRequest } from '../support/rawHttp.js';
+import { hostilePath } from '../support/hostilePaths.js';
+import { rawRequest } from '../support/rawHttp.js';
 import fc from 'fast-check';
 
-interface NginxMode {
-  t: TestGateway;
-  nginx: RunningNginx;
-  relay: RecordingUpstream;
-  /** Decision subrequests the gateway answered so far. */
-  decisions(): number;
-  close(): Promise<void>;
-}
+type NginxMode = ProxyMode<RunningNginx> & { nginx: RunningNginx };
 
 async function startNginxMode(overrides: Record<string, unknown> = {}, redisUrl?: string): Promise<NginxMode> {
-  const relay = await startRecordingUpstream();
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  let t: TestGateway | undefined;
-  try {
-    t = await startTestGateway(
-      {
-        ...overrides,
-        server: { publicUrl: base },
-        upstream: { ingestUrl: relay.url, ...((overrides.upstream as object | undefined) ?? {}) },
-        nginx: { enabled: true, listen: `127.0.0.1:${port}`, ...((overrides.nginx as object | undefined) ?? {}) },
-      },
-      redisUrl ? { redisUrl } : {},
-    );
-    // Generated from the very config the gateway runs with.
-    const nginx = await startNginx(nginxConfig(t.config), port);
-    const gw = t;
-    return {
-      t: gw,
-      nginx,
-      relay,
-      decisions: () => gw.logs.filter((l) => l.includes('"path":"/_gateway/auth"')).length,
-      async close() {
-        await nginx.close();
-        await gw.close();
-        await relay.close();
-      },
-    };
-  } catch (e) {
-    await t?.close();
-    await relay.close();
-    throw e;
-  }
+  // Generated from the very config the gateway runs with.
+  const m = await startProxyMode(overrides, redisUrl, (port) => ({ enabled: true, listen: `127.0.0.1:${port}`, ...((overrides.nginx as object | undefined) ?? {}) }), (config, port) => startNginx(nginxConfig(config), port));
+  return { ...m, nginx: m.proxy };
 }
 
 const raw = rawRequest;
-
-type Echo = { url: string; headers: Record<string, string> };
-
-async function sentrySaw(res: Response): Promise<Echo> {
-  assert.equal(res.status, 200, `expected the echo upstream's 200, got ${res.status}`);
-  const body = (await res.json()) as Echo;
-  assert.equal(typeof body.url, 'string', 'the answer came from the stand-in Sentry');
-  return body;
-}
 
 describe('nginx mode: signed in, anonymous, spoofed', () => {
   let m: NginxMode;
@@ -93,13 +46,7 @@ describe('nginx mode: signed in, anonymous, spoofed', () => {
   });
 
   test('a signed-in GET reaches Sentry with a valid assertion about alice, and no gateway cookie', async () => {
-    const seen = await sentrySaw(await alice.get('/organizations/acme/issues/?query=is%3Aunresolved', { accept: 'application/json', cookie: `${alice.cookieHeader()}; sentrysid=keep` }));
-    assert.equal(seen.url, '/organizations/acme/issues/?query=is%3Aunresolved');
-    const token = seen.headers['x-sentry-gateway-assertion'];
-    assert.ok(token, 'assertion header forwarded');
-    const jwks = (await (await alice.get('/_gateway/jwks.json', { accept: 'application/json' })).json()) as { keys: [] };
-    const { payload } = await jwtVerify(token, createLocalJWKSet(jwks), { issuer: m.t.config.server.publicUrl, audience: 'sentry' });
-    assert.equal(payload.preferred_username, 'alice');
+    const seen = await signedInPageSeen(m, alice, 'alice');
     assert.equal(seen.headers.cookie?.trim().replace(/^;\s*/, ''), 'sentrysid=keep', "Sentry's own cookie passes, the gateway's never");
     assert.doesNotMatch(seen.headers.cookie ?? '', /sag_/);
     assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1');
@@ -181,24 +128,7 @@ describe('nginx mode: signed in, anonymous, spoofed', () => {
   });
 
   test('ingestion reaches Relay with no decision asked, no cookie and the real client address', async () => {
-    const asked = m.decisions();
-    const before = m.relay.arrivals.length;
-    const res = await fetch(`${m.nginx.url}/api/1/envelope/?sentry_key=abc`, {
-      method: 'POST',
-      body: '{"event_id":"0"}\n',
-      headers: { 'content-type': 'application/x-sentry-envelope', cookie: alice.cookieHeader(), 'x-forwarded-for': '10.9.9.9', 'x-sentry-forwarded-for': '10.9.9.9' },
-    });
-    assert.equal(res.status, 200);
-    const arrival = m.relay.arrivals[before];
-    assert.ok(arrival);
-    assert.equal(arrival.url, '/api/1/envelope/?sentry_key=abc');
-    assert.equal(arrival.headers.cookie, undefined);
-    assert.equal(arrival.headers['x-forwarded-for'], '127.0.0.1');
-    assert.equal(arrival.headers['x-sentry-forwarded-for'], undefined);
-    assert.equal(m.decisions(), asked, 'no /_gateway/auth subrequest for ingestion');
-    // A signed-in request is asked about, which is what the count above would have seen.
-    await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json' }));
-    assert.equal(m.decisions(), asked + 1);
+    await assertIngestionUndecided(m, alice);
   });
 
   test('an ingestion path that is not ingestion in its raw form is refused, not sent to Relay or Sentry', async () => {
@@ -264,29 +194,7 @@ describe('nginx mode: signed in, anonymous, spoofed', () => {
   });
 
   test('a signed-in WebSocket from our own origin reaches Sentry with the assertion; another origin is 403 and never arrives', async () => {
-    const wsUrl = `${m.nginx.url.replace('http', 'ws')}/api/0/live/`;
-    const ws = new WebSocket(wsUrl, { origin: m.t.config.server.publicUrl, headers: { cookie: alice.cookieHeader() } });
-    const first = await new Promise<string>((resolve, reject) => {
-      ws.once('message', (d) => resolve(String(d)));
-      ws.once('error', reject);
-      ws.once('unexpected-response', (_q, r) => reject(new Error(`handshake answered ${r.statusCode}`)));
-    });
-    ws.close();
-    const handshake = JSON.parse(first) as { url: string; headers: Record<string, string> };
-    assert.equal(handshake.url, '/api/0/live/');
-    assert.ok(handshake.headers['x-sentry-gateway-assertion']);
-    assert.doesNotMatch(handshake.headers.cookie ?? '', /sag_/);
-    const upgrades = m.t.upstream.upgrades;
-    for (const origin of ['https://evil.example', undefined]) {
-      const foreign = new WebSocket(wsUrl, { ...(origin ? { origin } : {}), headers: { cookie: alice.cookieHeader() } });
-      const status = await new Promise<number>((resolve) => {
-        foreign.on('unexpected-response', (_q, r) => (resolve(r.statusCode ?? 0), r.resume(), foreign.terminate()));
-        foreign.on('open', () => (resolve(101), foreign.close()));
-        foreign.on('error', () => resolve(0));
-      });
-      assert.equal(status, 403, `Origin ${origin ?? '(none)'}`);
-    }
-    assert.equal(m.t.upstream.upgrades, upgrades, 'no refused handshake reached Sentry');
+    await assertWebSocketOriginChecked(m.nginx.url, m.t, alice);
   });
 
   test('a POST is decided as a POST: an anonymous one gets the 401 JSON, not the sign-in page', async () => {
@@ -368,44 +276,14 @@ function hostileTable(label: string, opts: { signedIn: boolean; cache: boolean }
 hostileTable('no session, no cache', { signedIn: false, cache: false });
 hostileTable('signed in, cold and warm decision cache', { signedIn: true, cache: true });
 
-describe('nginx mode: smuggling and malformed framing never get a request to Sentry undecided', () => {
-  let m: NginxMode;
-  let web: RecordingUpstream;
-  before(async () => {
-    web = await startRecordingUpstream();
-    m = await startNginxMode({ upstream: { url: web.url } });
-  });
-  after(async () => {
-    await m?.close();
-    await web?.close();
-  });
-
-  // The framing cases of the node proxy's hostile table (test/integration/hostile.test.ts) that hide a session page.
-  const cases = framingCases('Host: 127.0.0.1\r\n', USER_TOKEN).filter(([name]) => FRAMING_THROUGH_A_PROXY.includes(name));
-  for (const [name, bytes] of cases) {
-    test(`${name}: the smuggled session page never reaches Sentry`, async () => {
-      const before = web.arrivals.length;
-      const answer = await rawExchange(Number(new URL(m.nginx.url).port), bytes);
-      assert.ok(/HTTP\/1\.[01] \d{3} /.test(answer), `an answer, got ${JSON.stringify(answer.slice(0, 120))}`);
-      const reached = web.arrivals.slice(before).filter((a) => a.url.includes('/organizations/'));
-      assert.deepEqual(reached.map((a) => a.url), [], 'no session page reached Sentry web without a session');
-    });
-  }
-});
+describeSmugglingThroughProxy('nginx mode: smuggling and malformed framing never get a request to Sentry undecided', (overrides) => startNginxMode(overrides));
 
 describe('nginx mode: Redis goes away', () => {
   let redis: RedisServer;
   let m: NginxMode;
   let alice: Client;
   before(async () => {
-    redis = await startRedisServer();
-    m = await startNginxMode({}, redis.url);
-    alice = new Client(m.nginx.url);
-    assert.equal((await alice.login('alice', DEMO_PASSWORD)).status, 303);
-    await sentrySaw(await alice.get('/organizations/acme/', { accept: 'application/json' }));
-    await redis.stop();
-    // Past the few seconds a replica may trust its in-memory copy of a session (docs/design.md §11).
-    m.t.clock.advance(5_000);
+    ({ redis, m, alice } = await signedInThenRedisGone(startNginxMode));
   });
   after(async () => {
     await m?.close();

@@ -5,6 +5,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { loadKerberosBinding } from '../../src/auth/kerberos/gssapiAcceptor.js';
 import { USERS } from '../../src/dev/fixtures.js';
 import {
   SERVICE_HOST,
@@ -125,5 +126,23 @@ export async function curlNegotiate(
     return { status: statuses.at(-1) ?? 0, headers: parsed, statuses, body: await readFile(bodyFile, 'utf8').catch(() => '') };
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** A fresh SPNEGO token from `env`'s ticket for HTTP/<host>, made in this process with the binding's client side. */
+export async function spnegoToken(env: KerberosClientEnv, host = SERVICE_HOST): Promise<string> {
+  const loaded = await loadKerberosBinding();
+  if (!loaded.ok) throw new Error(loaded.why);
+  const binding = loaded.binding as unknown as { initializeClient(service: string, opts: { mechOID: number }): Promise<{ step(c: string): Promise<string> }>; GSS_MECH_OID_SPNEGO: number };
+  const saved = { KRB5_CONFIG: process.env['KRB5_CONFIG'], KRB5CCNAME: process.env['KRB5CCNAME'] };
+  Object.assign(process.env, env);
+  try {
+    const client = await binding.initializeClient(`HTTP@${host}`, { mechOID: binding.GSS_MECH_OID_SPNEGO });
+    return await client.step('');
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
   }
 }

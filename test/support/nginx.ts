@@ -1,11 +1,9 @@
 // Runs a real nginx (Debian's nginx-light, /usr/sbin/nginx) as a child process on the configuration `nginx-config`
 // generates, in a temp prefix of its own, so the nginx mode is tested through the nginx that will run it.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { startProxy, type RunningProxy } from './proxyProcess.js';
 
 export const NGINX = '/usr/sbin/nginx';
 
@@ -15,14 +13,6 @@ export interface RunningNginx {
   /** nginx's error log so far (for a failing assertion's message). */
   errors(): string;
   close(): Promise<void>;
-}
-
-async function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => (s.destroy(), resolve(true)));
-    s.once('error', () => resolve(false));
-  });
 }
 
 /** Starts nginx with `generated` (the text of an http-level include) listening on 127.0.0.1:`port`. */
@@ -57,32 +47,18 @@ export async function startNginx(generated: string, port: number): Promise<Runni
       return '';
     }
   };
-  let output = '';
-  const child: ChildProcess = spawn(NGINX, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (output += b.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let gone = false;
-  void exited.then(() => (gone = true));
-  for (let i = 0; i < 100 && !(await listening(port)); i++) {
-    if (gone) break;
-    await sleep(50);
-  }
-  if (gone || !(await listening(port))) {
-    child.kill('SIGKILL');
-    throw new Error(`nginx did not start: ${output}${errors()}`);
+  let nginx: RunningProxy;
+  try {
+    nginx = await startProxy({ what: 'nginx', command: NGINX, args, port });
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n${errors()}`);
   }
   return {
     url: `http://127.0.0.1:${port}`,
     dir,
     errors,
     async close() {
-      if (!gone) {
-        child.kill('SIGQUIT');
-        const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(t);
-      }
+      await nginx.stop('SIGQUIT');
       rmSync(dir, { recursive: true, force: true });
     },
   };

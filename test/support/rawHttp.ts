@@ -1,4 +1,4 @@
-// Requests sent byte for byte, for the proxies in front (nginxMode, caddyMode): fetch would resolve dot segments and
+// Requests sent byte for byte, to the gateway (hostile) and the proxies in front (nginxMode, caddyMode): fetch would resolve dot segments and
 // decode before sending, and a framing case needs a socket of its own.
 import http from 'node:http';
 import net from 'node:net';
@@ -19,7 +19,7 @@ export function rawRequest(base: string, path: string, init: { method?: string; 
 }
 
 /** Writes raw bytes on a fresh socket and returns everything answered until it closed (or went quiet for a second). */
-export function rawExchange(port: number, bytes: string): Promise<string> {
+export function rawExchange(port: number, bytes: string | Buffer): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];

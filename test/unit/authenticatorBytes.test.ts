@@ -1,15 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { authenticatorCipher, readDer } from '../../src/auth/kerberos/authenticatorBytes.js';
+import { der, hex, KRB5, SPNEGO } from '../support/der.js';
 
-function der(tag: number, ...content: Buffer[]): Buffer {
-  const body = Buffer.concat(content);
-  const len = body.length < 0x80 ? Buffer.from([body.length]) : body.length < 0x100 ? Buffer.from([0x81, body.length]) : Buffer.from([0x82, body.length >> 8, body.length & 0xff]);
-  return Buffer.concat([Buffer.from([tag]), len, body]);
-}
-const hex = (h: string) => Buffer.from(h, 'hex');
-const SPNEGO = hex('06062b0601050502');
-const KRB5 = hex('06092a864886f712010202');
 const CIPHER = Buffer.alloc(200, 0x5a);
 
 function apReq(cipher = CIPHER, tokId = [0x01, 0x00]): Buffer {

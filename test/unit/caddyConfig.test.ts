@@ -2,27 +2,22 @@
 // cannot be right. What it does to requests is tested through Caddy in test/integration/caddyMode.test.ts.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
-import { stringify } from 'yaml';
+import { describe, test } from 'node:test';
 import { caddyConfig } from '../../src/caddy/caddyConfig.js';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
 import { CADDY } from '../support/caddy.js';
 import { runCli } from '../support/cli.js';
+import { assertPrintsGenerated, configScratch, writeConfigFile } from '../support/proxyConfigCli.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'sag-test-caddy-config-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
-
-const bindPasswordFile = join(dir, 'bind_password');
-writeFileSync(bindPasswordFile, 'not-a-real-password\n', { mode: 0o600 });
+const { dir, ldap } = configScratch('caddy-config');
 
 function input(extra: Partial<ConfigInput> = {}): ConfigInput {
   return {
     server: { publicUrl: 'https://sentry.example.com', listen: '0.0.0.0:8080' },
     upstream: { url: 'http://127.0.0.1:9000', ingestUrl: 'http://127.0.0.1:3000' },
-    ldap: { urls: ['ldaps://dc1.corp.example.com'], bindDn: 'CN=svc', bindPasswordFile, baseDn: 'DC=corp,DC=example,DC=com' },
+    ldap,
     nginx: { enabled: true },
     ...extra,
   };
@@ -56,17 +51,10 @@ describe('caddyConfig', () => {
 });
 
 describe('sentry-ad-gateway caddy-config', () => {
-  const file = (doc: ConfigInput) => {
-    const f = join(mkdtempSync(join(dir, 'cfg-')), 'gateway.yaml');
-    writeFileSync(f, stringify(doc));
-    return f;
-  };
+  const file = (doc: unknown) => writeConfigFile(dir, doc);
 
   test('prints the site block generated from the config file', async () => {
-    const f = file(input());
-    const r = await runCli(['caddy-config', '--config', f]);
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, caddyConfig(configSchema.parse(input()), { source: f }));
+    await assertPrintsGenerated(dir, 'caddy-config', input(), caddyConfig);
   });
 
   test('refuses what it cannot make right: the mode off, a balancer in front, a decision cache', async () => {

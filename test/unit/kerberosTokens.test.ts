@@ -3,19 +3,12 @@ import { test } from 'node:test';
 import { classifyTokenBytes, MAX_TOKEN_CHARS } from '../../src/auth/kerberos/tokenBytes.js';
 import { checkKeytabBytes, classifyGssError, hostBasedService } from '../../src/auth/kerberos/gssapiAcceptor.js';
 import { mapPrincipal } from '../../src/auth/kerberos/negotiate.js';
+import { der, hex, KRB5, SPNEGO } from '../support/der.js';
 
 // A real NTLMSSP NEGOTIATE message (type 1, the flags and version a Windows client sends).
 const NTLM_NEGOTIATE = 'TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAKAO5CAAAADw==';
 
-function der(tag: number, ...content: Buffer[]): Buffer {
-  const body = Buffer.concat(content);
-  const len = body.length < 0x80 ? Buffer.from([body.length]) : body.length < 0x100 ? Buffer.from([0x81, body.length]) : Buffer.from([0x82, body.length >> 8, body.length & 0xff]);
-  return Buffer.concat([Buffer.from([tag]), len, body]);
-}
-const hex = (h: string) => Buffer.from(h, 'hex');
-const SPNEGO = hex('06062b0601050502');
 const NTLM = hex('060a2b06010401823702020a');
-const KRB5 = hex('06092a864886f712010202');
 const MS_KRB5 = hex('06092a864882f712010202');
 
 /** A GSS krb5 token around an AP-REQ skeleton: only the framing the replay key is found by, cipher `fill`. */

@@ -1,28 +1,24 @@
 // The generated nginx configuration: what it is made from, that nginx itself accepts it, and the command that prints it.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
 import { checkNginxConfig } from '../../src/nginx/checkNginxConfig.js';
 import { gatewayUrlOf, nginxConfig } from '../../src/nginx/nginxConfig.js';
 import { runCli } from '../support/cli.js';
+import { assertPrintsGenerated, configScratch, writeConfigFile } from '../support/proxyConfigCli.js';
 import { NGINX } from '../support/nginx.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'sag-test-nginx-config-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
-
-const bindPasswordFile = join(dir, 'bind_password');
-writeFileSync(bindPasswordFile, 'not-a-real-password\n', { mode: 0o600 });
+const { dir, ldap } = configScratch('nginx-config');
 
 function input(extra: Partial<ConfigInput> = {}): ConfigInput {
   return {
     server: { publicUrl: 'https://sentry.example.com', listen: '0.0.0.0:8080' },
     upstream: { url: 'http://sentry-web:9000', ingestUrl: 'http://relay:3000' },
-    ldap: { urls: ['ldaps://dc1.corp.example.com'], bindDn: 'CN=svc', bindPasswordFile, baseDn: 'DC=corp,DC=example,DC=com' },
+    ldap,
     nginx: { enabled: true, realIpFrom: ['10.0.0.5'] },
     ...extra,
   };
@@ -75,17 +71,10 @@ describe('nginxConfig', () => {
 });
 
 describe('sentry-ad-gateway nginx-config', () => {
-  const file = (doc: unknown) => {
-    const f = join(dir, `gateway-${Math.random().toString(36).slice(2)}.yaml`);
-    writeFileSync(f, stringify(doc));
-    return f;
-  };
+  const file = (doc: unknown) => writeConfigFile(dir, doc);
 
   test('prints the configuration generated from the config file', async () => {
-    const f = file(input());
-    const r = await runCli(['nginx-config', '--config', f]);
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, nginxConfig(configSchema.parse(input()), { source: f }));
+    await assertPrintsGenerated(dir, 'nginx-config', input(), nginxConfig);
   });
 
   test('refuses while nginx.enabled is false: the gateway would answer no decision', async () => {
