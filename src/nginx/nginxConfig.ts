@@ -142,6 +142,11 @@ export function nginxConfig(config: Config, opts: NginxConfigOptions = {}): stri
     line(`    "~${INGESTION_RAW}" 1;`);
     line('    default 0;');
     line('}');
+    line('# Ingestion is refused (400) unless its raw target is ingestion too and its Connection header is harmless: one test.');
+    line('map "$sag_ingest_raw$sag_connection_bad" $sag_ingest_refused {');
+    line('    10 0;');
+    line('    default 1;');
+    line('}');
   }
   line();
   line('upstream sag_gateway {');
@@ -211,6 +216,11 @@ export function nginxConfig(config: Config, opts: NginxConfigOptions = {}): stri
     line('        proxy_cache_use_stale off;');
     line('        proxy_cache_background_update off;');
     line('        proxy_ignore_headers Cache-Control Expires Vary X-Accel-Expires;');
+    line('        # A hit opens its cache file through this cache: no open, stat and close per request. nginx checks the');
+    line('        # file\'s inode against the cache entry on every hit, so a refreshed or removed decision is never read');
+    line('        # from an old descriptor, and expiry is read from the file itself. Each worker keeps at most 256 open.');
+    line(`        open_file_cache max=256 inactive=${Math.max(10, cacheSeconds * 2)}s;`);
+    line('        open_file_cache_errors off;');
   }
   line('        proxy_connect_timeout 5s;');
   line('        proxy_send_timeout 15s;');
@@ -235,10 +245,7 @@ export function nginxConfig(config: Config, opts: NginxConfigOptions = {}): stri
     line();
     line(`    # Ingestion: straight to ${relay ? 'Relay' : 'Sentry web (no upstream.ingestUrl)'}, no decision asked, no cookie, no assertion.`);
     line(`    location ~ ${INGESTION_URI} {`);
-    line('        if ($sag_ingest_raw = 0) {');
-    line('            return 400;');
-    line('        }');
-    line('        if ($sag_connection_bad) {');
+    line('        if ($sag_ingest_refused) {');
     line('            return 400;');
     line('        }');
     line(`        proxy_pass ${relay ? `${scheme(relay)}://sag_relay` : `${scheme(web)}://sag_sentry`};`);

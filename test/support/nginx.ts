@@ -24,6 +24,8 @@ export async function startNginx(generated: string, port: number): Promise<Runni
     // Root starts workers as nobody unless told: they must read this temp prefix.
     ...(process.getuid?.() === 0 ? ['user root;'] : []),
     'worker_processes 1;',
+    // As docs/nginx-mode.md asks and deploy/self-hosted/nginx/nginx.conf has it.
+    'pcre_jit on;',
     `error_log ${join(dir, 'logs', 'error.log')} warn;`,
     'events { worker_connections 1024; }',
     'http {',

@@ -168,6 +168,18 @@ describe('nginx-config --check', () => {
     }
   });
 
+  test('an ingestion location checks the raw target when its `if` reads $request_uri through maps, and not when the maps never do', () => {
+    const ingestion = (maps: string, test: string) =>
+      checkNginxConfig(
+        `${maps}server {\n    location ~ ^/api/[1-9][0-9]*/ {\n        if (${test}) {\n            return 400;\n        }\n        proxy_set_header Cookie "";\n        proxy_pass http://relay:3000;\n    }\n}\n`,
+        config,
+      ).filter((p) => /never checks the raw/.test(p.message)).length;
+    assert.equal(ingestion('map $request_uri $raw { ~^/api/ 1; default 0; }\nmap "$raw$http_x" $refused { 10 0; default 1; }\n', '$refused'), 0, 'two maps deep');
+    assert.equal(ingestion('map $uri $normalised { ~^/api/ 1; default 0; }\nmap "$normalised" $refused { 1 0; default 1; }\n', '$refused'), 1, 'maps of the normalised $uri');
+    assert.equal(ingestion('map $a $b { default $c; }\nmap $b $c { default $b; }\n', '$b'), 1, 'maps that read each other, and nothing else');
+    assert.equal(ingestion('', '$request_uri_x'), 1, 'a variable whose name only starts like it');
+  });
+
   test('the command exits 1 on a hand-written mistake and 0 on the generated file', async () => {
     const cfg = join(dir, 'check.yaml');
     writeFileSync(cfg, stringify(input()));
