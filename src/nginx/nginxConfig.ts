@@ -79,6 +79,23 @@ export function nginxConfig(config: Config, opts: NginxConfigOptions = {}): stri
     if (assertionToo) line(`${indent}proxy_set_header ${assertion} "";`);
     if (originalToo) for (const h of Object.values(ORIGINAL_HEADERS)) line(`${indent}proxy_set_header ${h} "";`);
   };
+  // What both asks of the gateway (the decision, and the refusal page's re-ask) send: a bodiless GET whose own hop
+  // headers are empty, no client claim, the public host and the client address; and how long they wait.
+  const askGateway = () => {
+    line('        proxy_method GET;');
+    line('        proxy_pass_request_body off;');
+    line('        proxy_set_header Content-Length "";');
+    line('        proxy_set_header Connection "";');
+    line('        proxy_set_header Upgrade "";');
+    clearClientClaims('        ', { originalToo: false });
+    line(`        proxy_set_header Host ${q(publicHost)};`);
+    line('        proxy_set_header X-Forwarded-For $remote_addr;');
+  };
+  const askTimeouts = () => {
+    line('        proxy_connect_timeout 5s;');
+    line('        proxy_send_timeout 15s;');
+    line('        proxy_read_timeout 15s;');
+  };
   const scheme = (u: { https: boolean }) => (u.https ? 'https' : 'http');
   const forwarded = (indent: string) => {
     line(`${indent}proxy_set_header Host ${q(publicHost)};`);
@@ -190,14 +207,7 @@ export function nginxConfig(config: Config, opts: NginxConfigOptions = {}): stri
   line(`    location = ${AUTH_DECISION_PATH} {`);
   line('        internal;');
   line(`        proxy_pass ${scheme(gateway)}://sag_gateway${AUTH_DECISION_PATH};`);
-  line('        proxy_method GET;');
-  line('        proxy_pass_request_body off;');
-  line('        proxy_set_header Content-Length "";');
-  line('        proxy_set_header Connection "";');
-  line('        proxy_set_header Upgrade "";');
-  clearClientClaims('        ', { originalToo: false });
-  line(`        proxy_set_header Host ${q(publicHost)};`);
-  line('        proxy_set_header X-Forwarded-For $remote_addr;');
+  askGateway();
   line(`        proxy_set_header ${ORIGINAL_HEADERS.method} $request_method;`);
   line(`        proxy_set_header ${ORIGINAL_HEADERS.uri} $request_uri;`);
   line(`        proxy_set_header ${ORIGINAL_HEADERS.connection} $http_connection;`);
@@ -222,9 +232,7 @@ export function nginxConfig(config: Config, opts: NginxConfigOptions = {}): stri
     line(`        open_file_cache max=256 inactive=${Math.max(10, cacheSeconds * 2)}s;`);
     line('        open_file_cache_errors off;');
   }
-  line('        proxy_connect_timeout 5s;');
-  line('        proxy_send_timeout 15s;');
-  line('        proxy_read_timeout 15s;');
+  askTimeouts();
   line('    }');
   line();
   line('    # The gateway\'s own pages (sign-in, second factor, console), with the raw request target.');
@@ -299,14 +307,7 @@ export function nginxConfig(config: Config, opts: NginxConfigOptions = {}): stri
   line('        # The trailing ? keeps nginx from appending the original query: it would be no style the gateway knows.');
   line(`        rewrite ^ ${AUTH_DECISION_PATH}${FORWARD_STYLE_QUERY}? break;`);
   line(`        proxy_pass ${scheme(gateway)}://sag_gateway;`);
-  line('        proxy_method GET;');
-  line('        proxy_pass_request_body off;');
-  line('        proxy_set_header Content-Length "";');
-  line('        proxy_set_header Connection "";');
-  line('        proxy_set_header Upgrade "";');
-  clearClientClaims('        ', { originalToo: false });
-  line(`        proxy_set_header Host ${q(publicHost)};`);
-  line('        proxy_set_header X-Forwarded-For $remote_addr;');
+  askGateway();
   line('        # The forward style reads X-Forwarded-Method/-Uri; the nginx style\'s facts are never passed from a client.');
   line(`        proxy_set_header ${ORIGINAL_HEADERS.method} "";`);
   line(`        proxy_set_header ${ORIGINAL_HEADERS.uri} "";`);
@@ -317,9 +318,7 @@ export function nginxConfig(config: Config, opts: NginxConfigOptions = {}): stri
   line('        # Asked twice, a decision could differ (Redis back): no assertion ever reaches the client from here.');
   line(`        proxy_hide_header ${assertion};`);
   line(`        proxy_hide_header ${ANSWER_HEADERS.route};`);
-  line('        proxy_connect_timeout 5s;');
-  line('        proxy_send_timeout 15s;');
-  line('        proxy_read_timeout 15s;');
+  askTimeouts();
   line('    }');
   line('}');
   return out.join('\n') + '\n';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { classifyTokenBytes, MAX_TOKEN_CHARS } from '../../src/auth/kerberos/tokenBytes.js';
+import { classifyTokenBytes, MAX_TOKEN_CHARS, readTokenBytes } from '../../src/auth/kerberos/tokenBytes.js';
 import { checkKeytabBytes, classifyGssError, hostBasedService } from '../../src/auth/kerberos/gssapiAcceptor.js';
 import { mapPrincipal } from '../../src/auth/kerberos/negotiate.js';
 import { der, hex, KRB5, SPNEGO } from '../support/der.js';
@@ -36,6 +36,17 @@ test('SPNEGO that offers Kerberos goes to GSSAPI, whatever else it offers', () =
   assert.equal(classifyTokenBytes(negTokenInit([MS_KRB5, KRB5, NTLM], apReq)), null);
   assert.equal(classifyTokenBytes(negTokenInit([KRB5], apReq)), null);
   assert.equal(classifyTokenBytes(apReq.toString('base64')), null);
+});
+
+test('a token GSSAPI is to decide comes with its authenticator, the same bytes wrapped in SPNEGO or not', () => {
+  const apReq = krb5ApReq(300);
+  const bare = readTokenBytes(apReq.toString('base64'));
+  const wrapped = readTokenBytes(negTokenInit([MS_KRB5, KRB5], apReq));
+  assert.ok('authenticator' in bare && 'authenticator' in wrapped);
+  assert.deepEqual(bare.authenticator, Buffer.alloc(300, 7), 'the AP-REQ cipher itself');
+  assert.deepEqual(wrapped.authenticator, bare.authenticator);
+  assert.deepEqual(readTokenBytes(NTLM_NEGOTIATE), { refused: 'ntlm' });
+  assert.deepEqual(readTokenBytes('QQ=='), { refused: 'malformed' });
 });
 
 test('malformed: not base64, empty, over 64 KiB, truncated, or not a GSS token at all', () => {

@@ -5,8 +5,7 @@ import type { RedisClient } from '../../redis/createRedis.js';
 import type { Identity } from '../../session/identity.js';
 import type { LoginService } from '../loginService.js';
 import { KerberosRejected, type KerberosAcceptor, type KerberosFailure } from './acceptor.js';
-import { authenticatorCipher } from './authenticatorBytes.js';
-import { classifyTokenBytes } from './tokenBytes.js';
+import { readTokenBytes } from './tokenBytes.js';
 
 export const REPLAY_PREFIX = 'sag:krb-replay:';
 /**
@@ -97,9 +96,9 @@ export async function signInWithNegotiate(d: NegotiateDeps, token: string, addre
     return { ok: false, reason, error: e };
   }
   // What the bytes alone refuse never reaches GSSAPI; what passes has an authenticator to key the replay cache on.
-  const early = classifyTokenBytes(token);
-  const authenticator = early ? null : authenticatorCipher(Buffer.from(token, 'base64'));
-  if (!authenticator) return refuse(d, address, early ?? 'malformed', undefined);
+  const read = readTokenBytes(token);
+  if ('refused' in read) return refuse(d, address, read.refused, undefined);
+  const { authenticator } = read;
   let principal: string | undefined;
   let mutualToken: string | undefined;
   try {

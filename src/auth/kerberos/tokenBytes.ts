@@ -18,20 +18,28 @@ const OID_KRB5_USER = Buffer.from('060a2a864886f71201020203', 'hex'); // 1.2.840
  * `malformed`: not strict base64 (one spelling only: re-encoding gives the same text), empty, too long, a first
  * DER element whose length is not the token's (a truncated token) or is not written in its shortest form, or a
  * Kerberos token whose authenticator cannot be located (the replay cache keys on it); `ntlm`: a raw NTLMSSP
- * message, or SPNEGO that names NTLM and no Kerberos mechanism. `null`: GSSAPI decides.
+ * message, or SPNEGO that names NTLM and no Kerberos mechanism. Otherwise GSSAPI decides, and `authenticator` is
+ * the AP-REQ's encrypted authenticator (the replay cache's key), found in the same pass.
  */
-export function classifyTokenBytes(token: string): 'malformed' | 'ntlm' | null {
-  if (token.length === 0 || token.length > MAX_TOKEN_CHARS || token.length % 4 !== 0 || !BASE64.test(token)) return 'malformed';
+export function readTokenBytes(token: string): { refused: 'malformed' | 'ntlm' } | { authenticator: Buffer } {
+  const malformed = { refused: 'malformed' } as const;
+  if (token.length === 0 || token.length > MAX_TOKEN_CHARS || token.length % 4 !== 0 || !BASE64.test(token)) return malformed;
   const bytes = Buffer.from(token, 'base64');
   // Decoders ignore the unused bits of the last character (`QQ==` and `QR==` are the same byte): only one spelling.
-  if (bytes.toString('base64') !== token) return 'malformed';
-  if (bytes.subarray(0, NTLMSSP.length).equals(NTLMSSP)) return 'ntlm';
+  if (bytes.toString('base64') !== token) return malformed;
+  if (bytes.subarray(0, NTLMSSP.length).equals(NTLMSSP)) return { refused: 'ntlm' };
   // 0x60: GSS InitialContextToken (Kerberos or SPNEGO NegTokenInit); 0xa1: SPNEGO NegTokenResp.
-  if (bytes[0] !== 0x60 && bytes[0] !== 0xa1) return 'malformed';
-  if (readDer(bytes, 0)?.end !== bytes.length) return 'malformed';
+  if (bytes[0] !== 0x60 && bytes[0] !== 0xa1) return malformed;
+  if (readDer(bytes, 0)?.end !== bytes.length) return malformed;
   const kerberos = [OID_KRB5, OID_KRB5_MS, OID_KRB5_USER].some((oid) => bytes.includes(oid));
-  if (!kerberos && (bytes.includes(OID_NTLM) || bytes.includes(NTLMSSP))) return 'ntlm';
-  if (bytes[0] === 0x60 && !kerberos && !bytes.includes(OID_SPNEGO)) return 'malformed';
-  if (!authenticatorCipher(bytes)) return 'malformed';
-  return null;
+  if (!kerberos && (bytes.includes(OID_NTLM) || bytes.includes(NTLMSSP))) return { refused: 'ntlm' };
+  if (bytes[0] === 0x60 && !kerberos && !bytes.includes(OID_SPNEGO)) return malformed;
+  const authenticator = authenticatorCipher(bytes);
+  return authenticator ? { authenticator } : malformed;
+}
+
+/** readTokenBytes's verdict alone: null when GSSAPI decides. */
+export function classifyTokenBytes(token: string): 'malformed' | 'ntlm' | null {
+  const read = readTokenBytes(token);
+  return 'refused' in read ? read.refused : null;
 }

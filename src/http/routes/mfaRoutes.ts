@@ -47,6 +47,14 @@ async function sessionOf(deps: Deps, req: Request, res: Response, next: string, 
   return found;
 }
 
+/** A POSTed form: its fields, its `next` (made safe), and the session it is for; undefined once sessionOf has answered. */
+async function postedForm(deps: Deps, req: Request, res: Response, fail: NextFunction, json = false): Promise<{ body: Record<string, unknown>; next: string; s: Session } | undefined> {
+  const body = (req.body ?? {}) as Record<string, unknown>;
+  const next = safeNext(body.next, deps.config.server.publicUrl);
+  const s = await sessionOf(deps, req, res, next, fail, json);
+  return s ? { body, next, s } : undefined;
+}
+
 const isCurrent = (deps: Deps, s: Session) => s.status === 'ok' && s.record.mfaAt !== undefined && deps.clock.now() - s.record.mfaAt < CURRENT_FACTOR_MS;
 
 function pageError(lang: Lang, err: GatewayError) {
@@ -130,10 +138,9 @@ export function showMfa(deps: Deps, csrf: CsrfOptions) {
 /** A TOTP code (`code`) or a recovery code (`recovery`), counted in the second-factor throttle, never against AD. */
 export function submitMfa(deps: Deps, csrf: CsrfOptions) {
   return async (req: Request, res: Response, fail: NextFunction): Promise<void> => {
-    const body = (req.body ?? {}) as Record<string, unknown>;
-    const next = safeNext(body.next, deps.config.server.publicUrl);
-    const s = await sessionOf(deps, req, res, next, fail);
-    if (!s) return;
+    const posted = await postedForm(deps, req, res, fail);
+    if (!posted) return;
+    const { body, next, s } = posted;
     const mfa = mfaOf(deps);
     const factors = await mfa.store.list(s.identity.sub);
     if (factors.length === 0) return res.redirect(303, withNext(ENROL_PATH, next));
@@ -181,10 +188,9 @@ export function webauthnSignInOptions(deps: Deps) {
 
 export function webauthnSignInVerify(deps: Deps) {
   return async (req: Request, res: Response, fail: NextFunction): Promise<void> => {
-    const body = (req.body ?? {}) as Record<string, unknown>;
-    const next = safeNext(body.next, deps.config.server.publicUrl);
-    const s = await sessionOf(deps, req, res, next, fail, true);
-    if (!s) return;
+    const posted = await postedForm(deps, req, res, fail, true);
+    if (!posted) return;
+    const { body, next, s } = posted;
     const address = deps.addressOf(req);
     let amr: 'hwk' | 'swk';
     try {
@@ -256,10 +262,9 @@ function renderEnrolPassword(deps: Deps, csrf: CsrfOptions, req: Request, res: R
  */
 export function submitEnrolPassword(deps: Deps, csrf: CsrfOptions) {
   return async (req: Request, res: Response, fail: NextFunction): Promise<void> => {
-    const body = (req.body ?? {}) as Record<string, unknown>;
-    const next = safeNext(body.next, deps.config.server.publicUrl);
-    const s = await sessionOf(deps, req, res, next, fail);
-    if (!s) return;
+    const posted = await postedForm(deps, req, res, fail);
+    if (!posted) return;
+    const { body, next, s } = posted;
     const right = await enrolRight(deps, req, s);
     if (right.ok || !right.needPassword) return res.redirect(303, withNext(ENROL_PATH, next));
     const password = typeof body.password === 'string' ? body.password : '';
@@ -393,10 +398,9 @@ async function afterEnrol(deps: Deps, req: Request, s: Session, factor: Factor, 
 
 export function submitEnrolTotp(deps: Deps, csrf: CsrfOptions) {
   return async (req: Request, res: Response, fail: NextFunction): Promise<void> => {
-    const body = (req.body ?? {}) as Record<string, unknown>;
-    const next = safeNext(body.next, deps.config.server.publicUrl);
-    const s = await sessionOf(deps, req, res, next, fail);
-    if (!s) return;
+    const posted = await postedForm(deps, req, res, fail);
+    if (!posted) return;
+    const { body, next, s } = posted;
     const right = await enrolRight(deps, req, s);
     if (!right.ok) return res.redirect(303, withNext(ENROL_PATH, next));
     const t = messages(langOf(req));
@@ -446,10 +450,9 @@ export function webauthnEnrolOptions(deps: Deps) {
 
 export function webauthnEnrolVerify(deps: Deps) {
   return async (req: Request, res: Response, fail: NextFunction): Promise<void> => {
-    const body = (req.body ?? {}) as Record<string, unknown>;
-    const next = safeNext(body.next, deps.config.server.publicUrl);
-    const s = await sessionOf(deps, req, res, next, fail, true);
-    if (!s) return;
+    const posted = await postedForm(deps, req, res, fail, true);
+    if (!posted) return;
+    const { body, next, s } = posted;
     let codes: string[];
     let amr: 'hwk' | 'swk';
     try {
