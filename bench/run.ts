@@ -6,7 +6,7 @@
 // (docs/nginx-mode.md): nginx on the configuration `nginx-config` prints, asking a gateway's /_gateway/auth,
 // with the decision cache at 3s and off, plus the revocation delay after a sign-out. Writes bench/RESULTS.md.
 //
-//   npm run bench                  everything (about 22 minutes here, 9 of them loading 10,000 users into the DC)
+//   npm run bench                  everything (about 25 minutes here, 9 of them loading 10,000 users into the DC)
 //   npm run bench -- --quick       3 s wrk runs, 256 MiB upload, 2,000 users
 //   npm run bench -- --only=get,ingest,upload,revoke,signin,sync    a subset (a subset never replaces RESULTS.md)
 //   npm run bench -- --profile     also take a CPU profile of one gateway process under wrk
