@@ -226,9 +226,10 @@ export function nginxConfig(config: Config, opts: NginxConfigOptions = {}): stri
     line('        proxy_cache_use_stale off;');
     line('        proxy_cache_background_update off;');
     line('        proxy_ignore_headers Cache-Control Expires Vary X-Accel-Expires;');
-    line('        # A hit opens its cache file through this cache: no open, stat and close per request. nginx checks the');
-    line('        # file\'s inode against the cache entry on every hit, so a refreshed or removed decision is never read');
-    line('        # from an old descriptor, and expiry is read from the file itself. Each worker keeps at most 256 open.');
+    line('        # A hit opens its cache file through this cache: no open, stat and close per request. A held descriptor');
+    line('        # is reused only for the inode the cache entry recorded (or any while none is recorded yet, as the cache');
+    line('        # loads after a start), and expiry is read from the file\'s own header on every hit: no decision outlives');
+    line('        # its own validity. Each worker keeps at most 256 open.');
     line(`        open_file_cache max=256 inactive=${Math.max(10, cacheSeconds * 2)}s;`);
     line('        open_file_cache_errors off;');
   }
