@@ -170,23 +170,35 @@ export function checkNginxConfig(text: string, config: Config): NginxProblem[] {
     if (children(loc, 'proxy_pass').length === 0 || children(loc, 'internal').length > 0 || where.includes('_gateway') || isRefusalPage(loc)) continue;
     if (!asks(loc, inside) && !/api|store|envelope|js-sdk-loader|_health/.test(where)) error(loc.line, `location ${where} forwards to Sentry without asking ${AUTH_DECISION_PATH}`);
   }
-  // A map's variable reads what its source string reads: an `if` on a map of $request_uri checks the raw target.
-  const mapSources = new Map(all.filter(({ d }) => d.name === 'map' && d.args.length === 2).map(({ d }) => [d.args[1]!, d.args[0]!] as const));
+  // A map's variable reads what its source string reads, when its result can vary: an `if` on a map of $request_uri
+  // checks the raw target, one on a map whose every entry gives its default does not. $sag_ingest_raw is taken by
+  // its name only when this file does not define it.
+  const maps = new Map(
+    all
+      .filter(({ d }) => d.name === 'map' && d.args.length === 2)
+      .map(({ d }) => {
+        const entries = (d.block ?? []).filter((e) => !['hostnames', 'volatile', 'include'].includes(e.name));
+        const fallback = entries.find((e) => e.name === 'default')?.args[0] ?? '';
+        return [d.args[1]!, { source: d.args[0]!, varies: entries.some((e) => e.name !== 'default' && (e.args[0] ?? '') !== fallback) }] as const;
+      }),
+  );
   const readsRawTarget = (text: string, seen = new Set<string>()): boolean => {
-    if (/\$request_uri(?![A-Za-z0-9_])|\$sag_ingest_raw(?![A-Za-z0-9_])/.test(text)) return true;
+    if (/\$request_uri(?![A-Za-z0-9_])/.test(text)) return true;
+    if (/\$sag_ingest_raw(?![A-Za-z0-9_])/.test(text) && !maps.has('$sag_ingest_raw')) return true;
     for (const [, name] of text.matchAll(/\$\{?([A-Za-z0-9_]+)/g)) {
       const v = `$${name}`;
       if (seen.has(v)) continue;
       seen.add(v);
-      const source = mapSources.get(v);
-      if (source !== undefined && readsRawTarget(source, seen)) return true;
+      const map = maps.get(v);
+      if (map?.varies && readsRawTarget(map.source, seen)) return true;
     }
     return false;
   };
+  const refuses = (d: Directive) => (d.block ?? []).some((c) => c.name === 'return' && /^4[0-9][0-9]$/.test(c.args[0] ?? ''));
   const ingestion = locations.filter(({ d: loc }) => authTarget(loc) === undefined && children(loc, 'proxy_pass').length > 0 && /api|store|envelope|js-sdk-loader|_health/.test(loc.args.join(' ')) && !loc.args.join(' ').includes('_gateway'));
   for (const { d: loc } of ingestion) {
-    if (!(loc.block ?? []).some((c) => c.name === 'if' && readsRawTarget(c.args.join(' ')))) {
-      error(loc.line, `location ${loc.args.join(' ')} forwards without a decision but never checks the raw $request_uri: nginx picks it by the normalised path and forwards the raw one`);
+    if (!(loc.block ?? []).some((c) => c.name === 'if' && readsRawTarget(c.args.join(' ')) && refuses(c))) {
+      error(loc.line, `location ${loc.args.join(' ')} forwards without a decision but never checks the raw $request_uri (an "if" on it, or on a map of it, that returns a 4xx): nginx picks the location by the normalised path and forwards the raw one`);
     }
     if (setHeader(loc, 'Cookie').every((s) => (s.args[1] ?? '') !== '')) error(loc.line, `location ${loc.args.join(' ')} forwards without a decision but keeps Cookie: clear it (proxy_set_header Cookie "")`);
   }

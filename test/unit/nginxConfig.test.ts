@@ -178,6 +178,14 @@ describe('nginx-config --check', () => {
     assert.equal(ingestion('map $uri $normalised { ~^/api/ 1; default 0; }\nmap "$normalised" $refused { 1 0; default 1; }\n', '$refused'), 1, 'maps of the normalised $uri');
     assert.equal(ingestion('map $a $b { default $c; }\nmap $b $c { default $b; }\n', '$b'), 1, 'maps that read each other, and nothing else');
     assert.equal(ingestion('', '$request_uri_x'), 1, 'a variable whose name only starts like it');
+    assert.equal(ingestion('map $request_uri $never { ~^/x 0; default 0; }\n', '$never'), 1, 'a map of $request_uri whose every entry gives its default');
+    assert.equal(ingestion('map $uri $sag_ingest_raw { ~^/api/ 1; default 0; }\n', '$sag_ingest_raw = 0'), 1, 'the generated name, defined here from the normalised $uri');
+    assert.equal(ingestion('', '$sag_ingest_raw = 0'), 0, 'the generated name, defined in a file this one does not show');
+    const noRefusal = checkNginxConfig(
+      'server {\n    location ~ ^/api/[1-9][0-9]*/ {\n        if ($request_uri = "") {\n            set $x 1;\n        }\n        proxy_set_header Cookie "";\n        proxy_pass http://relay:3000;\n    }\n}\n',
+      config,
+    );
+    assert.equal(noRefusal.filter((p) => /never checks the raw/.test(p.message)).length, 1, 'an if that reads the raw target but refuses nothing');
   });
 
   test('the command exits 1 on a hand-written mistake and 0 on the generated file', async () => {
